@@ -1,0 +1,31 @@
+-- The PowerSync demo app's tables (lists and todos), as the app owns them.
+-- uplink never creates or alters these; `scripts/run` loads this file once.
+
+CREATE TABLE IF NOT EXISTS lists (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    name        text NOT NULL,
+    owner_id    text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS todos (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    completed_at  timestamptz,
+    description   text NOT NULL,
+    completed     boolean NOT NULL DEFAULT false,
+    created_by    text,
+    completed_by  text,
+    list_id       uuid NOT NULL REFERENCES lists (id) ON DELETE CASCADE
+);
+
+CREATE INDEX IF NOT EXISTS todos_list_id ON todos (list_id);
+
+-- The PowerSync Service replicates these tables through logical replication.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'powersync') THEN
+        CREATE PUBLICATION powersync FOR TABLE lists, todos;
+    END IF;
+END
+$$;

@@ -1,0 +1,44 @@
+//! The connection pool and uplink's own migrations.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+
+/// uplink's own tables, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Builds a lazy pool: the process starts (and `/health/ready` answers 503)
+/// even while Postgres is down.
+pub fn pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPool> {
+    let options = connect_options(settings, url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+pub fn connect_options(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgConnectOptions> {
+    let statement_timeout = settings.statement_timeout.as_millis().to_string();
+    Ok(PgConnectOptions::from_str(url)
+        .context("Failed to parse database.url")?
+        .application_name("uplink")
+        // Timestamps without an offset are UTC, whatever the server's zone.
+        .options([
+            ("TimeZone", "UTC"),
+            // Set-based statements must not fall back to a generic plan made
+            // while a table was empty (see DESIGN.md, "Known trap").
+            ("plan_cache_mode", "force_custom_plan"),
+            ("statement_timeout", statement_timeout.as_str()),
+        ]))
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("Failed to run uplink's migrations")
+}

@@ -1,0 +1,11 @@
+//! uplink: the backend for PowerSync apps. See README.md.
+
+pub mod attachments;
+pub mod auth;
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod health;
+pub mod startup;
+pub mod telemetry;
+pub mod upload;

@@ -1,0 +1,109 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use uplink::config::Settings;
+use uplink::startup::Application;
+use uplink::{database, telemetry};
+
+/// uplink: the backend for PowerSync apps (write path, credentials, attachments).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// An extra configuration file, layered over config/base.yaml and config/{environment}.yaml.
+    #[arg(long, global = true, env = "UPLINK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (migrates first when database.migrate_on_start is true).
+    Serve,
+    /// Apply uplink's own migrations to the database.
+    Migrate,
+    /// Print the effective configuration (secrets redacted); exit 1 when invalid.
+    CheckConfig,
+    /// Ask a running uplink whether it is live (for container health checks).
+    Healthcheck {
+        /// Base URL of the server; default http://127.0.0.1:{server.port}.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = || Settings::load(cli.config.as_deref());
+    match cli.command {
+        Command::Serve => {
+            let settings = settings()?;
+            telemetry::init(&settings.log, settings.environment);
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "uplink is listening");
+            app.run_until_stopped().await?;
+            tracing::info!("uplink stopped");
+        }
+        Command::Migrate => {
+            let settings = settings()?;
+            let pool = database::pool(&settings.database, settings.database_url())?;
+            database::migrate(&pool).await?;
+            println!("migrations applied");
+        }
+        Command::CheckConfig => match settings() {
+            Ok(settings) => {
+                println!("{}", serde_json::to_string_pretty(&settings)?);
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    let port = settings().map(|s| s.server.port).unwrap_or(6060);
+                    format!("http://127.0.0.1:{port}")
+                }
+            };
+            let response = reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()?
+                .get(format!("{}/health/live", url.trim_end_matches('/')))
+                .send()
+                .await
+                .context("uplink is not reachable")?;
+            if !response.status().is_success() {
+                eprintln!("unhealthy: {}", response.status());
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("live");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

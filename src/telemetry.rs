@@ -1,0 +1,58 @@
+//! Tracing subscriber and the per-request root span.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::config::{Environment, LogFormat, LogSettings};
+
+/// Installs the global subscriber: JSON in production, human-readable in
+/// development; the level comes from `RUST_LOG` when set, else from config.
+pub fn init(settings: &LogSettings, environment: Environment) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match settings.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => environment.is_production(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // A second init (tests spawn many apps in one process) is harmless.
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_events(FmtSpan::NONE)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+/// Root span of every request: request id, route template, status and the
+/// authenticated user (recorded by the auth extractor).
+pub struct UplinkRootSpan;
+
+impl RootSpanBuilder for UplinkRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(request, user_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Records the authenticated user on the current request span.
+pub fn record_user(user_id: &str) {
+    Span::current().record("user_id", user_id);
+}

@@ -1,0 +1,112 @@
+//! Configuration: invalid values stop the process with the key's name; secrets never print.
+
+use std::process::Command;
+
+use crate::helpers::repo_root;
+
+fn uplink() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
+    command
+        .current_dir(repo_root())
+        .env_remove("UPLINK_ENVIRONMENT")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres:hunter2-secret@127.0.0.1:1/db",
+        );
+    command
+}
+
+#[test]
+fn an_invalid_value_is_refused_naming_the_key() {
+    let cases = [
+        ("UPLINK__SERVER__PORT", "not-a-port", "server.port"),
+        (
+            "UPLINK__SERVER__MAX_BODY_BYTES",
+            "10",
+            "server.max_body_bytes",
+        ),
+        (
+            "UPLINK__DATABASE__MAX_CONNECTIONS",
+            "0",
+            "database.max_connections",
+        ),
+        ("UPLINK__DATABASE__URL", "mysql://nope", "database.url"),
+        (
+            "UPLINK__ADMIN__API_KEY_SHA256",
+            "abc",
+            "admin.api_key_sha256",
+        ),
+        (
+            "UPLINK__DATABASE__ACQUIRE_TIMEOUT",
+            "soon",
+            "database.acquire_timeout",
+        ),
+    ];
+    for (var, value, key) in cases {
+        for subcommand in ["check-config", "serve"] {
+            let output = uplink().arg(subcommand).env(var, value).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success(),
+                "{subcommand} with {var}={value} must fail"
+            );
+            assert!(
+                stderr.contains(key),
+                "{subcommand} with {var}={value}: message should name `{key}`, got: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_key_is_refused() {
+    let output = uplink()
+        .arg("check-config")
+        .env("UPLINK__SERVER__PROT", "8080")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("prot"));
+}
+
+#[test]
+fn check_config_prints_effective_settings_with_secrets_redacted() {
+    let output = uplink()
+        .arg("check-config")
+        .env("UPLINK__SERVER__PORT", "7070")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let effective: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(effective["server"]["port"], 7070);
+    assert_eq!(effective["environment"], "development");
+    assert!(
+        !stdout.contains("hunter2-secret"),
+        "database password leaked: {stdout}"
+    );
+    assert_eq!(effective["database"]["url"], "[redacted]");
+}
+
+#[test]
+fn production_environment_layers_its_file() {
+    let output = uplink()
+        .arg("check-config")
+        .env("UPLINK_ENVIRONMENT", "production")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let effective: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(effective["environment"], "production");
+    assert_eq!(effective["log"]["format"], "json");
+    assert_eq!(effective["database"]["migrate_on_start"], false);
+}

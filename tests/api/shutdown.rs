@@ -1,0 +1,110 @@
+//! Graceful shutdown of the real binary on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{create_database, database_url, repo_root};
+
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts `uplink serve` on a free port against a fresh database and waits until it is ready.
+    pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        let db_url = database_url(&create_database().await);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
+        command
+            .current_dir(repo_root())
+            .arg("serve")
+            .env_remove("UPLINK_ENVIRONMENT")
+            .env("DATABASE_URL", &db_url)
+            .env("UPLINK__SERVER__HOST", "127.0.0.1")
+            .env("UPLINK__SERVER__PORT", port.to_string())
+            .env(
+                "UPLINK__SERVER__DATA_DIR",
+                std::env::temp_dir().join(format!("uplink-test-{port}")),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("Failed to start uplink");
+        let process = Self { child, port };
+        process.wait_ready().await;
+        process
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(response) = client.get(self.url("/health/ready")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("uplink did not become ready");
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(mut self) -> Option<i32> {
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let _ = self.child.kill();
+        panic!("uplink did not exit after the signal");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_accepting_and_exits_zero() {
+    for signal in ["TERM", "INT"] {
+        let server = ServerProcess::start(&[]).await;
+        let url = server.url("/health/live");
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+
+        server.signal(signal);
+        let code = server.wait_exit().await;
+
+        assert_eq!(
+            code,
+            Some(0),
+            "SIG{signal} must end the process with status 0"
+        );
+        assert!(
+            reqwest::get(&url).await.is_err(),
+            "no new connection may be accepted after SIG{signal}"
+        );
+    }
+}
