@@ -202,10 +202,11 @@ impl Settings {
                 .with_list_parse_key("server.cors_origins")
                 .try_parsing(true),
         );
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            if !url.is_empty() && std::env::var("UPLINK__DATABASE__URL").is_err() {
-                builder = builder.set_override("database.url", url)?;
-            }
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.is_empty()
+            && std::env::var("UPLINK__DATABASE__URL").is_err()
+        {
+            builder = builder.set_override("database.url", url)?;
         }
         builder = builder.set_override("environment", environment.as_str())?;
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -251,13 +252,13 @@ impl Settings {
                 }
             }
         }
-        if let Some(hash) = &self.admin.api_key_sha256 {
-            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(ConfigError::invalid(
-                    "admin.api_key_sha256",
-                    "must be 64 hex characters (the SHA-256 of the admin key)",
-                ));
-            }
+        if let Some(hash) = &self.admin.api_key_sha256
+            && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::invalid(
+                "admin.api_key_sha256",
+                "must be 64 hex characters (the SHA-256 of the admin key)",
+            ));
         }
         self.auth.validate(self.environment)?;
         self.write.validate()?;
