@@ -76,9 +76,11 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings
 }
 
+type Customize = Box<dyn FnOnce(&mut Settings)>;
+
 pub struct TestAppBuilder {
     schema: Vec<String>,
-    customize: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    customize: Vec<Customize>,
 }
 
 impl TestApp {

@@ -49,10 +49,10 @@ impl ServerProcess {
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(response) = client.get(self.url("/health/ready")).send().await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = client.get(self.url("/health/ready")).send().await
+                && response.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
