@@ -21,11 +21,17 @@ CREATE TABLE IF NOT EXISTS todos (
 
 CREATE INDEX IF NOT EXISTS todos_list_id ON todos (list_id);
 
--- The PowerSync Service replicates these tables through logical replication.
+-- The PowerSync Service replicates through logical replication from the
+-- publication named `powersync`. FOR ALL TABLES also covers tables created
+-- later, such as uplink's `write_conflicts` (its migrations run after this
+-- file), which the sync config sends back to each user. The sync config, not
+-- the publication, decides what reaches devices. With a role that may not
+-- create an all-tables publication, list the tables instead:
+--   CREATE PUBLICATION powersync FOR TABLE lists, todos, write_conflicts;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'powersync') THEN
-        CREATE PUBLICATION powersync FOR TABLE lists, todos;
+        CREATE PUBLICATION powersync FOR ALL TABLES;
     END IF;
 END
 $$;
