@@ -1,0 +1,212 @@
+//! `PUT`/`GET /api/attachments/files/{key}`: the local backend's object
+//! store, reached only through signed URLs (no bearer token: the URL is the
+//! credential, as with S3).
+
+use std::path::{Path, PathBuf};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::Attachments;
+use super::key;
+use super::local::{FILES_PATH, LocalStorage, Refusal, SignedQuery};
+use super::requests::Sha256Sum;
+use crate::error::ApiError;
+
+const READ_CHUNK: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(&format!("{FILES_PATH}/{{key:.*}}"), web::put().to(put_file))
+        .route(&format!("{FILES_PATH}/{{key:.*}}"), web::get().to(get_file));
+}
+
+fn refusal(refusal: Refusal) -> ApiError {
+    ApiError::Forbidden(
+        match refusal {
+            Refusal::Expired => "this URL has expired",
+            Refusal::BadSignature => "the URL's signature does not match the request",
+        }
+        .to_owned(),
+    )
+}
+
+/// The local backend and the checked key of a signed request.
+fn authorize<'a>(
+    attachments: &'a Attachments,
+    req: &HttpRequest,
+    key: &str,
+    query: &SignedQuery,
+) -> Result<&'a LocalStorage, ApiError> {
+    let local = attachments
+        .local
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("local attachment storage is not enabled".to_owned()))?;
+    local
+        .verify(req.method().as_str(), key, query, |name| {
+            req.headers().get(name).and_then(|v| v.to_str().ok())
+        })
+        .map_err(refusal)?;
+    // Only keys uplink signed reach here; re-check the shape before
+    // touching the file system anyway.
+    if !key::is_object_key(&attachments.settings.key_prefix, key) {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            "not an attachment key",
+        ));
+    }
+    Ok(local)
+}
+
+/// Removes a temporary file unless the upload succeeded.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn put_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SignedQuery>,
+    attachments: web::Data<Attachments>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let local = authorize(&attachments, &req, &key, &query)?;
+    let limit = query.max.unwrap_or(attachments.settings.max_size);
+    let expected_length: Option<u64> = query
+        .headers
+        .split(';')
+        .any(|n| n == "content-length")
+        .then(|| header_str(&req, "content-length").and_then(|v| v.parse().ok()))
+        .flatten();
+    let expected_sum = query
+        .headers
+        .split(';')
+        .any(|n| n == "x-amz-checksum-sha256")
+        .then(|| header_str(&req, "x-amz-checksum-sha256").and_then(Sha256Sum::parse))
+        .flatten();
+
+    let temp = TempFile(Some(local.temp_path()));
+    let temp_path = temp.0.clone().unwrap_or_default();
+    let mut file = tokio::fs::File::create(&temp_path)
+        .await
+        .map_err(|e| io_error(e, "create a temporary upload file"))?;
+    let mut hasher = Sha256::new();
+    let mut written: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("incomplete_body", "the upload body could not be read")
+        })?;
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the upload is larger than the {limit} bytes this URL allows"
+            )));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| io_error(e, "write an upload"))?;
+    }
+    if let Some(expected) = expected_length
+        && expected != written
+    {
+        return Err(ApiError::bad_request(
+            "incomplete_body",
+            format!("received {written} of {expected} bytes"),
+        ));
+    }
+    if let Some(expected) = expected_sum {
+        let actual = Sha256Sum::from_bytes(hasher.finalize().into());
+        if actual != expected {
+            return Err(ApiError::bad_request(
+                "bad_digest",
+                "the body does not match x-amz-checksum-sha256",
+            ));
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| io_error(e, "flush an upload"))?;
+    drop(file);
+    publish(&temp_path, &local.path_of(&key)).await?;
+    let mut temp = temp;
+    temp.0 = None;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Moves a finished upload into place atomically: readers see the old
+/// object or the new one, never a part.
+async fn publish(temp: &Path, target: &Path) -> Result<(), ApiError> {
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| io_error(e, "create an attachment directory"))?;
+    }
+    tokio::fs::rename(temp, target)
+        .await
+        .map_err(|e| io_error(e, "store an upload"))
+}
+
+fn io_error(err: std::io::Error, what: &str) -> ApiError {
+    ApiError::Unexpected(anyhow::Error::new(err).context(format!("Failed to {what}")))
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SignedQuery>,
+    attachments: web::Data<Attachments>,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let local = authorize(&attachments, &req, &key, &query)?;
+    let file = match tokio::fs::File::open(local.path_of(&key)).await {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::NotFound("no such object".to_owned()));
+        }
+        Err(err) => return Err(io_error(err, "open an attachment")),
+    };
+    let length = file
+        .metadata()
+        .await
+        .map_err(|e| io_error(e, "stat an attachment"))?
+        .len();
+    let content_type = query
+        .ct
+        .as_deref()
+        .and_then(|ct| HeaderValue::from_str(ct).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let stream = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; READ_CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(file)))
+            }
+            Err(err) => Some((Err(err), None)),
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+        .no_chunking(length)
+        .streaming(stream))
+}

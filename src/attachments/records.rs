@@ -1,0 +1,196 @@
+//! The `attachments` table: one row per attachment id.
+
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Uploaded,
+    Deleted,
+}
+
+impl State {
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "uploaded" => Self::Uploaded,
+            "deleted" => Self::Deleted,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub owner_id: String,
+    pub object_key: String,
+    pub content_type: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    pub state: State,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    String,
+);
+
+const COLUMNS: &str = "id, owner_id, object_key, content_type, size, sha256, state";
+
+impl From<Row> for Record {
+    fn from(row: Row) -> Self {
+        let (id, owner_id, object_key, content_type, size, sha256, state) = row;
+        Self {
+            id,
+            owner_id,
+            object_key,
+            content_type,
+            size: size.and_then(|s| u64::try_from(s).ok()),
+            sha256,
+            state: State::parse(&state),
+        }
+    }
+}
+
+pub struct NewUpload<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub object_key: &'a str,
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: Option<u64>,
+    pub sha256_hex: Option<String>,
+}
+
+/// Records a pending upload, or refreshes the owner's existing one (the
+/// attachment queue retries). `None` when the id belongs to another user.
+pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Record>, ApiError> {
+    let size = new
+        .size
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, size, sha256, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
+         ON CONFLICT (id) DO UPDATE SET
+             filename = EXCLUDED.filename,
+             content_type = EXCLUDED.content_type,
+             size = EXCLUDED.size,
+             sha256 = EXCLUDED.sha256,
+             state = 'pending',
+             uploaded_at = NULL,
+             deleted_at = NULL,
+             updated_at = now()
+         WHERE attachments.owner_id = EXCLUDED.owner_id
+         RETURNING {COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.owner_id)
+    .bind(new.object_key)
+    .bind(new.filename)
+    .bind(new.content_type)
+    .bind(size)
+    .bind(new.sha256_hex)
+    .fetch_optional(db)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Record::from))
+}
+
+pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(db_error)?;
+    Ok(row.map(Record::from))
+}
+
+/// Marks a (not deleted) attachment uploaded; `None` when it was deleted meanwhile.
+pub async fn mark_uploaded(db: &PgPool, id: &str, size: u64) -> Result<Option<Record>, ApiError> {
+    let size = i64::try_from(size)
+        .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "UPDATE attachments
+         SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
+         WHERE id = $1 AND state <> 'deleted'
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(size)
+    .fetch_optional(db)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Record::from))
+}
+
+/// Keeps the row as a tombstone, so another user cannot take the id over.
+pub async fn mark_deleted(db: &PgPool, id: &str) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE attachments
+         SET state = 'deleted', deleted_at = now(), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Runs `attachments.read_sql` with `$1` = user id and `$2` = attachment id.
+/// Wrapped so that a query using only one of them still gets both typed.
+pub async fn sql_allows_read(
+    db: &PgPool,
+    read_sql: &str,
+    user_id: &str,
+    id: &str,
+) -> Result<bool, ApiError> {
+    let query = format!(
+        "SELECT COALESCE(({})::boolean, false) FROM (SELECT $1::text, $2::text) AS uplink_params",
+        read_sql.trim().trim_end_matches(';')
+    );
+    let allowed: bool = sqlx::query_scalar(&query)
+        .bind(user_id)
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .map_err(|err| match db_error(err) {
+            ApiError::Unexpected(cause) => {
+                ApiError::Unexpected(cause.context("attachments.read_sql failed"))
+            }
+            other => other,
+        })?;
+    Ok(allowed)
+}
+
+/// Transient database failures become 503 (the device retries); the rest
+/// are unexpected and logged.
+pub fn db_error(err: sqlx::Error) -> ApiError {
+    let transient = match &err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(&code[..2.min(code.len())], "08" | "40" | "53" | "57" | "58")
+        }),
+        _ => false,
+    };
+    if transient {
+        tracing::warn!(error = %err, "attachments: database unavailable");
+        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+    } else {
+        ApiError::Unexpected(anyhow::Error::new(err).context("attachments database query failed"))
+    }
+}

@@ -1,0 +1,280 @@
+//! The attachment API: upload URL, complete, download URL, delete.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::Attachments;
+use super::key;
+use super::records::{self, NewUpload, Record, State};
+use super::requests::{
+    CompleteResponse, DownloadUrlResponse, UploadRequest, UploadUrlBody, UploadUrlResponse,
+    normalize_content_type, too_large,
+};
+use super::settings::ReadPolicy;
+use super::storage::{PutConstraints, UrlContext};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/attachments/upload-url", web::post().to(upload_url))
+        .route(
+            "/api/attachments/download-url/{id}",
+            web::get().to(download_url),
+        )
+        .route(
+            "/api/attachments/{id}/download-url",
+            web::get().to(download_url),
+        )
+        .route("/api/attachments/{id}/complete", web::post().to(complete))
+        .route("/api/attachments/{id}", web::delete().to(delete));
+}
+
+fn url_context(req: &HttpRequest) -> UrlContext {
+    let info = req.connection_info();
+    UrlContext {
+        request_base: Some(format!("{}://{}", info.scheme(), info.host())),
+    }
+}
+
+fn storage_error(err: anyhow::Error) -> ApiError {
+    tracing::warn!(error = ?err, "attachments: storage request failed");
+    ApiError::Unavailable("attachment storage is unavailable; retry later".to_owned())
+}
+
+fn parse_id(raw: &str) -> Result<key::AttachmentId, ApiError> {
+    key::AttachmentId::parse(raw).map_err(|m| ApiError::bad_request("invalid_id", m))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("attachment `{id}` does not exist"))
+}
+
+fn forbidden() -> ApiError {
+    ApiError::Forbidden("this attachment belongs to another user".to_owned())
+}
+
+fn not_uploaded(id: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "not_uploaded",
+        message: format!("attachment `{id}` has not been uploaded yet"),
+    }
+}
+
+/// The attachment if it exists (not deleted) and `user` owns it.
+async fn owned(attachments: &Attachments, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
+    let record = records::find(&attachments.db, id)
+        .await?
+        .filter(|r| r.state != State::Deleted)
+        .ok_or_else(|| not_found(id))?;
+    if record.owner_id != user.user_id() {
+        return Err(forbidden());
+    }
+    Ok(record)
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id))]
+async fn upload_url(
+    req: HttpRequest,
+    user: AuthUser,
+    attachments: web::Data<Attachments>,
+    body: web::Json<UploadUrlBody>,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &attachments.settings;
+    let request = UploadRequest::parse(body.into_inner(), settings)?;
+    tracing::Span::current().record("attachment_id", request.id.as_str());
+    let object_key = key::object_key(
+        &settings.key_prefix,
+        user.user_id(),
+        &request.id,
+        &request.filename,
+    );
+    let record = records::upsert_pending(
+        &attachments.db,
+        NewUpload {
+            id: request.id.as_str(),
+            owner_id: user.user_id(),
+            object_key: &object_key,
+            filename: &request.filename,
+            content_type: &request.content_type,
+            size: request.size,
+            sha256_hex: request.sha256.as_ref().map(|s| s.hex()),
+        },
+    )
+    .await?
+    .ok_or_else(forbidden)?;
+    let constraints = PutConstraints {
+        content_type: request.content_type,
+        content_length: request.size,
+        checksum_sha256: request.sha256.map(|s| s.base64()),
+        max_size: settings.max_size,
+    };
+    let signed = attachments
+        .storage
+        .presign_put(
+            &record.object_key,
+            &constraints,
+            settings.url_ttl,
+            &url_context(&req),
+        )
+        .await
+        .map_err(storage_error)?;
+    Ok(HttpResponse::Ok().json(UploadUrlResponse {
+        id: record.id,
+        key: record.object_key,
+        upload_url: signed.url,
+        method: "PUT",
+        headers: signed.headers,
+        expires_at: signed.expires_at.to_rfc3339(),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
+async fn complete(
+    user: AuthUser,
+    attachments: web::Data<Attachments>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = owned(&attachments, &user, id.as_str()).await?;
+    let info = attachments
+        .storage
+        .head(&record.object_key)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| not_uploaded(id.as_str()))?;
+    if let Err(violation) = check_limits(
+        &attachments,
+        &record,
+        info.size,
+        info.content_type.as_deref(),
+    ) {
+        // The object breaks the limits it was signed with: it must not stay.
+        attachments
+            .storage
+            .delete(&record.object_key)
+            .await
+            .map_err(storage_error)?;
+        return Err(violation);
+    }
+    let record = records::mark_uploaded(&attachments.db, id.as_str(), info.size)
+        .await?
+        .ok_or_else(|| not_found(id.as_str()))?;
+    Ok(HttpResponse::Ok().json(CompleteResponse {
+        id: record.id,
+        key: record.object_key,
+        size: info.size,
+        content_type: record.content_type,
+        sha256: record.sha256,
+    }))
+}
+
+/// Re-checks what the upload URL signed, for stores that could not enforce
+/// it (no declared size) and as defence in depth.
+fn check_limits(
+    attachments: &Attachments,
+    record: &Record,
+    size: u64,
+    stored_type: Option<&str>,
+) -> Result<(), ApiError> {
+    let settings = &attachments.settings;
+    if size > settings.max_size {
+        return Err(too_large(size, settings.max_size));
+    }
+    if let Some(declared) = record.size
+        && declared != size
+    {
+        return Err(ApiError::bad_request(
+            "size_mismatch",
+            format!("the upload has {size} bytes, {declared} were declared"),
+        ));
+    }
+    let stored_type = stored_type.and_then(normalize_content_type);
+    let effective = stored_type.as_deref().unwrap_or(&record.content_type);
+    if effective != record.content_type || !settings.allows_content_type(effective) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the upload's content type `{effective}` is not the declared, allowed one"
+        )));
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
+async fn download_url(
+    req: HttpRequest,
+    user: AuthUser,
+    attachments: web::Data<Attachments>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = records::find(&attachments.db, id.as_str())
+        .await?
+        .filter(|r| r.state != State::Deleted)
+        .ok_or_else(|| not_found(id.as_str()))?;
+    if !may_read(&attachments, &user, &record).await? {
+        return Err(ApiError::Forbidden(
+            "you may not download this attachment".to_owned(),
+        ));
+    }
+    if record.state != State::Uploaded {
+        return Err(not_uploaded(id.as_str()));
+    }
+    let settings = &attachments.settings;
+    let signed = attachments
+        .storage
+        .presign_get(
+            &record.object_key,
+            &record.content_type,
+            settings.url_ttl,
+            &url_context(&req),
+        )
+        .await
+        .map_err(storage_error)?;
+    Ok(HttpResponse::Ok().json(DownloadUrlResponse {
+        id: record.id,
+        download_url: signed.url,
+        expires_at: signed.expires_at.to_rfc3339(),
+        content_type: record.content_type,
+        size: record.size,
+    }))
+}
+
+async fn may_read(
+    attachments: &Attachments,
+    user: &AuthUser,
+    record: &Record,
+) -> Result<bool, ApiError> {
+    if record.owner_id == user.user_id() {
+        return Ok(true);
+    }
+    match attachments.settings.read_policy {
+        ReadPolicy::Owner => Ok(false),
+        ReadPolicy::Authenticated => Ok(true),
+        ReadPolicy::Sql => match attachments.settings.read_sql.as_deref() {
+            Some(sql) => {
+                records::sql_allows_read(&attachments.db, sql, user.user_id(), &record.id).await
+            }
+            None => Ok(false),
+        },
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
+async fn delete(
+    user: AuthUser,
+    attachments: web::Data<Attachments>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let record = match owned(&attachments, &user, id.as_str()).await {
+        Ok(record) => record,
+        // Already gone: deleting is idempotent.
+        Err(ApiError::NotFound(_)) => return Ok(HttpResponse::NoContent().finish()),
+        Err(other) => return Err(other),
+    };
+    attachments
+        .storage
+        .delete(&record.object_key)
+        .await
+        .map_err(storage_error)?;
+    records::mark_deleted(&attachments.db, &record.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
