@@ -18,32 +18,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 
-/** Type-checks and compiles the adapter with the SDK's types; returns the module. */
+/** Type-checks and compiles clients/typescript (tsconfig.json) and loads the adapter. */
 async function compileAdapter() {
-  const outDir = path.join(here, 'dist', 'attachments');
-  fs.mkdirSync(outDir, { recursive: true });
-  const tsconfig = path.join(outDir, 'tsconfig.json');
-  fs.writeFileSync(
-    tsconfig,
-    JSON.stringify({
-      compilerOptions: {
-        target: 'es2022',
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        strict: true,
-        skipLibCheck: true,
-        types: [],
-        lib: ['es2022', 'dom'],
-        outDir,
-        rootDir: path.join(root, 'clients', 'typescript'),
-        baseUrl: here,
-        paths: { '@powersync/common': ['node_modules/@powersync/common'] },
-      },
-      files: [path.join(root, 'clients', 'typescript', 'attachments.ts')],
-    }),
-  );
-  execFileSync(path.join(here, 'node_modules', '.bin', 'tsc'), ['-p', tsconfig], { stdio: 'inherit' });
-  return import(pathToFileURL(path.join(outDir, 'attachments.js')).href);
+  execFileSync(path.join(here, 'node_modules', '.bin', 'tsc'), ['-p', here], { stdio: 'inherit' });
+  return import(pathToFileURL(path.join(here, 'dist', 'attachments.js')).href);
 }
 
 async function freePort() {
