@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use uplink::config::Settings;
 use uplink::startup::Application;
-use uplink::{database, telemetry};
+use uplink::{database, telemetry, upload};
 
 /// uplink: the backend for PowerSync apps (write path, credentials, attachments).
 #[derive(Parser)]
@@ -28,6 +28,11 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets redacted); exit 1 when invalid.
     CheckConfig,
+    /// Print a ready-to-edit `write.tables` allow-list for the live database.
+    Schema,
+    /// List, show, replay or discard rejected client transactions.
+    #[command(subcommand)]
+    DeadLetters(upload::cli::DeadLetterCommand),
     /// Ask a running uplink whether it is live (for container health checks).
     Healthcheck {
         /// Base URL of the server; default http://127.0.0.1:{server.port}.
@@ -83,6 +88,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
+        Command::Schema => upload::cli::print_schema(&settings()?).await?,
+        Command::DeadLetters(command) => {
+            if !upload::cli::dead_letters(&settings()?, command).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Healthcheck { url } => {
             let url = match url {
                 Some(url) => url,

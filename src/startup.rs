@@ -38,6 +38,7 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let state = AppState::build(settings, db).await?;
+        reload_schema_on_sighup(state.writer.clone());
         let server = run(listener, state)?;
         Ok(Self { port, server })
     }
@@ -80,6 +81,22 @@ impl AppState {
             attachments,
         })
     }
+}
+
+/// `kill -HUP` re-reads the app's schema (after a migration of the app's tables).
+fn reload_schema_on_sighup(writer: upload::Writer) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; schema reloads need the admin API");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            if let Err(err) = writer.reload_schema().await {
+                tracing::error!(error = %format!("{err:#}"), "schema reload failed; keeping the previous schema");
+            }
+        }
+    });
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

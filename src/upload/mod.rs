@@ -1,27 +1,300 @@
-//! The write path: applies upload batches to Postgres. (Placeholder.)
+//! The write path: applies the SDK's upload batches to Postgres exactly once,
+//! in order, with set-based statements.
 
-use actix_web::web;
-use serde::{Deserialize, Serialize};
+mod apply;
+pub mod cli;
+mod coerce;
+pub mod dead_letter;
+pub mod envelope;
+mod plan;
+mod progress;
+pub mod report;
+mod routes;
+pub mod schema;
+mod settings;
+mod sql;
+mod sqlstate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use sqlx::PgPool;
+use tokio::sync::RwLock;
+
+pub use apply::Actor;
+pub use routes::configure;
+pub use settings::{TableSettings, WriteSettings};
+
+use apply::{Apply, Mode, apply_in, check_constraints_immediately};
+use envelope::Batch;
+use plan::Allowed;
+use report::Report;
+use schema::Catalog;
+use sqlstate::{DbFailure, classify};
 
 use crate::config::{ConfigError, Settings};
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct WriteSettings {}
+/// Why a batch could not be processed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Nothing was applied; the client retries the same batch (503).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
 
-impl WriteSettings {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
+impl From<WriteError> for crate::error::ApiError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::Unavailable(message) => Self::Unavailable(message),
+            WriteError::Unexpected(err) => Self::Unexpected(err),
+        }
     }
 }
 
+/// The write path's shared state: settings and the introspected catalogue.
 #[derive(Clone)]
-pub struct Writer {}
+pub struct Writer {
+    inner: Arc<WriterInner>,
+}
+
+struct WriterInner {
+    db: PgPool,
+    settings: WriteSettings,
+    catalog: RwLock<Option<Arc<Catalog>>>,
+}
 
 impl Writer {
-    pub async fn build(_settings: &Settings, _db: &PgPool) -> anyhow::Result<Self> {
-        Ok(Self {})
+    /// Introspects the app's tables and checks the allow-list against them.
+    /// When the database is unreachable, start anyway (readiness reports it)
+    /// and introspect on first use.
+    pub async fn build(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
+        let writer = Self {
+            inner: Arc::new(WriterInner {
+                db: db.clone(),
+                settings: settings.write.clone(),
+                catalog: RwLock::new(None),
+            }),
+        };
+        match Catalog::load(db, &settings.write.schema).await {
+            Ok(catalog) => {
+                catalog.check(&settings.write)?;
+                *writer.inner.catalog.write().await = Some(Arc::new(catalog));
+            }
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "schema introspection deferred: database unreachable");
+            }
+        }
+        Ok(writer)
+    }
+
+    pub fn settings(&self) -> &WriteSettings {
+        &self.inner.settings
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.inner.db
+    }
+
+    /// Re-reads the schema (SIGHUP, admin API). A schema that no longer fits
+    /// the configuration keeps the previous catalogue and reports why.
+    pub async fn reload_schema(&self) -> anyhow::Result<()> {
+        let catalog = Catalog::load(&self.inner.db, &self.inner.settings.schema).await?;
+        catalog
+            .check(&self.inner.settings)
+            .map_err(|e: ConfigError| anyhow::anyhow!(e))?;
+        *self.inner.catalog.write().await = Some(Arc::new(catalog));
+        tracing::info!("schema reloaded");
+        Ok(())
+    }
+
+    async fn catalog(&self) -> Result<Arc<Catalog>, WriteError> {
+        if let Some(catalog) = self.inner.catalog.read().await.as_ref() {
+            return Ok(catalog.clone());
+        }
+        match self.reload_schema().await {
+            Ok(()) => {}
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "schema introspection failed");
+                return Err(WriteError::Unavailable(
+                    "the database schema could not be read".to_owned(),
+                ));
+            }
+        }
+        self.inner
+            .catalog
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| WriteError::Unavailable("the database schema could not be read".into()))
+    }
+
+    /// Applies a batch: one database transaction, retried internally on
+    /// serialization failures and deadlocks.
+    #[tracing::instrument(skip_all, fields(entries = batch.entry_count(), client_id = batch.client_id.as_deref()))]
+    pub async fn apply(&self, actor: Actor<'_>, batch: &Batch<'_>) -> Result<Report, WriteError> {
+        let catalog = self.catalog().await?;
+        let allowed = Allowed::new(&catalog, &self.inner.settings);
+        let options = Apply {
+            actor,
+            dead_letters: true,
+            track_progress: true,
+        };
+        let retries = self.inner.settings.transient_retries;
+        let mut mode = Mode::Fast;
+        let mut attempt = 0;
+        loop {
+            match self.attempt(&allowed, batch, &options, mode).await {
+                Ok(report) => return Ok(report),
+                Err(DbFailure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
+                Err(DbFailure::Permanent(rejection)) => {
+                    // Careful mode contains refusals in savepoints; one here
+                    // came from uplink's own statements.
+                    return Err(WriteError::Unexpected(anyhow::anyhow!(
+                        "uplink's own statement was refused: {} ({:?})",
+                        rejection.message,
+                        rejection.sqlstate
+                    )));
+                }
+                Err(DbFailure::Retryable(sqlstate)) if attempt < retries => {
+                    attempt += 1;
+                    tracing::debug!(%sqlstate, attempt, "retrying batch after a transient conflict");
+                    tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;
+                }
+                Err(DbFailure::Retryable(sqlstate)) => {
+                    return Err(WriteError::Unavailable(format!(
+                        "the database kept reporting conflicts (SQLSTATE {sqlstate})"
+                    )));
+                }
+                Err(DbFailure::Unavailable(message)) => {
+                    return Err(WriteError::Unavailable(message));
+                }
+                Err(DbFailure::Unexpected(err)) => return Err(WriteError::Unexpected(err)),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        allowed: &Allowed<'_>,
+        batch: &Batch<'_>,
+        options: &Apply<'_>,
+        mode: Mode,
+    ) -> Result<Report, DbFailure> {
+        let mut tx = self.inner.db.begin().await.map_err(unavailable)?;
+        check_constraints_immediately(&mut tx).await?;
+        let report = apply_in(&mut tx, allowed, batch, options, mode).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(report)
+    }
+
+    /// Re-applies a dead letter's entries through the same code path; it is
+    /// marked replayed in the same transaction, so a replay happens once.
+    pub async fn replay_dead_letter(&self, id: i64) -> anyhow::Result<ReplayOutcome> {
+        let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
+        let allowed = Allowed::new(&catalog, &self.inner.settings);
+        let mut tx = self.inner.db.begin().await.context("Failed to begin")?;
+        let row: Option<(String, sqlx::types::Json<serde_json::Value>, Option<chrono::DateTime<chrono::Utc>>)> =
+            sqlx::query_as(
+                "SELECT user_id, entries, replayed_at FROM uplink_dead_letters WHERE id = $1 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to read the dead letter")?;
+        let Some((user_id, entries, replayed_at)) = row else {
+            return Ok(ReplayOutcome::NotFound);
+        };
+        if replayed_at.is_some() {
+            return Ok(ReplayOutcome::AlreadyReplayed);
+        }
+        let body = serde_json::to_vec(&serde_json::json!({ "batch": entries.0 }))?;
+        let mut batch = Batch::parse(&body, None).map_err(|e| anyhow::anyhow!(e))?;
+        // The entries form one client transaction, whatever their tx_id says.
+        let all: Vec<_> = batch
+            .transactions
+            .drain(..)
+            .flat_map(|t| t.entries)
+            .collect();
+        batch.transactions = vec![envelope::ClientTransaction {
+            tx_id: all.first().and_then(|e| e.tx_id),
+            entries: all,
+        }];
+        let claims = serde_json::json!({ "sub": user_id });
+        let options = Apply {
+            actor: Actor {
+                user_id: &user_id,
+                claims: &claims,
+            },
+            dead_letters: false,
+            track_progress: false,
+        };
+        check_constraints_immediately(&mut tx)
+            .await
+            .map_err(failure)?;
+        let report = apply_in(&mut tx, &allowed, &batch, &options, Mode::Careful)
+            .await
+            .map_err(failure)?;
+        let outcome = if report.rejected == 0 {
+            sqlx::query(
+                "UPDATE uplink_dead_letters SET replayed_at = now(), replay_outcome = 'applied' WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            ReplayOutcome::Applied(report)
+        } else {
+            let code = report
+                .results
+                .iter()
+                .find_map(|r| r.code.filter(|c| *c != "transaction_rejected"))
+                .unwrap_or("rejected");
+            sqlx::query("UPDATE uplink_dead_letters SET replay_outcome = $2 WHERE id = $1")
+                .bind(id)
+                .bind(format!("rejected again: {code}"))
+                .execute(&mut *tx)
+                .await?;
+            ReplayOutcome::Rejected(report)
+        };
+        tx.commit().await.context("Failed to commit the replay")?;
+        Ok(outcome)
     }
 }
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+/// Not getting a connection at all (refused, auth, database gone) is
+/// transient for the device, whatever the SQLSTATE.
+fn unavailable(err: sqlx::Error) -> DbFailure {
+    match classify(err) {
+        DbFailure::Unavailable(message) => DbFailure::Unavailable(message),
+        DbFailure::Retryable(sqlstate) => DbFailure::Retryable(sqlstate),
+        other => {
+            let detail = match other {
+                DbFailure::Unexpected(e) => format!("{e:#}"),
+                DbFailure::Permanent(r) => r.message,
+                _ => String::new(),
+            };
+            tracing::warn!(error = %detail, "cannot open a database transaction");
+            DbFailure::Unavailable("the database is unavailable".to_owned())
+        }
+    }
+}
+
+fn failure(failure: DbFailure) -> anyhow::Error {
+    match failure {
+        DbFailure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
+        DbFailure::Retryable(s) => anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again"),
+        DbFailure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
+        DbFailure::Unexpected(e) => e,
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReplayOutcome {
+    Applied(Report),
+    Rejected(Report),
+    AlreadyReplayed,
+    NotFound,
+}

@@ -121,6 +121,23 @@ impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
+
+    /// A token for `user_id` from the real token endpoint (dev identity mode).
+    pub async fn token_for(&self, user_id: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/auth/token"))
+            .json(&serde_json::json!({ "user_id": user_id }))
+            .send()
+            .await
+            .expect("Failed to request a token");
+        assert_eq!(response.status(), 200, "token endpoint refused {user_id}");
+        let body: serde_json::Value = response.json().await.expect("token response is JSON");
+        body["token"]
+            .as_str()
+            .expect("token response has a token")
+            .to_owned()
+    }
 }
 
 impl TestAppBuilder {

@@ -1,7 +1,14 @@
 //! Integration tests: the real server over real HTTP, a fresh Postgres database per test.
 
+mod attachments;
+mod attachments_support;
+mod auth;
 mod config;
+mod deployment;
 mod errors;
 mod health;
 mod helpers;
 mod shutdown;
+mod upload;
+mod upload_fixtures;
+mod upload_properties;

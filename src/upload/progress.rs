@@ -1,0 +1,40 @@
+//! Exactly-once: the highest applied `op_id` per (user, client), kept in the
+//! same database transaction as the writes it covers. The row lock taken here
+//! serialises concurrent requests of one client, on any replica.
+
+use sqlx::PgConnection;
+
+/// Locks the client's progress row (creating it) and returns its `last_op_id`.
+pub async fn lock(
+    conn: &mut PgConnection,
+    user_id: &str,
+    client_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO uplink_client_progress AS p (user_id, client_id, last_op_id) VALUES ($1, $2, 0) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET updated_at = now() \
+         RETURNING p.last_op_id",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn advance(
+    conn: &mut PgConnection,
+    user_id: &str,
+    client_id: &str,
+    last_op_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE uplink_client_progress SET last_op_id = GREATEST(last_op_id, $3), updated_at = now() \
+         WHERE user_id = $1 AND client_id = $2",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(last_op_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

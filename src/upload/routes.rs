@@ -1,0 +1,179 @@
+//! HTTP routes of the write path.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::envelope::{Batch, EnvelopeError, Op};
+use super::{Actor, Writer};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/data/checkpoint").route(web::put().to(checkpoint)))
+        .service(
+            web::resource("/api/data")
+                .route(web::post().to(upload))
+                .route(web::put().to(single_put))
+                .route(web::patch().to(single_patch))
+                .route(web::delete().to(single_delete)),
+        )
+        .service(web::resource("/api/upload").route(web::post().to(upload)));
+}
+
+const CLIENT_ID_HEADER: &str = "powersync-client-id";
+
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json".to_owned(),
+        ))
+    }
+}
+
+fn envelope_error(err: EnvelopeError) -> ApiError {
+    ApiError::bad_request(err.code(), err.to_string())
+}
+
+async fn apply(
+    writer: &Writer,
+    user: &AuthUser,
+    batch: Batch<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let max = writer.settings().max_entries_per_batch;
+    if batch.entry_count() > max {
+        return Err(ApiError::bad_request(
+            "too_many_entries",
+            format!("a batch may hold at most {max} entries; send smaller batches"),
+        ));
+    }
+    let report = writer
+        .apply(
+            Actor {
+                user_id: user.user_id(),
+                claims: user.claims(),
+            },
+            &batch,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// `POST /api/data`: a batch from the SDK's `uploadData()`.
+#[tracing::instrument(name = "upload", skip_all)]
+async fn upload(
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
+    let header_client_id = req
+        .headers()
+        .get(CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let batch = Batch::parse(&body, header_client_id).map_err(envelope_error)?;
+    apply(&writer, &user, batch).await
+}
+
+async fn single(
+    op: Op,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
+    let batch = Batch::parse_single(&body, op).map_err(envelope_error)?;
+    apply(&writer, &user, batch).await
+}
+
+/// The Node demo's `PUT /api/data` with `{"table", "data": {"id", …}}`.
+async fn single_put(
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    single(Op::Put, user, req, body, writer).await
+}
+
+async fn single_patch(
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    single(Op::Patch, user, req, body, writer).await
+}
+
+async fn single_delete(
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    single(Op::Delete, user, req, body, writer).await
+}
+
+#[derive(Deserialize)]
+struct CheckpointBody {
+    #[serde(default, alias = "clientId")]
+    client_id: Option<String>,
+}
+
+/// `PUT /api/data/checkpoint`: increments the custom write checkpoint of the
+/// authenticated user's client and returns it.
+#[tracing::instrument(name = "checkpoint", skip_all)]
+async fn checkpoint(
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Bytes,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let from_body = if body.is_empty() {
+        None
+    } else {
+        require_json(&req)?;
+        serde_json::from_slice::<CheckpointBody>(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
+            .client_id
+    };
+    let client_id = from_body
+        .or_else(|| {
+            req.headers()
+                .get(CLIENT_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .filter(|id| !id.is_empty() && id.len() <= 256)
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_body", "`client_id` (1 to 256 bytes) is required")
+        })?;
+    let checkpoint: i64 = sqlx::query_scalar(
+        "INSERT INTO checkpoints AS c (user_id, client_id) VALUES ($1, $2) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET checkpoint = c.checkpoint + 1 \
+         RETURNING c.checkpoint",
+    )
+    .bind(user.user_id())
+    .bind(&client_id)
+    .fetch_one(writer.db())
+    .await
+    .map_err(|err| match super::sqlstate::classify(err) {
+        super::sqlstate::DbFailure::Unexpected(e) => ApiError::Unexpected(e),
+        _ => ApiError::Unavailable("the database is unavailable".to_owned()),
+    })?;
+    Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))
+}

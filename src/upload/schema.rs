@@ -1,0 +1,249 @@
+//! Introspection of the app's tables: the catalogue every SQL identifier comes from.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use super::settings::WriteSettings;
+use crate::config::ConfigError;
+
+/// How uplink converts a client's JSON value for a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Boolean,
+    Integer,
+    /// json / jsonb: clients send JSON *text*.
+    Json,
+    /// Any array: clients send a JSON array as text.
+    Array {
+        /// Elements must be JSON strings (text-like element types).
+        text_elements: bool,
+    },
+    /// Everything Postgres parses from the value's text itself.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// `format_type()` of the column, used for casts.
+    pub sql_type: String,
+    pub kind: ValueKind,
+    pub numeric: bool,
+    pub not_null: bool,
+    /// The DEFAULT expression as Postgres prints it, if any.
+    pub default: Option<String>,
+    /// Generated or identity-always columns cannot be written.
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+    by_name: HashMap<String, usize>,
+    /// `format_type()` of the `id` column.
+    pub id_type: String,
+    /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
+    pub id_is_key: bool,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.by_name.get(name).map(|&i| &self.columns[i])
+    }
+}
+
+/// The app's tables in the configured schema, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: BTreeMap<String, Table>,
+}
+
+const INTROSPECT: &str = r#"
+SELECT c.relname::text                                   AS table_name,
+       a.attname::text                                   AS column_name,
+       format_type(a.atttypid, a.atttypmod)              AS sql_type,
+       bt.typname::text                                  AS base_type,
+       bt.typcategory::text                              AS category,
+       COALESCE(et.typcategory::text, '')                AS element_category,
+       a.attnotnull                                      AS not_null,
+       pg_get_expr(d.adbin, d.adrelid)                   AS default_expr,
+       (a.attgenerated <> '' OR a.attidentity = 'a')     AS generated,
+       EXISTS (
+           SELECT 1 FROM pg_index i
+           WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL
+             AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum
+       )                                                 AS unique_key
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname, a.attnum
+"#;
+
+#[derive(sqlx::FromRow)]
+struct ColumnRow {
+    table_name: String,
+    column_name: String,
+    sql_type: String,
+    base_type: String,
+    category: String,
+    element_category: String,
+    not_null: bool,
+    default_expr: Option<String>,
+    generated: bool,
+    unique_key: bool,
+}
+
+fn kind_of(row: &ColumnRow) -> ValueKind {
+    match (row.base_type.as_str(), row.category.as_str()) {
+        ("bool", _) => ValueKind::Boolean,
+        ("int2" | "int4" | "int8", _) => ValueKind::Integer,
+        ("json" | "jsonb", _) => ValueKind::Json,
+        (_, "A") => ValueKind::Array {
+            // S = string category (text, varchar, …); enums (E) are text-like too.
+            text_elements: matches!(row.element_category.as_str(), "S" | "E"),
+        },
+        _ => ValueKind::Other,
+    }
+}
+
+impl Catalog {
+    pub async fn load(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
+        let rows: Vec<ColumnRow> = sqlx::query_as(INTROSPECT)
+            .bind(schema)
+            .fetch_all(db)
+            .await
+            .context("Failed to introspect the app's tables")?;
+        let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+        for row in rows {
+            let table = tables
+                .entry(row.table_name.clone())
+                .or_insert_with(|| Table {
+                    name: row.table_name.clone(),
+                    columns: Vec::new(),
+                    by_name: HashMap::new(),
+                    id_type: String::new(),
+                    id_is_key: false,
+                });
+            if row.column_name == "id" {
+                table.id_type = row.sql_type.clone();
+                table.id_is_key = row.unique_key;
+            }
+            let column = Column {
+                kind: kind_of(&row),
+                numeric: row.category == "N",
+                name: row.column_name,
+                sql_type: row.sql_type,
+                not_null: row.not_null,
+                default: row.default_expr,
+                writable: !row.generated,
+            };
+            table
+                .by_name
+                .insert(column.name.clone(), table.columns.len());
+            table.columns.push(column);
+        }
+        Ok(Self { tables })
+    }
+
+    /// Checks the allow-list against the live schema; the error names the
+    /// configuration key and the missing table or column.
+    pub fn check(&self, settings: &WriteSettings) -> Result<(), ConfigError> {
+        for (name, table_settings) in &settings.tables {
+            let key = format!("write.tables.{name}");
+            let Some(table) = self.tables.get(name) else {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "table `{name}` does not exist in schema `{}`",
+                        settings.schema
+                    ),
+                ));
+            };
+            if !table.id_is_key {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "table `{name}` needs an `id` column with a primary key or unique index (PowerSync's row id)"
+                    ),
+                ));
+            }
+            for column in table_settings.columns.iter().flatten() {
+                match table.column(column) {
+                    None => {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.columns"),
+                            format!("column `{name}.{column}` does not exist"),
+                        ));
+                    }
+                    Some(c) if !c.writable => {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.columns"),
+                            format!("column `{name}.{column}` is generated and cannot be written"),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A ready-to-edit `write.tables` allow-list for every table with an `id` key.
+    pub fn to_allow_list_yaml(&self, schema: &str) -> String {
+        let mut out = String::from(
+            "# Generated by `uplink schema`: the tables clients may write and the columns they own.\n\
+             # Remove what clients must not write; add policies per table (see config/base.yaml).\n",
+        );
+        out.push_str(&format!(
+            "write:\n  schema: {}\n  tables:\n",
+            yaml_scalar(schema)
+        ));
+        for table in self.tables.values() {
+            if !table.id_is_key {
+                out.push_str(&format!(
+                    "    # {}: skipped, no `id` primary key\n",
+                    yaml_scalar(&table.name)
+                ));
+                continue;
+            }
+            out.push_str(&format!(
+                "    {}:\n      columns:\n",
+                yaml_scalar(&table.name)
+            ));
+            for column in table
+                .columns
+                .iter()
+                .filter(|c| c.writable && c.name != "id")
+            {
+                out.push_str(&format!(
+                    "        - {}  # {}\n",
+                    yaml_scalar(&column.name),
+                    column.sql_type
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A YAML scalar: plain when safe, else double-quoted (JSON escaping is valid YAML).
+fn yaml_scalar(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !value.starts_with('-');
+    if plain {
+        value.to_owned()
+    } else {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+}

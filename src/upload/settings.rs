@@ -1,0 +1,151 @@
+//! `write:` configuration: the allow-list of tables and their policies.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteSettings {
+    /// The Postgres schema holding the app's tables.
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// Entries accepted in one request (more: 400 too_many_entries).
+    #[serde(default = "default_max_entries")]
+    pub max_entries_per_batch: usize,
+    /// Internal retries of a request that hit a serialization failure or deadlock.
+    #[serde(default = "default_retries")]
+    pub transient_retries: u32,
+    /// The tables clients may write, by name. Anything else is rejected.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableSettings>,
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        Self {
+            schema: default_schema(),
+            max_entries_per_batch: default_max_entries(),
+            transient_retries: default_retries(),
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_schema() -> String {
+    "public".to_owned()
+}
+
+fn default_max_entries() -> usize {
+    10_000
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+/// One allow-listed table. An empty entry (`todos: {}`) allows every column
+/// except generated ones, last write wins.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSettings {
+    /// The columns clients own. When set, a PUT that replaces a row resets the
+    /// absent ones to their DEFAULT; other columns are never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Columns clients may never write (an attempt is a `read_only_column` conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_only_columns: Vec<String>,
+    /// A column holding the owning user's id: clients only touch their own rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ConflictSettings>,
+    /// Numeric columns whose PATCH values are added to the current value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<TransitionSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_when: Option<LockedWhenSettings>,
+    /// Only PUTs of new ids (audit logs, events).
+    #[serde(default)]
+    pub insert_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    /// The client sends the version it last saw; a mismatch is `stale_version`.
+    Version,
+    /// The client's timestamp older than the server's is `stale_update`.
+    Timestamp,
+    /// Per-field times in the entry's `_metadata`; only newer fields apply.
+    FieldTimestamps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflict {
+    /// Keep the server's row and write both versions to `write_conflicts`.
+    #[default]
+    Record,
+    /// Reject (and dead-letter) the client transaction.
+    Reject,
+    /// Drop the client's write silently.
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictSettings {
+    pub strategy: ConflictStrategy,
+    /// The version or timestamp column (not used by `field_timestamps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub on_conflict: OnConflict,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionSettings {
+    pub column: String,
+    /// From each state, the states it may change to.
+    pub allowed: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedWhenSettings {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+impl WriteSettings {
+    /// Shape checks; checks against the live schema happen when it is introspected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.schema.is_empty() {
+            return Err(ConfigError::invalid("write.schema", "must not be empty"));
+        }
+        if self.max_entries_per_batch == 0 {
+            return Err(ConfigError::invalid(
+                "write.max_entries_per_batch",
+                "must be at least 1",
+            ));
+        }
+        for (table, settings) in &self.tables {
+            if let Some(columns) = &settings.columns
+                && columns.iter().any(|c| c == "id")
+            {
+                return Err(ConfigError::invalid(
+                    format!("write.tables.{table}.columns"),
+                    "must not list `id` (the row id is always written)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

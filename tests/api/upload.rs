@@ -1,0 +1,595 @@
+//! The write path over real HTTP: replays, rejections, dead letters,
+//! transient failures, hostile names, envelope errors.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, error_code};
+use crate::upload_fixtures::fixture_write_settings;
+
+pub fn fixture_schema() -> String {
+    std::fs::read_to_string(
+        crate::helpers::repo_root().join("tests/fixtures/sdk-batches/schema.sql"),
+    )
+    .expect("fixture schema")
+}
+
+pub async fn spawn_fixture_app() -> TestApp {
+    TestApp::builder()
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
+        .spawn()
+        .await
+}
+
+impl TestApp {
+    pub async fn post_batch(&self, token: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/data"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db_pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn put_list(op_id: i64, tx_id: i64, id: &str, name: &str) -> Value {
+    json!({"op_id": op_id, "op": "PUT", "type": "lists", "id": id, "tx_id": tx_id, "data": {"name": name}})
+}
+
+#[tokio::test]
+async fn the_same_batch_twice_applies_once_and_reports_duplicates() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let inventory = Uuid::new_v4().to_string();
+    let body = json!({"client_id": "device-1", "batch": [
+        {"op_id": 1, "op": "PUT", "type": "inventory", "id": inventory, "tx_id": 1, "data": {"product": "apple", "quantity": 1}},
+        {"op_id": 2, "op": "PATCH", "type": "inventory", "id": inventory, "tx_id": 2, "data": {"quantity": 5}},
+    ]});
+
+    let (status, first) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["applied"], 2);
+    let (status, second) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(second["applied"], 0);
+    assert_eq!(second["duplicates"], 2);
+    assert!(
+        second["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "duplicate")
+    );
+    let last: i64 = sqlx::query_scalar(
+        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'alice' AND client_id = 'device-1'",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .unwrap();
+    assert_eq!(last, 2);
+}
+
+#[tokio::test]
+async fn overlapping_batches_apply_only_the_new_entries() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let ids: Vec<String> = (0..4).map(|_| Uuid::new_v4().to_string()).collect();
+    let entries: Vec<Value> = (0..4)
+        .map(|i| put_list(i + 1, i + 1, &ids[i as usize], "x"))
+        .collect();
+
+    let (_, first) = app
+        .post_batch(&token, &json!({"client_id": "c", "batch": entries[..2]}))
+        .await;
+    // The header carries the client id this time.
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .header("PowerSync-Client-Id", "c")
+        .json(&json!({"batch": entries[1..]}))
+        .send()
+        .await
+        .unwrap();
+    let second: Value = response.json().await.unwrap();
+
+    assert_eq!(first["applied"], 2);
+    assert_eq!(second["applied"], 2, "{second}");
+    assert_eq!(second["duplicates"], 1);
+    assert_eq!(second["results"][0]["op_id"], 2);
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 4);
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_one_client_apply_each_entry_once() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let lists: Vec<String> = (0..20).map(|_| Uuid::new_v4().to_string()).collect();
+    let entries: Vec<Value> = lists
+        .iter()
+        .enumerate()
+        .map(|(i, id)| put_list(i as i64 + 1, i as i64 + 1, id, "concurrent"))
+        .collect();
+    let body = json!({"client_id": "same-device", "batch": entries});
+
+    let (a, b, c) = tokio::join!(
+        app.post_batch(&token, &body),
+        app.post_batch(&token, &body),
+        app.post_batch(&token, &body)
+    );
+
+    let reports = [a, b, c];
+    assert!(reports.iter().all(|(status, _)| *status == 200));
+    let applied: i64 = reports
+        .iter()
+        .map(|(_, r)| r["applied"].as_i64().unwrap())
+        .sum();
+    let duplicates: i64 = reports
+        .iter()
+        .map(|(_, r)| r["duplicates"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        applied, 20,
+        "each entry applied exactly once across the requests"
+    );
+    assert_eq!(duplicates, 40);
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 20);
+}
+
+#[tokio::test]
+async fn a_failing_client_transaction_is_rolled_back_and_dead_lettered_alone() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("bob").await;
+    let list = Uuid::new_v4().to_string();
+    let good_todo = Uuid::new_v4().to_string();
+    let orphan = Uuid::new_v4().to_string();
+    let missing_list = Uuid::new_v4().to_string();
+    let body = json!({"client_id": "phone", "batch": [
+        put_list(1, 1, &list, "Groceries"),
+        // tx 2: a list rename, then a todo for a list that does not exist.
+        {"op_id": 2, "op": "PATCH", "type": "lists", "id": list, "tx_id": 2, "data": {"name": "Renamed"}},
+        {"op_id": 3, "op": "PUT", "type": "todos", "id": orphan, "tx_id": 2, "data": {"list_id": missing_list, "description": "orphan"}},
+        // tx 3: a bad uuid
+        {"op_id": 4, "op": "PUT", "type": "todos", "id": "not-a-uuid", "tx_id": 3, "data": {"description": "bad"}},
+        // tx 4: fine
+        {"op_id": 5, "op": "PUT", "type": "todos", "id": good_todo, "tx_id": 4, "data": {"list_id": list, "description": "milk"}},
+        // tx 5: check violation
+        {"op_id": 6, "op": "PUT", "type": "inventory", "id": Uuid::new_v4().to_string(), "tx_id": 5, "data": {"quantity": -1}},
+    ]});
+
+    let (status, report) = app.post_batch(&token, &body).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 2);
+    assert_eq!(report["rejected"], 4);
+    let codes: Vec<(i64, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["op_id"].as_i64().unwrap(),
+                r["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (2, "transaction_rejected".to_owned()),
+            (3, "foreign_key_violation".to_owned()),
+            (4, "invalid_value".to_owned()),
+            (6, "check_violation".to_owned()),
+        ]
+    );
+    let fk = &report["results"][1];
+    assert_eq!(fk["constraint"], "todos_list_id_fkey");
+    // The rename of tx 2 was rolled back with it; tx 1 and tx 4 stand.
+    let name: String = sqlx::query_scalar("SELECT name FROM lists")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Groceries");
+    assert_eq!(app.count("SELECT count(*) FROM todos").await, 1);
+    // Three dead letters, with their codes and entries.
+    let dead: Vec<(String, Option<String>, Value)> = sqlx::query_as(
+        "SELECT code, constraint_name, entries FROM uplink_dead_letters ORDER BY id",
+    )
+    .fetch_all(&app.db_pool)
+    .await
+    .unwrap();
+    let dead_codes: Vec<&str> = dead.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(
+        dead_codes,
+        ["foreign_key_violation", "invalid_value", "check_violation"]
+    );
+    assert_eq!(dead[0].1.as_deref(), Some("todos_list_id_fkey"));
+    assert_eq!(dead[0].2.as_array().unwrap().len(), 2);
+    assert_eq!(dead[0].2[1]["data"]["description"], "orphan");
+}
+
+#[tokio::test]
+async fn database_down_answers_503_and_the_same_batch_applies_later() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("carol").await;
+    let id = Uuid::new_v4().to_string();
+    let body = json!({"client_id": "c1", "batch": [put_list(1, 1, &id, "kept")]});
+    // Make the database refuse connections and drop uplink's open ones.
+    let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
+        .await
+        .unwrap();
+    let db = app.db_name.clone();
+    sqlx::query(&format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS false"#))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(&db)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(error_code(response).await, "unavailable");
+
+    sqlx::query(&format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS true"#))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let check = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM lists")
+        .fetch_one(&check)
+        .await
+        .unwrap();
+    assert_eq!(before, 0, "nothing applied by the 503 request");
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 1);
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM lists")
+        .fetch_one(&check)
+        .await
+        .unwrap();
+    assert_eq!(after, 1);
+}
+
+#[tokio::test]
+async fn unknown_and_hostile_names_are_rejected_per_entry_and_never_reach_sql() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("mallory").await;
+    let good = Uuid::new_v4().to_string();
+    let hostile_tables = [
+        "nope",
+        "lists\"; DROP TABLE lists; --",
+        "public.lists",
+        "lists;",
+        "lіsts", // Cyrillic i
+        "uplink_client_progress",
+        &"x".repeat(10_000),
+    ];
+    let hostile_columns = [
+        "nope",
+        "name\" = 'x'; --",
+        "lists.name",
+        "name;",
+        "nаme",
+        "id\"\"",
+    ];
+    let mut batch = Vec::new();
+    let mut op_id = 0;
+    for table in hostile_tables {
+        op_id += 1;
+        batch.push(json!({"op_id": op_id, "op": "PUT", "type": table, "id": Uuid::new_v4().to_string(), "tx_id": op_id, "data": {"name": "x"}}));
+    }
+    for column in hostile_columns {
+        op_id += 1;
+        batch.push(json!({"op_id": op_id, "op": "PATCH", "type": "lists", "id": good, "tx_id": op_id, "data": {column: "x"}}));
+    }
+    op_id += 1;
+    batch.push(put_list(op_id, op_id, &good, "legit"));
+
+    let (status, report) = app.post_batch(&token, &json!({"batch": batch})).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 1);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), hostile_tables.len() + hostile_columns.len());
+    for result in &results[..hostile_tables.len()] {
+        assert_eq!(result["code"], "unknown_table", "{result}");
+    }
+    for result in &results[hostile_tables.len()..] {
+        assert_eq!(result["code"], "unknown_column", "{result}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 1);
+    let name: String = sqlx::query_scalar("SELECT name FROM lists")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "legit");
+}
+
+#[tokio::test]
+async fn envelope_errors_are_400_with_the_json_shape() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("dave").await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("not json at all", "invalid_json", "a body that is not JSON"),
+        ("{}", "invalid_envelope", "no batch"),
+        (
+            r#"{"batch": [{"type": "lists", "id": "1"}]}"#,
+            "invalid_envelope",
+            "entry without op",
+        ),
+        (
+            r#"{"batch": [{"op": "PUT", "id": "1"}]}"#,
+            "invalid_envelope",
+            "entry without type",
+        ),
+        (
+            r#"{"batch": [{"op": "PUT", "type": "lists"}]}"#,
+            "invalid_envelope",
+            "entry without id",
+        ),
+        (
+            r#"{"batch": [{"op": "MERGE", "type": "lists", "id": "1"}]}"#,
+            "invalid_envelope",
+            "unknown op",
+        ),
+    ];
+    for (body, code, case) in cases {
+        let response = app
+            .client
+            .post(app.url("/api/data"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(*body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{case}");
+        assert_eq!(error_code(response).await, *code, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn transport_errors_have_the_json_shape() {
+    let app = TestApp::builder()
+        .schema(fixture_schema())
+        .config(|s| {
+            fixture_write_settings(s);
+            s.server.max_body_bytes = 4096;
+        })
+        .spawn()
+        .await;
+    let token = app.token_for("erin").await;
+
+    let no_token = app
+        .post_raw("/api/data", "application/json", r#"{"batch": []}"#)
+        .await;
+    assert_eq!(no_token.status(), 401);
+    assert!(no_token.headers().contains_key("www-authenticate"));
+    assert_eq!(error_code(no_token).await, "missing_token");
+
+    let not_json = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .header("Content-Type", "text/plain")
+        .body(r#"{"batch": []}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+    assert_eq!(error_code(not_json).await, "unsupported_media_type");
+
+    let big = format!(r#"{{"batch": [], "pad": "{}"}}"#, "x".repeat(8192));
+    let too_big = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    assert_eq!(error_code(too_big).await, "payload_too_large");
+}
+
+#[tokio::test]
+async fn node_demo_compatibility_routes_write_single_rows() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("frank").await;
+    let id = Uuid::new_v4().to_string();
+    for (method, body) in [
+        (
+            reqwest::Method::PUT,
+            json!({"table": "lists", "data": {"id": id, "name": "a"}}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            json!({"table": "lists", "data": {"id": id, "name": "b"}}),
+        ),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url("/api/data"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let name: String = sqlx::query_scalar("SELECT name FROM lists")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "b");
+    let response = app
+        .client
+        .delete(app.url("/api/data"))
+        .bearer_auth(&token)
+        .json(&json!({"table": "lists", "data": {"id": id}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 0);
+}
+
+#[tokio::test]
+async fn write_checkpoints_increase_per_user_and_client() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("gina").await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let response = app
+            .client
+            .put(app.url("/api/data/checkpoint"))
+            .bearer_auth(&token)
+            .json(&json!({"client_id": "tablet"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        seen.push(body["checkpoint"].as_str().unwrap().parse::<i64>().unwrap());
+    }
+    assert!(seen.windows(2).all(|w| w[1] > w[0]), "{seen:?}");
+    let missing = app
+        .client
+        .put(app.url("/api/data/checkpoint"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+}
+
+/// Runs the `uplink` CLI against the test database with the fixture tables allowed.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let config = std::env::temp_dir().join(format!("uplink-cli-{}.yaml", Uuid::new_v4().simple()));
+    std::fs::write(
+        &config,
+        "write:\n  tables:\n    lists: { columns: [name] }\n    todos: { columns: [description, list_id, completed] }\n",
+    )
+    .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_uplink"))
+        .current_dir(crate::helpers::repo_root())
+        .env_remove("UPLINK_ENVIRONMENT")
+        .env("DATABASE_URL", &app.db_url)
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_dead_letter_replays_once_after_the_cause_is_fixed() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("hank").await;
+    let list = Uuid::new_v4().to_string();
+    let todo = Uuid::new_v4().to_string();
+    let (_, report) = app
+        .post_batch(&token, &json!({"batch": [
+            {"op_id": 1, "op": "PUT", "type": "todos", "id": todo, "tx_id": 1, "data": {"list_id": list, "description": "later"}}
+        ]}))
+        .await;
+    assert_eq!(report["rejected"], 1, "{report}");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    let listed = cli(&app, &["dead-letters", "list"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("foreign_key_violation"));
+
+    // Still failing: the outcome says so and nothing changes.
+    let again = cli(&app, &["dead-letters", "replay", &id.to_string()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("foreign_key_violation"));
+    // Fix the cause, then replay.
+    sqlx::query("INSERT INTO lists (id, name) VALUES ($1::uuid, 'restored')")
+        .bind(&list)
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+    let replayed = cli(&app, &["dead-letters", "replay", &id.to_string()]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert_eq!(app.count("SELECT count(*) FROM todos").await, 1);
+    let twice = cli(&app, &["dead-letters", "replay", &id.to_string()]);
+    assert!(
+        !twice.status.success(),
+        "a replayed dead letter is not applied twice"
+    );
+    assert!(String::from_utf8_lossy(&twice.stdout).contains("already_replayed"));
+
+    let discarded = cli(&app, &["dead-letters", "discard", &id.to_string()]);
+    assert!(discarded.status.success());
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn schema_prints_an_allow_list_for_the_live_database() {
+    let app = spawn_fixture_app().await;
+    let output = cli(&app, &["schema"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "write:",
+        "  tables:",
+        "    items:",
+        "        - tags  # text[]",
+        "        - status  # item_status",
+    ] {
+        assert!(yaml.contains(expected), "missing {expected:?} in:\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("- id "),
+        "the row id is not a client column:\n{yaml}"
+    );
+    assert!(
+        !yaml.contains("uplink_client_progress:\n      columns"),
+        "uplink's own tables have no `id` key"
+    );
+}
