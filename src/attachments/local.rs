@@ -191,6 +191,11 @@ impl Storage for LocalStorage {
         "local"
     }
 
+    fn verifies_checksum_before_storing(&self) -> bool {
+        // The PUT handler hashes into a temporary file and renames only on a match.
+        true
+    }
+
     async fn presign_put(
         &self,
         key: &str,
@@ -258,6 +263,7 @@ impl Storage for LocalStorage {
             Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
                 size: meta.len(),
                 content_type: None,
+                checksum_sha256: None,
             })),
             Ok(_) => Ok(None),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),

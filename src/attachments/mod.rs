@@ -10,11 +10,9 @@ mod cleanup;
 mod files;
 pub mod key;
 pub mod local;
-#[allow(dead_code)] // used by routes, which wait for crate::auth::AuthUser
 mod records;
-#[allow(dead_code)]
 mod requests;
-// mod routes; (enabled once crate::auth::AuthUser lands)
+mod routes;
 pub mod s3;
 mod settings;
 pub mod storage;
@@ -162,6 +160,6 @@ async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // routes::configure(cfg);
+    routes::configure(cfg);
     files::configure(cfg);
 }

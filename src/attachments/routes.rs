@@ -6,8 +6,8 @@ use super::Attachments;
 use super::key;
 use super::records::{self, NewUpload, Record, State};
 use super::requests::{
-    CompleteResponse, DownloadUrlResponse, UploadRequest, UploadUrlBody, UploadUrlResponse,
-    normalize_content_type, too_large,
+    CompleteResponse, DownloadUrlResponse, Sha256Sum, UploadRequest, UploadUrlBody,
+    UploadUrlResponse, normalize_content_type, too_large,
 };
 use super::settings::ReadPolicy;
 use super::storage::{PutConstraints, UrlContext};
@@ -123,7 +123,9 @@ async fn upload_url(
         upload_url: signed.url,
         method: "PUT",
         headers: signed.headers,
-        expires_at: signed.expires_at.to_rfc3339(),
+        expires_at: signed
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))
 }
 
@@ -141,12 +143,14 @@ async fn complete(
         .await
         .map_err(storage_error)?
         .ok_or_else(|| not_uploaded(id.as_str()))?;
-    if let Err(violation) = check_limits(
+    let checked = check_limits(
         &attachments,
         &record,
         info.size,
         info.content_type.as_deref(),
-    ) {
+    )
+    .and_then(|()| check_checksum(&attachments, &record, info.checksum_sha256.as_deref()));
+    if let Err(violation) = checked {
         // The object breaks the limits it was signed with: it must not stay.
         attachments
             .storage
@@ -197,6 +201,28 @@ fn check_limits(
     Ok(())
 }
 
+/// For stores that may keep a body that failed its signed checksum: the
+/// checksum they report must be the declared one.
+fn check_checksum(
+    attachments: &Attachments,
+    record: &Record,
+    stored: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(declared) = record.sha256.as_deref().and_then(Sha256Sum::parse) else {
+        return Ok(());
+    };
+    if attachments.storage.verifies_checksum_before_storing() {
+        return Ok(());
+    }
+    match stored.and_then(Sha256Sum::parse) {
+        Some(stored) if stored == declared => Ok(()),
+        _ => Err(ApiError::bad_request(
+            "checksum_mismatch",
+            "the stored object does not have the declared SHA-256",
+        )),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
 async fn download_url(
     req: HttpRequest,
@@ -231,7 +257,9 @@ async fn download_url(
     Ok(HttpResponse::Ok().json(DownloadUrlResponse {
         id: record.id,
         download_url: signed.url,
-        expires_at: signed.expires_at.to_rfc3339(),
+        expires_at: signed
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         content_type: record.content_type,
         size: record.size,
     }))

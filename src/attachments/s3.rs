@@ -11,6 +11,7 @@ use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::ChecksumMode;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::settings::S3Settings;
@@ -139,6 +140,7 @@ impl Storage for S3Storage {
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
         {
@@ -148,6 +150,7 @@ impl Storage for S3Storage {
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or(0),
                 content_type: out.content_type().map(str::to_owned),
+                checksum_sha256: out.checksum_sha256().map(str::to_owned),
             })),
             Err(err) => {
                 let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())

@@ -32,6 +32,8 @@ pub struct ObjectInfo {
     pub size: u64,
     /// `None` when the backend does not keep it (local: it was enforced on upload).
     pub content_type: Option<String>,
+    /// Base64 SHA-256 the store verified on upload, when it keeps one.
+    pub checksum_sha256: Option<String>,
 }
 
 /// The request context a backend may need to build URLs.
@@ -62,6 +64,13 @@ pub trait Storage: Send + Sync {
         ttl: Duration,
         ctx: &UrlContext,
     ) -> anyhow::Result<PresignedRequest>;
+
+    /// Whether a `PUT` whose body does not match its signed
+    /// `x-amz-checksum-sha256` is refused before anything becomes visible.
+    /// Otherwise `complete` compares the checksum `head` reports.
+    fn verifies_checksum_before_storing(&self) -> bool {
+        false
+    }
 
     /// `None` when no object is stored under `key`.
     async fn head(&self, key: &str) -> anyhow::Result<Option<ObjectInfo>>;

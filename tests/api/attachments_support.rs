@@ -1,0 +1,245 @@
+//! Support for the attachment suite: an in-process S3-compatible server
+//! (s3s-fs) that verifies SigV4 signatures, and an app per backend.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use serde_json::Value;
+use uuid::Uuid;
+
+use uplink::attachments::{S3Settings, StorageKind};
+use uplink::config::{Secret, Settings};
+
+use crate::helpers::TestApp;
+
+pub const ACCESS_KEY: &str = "UPLINKTESTACCESSKEY";
+pub const SECRET_KEY: &str = "uplink-test-secret-access-key-0123456789";
+pub const BUCKET: &str = "uplink-attachments";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    S3,
+}
+
+/// A running s3s-fs server; objects live under `root/{bucket}/{key}`.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: PathBuf,
+}
+
+impl S3Server {
+    /// Starts on a free port with one bucket and signature checks on.
+    pub async fn start() -> Self {
+        let root = std::env::temp_dir().join(format!("uplink-s3-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(root.join(BUCKET)).expect("create the bucket directory");
+        let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs root");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the S3 server");
+        let port = listener.local_addr().expect("local address").port();
+        tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+        }
+    }
+
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.join(BUCKET).join(key)
+    }
+}
+
+/// A test app with the given backend; `customize` runs after the backend is set.
+pub struct AttachmentApp {
+    pub app: TestApp,
+    pub backend: Backend,
+    pub s3: Option<S3Server>,
+}
+
+impl AttachmentApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        customize: impl FnOnce(&mut Settings) + 'static,
+    ) -> Self {
+        let s3 = match backend {
+            Backend::Local => None,
+            Backend::S3 => Some(S3Server::start().await),
+        };
+        let endpoint = s3.as_ref().map(|s| s.endpoint.clone());
+        let app = TestApp::builder()
+            .config(move |settings| {
+                if let Some(endpoint) = endpoint {
+                    settings.attachments.storage = StorageKind::S3;
+                    settings.attachments.s3 = S3Settings {
+                        bucket: BUCKET.to_owned(),
+                        region: "us-east-1".to_owned(),
+                        endpoint: Some(endpoint),
+                        public_endpoint: None,
+                        force_path_style: true,
+                        access_key_id: Some(ACCESS_KEY.to_owned()),
+                        secret_access_key: Some(Secret::new(SECRET_KEY)),
+                    };
+                }
+                customize(settings);
+            })
+            .spawn()
+            .await;
+        Self { app, backend, s3 }
+    }
+
+    /// Where the bytes of `key` are stored, to look at them directly.
+    pub fn stored_path(&self, key: &str) -> PathBuf {
+        match &self.s3 {
+            Some(s3) => s3.object_path(key),
+            None => self.app.data_dir.join("attachments").join(key),
+        }
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let token = self.token(user).await;
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request to uplink")
+    }
+
+    /// A token from uplink's own token route (development identity mode).
+    pub async fn token(&self, user: &str) -> String {
+        let response = self
+            .app
+            .client
+            .get(self.app.url("/api/auth/token"))
+            .query(&[("user_id", user)])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "token for {user:?}"
+        );
+        let body: Value = response.json().await.expect("token body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn upload_url(&self, user: &str, body: Value) -> reqwest::Response {
+        self.api(
+            reqwest::Method::POST,
+            "/api/attachments/upload-url",
+            user,
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn complete(&self, user: &str, id: &str) -> reqwest::Response {
+        self.api(
+            reqwest::Method::POST,
+            &format!("/api/attachments/{id}/complete"),
+            user,
+            None,
+        )
+        .await
+    }
+
+    pub async fn download_url(&self, user: &str, id: &str) -> reqwest::Response {
+        self.api(
+            reqwest::Method::GET,
+            &format!("/api/attachments/{id}/download-url"),
+            user,
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete(&self, user: &str, id: &str) -> reqwest::Response {
+        self.api(
+            reqwest::Method::DELETE,
+            &format!("/api/attachments/{id}"),
+            user,
+            None,
+        )
+        .await
+    }
+}
+
+/// A presigned request as uplink returned it.
+pub struct Presigned {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Presigned {
+    pub fn from_upload(body: &Value) -> Self {
+        let headers = body["headers"]
+            .as_object()
+            .expect("headers object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("header value").to_owned()))
+            .collect();
+        Self {
+            url: body["uploadUrl"].as_str().expect("uploadUrl").to_owned(),
+            headers,
+        }
+    }
+
+    /// PUTs `bytes` exactly as a device would: the URL and headers as given.
+    pub async fn put(&self, bytes: Vec<u8>) -> reqwest::Response {
+        self.put_with(bytes, |_| {}).await
+    }
+
+    /// PUTs with the headers changed by `edit` first.
+    pub async fn put_with(
+        &self,
+        bytes: Vec<u8>,
+        edit: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> reqwest::Response {
+        let mut headers = self.headers.clone();
+        edit(&mut headers);
+        let mut request = reqwest::Client::new().put(&self.url);
+        // Like fetch(), the HTTP client sets Content-Length from the body.
+        for (name, value) in headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        {
+            request = request.header(name, value);
+        }
+        request.body(bytes).send().await.expect("PUT to storage")
+    }
+}
