@@ -17,7 +17,8 @@ pub fn spawn(attachments: Attachments) {
         return;
     }
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        // First sweep one interval after start, not during start-up.
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;

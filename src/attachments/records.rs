@@ -1,6 +1,8 @@
 //! The `attachments` table: one row per attachment id.
 
 use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::Postgres;
 
 use crate::error::ApiError;
 
@@ -99,7 +101,7 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
     .bind(new.content_type)
     .bind(size)
     .bind(new.sha256_hex)
-    .fetch_optional(db)
+    .fetch_optional(&mut *connection(db).await?)
     .await
     .map_err(db_error)?;
     Ok(row.map(Record::from))
@@ -109,7 +111,7 @@ pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
             .bind(id)
-            .fetch_optional(db)
+            .fetch_optional(&mut *connection(db).await?)
             .await
             .map_err(db_error)?;
     Ok(row.map(Record::from))
@@ -127,7 +129,7 @@ pub async fn mark_uploaded(db: &PgPool, id: &str, size: u64) -> Result<Option<Re
     ))
     .bind(id)
     .bind(size)
-    .fetch_optional(db)
+    .fetch_optional(&mut *connection(db).await?)
     .await
     .map_err(db_error)?;
     Ok(row.map(Record::from))
@@ -141,7 +143,7 @@ pub async fn mark_deleted(db: &PgPool, id: &str) -> Result<(), ApiError> {
          WHERE id = $1",
     )
     .bind(id)
-    .execute(db)
+    .execute(&mut *connection(db).await?)
     .await
     .map_err(db_error)?;
     Ok(())
@@ -162,7 +164,7 @@ pub async fn sql_allows_read(
     let allowed: bool = sqlx::query_scalar(&query)
         .bind(user_id)
         .bind(id)
-        .fetch_one(db)
+        .fetch_one(&mut *connection(db).await?)
         .await
         .map_err(|err| match db_error(err) {
             ApiError::Unexpected(cause) => {
@@ -173,6 +175,15 @@ pub async fn sql_allows_read(
     Ok(allowed)
 }
 
+/// A pooled connection; failing to get one (server down, refusing
+/// connections, pool exhausted) is always transient: 503.
+async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
+    db.acquire().await.map_err(|err| {
+        tracing::warn!(error = %err, "attachments: no database connection");
+        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+    })
+}
+
 /// Transient database failures become 503 (the device retries); the rest
 /// are unexpected and logged.
 pub fn db_error(err: sqlx::Error) -> ApiError {
@@ -181,6 +192,7 @@ pub fn db_error(err: sqlx::Error) -> ApiError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             matches!(&code[..2.min(code.len())], "08" | "40" | "53" | "57" | "58")

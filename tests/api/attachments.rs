@@ -744,3 +744,138 @@ async fn readiness_reports_storage(backend: Backend) {
     let body: Value = ready.json().await.expect("JSON");
     assert_eq!(body["storage"], "ok", "{body}");
 }
+
+#[tokio::test]
+async fn s3_urls_use_the_public_endpoint() {
+    let t = AttachmentApp::spawn_with(Backend::S3, |s| {
+        let internal = s.attachments.s3.endpoint.clone().expect("endpoint");
+        s.attachments.s3.public_endpoint = Some(internal.replace("127.0.0.1", "localhost"));
+    })
+    .await;
+    let (body, presigned) = request_upload(
+        &t,
+        ALICE,
+        json!({"id": "pub", "filename": "a.png", "contentType": "image/png", "size": 3}),
+    )
+    .await;
+    assert!(
+        presigned.url.starts_with("http://localhost:"),
+        "{}",
+        presigned.url
+    );
+    // Signed for the public host, and storage accepts it there.
+    assert_eq!(
+        presigned.put(b"pub".to_vec()).await.status(),
+        StatusCode::OK
+    );
+    json_ok(t.complete(ALICE, "pub").await).await;
+    let download = json_ok(t.download_url(ALICE, "pub").await).await;
+    assert!(
+        download["downloadUrl"]
+            .as_str()
+            .expect("url")
+            .starts_with("http://localhost:")
+    );
+    assert!(t.stored_path(body["key"].as_str().expect("key")).exists());
+}
+
+#[tokio::test]
+async fn unreachable_s3_is_not_ready_and_complete_answers_503() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    let t = AttachmentApp::spawn_with(Backend::S3, move |s| {
+        s.attachments.s3.endpoint = Some(format!("http://127.0.0.1:{closed_port}"));
+    })
+    .await;
+    let ready = t.app.get("/health/ready").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(ready).await, "unavailable");
+
+    // Signing needs no network; the storage round trip of `complete` does.
+    request_upload(&t, ALICE, json!({"id": "down", "filename": "a.png"})).await;
+    let complete = t.complete(ALICE, "down").await;
+    assert_eq!(complete.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(complete.headers().contains_key("retry-after"));
+    assert_eq!(state_of(&t, "down").await.as_deref(), Some("pending"));
+}
+
+#[tokio::test]
+async fn database_down_answers_503_and_records_nothing() {
+    let t = AttachmentApp::spawn(Backend::Local).await;
+    let token = t.token(ALICE).await;
+    let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
+        .await
+        .expect("admin connection");
+    let db = t.app.db_name.clone();
+    let allow = |on: bool| format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS {on}"#);
+    sqlx::query(&allow(false))
+        .execute(&admin)
+        .await
+        .expect("block connections");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db)
+    .execute(&admin)
+    .await
+    .expect("drop connections");
+
+    let response = t
+        .app
+        .client
+        .post(t.app.url("/api/attachments/upload-url"))
+        .bearer_auth(&token)
+        .json(&json!({"id": "offline", "filename": "a.png"}))
+        .send()
+        .await
+        .expect("request");
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(error_code(response).await, "unavailable");
+    sqlx::query(&allow(true))
+        .execute(&admin)
+        .await
+        .expect("allow connections");
+    let check = sqlx::PgPool::connect(&t.app.db_url)
+        .await
+        .expect("reconnect");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments")
+        .fetch_one(&check)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
+    // The retry succeeds once the database is back.
+    assert_eq!(
+        t.upload_url(ALICE, json!({"id": "offline", "filename": "a.png"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_periodic_task_sweeps_on_its_own() {
+    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+        s.attachments.cleanup.interval = Duration::from_millis(200);
+        s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
+    })
+    .await;
+    let stale_key = stale_pending(&t, "swept", "2 hours").await;
+    let (done_id, done_key) = upload(&t, ALICE, "done.png", b"stays").await;
+    // A generous bound: the task runs every 200 ms.
+    let mut waited = Duration::ZERO;
+    while state_of(&t, "swept").await.is_some() {
+        assert!(
+            waited < Duration::from_secs(30),
+            "the periodic cleanup never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    assert!(!t.stored_path(&stale_key).exists());
+    assert_eq!(state_of(&t, &done_id).await.as_deref(), Some("uploaded"));
+    assert!(t.stored_path(&done_key).exists());
+}
