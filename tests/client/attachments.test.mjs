@@ -1,84 +1,32 @@
 // The TypeScript attachment adapter (clients/typescript/attachments.ts)
-// against a running uplink binary: directly through the three
-// RemoteStorageAdapter methods, and driven by the SDK's own AttachmentQueue.
+// against a running uplink binary (local storage): through its three
+// RemoteStorageAdapter methods, and driven by the SDK's own AttachmentQueue
+// on two devices of the same user.
 //
 // Needs UPLINK_BIN (the uplink binary) and DATABASE_URL (a Postgres server
 // where a fresh database may be created); scripts/test sets both.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
+import {
+  AttachmentQueue,
+  AttachmentState,
+  AttachmentTable,
+  NodeFileSystemAdapter,
+  PowerSyncDatabase,
+  Schema,
+  Table,
+  column,
+} from '@powersync/node';
 
-/** Type-checks and compiles clients/typescript (tsconfig.json) and loads the adapter. */
-async function compileAdapter() {
-  execFileSync(path.join(here, 'node_modules', '.bin', 'tsc'), ['-p', here], { stdio: 'inherit' });
-  return import(pathToFileURL(path.join(here, 'dist', 'attachments.js')).href);
-}
+import { eventually, importClient, psql, startUplink } from './support.mjs';
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function databaseUrl(name) {
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-/** Starts `uplink serve` on a fresh database; resolves once /health/ready answers 200. */
-async function startUplink() {
-  const bin = process.env.UPLINK_BIN;
-  assert.ok(bin, 'set UPLINK_BIN to the uplink binary');
-  assert.ok(process.env.DATABASE_URL, 'set DATABASE_URL to a Postgres server');
-  const dbName = `uplink_client_${randomUUID().replaceAll('-', '')}`;
-  execFileSync('psql', [process.env.DATABASE_URL, '-q', '-c', `CREATE DATABASE "${dbName}"`]);
-  const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-client-'));
-  const child = spawn(bin, ['serve'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      UPLINK_ENVIRONMENT: 'development',
-      DATABASE_URL: databaseUrl(dbName),
-      UPLINK__SERVER__HOST: '127.0.0.1',
-      UPLINK__SERVER__PORT: String(port),
-      UPLINK__SERVER__DATA_DIR: dataDir,
-      UPLINK__DATABASE__MIGRATE_ON_START: 'true',
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const baseUrl = `http://127.0.0.1:${port}`;
-  // Poll readiness; give up if the process dies.
-  for (;;) {
-    const code = await Promise.race([exited.then((c) => ({ exited: c })), new Promise((r) => setTimeout(r, 100))]);
-    if (code && 'exited' in code) throw new Error(`uplink exited with ${code.exited} before it was ready`);
-    try {
-      const response = await fetch(`${baseUrl}/health/ready`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-  }
-  return { baseUrl, child, dataDir };
-}
+const sha256 = (bytes) => createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
 
 async function tokenFor(baseUrl, userId) {
   const response = await fetch(`${baseUrl}/api/auth/token?user_id=${encodeURIComponent(userId)}`);
@@ -86,17 +34,17 @@ async function tokenFor(baseUrl, userId) {
   return (await response.json()).token;
 }
 
-describe('clients/typescript/attachments.ts against uplink (local storage)', () => {
+describe('clients/typescript/attachments.ts against uplink', () => {
   let uplink;
   let mod;
 
   before(async () => {
-    mod = await compileAdapter();
+    mod = await importClient('attachments');
     uplink = await startUplink();
   });
 
-  after(() => {
-    uplink?.child.kill('SIGTERM');
+  after(async () => {
+    await uplink?.stop();
   });
 
   function adapterFor(userId) {
@@ -110,14 +58,15 @@ describe('clients/typescript/attachments.ts against uplink (local storage)', () 
     const adapter = adapterFor('alice');
     const id = randomUUID();
     const bytes = new Uint8Array(100_000).map((_, i) => (i * 7) % 256);
-    const record = { id, filename: `${id}.jpg`, mediaType: 'image/jpeg', state: 0 };
+    const record = { id, filename: `${id}.jpg`, mediaType: 'image/jpeg', state: AttachmentState.QUEUED_UPLOAD };
 
     await adapter.uploadFile(bytes.buffer, record);
 
     const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.jpg`);
-    assert.deepEqual(new Uint8Array(fs.readFileSync(stored)), bytes, 'bytes in the store');
-    const downloaded = new Uint8Array(await adapter.downloadFile(record));
-    assert.equal(createHash('sha256').update(downloaded).digest('hex'), createHash('sha256').update(bytes).digest('hex'));
+    assert.equal(sha256(fs.readFileSync(stored)), sha256(bytes), 'bytes in the store');
+    assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM attachments WHERE id = '${id}'`).trim(), 'uploaded 100000');
+    const downloaded = await adapter.downloadFile(record);
+    assert.equal(sha256(downloaded), sha256(bytes));
 
     await adapter.deleteFile(record);
     assert.equal(fs.existsSync(stored), false, 'object removed');
@@ -131,7 +80,7 @@ describe('clients/typescript/attachments.ts against uplink (local storage)', () 
 
   test("another user's attachment is refused and the error handler archives it", async () => {
     const id = randomUUID();
-    const record = { id, filename: `${id}.png`, mediaType: 'image/png', state: 0 };
+    const record = { id, filename: `${id}.png`, mediaType: 'image/png', state: AttachmentState.QUEUED_UPLOAD };
     await adapterFor('alice').uploadFile(new TextEncoder().encode('private').buffer, record);
 
     const bob = adapterFor('bob');
@@ -142,6 +91,8 @@ describe('clients/typescript/attachments.ts against uplink (local storage)', () 
     });
     assert.equal(await mod.uplinkErrorHandler.onUploadError(record, caught), false, '403 is archived, not retried');
     await assert.rejects(bob.downloadFile(record), (err) => err.status === 403);
+    const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.png`);
+    assert.equal(fs.readFileSync(stored, 'utf8'), 'private');
   });
 
   test('a download before the upload completed is a retryable 409 not_uploaded', async () => {
@@ -153,12 +104,84 @@ describe('clients/typescript/attachments.ts against uplink (local storage)', () 
       body: JSON.stringify({ id, filename: 'later.png', content_type: 'image/png', size: 3 }),
     });
     assert.equal(response.status, 200);
-    const record = { id, filename: `${id}.png`, state: 1 };
+    const record = { id, filename: `${id}.png`, state: AttachmentState.QUEUED_DOWNLOAD };
     let caught;
     await assert.rejects(adapterFor('alice').downloadFile(record), (err) => {
       caught = err;
       return err.status === 409 && err.code === 'not_uploaded';
     });
     assert.equal(await mod.uplinkErrorHandler.onDownloadError(record, caught), true, '409 is retried');
+  });
+
+  test("the SDK's AttachmentQueue uploads on one device and downloads on another", async () => {
+    const schema = new Schema({
+      todos: new Table({ description: column.text, photo_id: column.text }),
+      attachments: new AttachmentTable(),
+    });
+    const devices = [];
+    const logger = { log() {} };
+
+    async function device(name) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `uplink-queue-${name}-`));
+      const db = new PowerSyncDatabase({ schema, database: { dbFilename: 'app.db', dbLocation: dir }, logger });
+      await db.init();
+      const queue = new AttachmentQueue({
+        db,
+        localStorage: new NodeFileSystemAdapter(path.join(dir, 'files')),
+        remoteStorage: adapterFor('alice'),
+        errorHandler: mod.uplinkErrorHandler,
+        syncIntervalMs: 200,
+        // The app's data names its attachments: here todos.photo_id.
+        watchAttachments: (onUpdate, signal) => {
+          db.watch(
+            'SELECT photo_id FROM todos WHERE photo_id IS NOT NULL',
+            [],
+            { onResult: (r) => onUpdate((r.rows?._array ?? []).map((row) => ({ id: row.photo_id, fileExtension: 'png' }))) },
+            { signal },
+          );
+        },
+      });
+      await queue.startSync();
+      devices.push({ db, queue });
+      return { db, queue };
+    }
+
+    const stateOf = async (db, id) => (await db.getOptional('SELECT state FROM attachments WHERE id = ?', [id]))?.state;
+
+    try {
+      const phone = await device('phone');
+      const bytes = new Uint8Array(50_000).map((_, i) => (i * 13) % 256);
+      const saved = await phone.queue.saveFile({
+        data: bytes.buffer,
+        fileExtension: 'png',
+        mediaType: 'image/png',
+        updateHook: async (tx, attachment) => {
+          await tx.execute('INSERT INTO todos (id, description, photo_id) VALUES (uuid(), ?, ?)', ['photo', attachment.id]);
+        },
+      });
+      await eventually(async () => (await stateOf(phone.db, saved.id)) === AttachmentState.SYNCED);
+      assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM attachments WHERE id = '${saved.id}'`).trim(), 'uploaded 50000');
+
+      // A second device learns of the attachment through the synced row.
+      const laptop = await device('laptop');
+      await laptop.db.execute('INSERT INTO todos (id, description, photo_id) VALUES (uuid(), ?, ?)', ['photo', saved.id]);
+      await eventually(async () => (await stateOf(laptop.db, saved.id)) === AttachmentState.SYNCED);
+      const row = await laptop.db.get('SELECT local_uri FROM attachments WHERE id = ?', [saved.id]);
+      assert.equal(sha256(fs.readFileSync(row.local_uri)), sha256(bytes), 'downloaded bytes');
+
+      // Deleting through the queue deletes on uplink.
+      await phone.queue.deleteFile({
+        id: saved.id,
+        updateHook: async (tx) => {
+          await tx.execute('DELETE FROM todos WHERE photo_id = ?', [saved.id]);
+        },
+      });
+      await eventually(() => psql(uplink.dbUrl, `SELECT state FROM attachments WHERE id = '${saved.id}'`).trim() === 'deleted');
+    } finally {
+      for (const { db, queue } of devices) {
+        await queue.stopSync();
+        await db.close();
+      }
+    }
   });
 });
