@@ -89,6 +89,10 @@ pub struct Settings {
     pub attachments: attachments::AttachmentSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsSettings,
+    #[serde(default)]
+    pub limits: crate::limits::LimitSettings,
 }
 
 fn default_environment() -> Environment {
@@ -110,6 +114,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Where uplink keeps local state (generated dev keys, local attachments).
     pub data_dir: PathBuf,
+    /// Origins browsers may call uplink from (CORS); empty = none.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -122,6 +129,17 @@ pub struct DatabaseSettings {
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
     pub migrate_on_start: bool,
+    /// Row-level security: run the app's writes as this role, with the
+    /// PostgREST claim settings (`request.jwt.claims`, `request.jwt.claim.sub`).
+    #[serde(default)]
+    pub rls: Option<RlsSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlsSettings {
+    /// A role uplink's database user may `SET ROLE` to (e.g. `authenticated`).
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -252,6 +270,14 @@ impl Settings {
                 }
             }
         }
+        if let Some(rls) = &self.database.rls
+            && rls.role.trim().is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "database.rls.role",
+                "must name a role",
+            ));
+        }
         if let Some(hash) = &self.admin.api_key_sha256
             && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
         {
@@ -260,6 +286,8 @@ impl Settings {
                 "must be 64 hex characters (the SHA-256 of the admin key)",
             ));
         }
+        crate::limits::validate_cors_origins(&self.server.cors_origins)?;
+        self.limits.validate()?;
         self.auth.validate(self.environment)?;
         self.write.validate()?;
         self.attachments.validate(self.environment)?;

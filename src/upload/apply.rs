@@ -1,20 +1,21 @@
 //! Applies a batch in one database transaction.
 //!
 //! The fast path runs every valid entry as set-based statements with no
-//! savepoints. If Postgres refuses one (a constraint, a bad value), the
-//! transaction is rolled back and the batch runs again carefully: one
-//! savepoint per client transaction, so only the failing one is rolled back
-//! and dead-lettered, and the entry that caused it is found by replaying that
-//! client transaction one entry at a time.
+//! savepoints. If Postgres or a policy refuses one (a constraint, a bad
+//! value, another user's row), the transaction is rolled back and the batch
+//! runs again carefully: one savepoint per client transaction, so only the
+//! failing one is rolled back and dead-lettered, and the entry that caused it
+//! is found by replaying that client transaction one entry at a time.
 
 use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
 use super::dead_letter;
 use super::envelope::{Batch, Entry, Op};
-use super::plan::{Allowed, Prepared, group};
+use super::plan::{Allowed, Prepared, Step, group};
+use super::policy::{self, ConflictNote, RowFailure, RowOutcome};
 use super::progress;
 use super::report::{EntryResult, Rejection, Report, Status};
-use super::sql;
+use super::sql::{self, quote_ident};
 use super::sqlstate::{DbFailure, classify};
 
 /// Who is writing.
@@ -32,20 +33,47 @@ pub enum Mode {
     Careful,
 }
 
+/// Options of one application of a batch.
+pub struct Apply<'r> {
+    pub actor: Actor<'r>,
+    /// Record rejected client transactions in the dead letters.
+    pub dead_letters: bool,
+    /// Track exactly-once progress for the batch's client id.
+    pub track_progress: bool,
+    /// Run the app's writes as this role, with the PostgREST claim settings.
+    pub rls_role: Option<&'r str>,
+}
+
+type Position = (usize, usize);
+
+/// Why running entries stopped.
+enum RunFailure {
+    Db(sqlx::Error),
+    /// A policy refused the entry at this position.
+    Refused(Position, Rejection),
+}
+
+impl From<sqlx::Error> for RunFailure {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Db(err)
+    }
+}
+
 /// What happened to one client transaction.
 enum TxOutcome {
-    /// Entries applied (duplicates excluded).
-    Applied,
-    /// Rejected: the position (within the transaction) of the entry at fault.
+    /// Applied; entries resolved in the server's favour carry a note.
+    Applied {
+        conflicts: Vec<(usize, ConflictNote)>,
+    },
+    /// Rejected: the entry (position within the transaction) at fault.
     Rejected {
         culprit: usize,
         rejection: Rejection,
     },
 }
 
-/// Validation and duplicate detection, before any statement runs.
+/// Per entry of a client transaction: duplicate (None), prepared or refused.
 struct TxWork<'c, 'a> {
-    /// Per entry: duplicate (None) or prepared / refused.
     entries: Vec<Option<Result<Prepared<'c, 'a>, Rejection>>>,
 }
 
@@ -72,9 +100,9 @@ fn prepare_work<'c, 'a>(
     mut high_water: Option<i64>,
 ) -> (Vec<TxWork<'c, 'a>>, Option<i64>) {
     let mut work = Vec::with_capacity(batch.transactions.len());
-    for transaction in &batch.transactions {
+    for (t, transaction) in batch.transactions.iter().enumerate() {
         let mut entries = Vec::with_capacity(transaction.entries.len());
-        for entry in &transaction.entries {
+        for (e, entry) in transaction.entries.iter().enumerate() {
             let duplicate = match (high_water, entry.op_id) {
                 (Some(mark), Some(op_id)) => op_id <= mark,
                 _ => false,
@@ -82,70 +110,119 @@ fn prepare_work<'c, 'a>(
             if let (Some(mark), Some(op_id)) = (high_water.as_mut(), entry.op_id) {
                 *mark = (*mark).max(op_id);
             }
-            entries.push((!duplicate).then(|| allowed.prepare(entry)));
+            entries.push((!duplicate).then(|| allowed.prepare((t, e), entry)));
         }
         work.push(TxWork { entries });
     }
     (work, high_water)
 }
 
-/// Runs entries as grouped statements on `conn`.
-async fn run(conn: &mut PgConnection, entries: &[&Prepared<'_, '_>]) -> Result<(), sqlx::Error> {
-    for group in group(entries) {
-        match group.op {
-            Op::Put => {
-                let rows: Vec<_> = group.rows.iter().map(|r| (*r).clone()).collect();
-                let statement = sql::upsert(group.table, group.owned, &rows);
-                sqlx::query(&statement)
-                    .bind(sql::rows_param(&rows))
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Op::Patch => {
-                let rows: Vec<_> = group.rows.iter().map(|r| (*r).clone()).collect();
-                if let Some(statement) = sql::update(group.table, &rows) {
-                    sqlx::query(&statement)
-                        .bind(sql::rows_param(&rows))
-                        .execute(&mut *conn)
-                        .await?;
+struct RunContext<'r, 'b, 'a> {
+    batch: &'b Batch<'a>,
+    user_id: &'r str,
+    client_id: Option<&'r str>,
+}
+
+/// Runs entries in order: set-based statements, and the per-row path for
+/// tables with a policy. Returns the entries resolved as conflicts.
+async fn run(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    entries: &[&Prepared<'_, '_>],
+) -> Result<Vec<(Position, ConflictNote)>, RunFailure> {
+    let mut conflicts = Vec::new();
+    for step in group(entries) {
+        match step {
+            Step::PerRow(prepared) => {
+                let Some(policy) = prepared.policy else {
+                    continue;
+                };
+                let entry: &Entry = &ctx.batch.transactions[prepared.at.0].entries[prepared.at.1];
+                match policy::apply_row(
+                    conn,
+                    prepared.table,
+                    policy,
+                    prepared,
+                    entry,
+                    ctx.user_id,
+                    ctx.client_id,
+                )
+                .await
+                {
+                    Ok(RowOutcome::Applied) => {}
+                    Ok(RowOutcome::Conflict(note)) => conflicts.push((prepared.at, note)),
+                    Err(RowFailure::Refused(rejection)) => {
+                        return Err(RunFailure::Refused(prepared.at, rejection));
+                    }
+                    Err(RowFailure::Db(err)) => return Err(RunFailure::Db(err)),
                 }
             }
-            Op::Delete => {
-                let ids: Vec<&str> = group.rows.iter().map(|r| r.id.as_str()).collect();
-                sqlx::query(&sql::delete(group.table))
-                    .bind(ids)
-                    .execute(&mut *conn)
-                    .await?;
+            Step::Statement(group) => {
+                let rows: Vec<_> = group.rows.iter().map(|r| (*r).clone()).collect();
+                match group.op {
+                    Op::Put => {
+                        sqlx::query(&sql::upsert(group.table, group.owned, &rows))
+                            .bind(sql::rows_param(&rows))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Op::Patch => {
+                        if let Some(statement) = sql::update(group.table, &rows) {
+                            sqlx::query(&statement)
+                                .bind(sql::rows_param(&rows))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    Op::Delete => {
+                        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+                        sqlx::query(&sql::delete(group.table))
+                            .bind(ids)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
             }
         }
     }
-    Ok(())
+    Ok(conflicts)
 }
 
-/// Finds the entry of a failed client transaction that Postgres refuses,
-/// applying its entries one at a time inside a savepoint that is then
-/// rolled back. `None` when each entry alone succeeds.
+/// A refusal as a rejection (policy) or the classified database failure.
+fn refusal(failure: RunFailure) -> Result<(Position, Rejection), DbFailure> {
+    match failure {
+        RunFailure::Refused(at, rejection) => Ok((at, rejection)),
+        RunFailure::Db(err) => match classify(err) {
+            DbFailure::Permanent(rejection) => Ok(((usize::MAX, usize::MAX), rejection)),
+            other => Err(other),
+        },
+    }
+}
+
+/// Finds the entry of a failed client transaction that is refused, applying
+/// its entries one at a time inside a savepoint that is then rolled back.
+/// `None` when each entry alone succeeds.
 async fn find_culprit(
     conn: &mut PgConnection,
-    runnable: &[(usize, &Prepared<'_, '_>)],
+    ctx: &RunContext<'_, '_, '_>,
+    runnable: &[&Prepared<'_, '_>],
 ) -> Result<Option<(usize, Rejection)>, DbFailure> {
     let mut probe = conn.begin().await.map_err(classify)?;
-    for (position, prepared) in runnable {
-        match run(&mut probe, &[*prepared]).await.map_err(classify) {
-            Ok(()) => {}
-            Err(DbFailure::Permanent(rejection)) => {
-                probe.rollback().await.map_err(classify)?;
-                return Ok(Some((*position, rejection)));
-            }
-            Err(other) => return Err(other),
+    for prepared in runnable {
+        if let Err(failure) = run(&mut probe, ctx, &[*prepared]).await {
+            let (_, rejection) = refusal(failure)?;
+            probe.rollback().await.map_err(classify)?;
+            return Ok(Some((prepared.at.1, rejection)));
         }
     }
     probe.rollback().await.map_err(classify)?;
     Ok(None)
 }
 
+/// Runs one client transaction inside a savepoint.
 async fn run_careful(
     conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
     work: &TxWork<'_, '_>,
 ) -> Result<TxOutcome, DbFailure> {
     if let Some((culprit, rejection)) = work.first_refusal() {
@@ -154,57 +231,75 @@ async fn run_careful(
             rejection: rejection.clone(),
         });
     }
-    let runnable: Vec<(usize, &Prepared)> = work
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| e.as_ref().and_then(|r| r.as_ref().ok()).map(|p| (i, p)))
-        .collect();
+    let runnable: Vec<&Prepared> = work.runnable().collect();
     if runnable.is_empty() {
-        return Ok(TxOutcome::Applied);
+        return Ok(TxOutcome::Applied {
+            conflicts: Vec::new(),
+        });
     }
     let mut savepoint = conn.begin().await.map_err(classify)?;
-    let entries: Vec<&Prepared> = runnable.iter().map(|(_, p)| *p).collect();
-    match run(&mut savepoint, &entries).await.map_err(classify) {
-        Ok(()) => {
+    let failure = match run(&mut savepoint, ctx, &runnable).await {
+        Ok(conflicts) => {
             savepoint.commit().await.map_err(classify)?;
-            Ok(TxOutcome::Applied)
+            return Ok(TxOutcome::Applied {
+                conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
+            });
         }
-        Err(DbFailure::Permanent(group_rejection)) => {
-            savepoint.rollback().await.map_err(classify)?;
-            match find_culprit(conn, &runnable).await? {
-                Some((culprit, rejection)) => Ok(TxOutcome::Rejected { culprit, rejection }),
-                // One at a time it applies: that is the reference result.
-                None => {
-                    let mut savepoint = conn.begin().await.map_err(classify)?;
-                    for prepared in &entries {
-                        if let Err(err) = run(&mut savepoint, &[*prepared]).await.map_err(classify)
-                        {
-                            return match err {
-                                DbFailure::Permanent(_) => Ok(TxOutcome::Rejected {
-                                    culprit: runnable[0].0,
-                                    rejection: group_rejection,
-                                }),
-                                other => Err(other),
-                            };
-                        }
+        Err(failure) => failure,
+    };
+    savepoint.rollback().await.map_err(classify)?;
+    let (at, statement_rejection) = refusal(failure)?;
+    if at.0 != usize::MAX {
+        // A policy named the entry itself.
+        return Ok(TxOutcome::Rejected {
+            culprit: at.1,
+            rejection: statement_rejection,
+        });
+    }
+    match find_culprit(conn, ctx, &runnable).await? {
+        Some((culprit, rejection)) => Ok(TxOutcome::Rejected { culprit, rejection }),
+        // Each entry alone applies: one at a time is the reference result.
+        None => {
+            let mut savepoint = conn.begin().await.map_err(classify)?;
+            let mut conflicts = Vec::new();
+            for prepared in &runnable {
+                match run(&mut savepoint, ctx, &[*prepared]).await {
+                    Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
+                    Err(failure) => {
+                        let (_, rejection) = refusal(failure)?;
+                        return Ok(TxOutcome::Rejected {
+                            culprit: prepared.at.1,
+                            rejection,
+                        });
                     }
-                    savepoint.commit().await.map_err(classify)?;
-                    Ok(TxOutcome::Applied)
                 }
             }
+            savepoint.commit().await.map_err(classify)?;
+            Ok(TxOutcome::Applied { conflicts })
         }
-        Err(other) => Err(other),
     }
 }
 
-/// Options of one application of a batch.
-pub struct Apply<'r> {
-    pub actor: Actor<'r>,
-    /// Record rejected client transactions in the dead letters.
-    pub dead_letters: bool,
-    /// Track exactly-once progress for the batch's client id.
-    pub track_progress: bool,
+/// Runs the app's writes as `role` with the PostgREST request settings, so
+/// row-level security policies written for PostgREST/Supabase hold.
+async fn assume_role(
+    conn: &mut PgConnection,
+    role: &str,
+    actor: &Actor<'_>,
+) -> Result<(), DbFailure> {
+    sqlx::query(
+        "SELECT set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true)",
+    )
+    .bind(actor.claims.to_string())
+    .bind(actor.user_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(classify)?;
+    sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role)))
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    Ok(())
 }
 
 /// Applies `batch` inside the open transaction `tx`; the caller commits.
@@ -228,6 +323,14 @@ pub async fn apply_in(
         None => None,
     };
     let (work, new_high_water) = prepare_work(allowed, batch, high_water);
+    let ctx = RunContext {
+        batch,
+        user_id: options.actor.user_id,
+        client_id: batch.client_id.as_deref(),
+    };
+    if let Some(role) = options.rls_role {
+        assume_role(tx, role, &options.actor).await?;
+    }
 
     let mut outcomes: Vec<TxOutcome> = Vec::with_capacity(work.len());
     match mode {
@@ -237,27 +340,73 @@ pub async fn apply_in(
                 .filter(|w| w.first_refusal().is_none())
                 .flat_map(TxWork::runnable)
                 .collect();
-            run(tx, &all).await.map_err(classify)?;
-            for w in &work {
+            let conflicts = match run(tx, &ctx, &all).await {
+                Ok(conflicts) => conflicts,
+                Err(RunFailure::Db(err)) => return Err(classify(err)),
+                // Let the careful mode attribute it.
+                Err(RunFailure::Refused(_, rejection)) => {
+                    return Err(DbFailure::Permanent(rejection));
+                }
+            };
+            for (t, w) in work.iter().enumerate() {
                 outcomes.push(match w.first_refusal() {
                     Some((culprit, rejection)) => TxOutcome::Rejected {
                         culprit,
                         rejection: rejection.clone(),
                     },
-                    None => TxOutcome::Applied,
+                    None => TxOutcome::Applied {
+                        conflicts: conflicts
+                            .iter()
+                            .filter(|(at, _)| at.0 == t)
+                            .map(|(at, note)| (at.1, note.clone()))
+                            .collect(),
+                    },
                 });
             }
         }
         Mode::Careful => {
             for w in &work {
-                outcomes.push(run_careful(tx, w).await?);
+                outcomes.push(run_careful(tx, &ctx, w).await?);
             }
         }
     }
+    if options.rls_role.is_some() {
+        // uplink's own bookkeeping runs as uplink.
+        sqlx::query("RESET ROLE")
+            .execute(&mut **tx)
+            .await
+            .map_err(classify)?;
+    }
 
     let report = build_report(batch, &work, &outcomes);
+    let recorded: Vec<_> = batch
+        .transactions
+        .iter()
+        .zip(&outcomes)
+        .flat_map(|(transaction, outcome)| match outcome {
+            TxOutcome::Applied { conflicts } => conflicts
+                .iter()
+                .filter_map(|(e, note)| {
+                    note.record
+                        .as_ref()
+                        .map(|r| (transaction.entries[*e].op_id, note.code, r))
+                })
+                .collect(),
+            TxOutcome::Rejected { .. } => Vec::new(),
+        })
+        .collect();
+    if !recorded.is_empty() {
+        policy::record_conflicts(
+            tx,
+            &recorded,
+            options.actor.user_id,
+            batch.client_id.as_deref(),
+        )
+        .await
+        .map_err(classify)?;
+    }
     if options.dead_letters {
-        for ((transaction, outcome), _) in batch.transactions.iter().zip(&outcomes).zip(&work) {
+        for (transaction, outcome) in batch.transactions.iter().zip(&outcomes) {
             if let TxOutcome::Rejected { culprit, rejection } = outcome {
                 dead_letter::insert(
                     tx,
@@ -282,14 +431,19 @@ pub async fn apply_in(
     Ok(report)
 }
 
-fn result_for(entry: &Entry<'_>, status: Status) -> EntryResult {
+fn result_for(
+    entry: &Entry<'_>,
+    status: Status,
+    code: &'static str,
+    message: String,
+) -> EntryResult {
     EntryResult {
         op_id: entry.op_id,
         table: entry.table.to_string(),
         id: entry.id.clone(),
         status,
-        code: None,
-        message: None,
+        code: Some(code),
+        message: Some(message),
         constraint_name: None,
         column: None,
     }
@@ -299,30 +453,74 @@ fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcom
     let mut report = Report::default();
     for ((transaction, w), outcome) in batch.transactions.iter().zip(work).zip(outcomes) {
         for (position, (entry, slot)) in transaction.entries.iter().zip(&w.entries).enumerate() {
-            if slot.is_none() {
+            let Some(prepared) = slot else {
                 report.duplicates += 1;
-                let mut result = result_for(entry, Status::Duplicate);
-                result.code = Some("duplicate");
-                report.results.push(result);
+                report.results.push(result_for(
+                    entry,
+                    Status::Duplicate,
+                    "duplicate",
+                    "already applied (op_id at or below this client's progress)".to_owned(),
+                ));
                 continue;
-            }
+            };
             match outcome {
-                TxOutcome::Applied => report.applied += 1,
+                TxOutcome::Applied { conflicts } => {
+                    let note = conflicts
+                        .iter()
+                        .find(|(e, _)| *e == position)
+                        .map(|(_, n)| n);
+                    let read_only = prepared
+                        .as_ref()
+                        .ok()
+                        .map(|p| &p.read_only_hits)
+                        .filter(|h| !h.is_empty());
+                    match (note, read_only) {
+                        (Some(note), _) => {
+                            report.conflicts += 1;
+                            report.results.push(result_for(
+                                entry,
+                                Status::Conflict,
+                                note.code,
+                                note.message.clone(),
+                            ));
+                        }
+                        (None, Some(columns)) => {
+                            report.conflicts += 1;
+                            let mut result = result_for(
+                                entry,
+                                Status::Conflict,
+                                "read_only_column",
+                                format!(
+                                    "read-only columns were not written ({}); the rest of the entry was applied",
+                                    columns.join(", ")
+                                ),
+                            );
+                            result.column = columns.first().cloned();
+                            report.results.push(result);
+                        }
+                        (None, None) => report.applied += 1,
+                    }
+                }
                 TxOutcome::Rejected { culprit, rejection } => {
                     report.rejected += 1;
-                    let mut result = result_for(entry, Status::Rejected);
                     if position == *culprit {
-                        result.code = Some(rejection.code);
-                        result.message = Some(rejection.message.clone());
+                        let mut result = result_for(
+                            entry,
+                            Status::Rejected,
+                            rejection.code,
+                            rejection.message.clone(),
+                        );
                         result.constraint_name = rejection.constraint_name.clone();
                         result.column = rejection.column.clone();
+                        report.results.push(result);
                     } else {
-                        result.code = Some("transaction_rejected");
-                        result.message = Some(
+                        report.results.push(result_for(
+                            entry,
+                            Status::Rejected,
+                            "transaction_rejected",
                             "another entry of this client transaction was rejected".to_owned(),
-                        );
+                        ));
                     }
-                    report.results.push(result);
                 }
             }
         }
@@ -330,8 +528,8 @@ fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcom
     report
 }
 
-/// Marks the transaction as one whose deferred constraints are checked per
-/// statement, so a violation is attributed to its client transaction.
+/// Checks deferred constraints per statement, so a violation is attributed
+/// to its client transaction rather than failing the commit.
 pub async fn check_constraints_immediately(conn: &mut PgConnection) -> Result<(), DbFailure> {
     sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
         .execute(conn)

@@ -35,6 +35,10 @@ pub fn entry_json(entry: &Entry<'_>) -> String {
         }
         out.push('}');
     }
+    if let Some(old) = entry.old {
+        out.push_str(",\"old\":");
+        out.push_str(old.get());
+    }
     if let Some(metadata) = entry.metadata {
         out.push_str(",\"metadata\":");
         out.push_str(metadata.get());

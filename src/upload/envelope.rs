@@ -40,6 +40,8 @@ pub struct Entry<'a> {
     pub data: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// The SDK's `metadata` string (from `_metadata`), if any.
     pub metadata: Option<&'a RawValue>,
+    /// The previous values (`trackPrevious`), if the client sent them.
+    pub old: Option<&'a RawValue>,
 }
 
 /// The unit of atomicity: all of its entries apply, or none.
@@ -113,6 +115,8 @@ struct WireEntry<'a> {
     data: Option<&'a RawValue>,
     #[serde(default, borrow)]
     metadata: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old: Option<&'a RawValue>,
 }
 
 /// A JSON object's members, borrowed and in order.
@@ -196,6 +200,7 @@ impl<'a> WireEntry<'a> {
             tx_id: self.tx_id.or(tx_id),
             data,
             metadata: self.metadata,
+            old: self.old,
         })
     }
 }
@@ -325,6 +330,7 @@ impl<'a> Batch<'a> {
                     tx_id: None,
                     data,
                     metadata: None,
+                    old: None,
                 }],
             }],
         })

@@ -7,6 +7,7 @@ mod coerce;
 pub mod dead_letter;
 pub mod envelope;
 mod plan;
+mod policy;
 mod progress;
 pub mod report;
 mod routes;
@@ -63,6 +64,7 @@ pub struct Writer {
 struct WriterInner {
     db: PgPool,
     settings: WriteSettings,
+    rls_role: Option<String>,
     catalog: RwLock<Option<Arc<Catalog>>>,
 }
 
@@ -75,6 +77,7 @@ impl Writer {
             inner: Arc::new(WriterInner {
                 db: db.clone(),
                 settings: settings.write.clone(),
+                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
                 catalog: RwLock::new(None),
             }),
         };
@@ -141,6 +144,7 @@ impl Writer {
             actor,
             dead_letters: true,
             track_progress: true,
+            rls_role: self.inner.rls_role.as_deref(),
         };
         let retries = self.inner.settings.transient_retries;
         let mut mode = Mode::Fast;
@@ -230,6 +234,7 @@ impl Writer {
             },
             dead_letters: false,
             track_progress: false,
+            rls_role: self.inner.rls_role.as_deref(),
         };
         check_constraints_immediately(&mut tx)
             .await

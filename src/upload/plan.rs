@@ -11,32 +11,51 @@ use std::collections::HashSet;
 
 use super::coerce::coerce;
 use super::envelope::{Entry, Op, truncate_for_message};
+use super::policy::Policy;
 use super::report::Rejection;
 use super::schema::{Catalog, Column, Table};
-use super::settings::WriteSettings;
+use super::settings::{ConflictStrategy, WriteSettings};
 use super::sql::Row;
 
 /// An entry that passed validation: its table and coerced values.
 #[derive(Debug, Clone)]
 pub struct Prepared<'c, 'a> {
+    /// (client transaction, entry) position in the batch.
+    pub at: (usize, usize),
     pub table: &'c Table,
     /// The client-owned columns, when the table declares them.
     pub owned: Option<&'c [&'c Column]>,
+    /// Set when the table's policy needs the per-row path.
+    pub policy: Option<&'c Policy<'c>>,
     pub op: Op,
     pub row: Row<'c, 'a>,
+    /// The version the client last saw (`version` strategy), never written.
+    pub conflict_value: Option<Cow<'a, str>>,
+    /// Read-only columns the client tried to write (dropped from the row).
+    pub read_only_hits: Vec<String>,
 }
 
-/// Per table, the resolved client-owned columns (built once per catalogue).
-#[derive(Debug, Default)]
+struct AllowedTable<'c> {
+    table: &'c Table,
+    owned: Option<Vec<&'c Column>>,
+    policy: Policy<'c>,
+}
+
+/// Per table, the resolved client-owned columns and policy.
 pub struct Allowed<'c> {
-    tables: std::collections::HashMap<&'c str, (&'c Table, Option<Vec<&'c Column>>)>,
+    tables: std::collections::HashMap<&'c str, AllowedTable<'c>>,
 }
 
 impl<'c> Allowed<'c> {
-    pub fn new(catalog: &'c Catalog, settings: &WriteSettings) -> Self {
+    /// Tables whose policy no longer resolves (the schema changed under a
+    /// running server) are left out: their entries get `unknown_table`.
+    pub fn new(catalog: &'c Catalog, settings: &'c WriteSettings) -> Self {
         let mut tables = std::collections::HashMap::new();
         for (name, table_settings) in &settings.tables {
             let Some(table) = catalog.tables.get(name) else {
+                continue;
+            };
+            let Ok(policy) = Policy::resolve(table, table_settings) else {
                 continue;
             };
             let owned = table_settings.columns.as_ref().map(|names| {
@@ -46,14 +65,30 @@ impl<'c> Allowed<'c> {
                     .filter(|c| c.writable)
                     .collect::<Vec<_>>()
             });
-            tables.insert(table.name.as_str(), (table, owned));
+            tables.insert(
+                table.name.as_str(),
+                AllowedTable {
+                    table,
+                    owned,
+                    policy,
+                },
+            );
         }
         Self { tables }
     }
 
     /// Checks the table and columns and coerces the values.
-    pub fn prepare<'s, 'a>(&'s self, entry: &Entry<'a>) -> Result<Prepared<'s, 'a>, Rejection> {
-        let Some((table, owned)) = self.tables.get(entry.table.as_ref()) else {
+    pub fn prepare<'s, 'a>(
+        &'s self,
+        at: (usize, usize),
+        entry: &Entry<'a>,
+    ) -> Result<Prepared<'s, 'a>, Rejection> {
+        let Some(AllowedTable {
+            table,
+            owned,
+            policy,
+        }) = self.tables.get(entry.table.as_ref())
+        else {
             return Err(Rejection::new(
                 "unknown_table",
                 format!(
@@ -62,9 +97,23 @@ impl<'c> Allowed<'c> {
                 ),
             ));
         };
+        let version_column = policy
+            .conflict
+            .filter(|c| c.strategy == ConflictStrategy::Version)
+            .map(|c| c.column.name.as_str());
         let mut values: Vec<(&Column, Cow<'a, str>)> = Vec::with_capacity(entry.data.len());
+        let mut conflict_value = None;
+        let mut read_only_hits = Vec::new();
         if entry.op != Op::Delete {
             for (key, raw) in &entry.data {
+                if Some(key.as_ref()) == version_column {
+                    conflict_value = Some(Cow::Borrowed(raw.get()));
+                    continue;
+                }
+                if policy.read_only.contains(&key.as_ref()) {
+                    read_only_hits.push(key.to_string());
+                    continue;
+                }
                 let column = match owned {
                     Some(owned) => owned.iter().copied().find(|c| c.name == key.as_ref()),
                     None => table.column(key).filter(|c| c.writable),
@@ -88,18 +137,28 @@ impl<'c> Allowed<'c> {
             }
         }
         Ok(Prepared {
+            at,
             table,
             owned: owned.as_deref(),
+            policy: policy.per_row().then_some(policy),
             op: entry.op,
             row: Row {
                 id: entry.id.clone(),
                 values,
             },
+            conflict_value,
+            read_only_hits,
         })
     }
 }
 
-/// One statement's worth of rows.
+/// One statement's worth of rows, or one entry of a policy table.
+#[derive(Debug)]
+pub enum Step<'p, 'c, 'a> {
+    Statement(Group<'p, 'c, 'a>),
+    PerRow(&'p Prepared<'c, 'a>),
+}
+
 #[derive(Debug)]
 pub struct Group<'p, 'c, 'a> {
     pub table: &'c Table,
@@ -115,15 +174,23 @@ fn column_set(row: &Row) -> Vec<String> {
 }
 
 /// Groups entries, in order, into statements (see the module docs).
-pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Group<'p, 'c, 'a>> {
-    let mut groups: Vec<Group> = Vec::new();
+pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Step<'p, 'c, 'a>> {
+    let mut steps: Vec<Step> = Vec::new();
     let mut ids: HashSet<&str> = HashSet::new();
     for entry in entries {
+        if entry.policy.is_some() {
+            steps.push(Step::PerRow(entry));
+            continue;
+        }
         // PATCH {} changes nothing; it needs no statement.
         if entry.op == Op::Patch && entry.row.values.is_empty() {
             continue;
         }
-        let fits = groups.last().is_some_and(|g| {
+        let last = match steps.last() {
+            Some(Step::Statement(g)) => Some(g),
+            _ => None,
+        };
+        let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
                 && g.op == entry.op
                 && !ids.contains(entry.row.id.as_str())
@@ -134,21 +201,23 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Group<'p, 'c, 
         });
         if !fits {
             ids.clear();
-            groups.push(Group {
+            steps.push(Step::Statement(Group {
                 table: entry.table,
                 owned: entry.owned,
                 op: entry.op,
                 rows: Vec::new(),
-            });
+            }));
         }
         ids.insert(entry.row.id.as_str());
-        if let Some(group) = groups.last_mut() {
+        if let Some(Step::Statement(group)) = steps.last_mut() {
             group.rows.push(&entry.row);
         }
     }
     // A stable lock order inside each statement.
-    for group in &mut groups {
-        group.rows.sort_by(|a, b| a.id.cmp(&b.id));
+    for step in &mut steps {
+        if let Step::Statement(group) = step {
+            group.rows.sort_by(|a, b| a.id.cmp(&b.id));
+        }
     }
-    groups
+    steps
 }

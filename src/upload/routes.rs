@@ -48,10 +48,12 @@ fn envelope_error(err: EnvelopeError) -> ApiError {
 }
 
 async fn apply(
+    req: &HttpRequest,
     writer: &Writer,
     user: &AuthUser,
     batch: Batch<'_>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::limits::check_upload_user(req, user.user_id())?;
     let max = writer.settings().max_entries_per_batch;
     if batch.entry_count() > max {
         return Err(ApiError::bad_request(
@@ -68,6 +70,9 @@ async fn apply(
             &batch,
         )
         .await?;
+    if let Some(metrics) = crate::metrics::Metrics::of(req) {
+        metrics.record_batch(&batch, &report);
+    }
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -85,7 +90,7 @@ async fn upload(
         .get(CLIENT_ID_HEADER)
         .and_then(|v| v.to_str().ok());
     let batch = Batch::parse(&body, header_client_id).map_err(envelope_error)?;
-    apply(&writer, &user, batch).await
+    apply(&req, &writer, &user, batch).await
 }
 
 async fn single(
@@ -97,7 +102,7 @@ async fn single(
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
     let batch = Batch::parse_single(&body, op).map_err(envelope_error)?;
-    apply(&writer, &user, batch).await
+    apply(&req, &writer, &user, batch).await
 }
 
 /// The Node demo's `PUT /api/data` with `{"table", "data": {"id", …}}`.

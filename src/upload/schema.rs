@@ -192,6 +192,7 @@ impl Catalog {
                     Some(_) => {}
                 }
             }
+            super::policy::Policy::resolve(table, table_settings)?;
         }
         Ok(())
     }

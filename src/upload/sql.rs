@@ -61,6 +61,32 @@ fn push_json_string(out: &mut String, text: &str) {
 /// rows carry (callers group rows by their column set) and absent columns
 /// keep their server value on replace.
 pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String {
+    let (mut sql, columns) = insert_select(table, owned, rows);
+    sql.push_str(" ON CONFLICT (\"id\") DO ");
+    if columns.is_empty() {
+        sql.push_str("NOTHING");
+    } else {
+        sql.push_str("UPDATE SET ");
+        for (i, column) in columns.iter().enumerate() {
+            let c = quote_ident(&column.name);
+            let _ = write!(sql, "{}{c} = EXCLUDED.{c}", if i > 0 { ", " } else { "" });
+        }
+    }
+    sql
+}
+
+/// PUT into an insert-only table: new ids only; an existing row is left as it is.
+pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String {
+    let (sql, _) = insert_select(table, owned, rows);
+    sql + " ON CONFLICT (\"id\") DO NOTHING"
+}
+
+/// `INSERT INTO t (id, …) SELECT … FROM $1`, and the columns it sets.
+fn insert_select<'c>(
+    table: &Table,
+    owned: Option<&[&'c Column]>,
+    rows: &[Row<'c, '_>],
+) -> (String, Vec<&'c Column>) {
     let t = quote_ident(&table.name);
     let columns: Vec<&Column> = match owned {
         Some(owned) => owned.to_vec(),
@@ -94,19 +120,9 @@ pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String 
     let _ = write!(
         sql,
         " FROM jsonb_array_elements($1::jsonb) AS x(j) \
-         CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r \
-         ON CONFLICT (\"id\") DO "
+         CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r"
     );
-    if columns.is_empty() {
-        sql.push_str("NOTHING");
-    } else {
-        sql.push_str("UPDATE SET ");
-        for (i, column) in columns.iter().enumerate() {
-            let c = quote_ident(&column.name);
-            let _ = write!(sql, "{}{c} = EXCLUDED.{c}", if i > 0 { ", " } else { "" });
-        }
-    }
-    sql
+    (sql, columns)
 }
 
 /// PATCH: set exactly the given columns of existing rows; missing rows are
