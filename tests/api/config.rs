@@ -94,9 +94,25 @@ fn check_config_prints_effective_settings_with_secrets_redacted() {
 
 #[test]
 fn production_environment_layers_its_file() {
+    // Production needs a signing key and a real identity mode.
+    let key = uplink::auth::keys::PrivateKey::generate(uplink::auth::keys::KeyAlg::EdDsa)
+        .unwrap()
+        .to_pem()
+        .unwrap()
+        .unwrap();
+    let keys = serde_json::json!([{ "alg": "EdDSA", "private_key_pem": key }]).to_string();
+    let api_keys =
+        serde_json::json!([{ "sha256": "a".repeat(64), "user_id": "service" }]).to_string();
     let output = uplink()
         .arg("check-config")
         .env("UPLINK_ENVIRONMENT", "production")
+        .env("UPLINK__AUTH__KEYS", keys)
+        .env("UPLINK__AUTH__IDENTITY__MODE", "api_key")
+        .env("UPLINK__AUTH__IDENTITY__API_KEY__KEYS", api_keys)
+        .env(
+            "UPLINK__ATTACHMENTS__LOCAL__HMAC_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -109,4 +125,12 @@ fn production_environment_layers_its_file() {
     assert_eq!(effective["environment"], "production");
     assert_eq!(effective["log"]["format"], "json");
     assert_eq!(effective["database"]["migrate_on_start"], false);
+    assert_eq!(
+        effective["auth"]["keys"][0]["private_key_pem"],
+        "[redacted]"
+    );
+    assert!(
+        !stdout.contains("PRIVATE KEY"),
+        "signing key leaked: {stdout}"
+    );
 }

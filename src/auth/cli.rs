@@ -1,0 +1,1 @@
+//! `uplink keys …` and `uplink token …`.

@@ -1,0 +1,129 @@
+//! Verifying uplink's own tokens, and mapping verification failures to
+//! the 401 codes clients see.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Header, Validation};
+use serde_json::Value;
+
+use crate::auth::keys::KeyAlg;
+use crate::auth::keyset::{KeySet, SigningKey};
+use crate::error::ApiError;
+
+/// Clock skew tolerated on `exp`/`nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// Parses the header without trusting it; `alg: none` and unknown
+/// algorithms fail here.
+pub fn header(token: &str) -> Result<Header, ApiError> {
+    jsonwebtoken::decode_header(token)
+        .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))
+}
+
+/// Verifies a token signed by one of uplink's keys and returns its claims.
+pub fn verify_own(
+    keys: &KeySet,
+    issuer: &str,
+    audience: &[String],
+    token: &str,
+    header: &Header,
+) -> Result<Value, ApiError> {
+    let Some(alg) = KeyAlg::from_jwt(header.alg) else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token's algorithm is not accepted",
+        ));
+    };
+    let candidates: Vec<&SigningKey> = match &header.kid {
+        Some(kid) => match keys.get(kid) {
+            Some(key) => vec![key],
+            None => return Err(unknown_key()),
+        },
+        None => keys.with_alg(alg).collect(),
+    };
+    if candidates.is_empty() {
+        return Err(unknown_key());
+    }
+    let mut last = None;
+    for key in candidates {
+        let validation = validation(key.alg, Some(issuer), audience);
+        match jsonwebtoken::decode::<Value>(token, &key.decoding, &validation) {
+            Ok(data) => {
+                require_subject(&data.claims, "sub")?;
+                return Ok(data.claims);
+            }
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.map(map_error).unwrap_or_else(unknown_key))
+}
+
+/// A validation pinned to one algorithm, requiring `exp`.
+pub fn validation(alg: KeyAlg, issuer: Option<&str>, audience: &[String]) -> Validation {
+    let mut validation = Validation::new(alg.jwt());
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    if audience.is_empty() {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(audience);
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// The user id from `claim`: a non-empty string (or a number, as some providers use).
+pub fn require_subject(claims: &Value, claim: &str) -> Result<String, ApiError> {
+    let user = match claims.get(claim) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if user.is_empty() {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            format!("the token has no `{claim}` claim naming the user"),
+        ));
+    }
+    Ok(user)
+}
+
+pub fn unknown_key() -> ApiError {
+    ApiError::unauthorized(
+        "unknown_key",
+        "the token is signed with a key that is not (or no longer) trusted",
+    )
+}
+
+pub fn map_error(err: jsonwebtoken::errors::Error) -> ApiError {
+    match err.kind() {
+        ErrorKind::ExpiredSignature => {
+            ApiError::unauthorized("expired_token", "the token has expired")
+        }
+        ErrorKind::InvalidAudience => {
+            ApiError::unauthorized("wrong_audience", "the token is not meant for this audience")
+        }
+        ErrorKind::InvalidIssuer => {
+            ApiError::unauthorized("invalid_token", "the token has the wrong issuer")
+        }
+        ErrorKind::ImmatureSignature => {
+            ApiError::unauthorized("invalid_token", "the token is not valid yet")
+        }
+        ErrorKind::InvalidSignature => {
+            ApiError::unauthorized("invalid_token", "the token's signature does not verify")
+        }
+        ErrorKind::InvalidAlgorithm => ApiError::unauthorized(
+            "invalid_token",
+            "the token's algorithm is not accepted for its key",
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            ApiError::unauthorized("invalid_token", format!("the token has no `{claim}` claim"))
+        }
+        _ => ApiError::unauthorized("invalid_token", "the token is invalid"),
+    }
+}
