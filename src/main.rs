@@ -33,6 +33,10 @@ enum Command {
     /// List, show, replay or discard rejected client transactions.
     #[command(subcommand)]
     DeadLetters(upload::cli::DeadLetterCommand),
+    /// Signing keys: `keys generate --alg ed25519|es256|rs256`.
+    Keys(uplink::auth::cli::KeysArgs),
+    /// Print a token signed with the active key (development and debugging).
+    Token(uplink::auth::cli::TokenArgs),
     /// Ask a running uplink whether it is live (for container health checks).
     Healthcheck {
         /// Base URL of the server; default http://127.0.0.1:{server.port}.
@@ -94,6 +98,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Keys(args) => print!("{}", uplink::auth::cli::keys(args)?),
+        Command::Token(args) => println!("{}", uplink::auth::cli::token(&settings()?, args)?),
         Command::Healthcheck { url } => {
             let url = match url {
                 Some(url) => url,

@@ -1,1 +1,136 @@
-//! `uplink keys …` and `uplink token …`.
+//! `uplink keys generate` and `uplink token`.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::auth::issue::{self, TokenRequest};
+use crate::auth::keys::{KeyAlg, PrivateKey};
+use crate::auth::keyset::KeySet;
+use crate::config::Settings;
+
+/// The PowerSync Service refuses tokens living longer than a day.
+const MAX_CLI_TTL: Duration = Duration::from_secs(86_400);
+
+#[derive(Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Print a new signing key: private PEM, private JWK and public JWK.
+    Generate {
+        /// ed25519 (EdDSA), es256 or rs256 (2048-bit).
+        #[arg(long, default_value = "ed25519", value_parser = parse_alg)]
+        alg: KeyAlg,
+        /// Print one JSON object instead of annotated text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Lifetime, e.g. 10m (default: auth.token_ttl; at most 24h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub ttl: Option<Duration>,
+    /// A token parameter, `key=value` (repeatable); a value that parses as
+    /// JSON (number, true, {"a":1}) is kept as JSON, otherwise it is a string.
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, Value)>,
+}
+
+fn parse_alg(text: &str) -> Result<KeyAlg, String> {
+    match KeyAlg::parse(text) {
+        Some(KeyAlg::Hs256) | None => Err("use ed25519, es256 or rs256".to_owned()),
+        Some(alg) => Ok(alg),
+    }
+}
+
+fn parse_param(text: &str) -> Result<(String, Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| "expected key=value".to_owned())?;
+    if key.is_empty() {
+        return Err("the parameter name is empty".to_owned());
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.to_owned(), value))
+}
+
+/// Runs `uplink keys …` and returns what to print.
+pub fn keys(args: KeysArgs) -> anyhow::Result<String> {
+    match args.command {
+        KeysCommand::Generate { alg, json } => generate(alg, json),
+    }
+}
+
+fn generate(alg: KeyAlg, as_json: bool) -> anyhow::Result<String> {
+    let key = PrivateKey::generate(alg)?;
+    let kid = key.thumbprint();
+    let pem = key.to_pem()?.context("this algorithm has no PEM form")?;
+    let private_jwk = key.private_jwk(&kid)?;
+    let public_jwk = key
+        .public_jwk(&kid)
+        .context("this key cannot be published")?;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&json!({
+            "alg": alg.as_str(),
+            "kid": kid,
+            "private_key_pem": pem,
+            "private_jwk": private_jwk,
+            "public_jwk": public_jwk,
+        }))? + "\n");
+    }
+    Ok(format!(
+        "# A new {alg} signing key, kid {kid} (the RFC 7638 thumbprint).\n\
+         # Keep the private parts in a secret store; never commit them.\n\
+         #\n\
+         # Private key, PKCS#8 PEM (auth.keys[].private_key_pem, or a file for auth.keys[].file):\n\
+         {pem}\
+         #\n\
+         # Private JWK (auth.keys[].private_key_jwk):\n\
+         {private}\n\
+         #\n\
+         # Public JWK (what /.well-known/jwks.json publishes):\n\
+         {public}\n\
+         #\n\
+         # Config entry:\n\
+         #   auth:\n\
+         #     keys:\n\
+         #       - {{ alg: {alg}, file: /run/secrets/uplink-signing-key.pem, active: true }}\n",
+        private = serde_json::to_string(&private_jwk)?,
+        public = serde_json::to_string(&public_jwk)?,
+    ))
+}
+
+/// Runs `uplink token …`: a token signed with the configured active key.
+pub fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
+    if args.sub.is_empty() || args.sub.chars().any(char::is_control) {
+        bail!("--sub must be a non-empty user id without control characters");
+    }
+    let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
+    if ttl.is_zero() || ttl > MAX_CLI_TTL {
+        bail!("--ttl must be between 1s and 24h (the PowerSync Service refuses longer tokens)");
+    }
+    let keys = KeySet::from_settings(settings)?;
+    let parameters: Map<String, Value> = args.params.into_iter().collect();
+    let issued = issue::sign(
+        keys.active(),
+        &settings.auth.issuer,
+        &settings.auth.audience,
+        &TokenRequest {
+            user_id: &args.sub,
+            parameters: Some(&parameters),
+            ttl,
+        },
+    )?;
+    Ok(issued.token)
+}
