@@ -79,32 +79,50 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
         .map(i64::try_from)
         .transpose()
         .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, size, sha256, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
-         ON CONFLICT (id) DO UPDATE SET
-             filename = EXCLUDED.filename,
-             content_type = EXCLUDED.content_type,
-             size = EXCLUDED.size,
-             sha256 = EXCLUDED.sha256,
-             state = 'pending',
-             uploaded_at = NULL,
-             deleted_at = NULL,
-             updated_at = now()
-         WHERE attachments.owner_id = EXCLUDED.owner_id
-         RETURNING {COLUMNS}"
-    ))
-    .bind(new.id)
-    .bind(new.owner_id)
-    .bind(new.object_key)
-    .bind(new.filename)
-    .bind(new.content_type)
-    .bind(size)
-    .bind(new.sha256_hex)
-    .fetch_optional(&mut *connection(db).await?)
-    .await
-    .map_err(db_error)?;
-    Ok(row.map(Record::from))
+    let mut attempt = 1;
+    loop {
+        let result: Result<Option<Row>, sqlx::Error> = sqlx::query_as(&format!(
+            "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, size, sha256, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
+             ON CONFLICT (id) DO UPDATE SET
+                 filename = EXCLUDED.filename,
+                 content_type = EXCLUDED.content_type,
+                 size = EXCLUDED.size,
+                 sha256 = EXCLUDED.sha256,
+                 state = 'pending',
+                 uploaded_at = NULL,
+                 deleted_at = NULL,
+                 updated_at = now()
+             WHERE attachments.owner_id = EXCLUDED.owner_id
+             RETURNING {COLUMNS}"
+        ))
+        .bind(new.id)
+        .bind(new.owner_id)
+        .bind(new.object_key)
+        .bind(new.filename)
+        .bind(new.content_type)
+        .bind(size)
+        .bind(new.sha256_hex.as_deref())
+        .fetch_optional(&mut *connection(db).await?)
+        .await;
+        match result {
+            Ok(row) => return Ok(row.map(Record::from)),
+            // Two first requests for one id racing: the loser can trip over
+            // the winner's object_key (not the ON CONFLICT target) or a
+            // deadlock; run again, now on the conflict path.
+            Err(err) if attempt < 3 && is_insert_race(&err) => attempt += 1,
+            Err(err) => return Err(db_error(err)),
+        }
+    }
+}
+
+fn is_insert_race(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "23505" | "40001" | "40P01")),
+        _ => false,
+    }
 }
 
 pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {

@@ -117,6 +117,9 @@ async fn upload_url(
         )
         .await
         .map_err(storage_error)?;
+    if let Some(metrics) = crate::metrics::Metrics::of(&req) {
+        metrics.url_signed("upload");
+    }
     Ok(HttpResponse::Ok().json(UploadUrlResponse {
         id: record.id,
         key: record.object_key,
@@ -254,6 +257,9 @@ async fn download_url(
         )
         .await
         .map_err(storage_error)?;
+    if let Some(metrics) = crate::metrics::Metrics::of(&req) {
+        metrics.url_signed("download");
+    }
     Ok(HttpResponse::Ok().json(DownloadUrlResponse {
         id: record.id,
         download_url: signed.url,

@@ -879,3 +879,31 @@ async fn the_periodic_task_sweeps_on_its_own() {
     assert_eq!(state_of(&t, &done_id).await.as_deref(), Some("uploaded"));
     assert!(t.stored_path(&done_key).exists());
 }
+
+#[tokio::test]
+async fn concurrent_first_requests_for_one_id_all_succeed() {
+    let t = AttachmentApp::spawn(Backend::Local).await;
+    let token = t.token(ALICE).await;
+    let requests = (0..16).map(|_| {
+        t.app
+            .client
+            .post(t.app.url("/api/attachments/upload-url"))
+            .bearer_auth(&token)
+            .json(&json!({"id": "raced", "filename": "a.png", "contentType": "image/png"}))
+            .send()
+    });
+    for response in futures_util::future::join_all(requests).await {
+        let response = response.expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{:?}",
+            response.text().await
+        );
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments WHERE id = 'raced'")
+        .fetch_one(&t.app.db_pool)
+        .await
+        .expect("count");
+    assert_eq!(rows, 1);
+}
