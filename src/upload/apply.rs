@@ -121,6 +121,7 @@ struct RunContext<'r, 'b, 'a> {
     batch: &'b Batch<'a>,
     user_id: &'r str,
     client_id: Option<&'r str>,
+    rls_role: Option<&'r str>,
 }
 
 /// Runs entries in order: set-based statements, and the per-row path for
@@ -158,7 +159,7 @@ async fn run(
                 }
             }
             Step::Statement(group) => {
-                let rows: Vec<_> = group.rows.iter().map(|r| (*r).clone()).collect();
+                let rows = group.rows();
                 match group.op {
                     Op::Put => {
                         sqlx::query(&sql::upsert(group.table, group.owned, &rows))
@@ -168,24 +169,90 @@ async fn run(
                     }
                     Op::Patch => {
                         if let Some(statement) = sql::update(group.table, &rows) {
-                            sqlx::query(&statement)
+                            let statement = format!(
+                                "{statement}{}",
+                                if ctx.rls_role.is_some() {
+                                    RETURNING_ID
+                                } else {
+                                    ""
+                                }
+                            );
+                            let touched = sqlx::query_scalar::<_, String>(&statement)
                                 .bind(sql::rows_param(&rows))
-                                .execute(&mut *conn)
+                                .fetch_all(&mut *conn)
                                 .await?;
+                            check_hidden_rows(conn, ctx, &group, touched).await?;
                         }
                     }
                     Op::Delete => {
                         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-                        sqlx::query(&sql::delete(group.table))
+                        let statement = format!(
+                            "{}{}",
+                            sql::delete(group.table),
+                            if ctx.rls_role.is_some() {
+                                RETURNING_ID
+                            } else {
+                                ""
+                            }
+                        );
+                        let touched = sqlx::query_scalar::<_, String>(&statement)
                             .bind(ids)
-                            .execute(&mut *conn)
+                            .fetch_all(&mut *conn)
                             .await?;
+                        check_hidden_rows(conn, ctx, &group, touched).await?;
                     }
                 }
             }
         }
     }
     Ok(conflicts)
+}
+
+const RETURNING_ID: &str = " RETURNING \"id\"::text";
+
+/// Under row-level security an UPDATE or DELETE silently skips rows the
+/// user may not see. A skipped row that exists is someone else's: refuse the
+/// entry as `forbidden` rather than report a no-op.
+async fn check_hidden_rows(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    group: &super::plan::Group<'_, '_, '_>,
+    touched: Vec<String>,
+) -> Result<(), RunFailure> {
+    let Some(role) = ctx.rls_role else {
+        return Ok(());
+    };
+    let skipped: Vec<&str> = group
+        .entries
+        .iter()
+        .map(|e| e.row.id.as_str())
+        .filter(|id| !touched.iter().any(|t| t == id))
+        .collect();
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("RESET ROLE").execute(&mut *conn).await?;
+    let existing: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT \"id\"::text FROM {} WHERE \"id\" = ANY($1::text[]::{}[])",
+        quote_ident(&group.table.name),
+        group.table.id_type
+    ))
+    .bind(&skipped)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role)))
+        .execute(&mut *conn)
+        .await?;
+    match group.entries.iter().find(|e| existing.contains(&e.row.id)) {
+        Some(entry) => Err(RunFailure::Refused(
+            entry.at,
+            Rejection::new(
+                "forbidden",
+                "row-level security hides this row from the user",
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A refusal as a rejection (policy) or the classified database failure.
@@ -327,6 +394,7 @@ pub async fn apply_in(
         batch,
         user_id: options.actor.user_id,
         client_id: batch.client_id.as_deref(),
+        rls_role: options.rls_role,
     };
     if let Some(role) = options.rls_role {
         assume_role(tx, role, &options.actor).await?;

@@ -164,7 +164,13 @@ pub struct Group<'p, 'c, 'a> {
     pub table: &'c Table,
     pub owned: Option<&'c [&'c Column]>,
     pub op: Op,
-    pub rows: Vec<&'p Row<'c, 'a>>,
+    pub entries: Vec<&'p Prepared<'c, 'a>>,
+}
+
+impl<'p, 'c, 'a> Group<'p, 'c, 'a> {
+    pub fn rows(&self) -> Vec<&'p Row<'c, 'a>> {
+        self.entries.iter().map(|e| &e.row).collect()
+    }
 }
 
 fn column_set(row: &Row) -> Vec<String> {
@@ -197,7 +203,7 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Step<'p, 'c, '
                 // Without declared columns a PUT statement covers one column set.
                 && !(entry.op == Op::Put
                     && entry.owned.is_none()
-                    && column_set(g.rows[0]) != column_set(&entry.row))
+                    && column_set(&g.entries[0].row) != column_set(&entry.row))
         });
         if !fits {
             ids.clear();
@@ -205,18 +211,18 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Step<'p, 'c, '
                 table: entry.table,
                 owned: entry.owned,
                 op: entry.op,
-                rows: Vec::new(),
+                entries: Vec::new(),
             }));
         }
         ids.insert(entry.row.id.as_str());
         if let Some(Step::Statement(group)) = steps.last_mut() {
-            group.rows.push(&entry.row);
+            group.entries.push(entry);
         }
     }
     // A stable lock order inside each statement.
     for step in &mut steps {
         if let Step::Statement(group) = step {
-            group.rows.sort_by(|a, b| a.id.cmp(&b.id));
+            group.entries.sort_by(|a, b| a.row.id.cmp(&b.row.id));
         }
     }
     steps

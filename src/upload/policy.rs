@@ -524,7 +524,7 @@ async fn write_put(
     row: &Row<'_, '_>,
     insert_only: bool,
 ) -> Result<(), sqlx::Error> {
-    let rows = std::slice::from_ref(row);
+    let rows = &[row];
     // Columns the policy fills in (owner, per-field times) are written even
     // when the table's client-owned columns do not list them.
     let owned: Option<Vec<&Column>> = prepared.owned.map(|owned| {
@@ -596,9 +596,9 @@ async fn write_existing(
             plain
                 .values
                 .retain(|(c, _)| !deltas.iter().any(|(d, _, _)| d.name == c.name));
-            if let Some(statement) = sql::update(table, std::slice::from_ref(&plain)) {
+            if let Some(statement) = sql::update(table, &[&plain]) {
                 sqlx::query(&statement)
-                    .bind(sql::rows_param(std::slice::from_ref(&plain)))
+                    .bind(sql::rows_param(&[&plain]))
                     .execute(&mut *conn)
                     .await?;
             }

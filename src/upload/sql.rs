@@ -29,7 +29,7 @@ pub fn quote_literal(text: &str) -> String {
 }
 
 /// The JSON array bound as `$1`: `[{"id": …, "col": value, …}, …]`.
-pub fn rows_param(rows: &[Row]) -> String {
+pub fn rows_param(rows: &[&Row]) -> String {
     let mut out = String::with_capacity(rows.len() * 128);
     out.push('[');
     for (i, row) in rows.iter().enumerate() {
@@ -60,7 +60,7 @@ fn push_json_string(out: &mut String, text: &str) {
 /// too. Without a declaration, the statement covers exactly the columns the
 /// rows carry (callers group rows by their column set) and absent columns
 /// keep their server value on replace.
-pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String {
+pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
     let (mut sql, columns) = insert_select(table, owned, rows);
     sql.push_str(" ON CONFLICT (\"id\") DO ");
     if columns.is_empty() {
@@ -76,7 +76,7 @@ pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String 
 }
 
 /// PUT into an insert-only table: new ids only; an existing row is left as it is.
-pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> String {
+pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
     let (sql, _) = insert_select(table, owned, rows);
     sql + " ON CONFLICT (\"id\") DO NOTHING"
 }
@@ -85,7 +85,7 @@ pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[Row]) -> Str
 fn insert_select<'c>(
     table: &Table,
     owned: Option<&[&'c Column]>,
-    rows: &[Row<'c, '_>],
+    rows: &[&Row<'c, '_>],
 ) -> (String, Vec<&'c Column>) {
     let t = quote_ident(&table.name);
     let columns: Vec<&Column> = match owned {
@@ -127,7 +127,7 @@ fn insert_select<'c>(
 
 /// PATCH: set exactly the given columns of existing rows; missing rows are
 /// left alone. Each row keeps the server value of columns it does not carry.
-pub fn update(table: &Table, rows: &[Row]) -> Option<String> {
+pub fn update(table: &Table, rows: &[&Row]) -> Option<String> {
     let mut columns: Vec<&Column> = Vec::new();
     for row in rows {
         for (column, _) in &row.values {
