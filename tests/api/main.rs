@@ -8,6 +8,7 @@ mod deployment;
 mod errors;
 mod health;
 mod helpers;
+mod policies;
 mod shutdown;
 mod upload;
 mod upload_fixtures;
