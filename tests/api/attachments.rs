@@ -907,3 +907,56 @@ async fn concurrent_first_requests_for_one_id_all_succeed() {
         .expect("count");
     assert_eq!(rows, 1);
 }
+
+#[tokio::test]
+async fn local_urls_survive_a_restart_and_honour_public_url() {
+    let first = AttachmentApp::spawn(Backend::Local).await;
+    let data_dir = first.app.data_dir.clone();
+    let (_, presigned) = request_upload(
+        &first,
+        ALICE,
+        json!({"id": "kept", "filename": "a.png", "contentType": "image/png", "size": 4}),
+    )
+    .await;
+    let secret_file = data_dir.join("attachments-hmac-secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .expect("generated secret")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the generated secret is private to its owner"
+        );
+    }
+    first.app.stop().await;
+
+    // Same data directory: the generated secret is reused, so a URL issued
+    // before the restart still works after it.
+    let shared_dir = data_dir.clone();
+    let second = AttachmentApp::spawn_with(Backend::Local, move |s| {
+        s.server.data_dir = shared_dir;
+        s.attachments.local.public_url = Some("http://files.example.test/".to_owned());
+    })
+    .await;
+    let moved = Presigned {
+        url: presigned
+            .url
+            .replace(&first.app.address, &second.app.address),
+        headers: presigned.headers.clone(),
+    };
+    assert_eq!(moved.put(b"kept".to_vec()).await.status(), StatusCode::OK);
+
+    let (body, _) =
+        request_upload(&second, ALICE, json!({"id": "public", "filename": "a.png"})).await;
+    let url = body["uploadUrl"].as_str().expect("uploadUrl");
+    assert!(
+        url.starts_with(
+            "http://files.example.test/api/attachments/files/attachments/alice/public.png?"
+        ),
+        "{url}"
+    );
+}
