@@ -3,6 +3,8 @@
 mod attachments;
 mod attachments_support;
 mod auth;
+mod auth_keys;
+mod auth_upstream;
 mod config;
 mod deployment;
 mod errors;
