@@ -309,6 +309,7 @@ async fn unknown_and_hostile_names_are_rejected_per_entry_and_never_reach_sql() 
     }
     op_id += 1;
     batch.push(put_list(op_id, op_id, &good, "legit"));
+    let log = StatementLog::start(&app).await;
 
     let (status, report) = app.post_batch(&token, &json!({"batch": batch})).await;
 
@@ -328,6 +329,89 @@ async fn unknown_and_hostile_names_are_rejected_per_entry_and_never_reach_sql() 
         .await
         .unwrap();
     assert_eq!(name, "legit");
+    match log.statements().await {
+        Some(statements) => {
+            assert!(
+                statements.contains(r#"INSERT INTO "lists""#),
+                "the log records uplink's statements:\n{statements}"
+            );
+            for name in hostile_tables.iter().chain(&hostile_columns) {
+                assert!(
+                    !statements.contains(*name),
+                    "{name:?} reached SQL:\n{statements}"
+                );
+            }
+        }
+        None => eprintln!(
+            "note: this Postgres server keeps no readable log; statement text not checked"
+        ),
+    }
+}
+
+/// Logs every statement of the test database (parameters excluded) to the
+/// server's log file, when the server collects one (scripts/db does).
+struct StatementLog {
+    db_name: String,
+    admin: sqlx::PgPool,
+    start: i64,
+}
+
+impl StatementLog {
+    async fn start(app: &TestApp) -> Self {
+        let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
+            .await
+            .unwrap();
+        let db = &app.db_name;
+        for setting in ["log_statement = 'all'", "log_parameter_max_length = 0"] {
+            sqlx::query(&format!(r#"ALTER DATABASE "{db}" SET {setting}"#))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+        // New sessions pick the settings up; the pool reconnects.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'uplink'",
+        )
+        .bind(db)
+        .execute(&admin)
+        .await
+        .unwrap();
+        let start = Self::size(&admin).await.unwrap_or(0);
+        Self {
+            db_name: db.clone(),
+            admin,
+            start,
+        }
+    }
+
+    async fn size(admin: &sqlx::PgPool) -> Option<i64> {
+        sqlx::query_scalar("SELECT (pg_stat_file(pg_current_logfile())).size")
+            .fetch_one(admin)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The statement lines of this database logged since `start`.
+    async fn statements(&self) -> Option<String> {
+        let end = Self::size(&self.admin).await?;
+        let text: String = sqlx::query_scalar("SELECT pg_read_file(pg_current_logfile(), $1, $2)")
+            .bind(self.start)
+            .bind(end - self.start)
+            .fetch_one(&self.admin)
+            .await
+            .ok()?;
+        let marker = format!(" {} ", self.db_name);
+        Some(
+            text.lines()
+                .filter(|l| {
+                    l.contains(&marker) && (l.contains("statement: ") || l.contains("execute "))
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
 }
 
 #[tokio::test]
