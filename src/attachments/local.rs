@@ -1,10 +1,14 @@
 //! The `local` backend: objects in a directory, uploaded and downloaded
 //! through uplink itself on HMAC-signed, expiring URLs.
 //!
-//! A URL is `{base}/api/attachments/files/{key}?expires=…&max=…&headers=…&signature=…`.
-//! The signature covers the method, the key, the expiry, the size cap and the
-//! values of the listed headers as the request carries them (as SigV4 does),
-//! so changing any of them invalidates the URL.
+//! An upload is `PUT {base}/api/attachments/files/{key}?expires=…&max=…&headers=…`
+//! with the signature in the `X-Uplink-Signature` header (among the headers
+//! the device must send anyway), so request logs, which record the URL,
+//! never hold a usable upload credential. A download is
+//! `GET …/files/{key}?expires=…&ct=…&signature=…`: it must work as a plain
+//! URL. The signature covers the method, the key, the expiry, the size cap
+//! and the values of the listed headers as the request carries them (as
+//! SigV4 does), so changing any of them invalidates it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Path under which uplink serves local objects.
 pub const FILES_PATH: &str = "/api/attachments/files";
+/// Carries an upload's signature.
+pub const SIGNATURE_HEADER: &str = "x-uplink-signature";
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -39,7 +45,8 @@ pub struct SignedQuery {
     pub headers: String,
     /// Content type to serve a download as.
     pub ct: Option<String>,
-    pub signature: String,
+    /// Downloads only; uploads send it in `X-Uplink-Signature`.
+    pub signature: Option<String>,
 }
 
 /// Why a local URL was refused; all of them are 403 for the client.
@@ -144,7 +151,11 @@ impl LocalStorage {
             .iter()
             .map(|name| (*name, header(name).unwrap_or("")))
             .collect();
-        let Ok(expected) = hex::decode(&query.signature) else {
+        let signature = match method {
+            "PUT" => header(SIGNATURE_HEADER),
+            _ => query.signature.as_deref(),
+        };
+        let Some(Ok(expected)) = signature.map(hex::decode) else {
             return Err(Refusal::BadSignature);
         };
         let mut mac = self.mac();
@@ -217,10 +228,11 @@ impl Storage for LocalStorage {
         let max = constraints.content_length.unwrap_or(constraints.max_size);
         let signature = self.sign("PUT", key, (&expires, Some(max), &names, None), &headers);
         let url = format!(
-            "{}{FILES_PATH}/{key}?expires={expires}&max={max}&headers={}&signature={signature}",
+            "{}{FILES_PATH}/{key}?expires={expires}&max={max}&headers={}",
             self.base(ctx)?,
             encode_query_value(&names),
         );
+        headers.insert(SIGNATURE_HEADER.to_owned(), signature);
         Ok(PresignedRequest {
             url,
             headers: headers
@@ -325,7 +337,7 @@ mod tests {
             max: None,
             headers: String::new(),
             ct: None,
-            signature: String::new(),
+            signature: None,
         };
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').expect("pair");
@@ -335,7 +347,7 @@ mod tests {
                 "max" => q.max = Some(v.parse().expect("max")),
                 "headers" => q.headers = v,
                 "ct" => q.ct = Some(v),
-                "signature" => q.signature = v,
+                "signature" => q.signature = Some(v),
                 _ => panic!("unexpected {k}"),
             }
         }
@@ -361,9 +373,16 @@ mod tests {
             .await
             .expect("presign");
         let q = query_of(&url.url);
+        let signature = url
+            .headers
+            .get("X-Uplink-Signature")
+            .expect("signature header")
+            .clone();
+        assert!(!url.url.contains(&signature), "no credential in the URL");
         let ok = |name: &str| match name {
             "content-type" => Some("image/png"),
             "content-length" => Some("5"),
+            SIGNATURE_HEADER => Some(signature.as_str()),
             _ => None,
         };
         assert_eq!(s.verify("PUT", "a/u/i.png", &q, ok), Ok(()));
