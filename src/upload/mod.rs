@@ -200,15 +200,21 @@ impl Writer {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
         let mut tx = self.inner.db.begin().await.context("Failed to begin")?;
-        let row: Option<(String, sqlx::types::Json<serde_json::Value>, Option<chrono::DateTime<chrono::Utc>>)> =
-            sqlx::query_as(
-                "SELECT user_id, entries, replayed_at FROM uplink_dead_letters WHERE id = $1 FOR UPDATE",
-            )
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("Failed to read the dead letter")?;
-        let Some((user_id, entries, replayed_at)) = row else {
+        type Letter = (
+            String,
+            Option<String>,
+            sqlx::types::Json<serde_json::Value>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        );
+        let row: Option<Letter> = sqlx::query_as(
+            "SELECT user_id, client_id, entries, replayed_at FROM uplink_dead_letters \
+             WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("Failed to read the dead letter")?;
+        let Some((user_id, client_id, entries, replayed_at)) = row else {
             return Ok(ReplayOutcome::NotFound);
         };
         if replayed_at.is_some() {
@@ -216,6 +222,9 @@ impl Writer {
         }
         let body = serde_json::to_vec(&serde_json::json!({ "batch": entries.0 }))?;
         let mut batch = Batch::parse(&body, None).map_err(|e| anyhow::anyhow!(e))?;
+        // The client the entries came from (delta columns need it); its
+        // progress is not tracked: these op_ids were consumed already.
+        batch.client_id = client_id;
         // The entries form one client transaction, whatever their tx_id says.
         let all: Vec<_> = batch
             .transactions

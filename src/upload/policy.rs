@@ -390,6 +390,16 @@ pub async fn apply_row(
             format!("the row is `{state}` and accepts no change"),
         ));
     }
+    if let Some((column, _)) = policy.transitions
+        && prepared.op == Op::Put
+        && value_of(&row, &column.name).is_none()
+        && let Some(state) = server.get(&column.name)
+    {
+        // A PUT that does not mention the state keeps it (it would otherwise
+        // reset it to its DEFAULT, bypassing the allowed transitions).
+        row.values.retain(|(c, _)| c.name != column.name);
+        row.values.push((column, Cow::Owned(state.to_string())));
+    }
     if let Some((column, allowed)) = policy.transitions
         && prepared.op != Op::Delete
         && let Some(next) = value_of(&row, &column.name)

@@ -71,7 +71,7 @@ async fn apply(
         )
         .await?;
     if let Some(metrics) = crate::metrics::Metrics::of(req) {
-        metrics.record_batch(&batch, &report);
+        metrics.record_batch(&batch, &report, writer.settings());
     }
     Ok(HttpResponse::Ok().json(report))
 }
