@@ -255,7 +255,7 @@ async fn tampered_signature_is_refused_by_storage(backend: Backend) {
         Backend::Local => {
             let mut headers = presigned.headers.clone();
             let signature = headers
-                .get_mut("X-Uplink-Signature")
+                .get_mut("x-uplink-signature")
                 .expect("signature header");
             let flipped = if signature.ends_with('0') { '1' } else { '0' };
             signature.pop();
