@@ -98,6 +98,11 @@ async fn put_file(
 
     let temp = TempFile(Some(local.temp_path()));
     let temp_path = temp.0.clone().unwrap_or_default();
+    if let Some(dir) = temp_path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error(e, "create the temporary upload directory"))?;
+    }
     let mut file = tokio::fs::File::create(&temp_path)
         .await
         .map_err(|e| io_error(e, "create a temporary upload file"))?;
