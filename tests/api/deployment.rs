@@ -1,0 +1,779 @@
+//! The deployment files agree with uplink and with each other: Dockerfile,
+//! docker-compose.yml and the PowerSync Service's config. No Docker engine
+//! runs in CI, so these checks are what stops them drifting from the code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+
+use crate::helpers::repo_root;
+
+const UPLINK_SERVICE: &str = "uplink";
+const POWERSYNC_SERVICE: &str = "powersync";
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo_root().join(path))
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+fn yaml(path: &str) -> Yaml {
+    serde_norway::from_str(&read(path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+}
+
+/// `value[a][b]…`, looking through `!tags`.
+fn at<'a>(value: &'a Yaml, path: &[&str]) -> Option<&'a Yaml> {
+    path.iter()
+        .try_fold(value, |v, key| untag(v).get(*key))
+        .map(untag)
+}
+
+fn untag(value: &Yaml) -> &Yaml {
+    match value {
+        Yaml::Tagged(tagged) => untag(&tagged.value),
+        other => other,
+    }
+}
+
+fn text(value: &Yaml) -> String {
+    match untag(value) {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, got {other:?}"),
+    }
+}
+
+fn strings(value: Option<&Yaml>) -> Vec<String> {
+    match value.map(untag) {
+        Some(Yaml::Sequence(items)) => items.iter().map(text).collect(),
+        Some(Yaml::String(s)) => vec![s.clone()],
+        None => vec![],
+        Some(other) => panic!("expected a list, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- compose
+
+struct Compose(Yaml);
+
+impl Compose {
+    fn load() -> Self {
+        Self(yaml("docker-compose.yml"))
+    }
+
+    fn service(&self, name: &str) -> &Yaml {
+        at(&self.0, &["services", name])
+            .unwrap_or_else(|| panic!("docker-compose.yml has no service `{name}`"))
+    }
+
+    fn service_names(&self) -> Vec<String> {
+        match at(&self.0, &["services"]) {
+            Some(Yaml::Mapping(services)) => services.keys().map(text).collect(),
+            _ => panic!("docker-compose.yml has no services"),
+        }
+    }
+
+    /// A service's environment, in either of compose's two spellings.
+    fn env(&self, name: &str) -> BTreeMap<String, String> {
+        match at(self.service(name), &["environment"]) {
+            None => BTreeMap::new(),
+            Some(Yaml::Mapping(map)) => map.iter().map(|(k, v)| (text(k), text(v))).collect(),
+            Some(Yaml::Sequence(items)) => items
+                .iter()
+                .map(|item| {
+                    let item = text(item);
+                    let (k, v) = item.split_once('=').unwrap_or((&item, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect(),
+            Some(other) => panic!("service `{name}`: unexpected environment {other:?}"),
+        }
+    }
+
+    /// Bind mounts as (host path relative to the repo, container path).
+    fn bind_mounts(&self, name: &str) -> Vec<(String, String)> {
+        strings(at(self.service(name), &["volumes"]))
+            .into_iter()
+            .filter(|v| v.starts_with("./"))
+            .map(|v| {
+                let mut parts = v.split(':');
+                let host = parts.next().unwrap_or_default();
+                let container = parts.next().unwrap_or_default();
+                (
+                    host.trim_start_matches("./").to_owned(),
+                    container.to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Container ports published by a service (`host:container` or `ip:host:container`).
+    fn container_ports(&self, name: &str) -> Vec<u16> {
+        strings(at(self.service(name), &["ports"]))
+            .iter()
+            .map(|p| {
+                p.rsplit(':')
+                    .next()
+                    .and_then(|c| c.split('/').next())
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or_else(|| panic!("service `{name}`: cannot read port `{p}`"))
+            })
+            .collect()
+    }
+
+    fn image(&self, name: &str) -> Option<String> {
+        at(self.service(name), &["image"]).map(text)
+    }
+
+    fn depends_on_healthy(&self, name: &str, dependency: &str) -> bool {
+        at(self.service(name), &["depends_on", dependency, "condition"])
+            .map(text)
+            .is_some_and(|c| c == "service_healthy")
+    }
+}
+
+/// `postgres://user:pass@host:port/db?x` → (host, port, db).
+fn pg_target(url: &str) -> (String, u16, String) {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "5432"));
+    let db = path.split('?').next().unwrap_or_default();
+    (
+        host.to_owned(),
+        port.parse().expect("numeric port"),
+        db.to_owned(),
+    )
+}
+
+/// `http://host:port/path` → (host, port, path).
+fn http_target(url: &str) -> (String, u16, String) {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("`{url}` is not an http:// URL"));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "80"));
+    (
+        host.to_owned(),
+        port.parse().expect("numeric port"),
+        format!("/{path}"),
+    )
+}
+
+// ---------------------------------------------------------------- Dockerfile
+
+struct Instruction {
+    stage: usize,
+    keyword: String,
+    args: String,
+}
+
+struct Dockerfile {
+    args: BTreeMap<String, String>,
+    instructions: Vec<Instruction>,
+    stage_names: BTreeSet<String>,
+}
+
+impl Dockerfile {
+    fn load() -> Self {
+        let source = read("Dockerfile");
+        // Join continuation lines; drop comments and blank lines.
+        let mut logical = Vec::new();
+        let mut current = String::new();
+        for line in source.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+                continue;
+            }
+            match trimmed.strip_suffix('\\') {
+                Some(head) => {
+                    current.push_str(head);
+                    current.push(' ');
+                }
+                None => {
+                    current.push_str(trimmed);
+                    logical.push(std::mem::take(&mut current));
+                }
+            }
+        }
+        let mut args = BTreeMap::new();
+        let mut instructions = Vec::new();
+        let mut stage_names = BTreeSet::new();
+        let mut stage = 0;
+        for line in logical {
+            let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+            let keyword = keyword.to_ascii_uppercase();
+            let rest = rest.trim().to_owned();
+            if keyword == "FROM" {
+                stage += 1;
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                if let [_, as_kw, name] = words.as_slice()
+                    && as_kw.eq_ignore_ascii_case("as")
+                {
+                    stage_names.insert((*name).to_owned());
+                }
+            }
+            if keyword == "ARG"
+                && stage == 0
+                && let Some((name, default)) = rest.split_once('=')
+            {
+                args.insert(name.to_owned(), default.trim_matches('"').to_owned());
+            }
+            instructions.push(Instruction {
+                stage,
+                keyword,
+                args: rest,
+            });
+        }
+        Self {
+            args,
+            instructions,
+            stage_names,
+        }
+    }
+
+    fn last_stage(&self) -> usize {
+        self.instructions.iter().map(|i| i.stage).max().unwrap_or(0)
+    }
+
+    fn all(&self, keyword: &str) -> impl Iterator<Item = &Instruction> {
+        self.instructions
+            .iter()
+            .filter(move |i| i.keyword == keyword)
+    }
+
+    fn runtime(&self, keyword: &str) -> Vec<&str> {
+        let last = self.last_stage();
+        self.all(keyword)
+            .filter(|i| i.stage == last)
+            .map(|i| i.args.as_str())
+            .collect()
+    }
+
+    /// `${NAME}` / `$NAME` from the global ARG defaults.
+    fn expand(&self, value: &str) -> String {
+        let mut out = value.to_owned();
+        for (name, default) in &self.args {
+            out = out
+                .replace(&format!("${{{name}}}"), default)
+                .replace(&format!("${name}"), default);
+        }
+        out
+    }
+
+    /// The runtime stage's `ENV` as a map (both `K=V` and `K V` spellings).
+    fn runtime_env(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        for args in self.runtime("ENV") {
+            if args.contains('=') {
+                for pair in args.split_whitespace() {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        env.insert(k.to_owned(), v.trim_matches('"').to_owned());
+                    }
+                }
+            } else if let Some((k, v)) = args.split_once(' ') {
+                env.insert(k.to_owned(), v.trim().to_owned());
+            }
+        }
+        env
+    }
+}
+
+/// An image reference is pinned when it names a tag other than `latest`
+/// (or a digest).
+fn assert_pinned(image: &str, whose: &str) {
+    if image.contains("@sha256:") {
+        return;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tag = last.split_once(':').map(|(_, t)| t);
+    match tag {
+        Some(tag) if !tag.is_empty() && tag != "latest" => {}
+        _ => panic!("{whose}: image `{image}` must be pinned to a tag (not `latest`)"),
+    }
+}
+
+// ---------------------------------------------------------------- uplink's own view
+
+/// uplink's effective configuration (`uplink check-config`) with the
+/// environment the container gets: the Dockerfile's ENV, then compose's,
+/// with container paths mapped back to the files they are mounted from.
+fn effective_config_in_compose() -> Json {
+    let compose = Compose::load();
+    let dockerfile = Dockerfile::load();
+    let mut mounts: Vec<(PathBuf, String)> = compose
+        .bind_mounts(UPLINK_SERVICE)
+        .into_iter()
+        .map(|(host, container)| (repo_root().join(host), container))
+        .collect();
+    // COPY config/ /app/config/ in the runtime stage.
+    for copy in dockerfile.runtime("COPY") {
+        let words: Vec<&str> = copy.split_whitespace().collect();
+        if let [src, dst] = words.as_slice() {
+            mounts.push((repo_root().join(src), dst.trim_end_matches('/').to_owned()));
+        }
+    }
+    let map_path = |value: &str| -> String {
+        for (host, container) in &mounts {
+            if value == container || value.trim_end_matches('/') == container {
+                return host.display().to_string();
+            }
+        }
+        value.to_owned()
+    };
+    let data_dir = std::env::temp_dir().join(format!("uplink-deploy-{}", std::process::id()));
+    let mut env: BTreeMap<String, String> = dockerfile.runtime_env();
+    env.extend(compose.env(UPLINK_SERVICE));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
+    command.env_clear().current_dir(std::env::temp_dir());
+    for (k, v) in &env {
+        command.env(k, map_path(v));
+    }
+    // A writable stand-in for the container's data volume.
+    command.env("UPLINK__SERVER__DATA_DIR", &data_dir);
+    let output = command
+        .arg("check-config")
+        .output()
+        .expect("run uplink check-config");
+    assert!(
+        output.status.success(),
+        "uplink refuses the configuration docker-compose.yml gives it:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("check-config prints JSON")
+}
+
+fn json_at<'a>(value: &'a Json, dotted: &str) -> Option<&'a Json> {
+    dotted.split('.').try_fold(value, |v, key| v.get(key))
+}
+
+/// Every dotted key path of a YAML mapping (`server`, `server.port`, …).
+fn yaml_keys(value: &Yaml, prefix: &str, out: &mut BTreeSet<String>) {
+    if let Yaml::Mapping(map) = untag(value) {
+        for (k, v) in map {
+            let key = if prefix.is_empty() {
+                text(k)
+            } else {
+                format!("{prefix}.{}", text(k))
+            };
+            out.insert(key.clone());
+            yaml_keys(v, &key, out);
+        }
+    }
+}
+
+/// The variable names of every `!env NAME` in a PowerSync config.
+fn env_tags(value: &Yaml, out: &mut Vec<String>) {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == "env" => out.push(text(&tagged.value)),
+        Yaml::Tagged(tagged) => env_tags(&tagged.value, out),
+        Yaml::Mapping(map) => map.values().for_each(|v| env_tags(v, out)),
+        Yaml::Sequence(items) => items.iter().for_each(|v| env_tags(v, out)),
+        _ => {}
+    }
+}
+
+fn env_var_to_key(var: &str) -> Option<String> {
+    var.strip_prefix("UPLINK__").map(|rest| {
+        rest.split("__")
+            .collect::<Vec<_>>()
+            .join(".")
+            .to_lowercase()
+    })
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn compose_gives_uplink_a_configuration_it_accepts() {
+    let compose = Compose::load();
+    let env = compose.env(UPLINK_SERVICE);
+    let effective = effective_config_in_compose();
+
+    let mut base_keys = BTreeSet::new();
+    yaml_keys(&yaml("config/base.yaml"), "", &mut base_keys);
+    let vars: Vec<&String> = env.keys().filter(|k| k.starts_with("UPLINK__")).collect();
+    assert!(
+        !vars.is_empty(),
+        "the uplink service sets no UPLINK__ variables"
+    );
+    for var in vars {
+        let key = env_var_to_key(var).unwrap_or_default();
+        assert!(
+            json_at(&effective, &key).is_some(),
+            "docker-compose.yml sets {var}, but uplink has no key `{key}`"
+        );
+        assert!(
+            base_keys.contains(&key),
+            "docker-compose.yml sets {var}, but config/base.yaml does not document `{key}`"
+        );
+    }
+    // The values arrived as meant (a typo in a nested name would be dropped).
+    for (var, value) in &env {
+        let Some(key) = env_var_to_key(var) else {
+            continue;
+        };
+        let seen = json_at(&effective, &key).expect("checked above");
+        let shown = match seen {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert!(
+            shown == *value || shown == "[redacted]",
+            "{var}={value}, but uplink's effective `{key}` is {seen}"
+        );
+    }
+    assert_eq!(
+        json_at(&effective, "environment").and_then(Json::as_str),
+        Some("development"),
+        "compose runs uplink in development (generated key, dev identity mode)"
+    );
+}
+
+#[test]
+fn uplink_port_is_the_same_in_config_dockerfile_and_compose() {
+    let effective = effective_config_in_compose();
+    let port = json_at(&effective, "server.port")
+        .and_then(Json::as_u64)
+        .expect("server.port") as u16;
+    let compose = Compose::load();
+    assert!(
+        compose.container_ports(UPLINK_SERVICE).contains(&port),
+        "compose must publish uplink's server.port {port}"
+    );
+    let exposed: Vec<u16> = Dockerfile::load()
+        .runtime("EXPOSE")
+        .iter()
+        .flat_map(|e| e.split_whitespace())
+        .filter_map(|p| p.split('/').next()?.parse().ok())
+        .collect();
+    assert_eq!(exposed, vec![port], "Dockerfile EXPOSE must be server.port");
+}
+
+#[test]
+fn powersync_verifies_uplink_tokens_with_uplink_jwks() {
+    let compose = Compose::load();
+    let service = yaml("deploy/powersync/service.yaml");
+    let effective = effective_config_in_compose();
+    let port = json_at(&effective, "server.port").and_then(Json::as_u64);
+
+    let jwks = strings(at(&service, &["client_auth", "jwks_uri"]));
+    assert_eq!(jwks.len(), 1, "one JWKS URI: uplink's");
+    let (host, jwks_port, path) = http_target(&jwks[0]);
+    assert_eq!(
+        host, UPLINK_SERVICE,
+        "jwks_uri must name the uplink service"
+    );
+    assert_eq!(
+        Some(u64::from(jwks_port)),
+        port,
+        "jwks_uri port must be uplink's server.port"
+    );
+    assert_eq!(path, JWKS_PATH, "jwks_uri must be uplink's JWKS route");
+    assert!(
+        compose.service_names().contains(&UPLINK_SERVICE.to_owned()),
+        "jwks_uri host must be a compose service"
+    );
+
+    // uplink's tokens carry every configured audience; the service accepts a
+    // token when one of them is in its list.
+    let accepted = strings(at(&service, &["client_auth", "audience"]));
+    assert!(!accepted.is_empty(), "client_auth.audience must be set");
+    let issued: Vec<String> = json_at(&effective, "auth.audience")
+        .and_then(Json::as_array)
+        .expect("uplink's configuration has auth.audience")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        accepted.iter().any(|a| issued.contains(a)),
+        "PowerSync accepts audiences {accepted:?}, uplink issues {issued:?} (PSYNC_S2105)"
+    );
+
+    // The URL uplink hands to devices reaches the PowerSync Service.
+    let powersync_url = json_at(&effective, "auth.powersync_url")
+        .and_then(Json::as_str)
+        .expect("auth.powersync_url");
+    let (_, url_port, _) = http_target(powersync_url);
+    let service_port: u16 = at(&service, &["port"])
+        .map(text)
+        .and_then(|p| p.parse().ok())
+        .expect("service.yaml port");
+    assert_eq!(
+        url_port, service_port,
+        "auth.powersync_url must use the service port"
+    );
+    assert!(
+        compose
+            .container_ports(POWERSYNC_SERVICE)
+            .contains(&service_port),
+        "compose must publish the PowerSync port {service_port}"
+    );
+}
+
+#[test]
+fn powersync_replicates_the_database_uplink_writes_to() {
+    let compose = Compose::load();
+    let service = yaml("deploy/powersync/service.yaml");
+    let env = compose.env(POWERSYNC_SERVICE);
+
+    // Every `!env` the config uses is provided (only PS_ names are allowed).
+    let mut names = Vec::new();
+    env_tags(&service, &mut names);
+    assert!(!names.is_empty(), "connection strings come from !env");
+    for name in &names {
+        assert!(
+            name.starts_with("PS_"),
+            "`!env {name}`: only PS_ names work"
+        );
+        assert!(
+            env.contains_key(name.as_str()),
+            "service.yaml uses !env {name}; compose must set it"
+        );
+    }
+
+    let connections = match at(&service, &["replication", "connections"]) {
+        Some(Yaml::Sequence(c)) => c,
+        _ => panic!("service.yaml has no replication.connections"),
+    };
+    assert_eq!(connections.len(), 1);
+    let uri = at(&connections[0], &["uri"]).expect("connection uri");
+    let uri = match &connections[0].get("uri") {
+        Some(Yaml::Tagged(t)) if t.tag == "env" => {
+            env.get(&text(&t.value)).cloned().expect("checked above")
+        }
+        _ => text(uri),
+    };
+    let replicated = pg_target(&uri);
+    let written = pg_target(&compose.env(UPLINK_SERVICE)["DATABASE_URL"]);
+    assert_eq!(
+        replicated, written,
+        "PowerSync must replicate the database uplink writes to"
+    );
+
+    let postgres = compose.service(&written.0);
+    let command = strings(at(postgres, &["command"])).join(" ");
+    assert!(
+        command.contains("wal_level=logical"),
+        "`{}` needs wal_level=logical for PowerSync",
+        written.0
+    );
+    let test = strings(at(postgres, &["healthcheck", "test"])).join(" ");
+    assert!(
+        test.contains("pg_isready"),
+        "postgres healthcheck uses pg_isready"
+    );
+    assert!(
+        compose
+            .bind_mounts(&written.0)
+            .iter()
+            .any(|(host, container)| host == "examples/todo/schema.sql"
+                && container.starts_with("/docker-entrypoint-initdb.d/")),
+        "postgres initialises from examples/todo/schema.sql"
+    );
+    for dependency in [written.0.as_str(), UPLINK_SERVICE] {
+        assert!(
+            compose.depends_on_healthy(POWERSYNC_SERVICE, dependency),
+            "powersync waits for {dependency} to be healthy"
+        );
+    }
+    assert!(
+        compose.depends_on_healthy(UPLINK_SERVICE, &written.0),
+        "uplink waits for postgres to be healthy"
+    );
+
+    // Storage is a Postgres of its own, and it is a compose service.
+    assert_eq!(
+        at(&service, &["storage", "type"]).map(text).as_deref(),
+        Some("postgresql")
+    );
+    let storage_uri = match at(&service, &["storage"]).and_then(|s| s.get("uri")) {
+        Some(Yaml::Tagged(t)) => env[&text(&t.value)].clone(),
+        Some(other) => text(other),
+        None => panic!("storage.uri"),
+    };
+    let storage = pg_target(&storage_uri);
+    assert!(
+        compose.service_names().contains(&storage.0),
+        "storage host `{}` must be a compose service",
+        storage.0
+    );
+    assert_ne!(storage, written, "bucket storage is not the app database");
+}
+
+#[test]
+fn powersync_mounts_its_config_and_the_sync_config() {
+    let compose = Compose::load();
+    let service = yaml("deploy/powersync/service.yaml");
+    let env = compose.env(POWERSYNC_SERVICE);
+    let mounts = compose.bind_mounts(POWERSYNC_SERVICE);
+    let config_path = env
+        .get("POWERSYNC_CONFIG_PATH")
+        .expect("POWERSYNC_CONFIG_PATH");
+    assert!(
+        mounts
+            .iter()
+            .any(|(h, c)| h == "deploy/powersync/service.yaml" && c == config_path),
+        "deploy/powersync/service.yaml must be mounted at {config_path}"
+    );
+    let sync_path = at(&service, &["sync_config", "path"])
+        .map(text)
+        .expect("sync_config.path");
+    let config_dir = Path::new(config_path).parent().expect("a directory");
+    let expected = config_dir.join(&sync_path).display().to_string();
+    assert!(
+        mounts
+            .iter()
+            .any(|(h, c)| h == "examples/todo/sync-config.yaml" && *c == expected),
+        "examples/todo/sync-config.yaml must be mounted at {expected}"
+    );
+}
+
+#[test]
+fn attachments_go_to_the_minio_bucket_that_compose_creates() {
+    let compose = Compose::load();
+    let env = compose.env(UPLINK_SERVICE);
+    assert_eq!(env["UPLINK__ATTACHMENTS__STORAGE"], "s3");
+    let (host, port, _) = http_target(&env["UPLINK__ATTACHMENTS__S3__ENDPOINT"]);
+    assert!(
+        compose.service_names().contains(&host),
+        "S3 endpoint host `{host}` is a compose service"
+    );
+    assert!(
+        compose.container_ports(&host).contains(&port),
+        "{host} publishes {port}, so the public endpoint reaches it too"
+    );
+    let (public_host, public_port, _) =
+        http_target(&env["UPLINK__ATTACHMENTS__S3__PUBLIC_ENDPOINT"]);
+    assert_eq!((public_host.as_str(), public_port), ("localhost", port));
+
+    let minio = compose.env(&host);
+    assert_eq!(
+        env["UPLINK__ATTACHMENTS__S3__ACCESS_KEY_ID"],
+        minio["MINIO_ROOT_USER"]
+    );
+    assert_eq!(
+        env["UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY"],
+        minio["MINIO_ROOT_PASSWORD"]
+    );
+    let bucket = &env["UPLINK__ATTACHMENTS__S3__BUCKET"];
+    let init = strings(at(compose.service("minio-init"), &["command"])).join(" ");
+    assert!(
+        init.contains(&format!("mc mb --ignore-existing local/{bucket}")),
+        "minio-init must create the bucket `{bucket}`"
+    );
+    assert_eq!(
+        at(
+            compose.service(UPLINK_SERVICE),
+            &["depends_on", "minio-init", "condition"]
+        )
+        .map(text)
+        .as_deref(),
+        Some("service_completed_successfully")
+    );
+}
+
+#[test]
+fn every_compose_image_is_pinned() {
+    let compose = Compose::load();
+    for name in compose.service_names() {
+        match compose.image(&name) {
+            Some(image) if at(compose.service(&name), &["build"]).is_none() => {
+                assert_pinned(&image, &format!("compose service `{name}`"));
+            }
+            Some(_) | None => assert!(
+                at(compose.service(&name), &["build"]).is_some(),
+                "service `{name}` has neither image nor build"
+            ),
+        }
+    }
+    assert_eq!(
+        at(compose.service(UPLINK_SERVICE), &["build", "context"])
+            .map(text)
+            .as_deref(),
+        Some("."),
+        "compose builds uplink from this Dockerfile"
+    );
+}
+
+#[test]
+fn dockerfile_follows_the_house_rules() {
+    let dockerfile = Dockerfile::load();
+
+    for from in dockerfile.all("FROM") {
+        let image = dockerfile.expand(from.args.split_whitespace().next().unwrap_or_default());
+        if !dockerfile.stage_names.contains(&image) {
+            assert_pinned(&image, "Dockerfile FROM");
+        }
+    }
+    let runs: Vec<&str> = dockerfile.all("RUN").map(|i| i.args.as_str()).collect();
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("cargo build --release --locked --bin uplink")),
+        "the release build uses --locked"
+    );
+    assert!(
+        runs.iter().any(|r| r.contains("cargo chef cook")),
+        "dependencies are cooked in their own layer (cargo-chef)"
+    );
+
+    let users = dockerfile.runtime("USER");
+    let user = users.last().expect("the runtime stage sets USER");
+    let name = user.split(':').next().unwrap_or_default();
+    assert!(
+        !matches!(name, "root" | "0" | ""),
+        "runtime USER `{user}` must not be root"
+    );
+    assert_eq!(
+        dockerfile
+            .runtime("HEALTHCHECK")
+            .last()
+            .map(|h| h.rsplit_once("CMD").map(|(_, cmd)| cmd.trim().to_owned())),
+        Some(Some(r#"["uplink", "healthcheck"]"#.to_owned())),
+        "HEALTHCHECK runs `uplink healthcheck` (slim images have no curl)"
+    );
+    assert_eq!(dockerfile.runtime("ENTRYPOINT"), vec![r#"["uplink"]"#]);
+    assert_eq!(dockerfile.runtime("CMD"), vec![r#"["serve"]"#]);
+    assert_eq!(
+        dockerfile
+            .runtime_env()
+            .get("UPLINK_ENVIRONMENT")
+            .map(String::as_str),
+        Some("production"),
+        "the image defaults to production"
+    );
+    let copies = dockerfile.runtime("COPY").join("\n");
+    for needed in ["target/release/uplink", "config/", "migrations/"] {
+        assert!(copies.contains(needed), "the runtime stage copies {needed}");
+    }
+
+    let ignored: BTreeSet<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    for needed in ["target", ".data", ".git", "**/node_modules"] {
+        assert!(
+            ignored.contains(needed),
+            ".dockerignore must exclude {needed}"
+        );
+    }
+    for kept in [
+        "src",
+        "config",
+        "migrations",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".sqlx",
+    ] {
+        assert!(
+            !ignored.contains(kept),
+            ".dockerignore must keep {kept} (the build needs it)"
+        );
+    }
+}
