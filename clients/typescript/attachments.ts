@@ -72,7 +72,8 @@ export class UplinkStorageAdapter implements RemoteStorageAdapter {
     const target = await this.api<UploadUrlResponse>('POST', '/api/attachments/upload-url', {
       id: attachment.id,
       filename: attachment.filename,
-      contentType: attachment.mediaType || 'application/octet-stream',
+      // Without a media type uplink derives one from the filename's extension.
+      contentType: attachment.mediaType || undefined,
       size: fileData.byteLength,
     });
     // Send the signed headers exactly; fetch sets Content-Length from the body itself.

@@ -78,6 +78,13 @@ describe('clients/typescript/attachments.ts against uplink', () => {
     });
   });
 
+  test('without a mediaType the content type comes from the extension', async () => {
+    const id = randomUUID();
+    const record = { id, filename: `${id}.pdf`, state: AttachmentState.QUEUED_UPLOAD };
+    await adapterFor('alice').uploadFile(new TextEncoder().encode('%PDF-1.7').buffer, record);
+    assert.equal(psql(uplink.dbUrl, `SELECT content_type FROM attachments WHERE id = '${id}'`).trim(), 'application/pdf');
+  });
+
   test("another user's attachment is refused and the error handler archives it", async () => {
     const id = randomUUID();
     const record = { id, filename: `${id}.png`, mediaType: 'image/png', state: AttachmentState.QUEUED_UPLOAD };
