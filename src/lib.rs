@@ -1,11 +1,15 @@
 //! uplink: the backend for PowerSync apps. See README.md.
 
+pub mod admin;
 pub mod attachments;
 pub mod auth;
 pub mod config;
 pub mod database;
 pub mod error;
 pub mod health;
+pub mod limits;
+pub mod metrics;
+pub mod openapi;
 pub mod startup;
 pub mod telemetry;
 pub mod upload;

@@ -37,6 +37,8 @@ enum Command {
     Keys(uplink::auth::cli::KeysArgs),
     /// Print a token signed with the active key (development and debugging).
     Token(uplink::auth::cli::TokenArgs),
+    /// Print the OpenAPI 3.1 description of the HTTP API (as served at /openapi.json).
+    Openapi,
     /// Ask a running uplink whether it is live (for container health checks).
     Healthcheck {
         /// Base URL of the server; default http://127.0.0.1:{server.port}.
@@ -93,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Schema => upload::cli::print_schema(&settings()?).await?,
+        Command::Openapi => print!("{}", uplink::openapi::document()),
         Command::DeadLetters(command) => {
             if !upload::cli::dead_letters(&settings()?, command).await? {
                 return Ok(ExitCode::FAILURE);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use sqlx::PgPool;
@@ -14,11 +14,12 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::telemetry::UplinkRootSpan;
-use crate::{attachments, auth, database, health, upload};
+use crate::{admin, attachments, auth, database, health, limits, metrics, openapi, upload};
 
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<(actix_web::dev::ServerHandle, u16)>,
 }
 
 impl Application {
@@ -39,12 +40,31 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState::build(settings, db).await?;
         reload_schema_on_sighup(state.writer.clone());
+        let metrics_server = metrics::separate_server(
+            &state.settings.metrics,
+            state.settings.server.host,
+            state.metrics.clone(),
+        )?
+        .map(|(server, port)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            (handle, port)
+        });
         let server = run(listener, state)?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics_server,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` server, when `metrics.port` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// A handle to stop the server (tests use it; signals do the same).
@@ -54,7 +74,11 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some((handle, _)) = self.metrics_server {
+            handle.stop(true).await;
+        }
+        result
     }
 }
 
@@ -66,6 +90,9 @@ pub struct AppState {
     pub auth: auth::Auth,
     pub writer: upload::Writer,
     pub attachments: attachments::Attachments,
+    pub metrics: metrics::Metrics,
+    pub limits: limits::Limits,
+    pub admin: admin::Admin,
 }
 
 impl AppState {
@@ -73,7 +100,17 @@ impl AppState {
         let auth = auth::Auth::build(&settings).await?;
         let writer = upload::Writer::build(&settings, &db).await?;
         let attachments = attachments::Attachments::build(&settings, &db).await?;
+        let metrics = metrics::Metrics::new(
+            db.clone(),
+            settings.database.max_connections,
+            settings.auth.identity.mode.as_str(),
+        )?;
+        let limits = limits::Limits::new(&settings.limits);
+        let admin = admin::Admin::new(settings.admin.api_key_sha256.as_deref())?;
         Ok(Self {
+            admin,
+            metrics,
+            limits,
             settings: Arc::new(settings),
             db,
             auth,
@@ -104,8 +141,14 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let max_body = server_settings.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(limits::limit_json_depth))
             .wrap(ErrorHandlers::new().default_handler(render_error_as_json))
             .wrap(TracingLogger::<UplinkRootSpan>::new())
+            .wrap(limits::cors(&state.settings.server.cors_origins))
+            .wrap(from_fn(metrics::track_requests))
+            .app_data(web::Data::new(state.metrics.clone()))
+            .app_data(web::Data::new(state.limits.clone()))
+            .app_data(web::Data::new(state.admin.clone()))
             .app_data(web::Data::new(state.settings.clone()))
             .app_data(web::Data::new(state.db.clone()))
             .app_data(web::Data::new(state.auth.clone()))
@@ -123,6 +166,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .configure(auth::configure)
             .configure(upload::configure)
             .configure(attachments::configure)
+            .configure(metrics::configure(&state.settings.metrics))
+            .configure(openapi::configure)
+            .configure(admin::configure)
             .default_service(web::to(no_route))
     })
     .shutdown_timeout(server_settings.shutdown_timeout.as_secs().max(1))

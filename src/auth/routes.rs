@@ -73,9 +73,11 @@ async fn token(
     body: web::Bytes,
     auth: web::Data<Auth>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::limits::check_token_ip(&req)?;
     let requested = requested(query.into_inner(), &body)?;
     let grant = auth.inner.identity.grant(&req, requested).await?;
     check_user_id(&grant.user_id)?;
+    crate::limits::check_token_user(&req, &grant.user_id)?;
     telemetry::record_user(&grant.user_id);
     let auth = auth.into_inner();
     let issued = {
@@ -89,6 +91,9 @@ async fn token(
     let expires_at = chrono::DateTime::from_timestamp(issued.expires_at, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default();
+    if let Some(metrics) = crate::metrics::Metrics::of(&req) {
+        metrics.token_issued();
+    }
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(TokenResponse {

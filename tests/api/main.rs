@@ -10,6 +10,7 @@ mod deployment;
 mod errors;
 mod health;
 mod helpers;
+mod metrics;
 mod policies;
 mod shutdown;
 mod upload;

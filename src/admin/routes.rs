@@ -1,0 +1,250 @@
+//! Admin handlers. Each takes `AdminKey`, so none runs without the key.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AdminKey;
+use crate::error::ApiError;
+use crate::upload::{ReplayOutcome, Writer, dead_letter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/admin/dead-letters", web::get().to(list_dead_letters))
+        .route(
+            "/api/admin/dead-letters/{id}",
+            web::get().to(show_dead_letter),
+        )
+        .route(
+            "/api/admin/dead-letters/{id}",
+            web::delete().to(discard_dead_letter),
+        )
+        .route(
+            "/api/admin/dead-letters/{id}/replay",
+            web::post().to(replay_dead_letter),
+        )
+        .route("/api/admin/schema/reload", web::post().to(reload_schema));
+}
+
+/// Largest page of a listing.
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// How many, newest first (1 to 1000; default 50).
+    limit: Option<i64>,
+    /// Include dead letters already replayed.
+    #[serde(default)]
+    all: bool,
+}
+
+fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`limit` must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// A database failure on an admin route: transient ones are 503 like
+/// everywhere else; anything else is logged and opaque.
+fn db_error(err: sqlx::Error) -> ApiError {
+    if is_transient(&err) {
+        ApiError::Unavailable("the database is unavailable".to_owned())
+    } else {
+        ApiError::Unexpected(anyhow::Error::new(err))
+    }
+}
+
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "53", "57", "58", "40"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        _ => false,
+    }
+}
+
+fn anyhow_error(err: anyhow::Error) -> ApiError {
+    let transient = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_transient)
+    });
+    if transient {
+        ApiError::Unavailable("the database is unavailable".to_owned())
+    } else {
+        ApiError::Unexpected(err)
+    }
+}
+
+fn no_dead_letter(id: i64) -> ApiError {
+    ApiError::NotFound(format!("no dead letter {id}"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/dead-letters",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(
+        ("limit" = Option<i64>, Query, description = "How many, newest first (1 to 1000; default 50)", minimum = 1, maximum = 1000),
+        ("all" = Option<bool>, Query, description = "Include dead letters already replayed"),
+    ),
+    responses(
+        (status = 200, description = "Dead letters, newest first", body = crate::openapi::schemas::DeadLetterList),
+        (status = 400, description = "Bad query", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_list_dead_letters", skip_all)]
+pub async fn list_dead_letters(
+    _: AdminKey,
+    query: web::Query<ListQuery>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let letters = dead_letter::list(writer.db(), limit(query.limit)?, query.all)
+        .await
+        .map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/dead-letters/{id}",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses(
+        (status = 200, description = "The dead letter with its entries", body = crate::openapi::schemas::DeadLetter),
+        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_show_dead_letter", skip_all, fields(id = *id))]
+pub async fn show_dead_letter(
+    _: AdminKey,
+    id: web::Path<i64>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let letter = dead_letter::get(writer.db(), id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| no_dead_letter(id))?;
+    Ok(HttpResponse::Ok().json(letter))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/dead-letters/{id}/replay",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses(
+        (status = 200, description = "Replayed: `outcome` is `applied` (marked replayed) or `rejected` (still failing; kept)", body = crate::openapi::schemas::ReplayResult),
+        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "Already replayed", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_replay_dead_letter", skip_all, fields(id = *id))]
+pub async fn replay_dead_letter(
+    _: AdminKey,
+    id: web::Path<i64>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match writer.replay_dead_letter(id).await.map_err(anyhow_error)? {
+        ReplayOutcome::NotFound => Err(no_dead_letter(id)),
+        ReplayOutcome::AlreadyReplayed => Err(ApiError::Conflict {
+            code: "already_replayed",
+            message: format!("dead letter {id} was already replayed"),
+        }),
+        outcome => Ok(HttpResponse::Ok().json(outcome)),
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/admin/dead-letters/{id}",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = i64, Path, description = "Dead letter id")),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_discard_dead_letter", skip_all, fields(id = *id))]
+pub async fn discard_dead_letter(
+    _: AdminKey,
+    id: web::Path<i64>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if dead_letter::discard(writer.db(), id)
+        .await
+        .map_err(db_error)?
+    {
+        tracing::info!(id, "dead letter discarded");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(no_dead_letter(id))
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/schema/reload",
+    tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The app's schema was re-read", body = crate::openapi::schemas::Reloaded),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The live schema no longer fits `write.tables`; the previous schema stays in use", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_reload_schema", skip_all)]
+pub async fn reload_schema(
+    _: AdminKey,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    match writer.reload_schema().await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "reloaded": true }))),
+        Err(err) => match anyhow_error(err) {
+            ApiError::Unexpected(err) => {
+                // The operator needs the reason (a column gone, a table
+                // renamed); it names config keys and tables, not secrets.
+                tracing::warn!(error = %format!("{err:#}"), "schema reload refused");
+                Err(ApiError::Conflict {
+                    code: "schema_mismatch",
+                    message: format!("{err:#}"),
+                })
+            }
+            other => Err(other),
+        },
+    }
+}

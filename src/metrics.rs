@@ -1,0 +1,364 @@
+//! Prometheus metrics: one registry per application (tests run many apps in
+//! one process), rendered in the text format at `GET /metrics`.
+//!
+//! Counters are per process; Prometheus sums them over replicas.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::upload::WriteSettings;
+use crate::upload::envelope::{Batch, Entry};
+use crate::upload::report::{EntryResult, Report, Status};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` at all.
+    pub enabled: bool,
+    /// A separate port for `/metrics` (on `server.host`), so it need not be
+    /// public; unset = the main port.
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: None,
+        }
+    }
+}
+
+/// Label for requests that matched no route: the raw path would let any
+/// client create unbounded series.
+const UNMATCHED: &str = "unmatched";
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    write_entries: IntCounterVec,
+    batch_entries: Histogram,
+    dead_letters: IntCounter,
+    tokens_issued: IntCounterVec,
+    urls_signed: IntCounterVec,
+    pool_connections: IntGaugeVec,
+    dead_letters_pending: IntGauge,
+    identity_mode: &'static str,
+    db: PgPool,
+}
+
+impl Metrics {
+    pub fn new(
+        db: PgPool,
+        max_connections: u32,
+        identity_mode: &'static str,
+    ) -> anyhow::Result<Self> {
+        let registry = Registry::new_custom(Some("uplink".to_owned()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template and status",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route", "status"],
+        )?;
+        let write_entries = IntCounterVec::new(
+            Opts::new(
+                "write_entries_total",
+                "Write-path entries by table, op and outcome (applied, duplicate, conflict, rejected)",
+            ),
+            &["table", "op", "outcome"],
+        )?;
+        let batch_entries = Histogram::with_opts(
+            HistogramOpts::new("write_batch_entries", "Entries per processed upload batch")
+                .buckets(vec![
+                    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+                ]),
+        )?;
+        let dead_letters = IntCounter::new(
+            "dead_letters_total",
+            "Client transactions rejected and stored as dead letters",
+        )?;
+        let tokens_issued = IntCounterVec::new(
+            Opts::new(
+                "tokens_issued_total",
+                "PowerSync tokens issued by identity mode",
+            ),
+            &["identity_mode"],
+        )?;
+        let urls_signed = IntCounterVec::new(
+            Opts::new(
+                "attachment_urls_signed_total",
+                "Attachment URLs signed by purpose",
+            ),
+            &["purpose"],
+        )?;
+        let pool_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (idle, in_use)",
+            ),
+            &["state"],
+        )?;
+        let pool_max = IntGauge::new(
+            "db_pool_max_connections",
+            "Configured pool size (database.max_connections); in_use at this value means requests wait",
+        )?;
+        let dead_letters_pending = IntGauge::new(
+            "dead_letters_pending",
+            "Dead letters not yet replayed (all replicas; read from the database at scrape time)",
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; labels describe the running build"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(write_entries.clone()))?;
+        registry.register(Box::new(batch_entries.clone()))?;
+        registry.register(Box::new(dead_letters.clone()))?;
+        registry.register(Box::new(tokens_issued.clone()))?;
+        registry.register(Box::new(urls_signed.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(dead_letters_pending.clone()))?;
+        registry.register(Box::new(build_info))?;
+        pool_max.set(i64::from(max_connections));
+        Ok(Self {
+            inner: std::sync::Arc::new(Inner {
+                registry,
+                http_requests,
+                http_duration,
+                write_entries,
+                batch_entries,
+                dead_letters,
+                tokens_issued,
+                urls_signed,
+                pool_connections,
+                dead_letters_pending,
+                identity_mode,
+                db,
+            }),
+        })
+    }
+
+    /// The application's metrics, from a request (absent only in apps built
+    /// without them, e.g. unit tests of a single module).
+    pub fn of(req: &HttpRequest) -> Option<&Self> {
+        req.app_data::<web::Data<Self>>().map(|data| data.get_ref())
+    }
+
+    /// Counts what a processed batch did, entry by entry. Tables outside
+    /// `write.tables` are counted as `other`: a client must not be able to
+    /// create series at will.
+    pub fn record_batch(&self, batch: &Batch<'_>, report: &Report, write: &WriteSettings) {
+        let inner = &self.inner;
+        inner.batch_entries.observe(batch.entry_count() as f64);
+        let mut not_applied = report.results.iter().peekable();
+        for entry in batch.transactions.iter().flat_map(|t| t.entries.iter()) {
+            // `results` lists the entries that were not applied, in request
+            // order: walk both lists side by side.
+            let outcome = match not_applied.peek() {
+                Some(result) if is_result_of(result, entry) => {
+                    let result = not_applied.next();
+                    result.map_or("applied", |r| outcome_label(r.status))
+                }
+                _ => "applied",
+            };
+            inner
+                .write_entries
+                .with_label_values(&[table_label(write, &entry.table), entry.op.as_str(), outcome])
+                .inc();
+        }
+        // One dead letter per rejected client transaction: its cause entry
+        // carries the specific code, the others `transaction_rejected`.
+        let dead_lettered = report
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Rejected && r.code != Some("transaction_rejected"))
+            .count();
+        inner.dead_letters.inc_by(dead_lettered as u64);
+    }
+
+    /// One PowerSync token issued by the configured identity mode.
+    pub fn token_issued(&self) {
+        self.inner
+            .tokens_issued
+            .with_label_values(&[self.inner.identity_mode])
+            .inc();
+    }
+
+    /// One attachment URL signed; `purpose` is `upload` or `download`.
+    pub fn url_signed(&self, purpose: &'static str) {
+        self.inner.urls_signed.with_label_values(&[purpose]).inc();
+    }
+
+    fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.inner.http_requests.with_label_values(&labels).inc();
+        self.inner
+            .http_duration
+            .with_label_values(&labels)
+            .observe(seconds);
+    }
+
+    /// Samples the gauges and renders every metric in the text format.
+    pub async fn render(&self) -> anyhow::Result<String> {
+        let inner = &self.inner;
+        let size = i64::from(inner.db.size());
+        let idle = i64::try_from(inner.db.num_idle()).unwrap_or(i64::MAX);
+        inner
+            .pool_connections
+            .with_label_values(&["idle"])
+            .set(idle);
+        inner
+            .pool_connections
+            .with_label_values(&["in_use"])
+            .set((size - idle).max(0));
+        // A scrape must not fail or hang because the database does: the
+        // gauge keeps its last value when the count cannot be read quickly.
+        let pending = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL",
+            )
+            .fetch_one(&inner.db),
+        )
+        .await;
+        match pending {
+            Ok(Ok(count)) => inner.dead_letters_pending.set(count),
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "dead-letter count unavailable for metrics")
+            }
+            Err(_) => tracing::debug!("dead-letter count timed out for metrics"),
+        }
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&inner.registry.gather(), &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+}
+
+fn table_label<'a>(write: &WriteSettings, table: &'a str) -> &'a str {
+    if write.tables.contains_key(table) {
+        table
+    } else {
+        "other"
+    }
+}
+
+fn is_result_of(result: &EntryResult, entry: &Entry<'_>) -> bool {
+    result.op_id == entry.op_id && result.table == entry.table && result.id == entry.id
+}
+
+fn outcome_label(status: Status) -> &'static str {
+    match status {
+        Status::Applied => "applied",
+        Status::Duplicate => "duplicate",
+        Status::Conflict => "conflict",
+        Status::Rejected => "rejected",
+    }
+}
+
+/// Middleware: counts and times every request by route template and status.
+pub async fn track_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().clone();
+    let route = req.match_pattern();
+    let result = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(err) => err.as_response_error().status_code(),
+        };
+        let route = route.as_deref().unwrap_or(UNMATCHED);
+        metrics.observe_request(
+            method.as_str(),
+            route,
+            status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    result
+}
+
+/// `GET /metrics`.
+pub async fn serve(metrics: web::Data<Metrics>) -> Result<HttpResponse, crate::error::ApiError> {
+    let text = metrics.render().await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .body(text))
+}
+
+/// Routes on the main port: `/metrics` unless it has a port of its own.
+pub fn configure(settings: &MetricsSettings) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let on_main_port = settings.enabled && settings.port.is_none();
+    move |cfg| {
+        if on_main_port {
+            cfg.route("/metrics", web::get().to(serve));
+        }
+    }
+}
+
+/// The `/metrics`-only server on `metrics.port`, when one is configured.
+/// Returns it with the port it bound (0 in config picks a free one).
+pub fn separate_server(
+    settings: &MetricsSettings,
+    host: std::net::IpAddr,
+    metrics: Metrics,
+) -> anyhow::Result<Option<(actix_web::dev::Server, u16)>> {
+    use anyhow::Context;
+    let Some(port) = settings.port.filter(|_| settings.enabled) else {
+        return Ok(None);
+    };
+    let listener = std::net::TcpListener::bind((host, port))
+        .with_context(|| format!("Failed to bind metrics.port {host}:{port}"))?;
+    let bound = listener.local_addr()?.port();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(metrics.clone()))
+            .route("/metrics", web::get().to(serve))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(Some((server, bound)))
+}

@@ -1,0 +1,298 @@
+//! Wire shapes as OpenAPI schemas. They mirror the types the handlers
+//! (de)serialize; `tests/api/openapi.rs` checks real responses against them.
+
+#![allow(dead_code)] // read only by the schema derive
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(ToSchema, serde::Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `invalid_json`, `unauthorized`, `rate_limited`.
+    #[schema(example = "invalid_envelope")]
+    pub code: String,
+    /// Human-readable; never database text or secrets.
+    pub message: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct Live {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(example = "ok")]
+    pub database: String,
+    #[schema(example = "ok")]
+    pub storage: String,
+}
+
+/// Body of `POST /api/auth/token` (all fields optional; `dev` mode honours them).
+#[derive(ToSchema, serde::Serialize)]
+pub struct TokenRequest {
+    /// The user to issue for (`dev` identity mode only). Alias: `userId`.
+    pub user_id: Option<String>,
+    /// Copied into the token's `parameters` claim (`dev` mode only).
+    pub parameters: Option<BTreeMap<String, Value>>,
+}
+
+/// What `fetchCredentials()` returns to the SDK.
+#[derive(ToSchema, serde::Serialize)]
+pub struct TokenResponse {
+    /// A JWT for the PowerSync Service.
+    pub token: String,
+    /// The PowerSync Service URL (`auth.powersync_url`).
+    pub powersync_url: String,
+    /// RFC 3339 expiry of `token`.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub user_id: String,
+}
+
+/// Public signing keys, for the PowerSync Service's `client_auth.jwks_uri`.
+#[derive(ToSchema, serde::Serialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// A public JWK; key-type specific members (`x`, `y`, `crv`, `n`, `e`) follow RFC 7517.
+#[derive(ToSchema, serde::Serialize)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    pub kty: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub use_: String,
+    #[schema(example = "EdDSA")]
+    pub alg: String,
+}
+
+/// The caller as uplink sees the presented token.
+#[derive(ToSchema, serde::Serialize)]
+pub struct Me {
+    pub user_id: String,
+    /// The verified token's claims.
+    pub claims: BTreeMap<String, Value>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub enum Op {
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+/// One CRUD entry: the SDK's `CrudEntry.toJSON()` (`type`, `op_id`, `tx_id`)
+/// or the demos' shape (`table`, `opData`).
+#[derive(ToSchema, serde::Serialize)]
+pub struct Entry {
+    pub op_id: Option<i64>,
+    pub op: Op,
+    /// The table (alias `table`).
+    #[serde(rename = "type")]
+    pub table: Option<String>,
+    /// The row id.
+    pub id: Value,
+    pub tx_id: Option<i64>,
+    /// Column values (alias `opData`); absent for DELETE.
+    pub data: Option<BTreeMap<String, Value>>,
+    /// Previous values, when the client tracks them.
+    pub old: Option<BTreeMap<String, Value>>,
+    /// The SDK's `metadata` string.
+    pub metadata: Option<Value>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct ClientTransaction {
+    /// Alias `transactionId`.
+    pub transaction_id: Option<i64>,
+    pub crud: Vec<Entry>,
+}
+
+/// An upload batch: `batch` (flat) or `transactions` (grouped).
+#[derive(ToSchema, serde::Serialize)]
+pub struct UploadBatch {
+    pub batch: Option<Vec<Entry>>,
+    pub transactions: Option<Vec<ClientTransaction>>,
+    /// Enables exactly-once (alias `clientId`; or the `PowerSync-Client-Id` header).
+    pub client_id: Option<String>,
+}
+
+/// The Node demo's single-operation body.
+#[derive(ToSchema, serde::Serialize)]
+pub struct SingleOperation {
+    pub table: String,
+    /// Column values including `id`.
+    pub data: BTreeMap<String, Value>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub enum EntryStatus {
+    #[serde(rename = "applied")]
+    Applied,
+    #[serde(rename = "duplicate")]
+    Duplicate,
+    #[serde(rename = "conflict")]
+    Conflict,
+    #[serde(rename = "rejected")]
+    Rejected,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct EntryResult {
+    pub op_id: Option<i64>,
+    pub table: String,
+    pub id: String,
+    pub status: EntryStatus,
+    /// Why, e.g. `stale_version`, `check_violation`, `transaction_rejected`.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub constraint: Option<String>,
+    pub column: Option<String>,
+}
+
+/// What a batch did. `200` whatever each entry's outcome.
+#[derive(ToSchema, serde::Serialize)]
+pub struct Report {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    /// Every entry whose status is not `applied`, in request order.
+    pub results: Vec<EntryResult>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct CheckpointRequest {
+    /// Alias `clientId`; or the `PowerSync-Client-Id` header.
+    pub client_id: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct Checkpoint {
+    /// The new checkpoint, as a decimal string.
+    #[schema(example = "3")]
+    pub checkpoint: String,
+}
+
+/// Body of `POST /api/attachments/upload-url`.
+#[derive(ToSchema, serde::Serialize)]
+pub struct UploadUrlRequest {
+    /// Client-chosen id (letters, digits, `-`, `_`); generated when absent.
+    pub id: Option<String>,
+    /// Aliases `fileName`, `file_name`; only its extension is used.
+    pub filename: String,
+    /// Aliases `content_type`, `mediaType`.
+    #[serde(rename = "contentType")]
+    pub content_type: Option<String>,
+    /// Bytes; signed into the URL when given. Alias `contentLength`.
+    pub size: Option<u64>,
+    /// Base64 or hex SHA-256 of the bytes; signed into the URL when given.
+    #[serde(rename = "checksumSha256")]
+    pub checksum_sha256: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadUrlResponse {
+    pub id: String,
+    pub key: String,
+    /// Send the bytes here with `method` and exactly these `headers`.
+    pub upload_url: String,
+    #[schema(example = "PUT")]
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadUrlResponse {
+    pub id: String,
+    pub download_url: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub content_type: String,
+    pub size: Option<u64>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteResponse {
+    pub id: String,
+    pub key: String,
+    pub size: u64,
+    pub content_type: String,
+    /// Hex SHA-256, when the upload declared one.
+    pub sha256: Option<String>,
+}
+
+/// A rejected client transaction kept for an operator.
+#[derive(ToSchema, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub user_id: String,
+    pub client_id: Option<String>,
+    pub tx_id: Option<i64>,
+    /// The rejection code of the entry that caused it.
+    pub code: String,
+    pub sqlstate: Option<String>,
+    pub constraint_name: Option<String>,
+    pub column_name: Option<String>,
+    pub message: String,
+    pub failed_op_id: Option<i64>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub replayed_at: Option<String>,
+    /// `applied`, or why the last replay failed.
+    pub replay_outcome: Option<String>,
+    /// The transaction's entries, in the SDK's shape.
+    pub entries: Vec<BTreeMap<String, Value>>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub enum ReplayOutcome {
+    #[serde(rename = "applied")]
+    Applied,
+    #[serde(rename = "rejected")]
+    Rejected,
+}
+
+/// A replay's outcome with the write path's report of the entries.
+#[derive(ToSchema, serde::Serialize)]
+pub struct ReplayResult {
+    pub outcome: ReplayOutcome,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub results: Vec<EntryResult>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct Reloaded {
+    pub reloaded: bool,
+}

@@ -1,0 +1,240 @@
+//! `/metrics` over real HTTP: write-path outcomes, requests by route, tokens,
+//! dead letters, pool gauges, and the separate metrics port.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::upload::spawn_fixture_app;
+
+/// The value of one sample of the Prometheus text format, matched by name
+/// and (a subset of) its labels.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, label_text) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if series_name != name {
+                return None;
+            }
+            let present: Vec<(&str, &str)> = label_text
+                .split(',')
+                .filter(|pair| !pair.is_empty())
+                .filter_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    Some((k, v.trim_matches('"')))
+                })
+                .collect();
+            labels
+                .iter()
+                .all(|wanted| present.contains(wanted))
+                .then(|| value.parse().ok())
+                .flatten()
+        })
+}
+
+impl TestApp {
+    pub async fn scrape(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        response.text().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_applied_duplicate_and_rejected_entries_is_counted_once_each() {
+    // Arrange: one applied entry, so that resending it is a duplicate.
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let list = Uuid::new_v4().to_string();
+    let put_list = json!({"op_id": 1, "op": "PUT", "type": "lists", "id": list, "tx_id": 1, "data": {"name": "groceries"}});
+    let (status, _) = app
+        .post_batch(&token, &json!({"client_id": "phone", "batch": [put_list]}))
+        .await;
+    assert_eq!(status, 200);
+
+    // Act: the duplicate, a new PATCH, and a todo whose list does not exist.
+    let body = json!({"client_id": "phone", "batch": [
+        put_list,
+        {"op_id": 2, "op": "PATCH", "type": "lists", "id": list, "tx_id": 2, "data": {"name": "food"}},
+        {"op_id": 3, "op": "PUT", "type": "todos", "id": Uuid::new_v4().to_string(), "tx_id": 3,
+         "data": {"description": "milk", "list_id": Uuid::new_v4().to_string()}},
+    ]});
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            &report["applied"],
+            &report["duplicates"],
+            &report["rejected"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{report}"
+    );
+    let text = app.scrape().await;
+
+    // Assert
+    let entries = |table, op, outcome| {
+        sample(
+            &text,
+            "uplink_write_entries_total",
+            &[("table", table), ("op", op), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(entries("lists", "PUT", "applied"), Some(1.0), "{text}");
+    assert_eq!(entries("lists", "PUT", "duplicate"), Some(1.0));
+    assert_eq!(entries("lists", "PATCH", "applied"), Some(1.0));
+    assert_eq!(entries("todos", "PUT", "rejected"), Some(1.0));
+    assert_eq!(entries("todos", "PUT", "applied"), None);
+    assert_eq!(sample(&text, "uplink_dead_letters_total", &[]), Some(1.0));
+    assert_eq!(sample(&text, "uplink_dead_letters_pending", &[]), Some(1.0));
+    assert_eq!(
+        sample(&text, "uplink_write_batch_entries_count", &[]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "uplink_write_batch_entries_sum", &[]),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_http_requests_total",
+            &[
+                ("method", "POST"),
+                ("route", "/api/data"),
+                ("status", "200")
+            ]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_tokens_issued_total",
+            &[("identity_mode", "dev")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn unknown_tables_share_one_label_and_unmatched_paths_one_route() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let body = json!({"batch": [
+        {"op": "PUT", "type": "no_such_table_1", "id": "a", "data": {}},
+        {"op": "PUT", "type": "no_such_table_2", "id": "b", "data": {}},
+    ]});
+    let (status, _) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200);
+    for n in 0..3 {
+        assert_eq!(app.get(&format!("/random/path/{n}")).await.status(), 404);
+    }
+
+    let text = app.scrape().await;
+
+    assert!(!text.contains("no_such_table"), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_write_entries_total",
+            &[("table", "other"), ("outcome", "rejected")]
+        ),
+        Some(2.0)
+    );
+    assert!(!text.contains("/random/path"));
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        Some(3.0)
+    );
+}
+
+#[tokio::test]
+async fn latency_pool_and_build_info_are_reported() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+
+    let text = app.scrape().await;
+
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_http_request_duration_seconds_count",
+            &[("route", "/health/ready"), ("status", "200")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "uplink_db_pool_max_connections", &[]),
+        Some(f64::from(app.settings.database.max_connections))
+    );
+    let idle = sample(&text, "uplink_db_pool_connections", &[("state", "idle")]);
+    assert!(idle.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "uplink_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_port_are_not_on_the_main_port() {
+    let db_name = crate::helpers::create_database().await;
+    let mut settings = crate::helpers::test_settings(&crate::helpers::database_url(&db_name));
+    settings.metrics.port = Some(0);
+    let application = uplink::startup::Application::build(settings)
+        .await
+        .expect("the application builds");
+    let main = application.port();
+    let metrics_port = application.metrics_port().expect("a metrics port");
+    let handle = application.handle();
+    tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+
+    let on_main = client
+        .get(format!("http://127.0.0.1:{main}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let separate = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(on_main.status(), 404);
+    assert_eq!(separate.status(), 200);
+    let text = separate.text().await.unwrap();
+    assert!(text.contains("uplink_build_info"), "{text}");
+    handle.stop(true).await;
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let app = TestApp::builder()
+        .config(|s| s.metrics.enabled = false)
+        .spawn()
+        .await;
+
+    assert_eq!(app.get("/metrics").await.status(), 404);
+}
