@@ -33,6 +33,14 @@ pub fn spawn(attachments: Attachments) {
 
 pub async fn remove_stale_uploads(attachments: &Attachments) -> anyhow::Result<u64> {
     let max_age = attachments.settings.cleanup.pending_max_age.as_secs_f64();
+    if let Some(local) = &attachments.local {
+        let temp = local
+            .remove_stale_temp_files(attachments.settings.cleanup.pending_max_age)
+            .await?;
+        if temp > 0 {
+            tracing::info!(removed = temp, "removed stale temporary upload files");
+        }
+    }
     let mut removed = 0;
     loop {
         let mut tx = attachments

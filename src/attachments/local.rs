@@ -83,6 +83,35 @@ impl LocalStorage {
             .join(uuid::Uuid::new_v4().simple().to_string())
     }
 
+    /// Removes temporary upload files older than `max_age`: only a crash
+    /// mid-upload leaves one behind (a failed upload removes its own).
+    pub async fn remove_stale_temp_files(&self, max_age: Duration) -> anyhow::Result<u64> {
+        let dir = self.root.join(".tmp");
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(err) => return Err(err).context("Failed to list temporary uploads"),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .context("Failed to list temporary uploads")?
+        {
+            let old = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > max_age);
+            if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length; this cannot fail.
         HmacSha256::new_from_slice(self.secret.expose().as_bytes())

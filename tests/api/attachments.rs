@@ -731,11 +731,30 @@ async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
         .await
         .expect("age the completed row");
 
+    // A temporary file a crash left behind (local backend).
+    let temp_dir = t.app.data_dir.join("attachments").join(".tmp");
+    let crashed = temp_dir.join("crashed-upload");
+    let in_flight = temp_dir.join("in-flight-upload");
+    if backend == Backend::Local {
+        std::fs::write(&crashed, b"partial").expect("temp file");
+        std::fs::File::options()
+            .write(true)
+            .open(&crashed)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200)))
+            .expect("age the temp file");
+        std::fs::write(&in_flight, b"partial").expect("temp file");
+    }
+
     let removed = cleaner(&t)
         .await
         .remove_stale_uploads()
         .await
         .expect("cleanup");
+
+    if backend == Backend::Local {
+        assert!(!crashed.exists(), "stale temporary file removed");
+        assert!(in_flight.exists(), "a recent temporary file stays");
+    }
 
     assert_eq!(removed, 1);
     assert_eq!(state_of(&t, "stale").await, None);
