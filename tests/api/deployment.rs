@@ -777,3 +777,43 @@ fn dockerfile_follows_the_house_rules() {
         );
     }
 }
+
+// ---------------------------------------------------------------- the container's health check
+
+/// `uplink healthcheck` as the image's HEALTHCHECK runs it: no arguments, the
+/// port taken from the configuration.
+fn healthcheck(port: u16) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_uplink"))
+        .env_clear()
+        .current_dir(repo_root())
+        .env("UPLINK__SERVER__PORT", port.to_string())
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .arg("healthcheck")
+        .output()
+        .expect("run uplink healthcheck")
+}
+
+#[tokio::test]
+async fn healthcheck_passes_while_uplink_serves_and_fails_once_it_stopped() {
+    let app = crate::helpers::spawn_app().await;
+    let port = app.port;
+
+    let output = tokio::task::spawn_blocking(move || healthcheck(port))
+        .await
+        .expect("healthcheck ran");
+    assert!(
+        output.status.success(),
+        "healthcheck against a serving uplink failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "live");
+
+    app.stop().await;
+    let output = tokio::task::spawn_blocking(move || healthcheck(port))
+        .await
+        .expect("healthcheck ran");
+    assert!(
+        !output.status.success(),
+        "healthcheck must fail when nothing serves on port {port}"
+    );
+}
