@@ -31,6 +31,13 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Measure signing and verifying throughput per algorithm on this machine
+    /// (one thread, fresh keys; build with --release for real figures).
+    Bench {
+        /// Time spent per algorithm and operation.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
 }
 
 #[derive(Args)]
@@ -69,6 +76,7 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
 pub fn keys(args: KeysArgs) -> anyhow::Result<String> {
     match args.command {
         KeysCommand::Generate { alg, json } => generate(alg, json),
+        KeysCommand::Bench { duration } => bench(duration),
     }
 }
 
@@ -109,6 +117,44 @@ fn generate(alg: KeyAlg, as_json: bool) -> anyhow::Result<String> {
         private = serde_json::to_string(&private_jwk)?,
         public = serde_json::to_string(&public_jwk)?,
     ))
+}
+
+fn bench(duration: Duration) -> anyhow::Result<String> {
+    let mut out = String::from("alg     sign tokens/s   verify tokens/s\n");
+    let audience = vec!["powersync".to_owned()];
+    for alg in [KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256, KeyAlg::Hs256] {
+        let keys = KeySet::new(vec![(PrivateKey::generate(alg)?, None, true)])?;
+        let key = keys.active();
+        let request = TokenRequest {
+            user_id: "bench-user",
+            parameters: None,
+            ttl: Duration::from_secs(300),
+        };
+        let rate = |mut op: Box<dyn FnMut() -> anyhow::Result<()>>| -> anyhow::Result<f64> {
+            let start = std::time::Instant::now();
+            let mut n = 0u64;
+            while start.elapsed() < duration {
+                op()?;
+                n += 1;
+            }
+            Ok(n as f64 / start.elapsed().as_secs_f64())
+        };
+        let sign = rate(Box::new(|| {
+            issue::sign(key, "uplink", &audience, &request).map(drop)
+        }))?;
+        let token = issue::sign(key, "uplink", &audience, &request)?.token;
+        let header = crate::auth::verify::header(&token)?;
+        let verify = rate(Box::new(|| {
+            crate::auth::verify::verify_own(&keys, "uplink", &audience, &token, &header)
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }))?;
+        out.push_str(&format!(
+            "{:<7} {sign:>14.0} {verify:>17.0}\n",
+            alg.as_str()
+        ));
+    }
+    Ok(out)
 }
 
 /// Runs `uplink token …`: a token signed with the configured active key.

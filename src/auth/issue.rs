@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use jsonwebtoken::Header;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -51,8 +50,6 @@ pub fn sign(
 ) -> anyhow::Result<IssuedToken> {
     let now = chrono::Utc::now().timestamp();
     let ttl = i64::try_from(request.ttl.as_secs()).context("token lifetime is too long")?;
-    let mut header = Header::new(key.alg.jwt());
-    header.kid = Some(key.kid.clone());
     let claims = Claims {
         sub: request.user_id,
         aud: match audience {
@@ -64,8 +61,10 @@ pub fn sign(
         exp: now + ttl,
         parameters: request.parameters.filter(|p| !p.is_empty()),
     };
-    let token =
-        jsonwebtoken::encode(&header, &claims, &key.encoding).context("Failed to sign a token")?;
+    let token = key
+        .signer
+        .jws(&key.kid, &claims)
+        .context("Failed to sign a token")?;
     Ok(IssuedToken {
         token,
         issued_at: now,

@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
 use crate::auth::dev_key;
 use crate::auth::keys::{self, KeyAlg, PrivateKey};
+use crate::auth::signer::Signer;
 use crate::config::Settings;
 
 pub struct SigningKey {
     pub kid: String,
     pub alg: KeyAlg,
-    pub encoding: EncodingKey,
+    pub signer: Signer,
     pub decoding: DecodingKey,
 }
 
@@ -58,7 +59,7 @@ impl KeySet {
             let key = Arc::new(SigningKey {
                 kid: kid.clone(),
                 alg: private.alg(),
-                encoding: private.encoding_key()?,
+                signer: Signer::new(&private),
                 decoding: private.decoding_key()?,
             });
             if let Some(jwk) = private.public_jwk(&kid) {

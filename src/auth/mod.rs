@@ -11,6 +11,7 @@ pub mod keys;
 mod keyset;
 mod routes;
 mod settings;
+mod signer;
 mod upstream;
 pub mod verify;
 
