@@ -420,6 +420,12 @@ fn compose_gives_uplink_a_configuration_it_accepts() {
         let seen = json_at(&effective, &key).expect("checked above");
         let shown = match seen {
             Json::String(s) => s.clone(),
+            // Lists arrive comma separated.
+            Json::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
             other => other.to_string(),
         };
         assert!(
