@@ -1,5 +1,6 @@
 //! Integration tests: the real server over real HTTP, a fresh Postgres database per test.
 
+mod admin;
 mod attachments;
 mod attachments_support;
 mod auth;
@@ -10,8 +11,11 @@ mod deployment;
 mod errors;
 mod health;
 mod helpers;
+mod limits;
 mod metrics;
 mod policies;
+mod reliability;
+mod reliability_checker;
 mod shutdown;
 mod upload;
 mod upload_fixtures;
