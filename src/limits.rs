@@ -11,7 +11,7 @@ use actix_cors::Cors;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::middleware::Next;
+use actix_web::middleware::{Condition, Next};
 use actix_web::{HttpMessage, HttpRequest, web};
 use serde::{Deserialize, Serialize};
 
@@ -314,9 +314,15 @@ pub async fn limit_json_depth(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// CORS for browser apps (PowerSync Web SDK): only the configured origins;
-/// with none configured, no cross-origin request is allowed.
-pub fn cors(origins: &[String]) -> Cors {
+/// CORS for browser apps (PowerSync Web SDK): only the configured origins.
+/// With none configured the middleware is off: no CORS headers, so browsers
+/// refuse cross-origin calls, and requests carrying `Origin` from non-browser
+/// clients pass untouched.
+pub fn cors(origins: &[String]) -> Condition<Cors> {
+    Condition::new(!origins.is_empty(), cors_for(origins))
+}
+
+fn cors_for(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([

@@ -67,6 +67,10 @@ pub fn test_settings(db_url: &str) -> Settings {
             settings.server.workers = 2;
             settings.server.shutdown_timeout = std::time::Duration::from_secs(5);
             settings.database.migrate_on_start = true;
+            // Rate limits only where a test is about them (tests/api/limits.rs).
+            settings.limits.token_per_user.per_second = 0.0;
+            settings.limits.token_per_ip.per_second = 0.0;
+            settings.limits.upload_per_user.per_second = 0.0;
             settings
         })
         .clone();

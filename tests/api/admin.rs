@@ -1,0 +1,341 @@
+//! The admin API over real HTTP: the key check, dead letters (list, show,
+//! replay, discard) and schema reload, against a real database.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, error_code};
+
+const ADMIN_KEY: &str = "correct-horse-battery-staple-admin";
+
+fn with_admin_key(settings: &mut uplink::config::Settings) {
+    settings.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())));
+}
+
+async fn spawn_admin_app() -> TestApp {
+    TestApp::builder()
+        .schema(crate::upload::fixture_schema())
+        .config(crate::upload_fixtures::fixture_write_settings)
+        .config(with_admin_key)
+        .spawn()
+        .await
+}
+
+impl TestApp {
+    async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .header("X-Admin-Key", ADMIN_KEY)
+            .send()
+            .await
+            .expect("admin request failed")
+    }
+}
+
+/// A todo whose list does not exist: its client transaction is rejected and dead-lettered.
+async fn dead_letter_a_todo(app: &TestApp, list_id: &str) -> String {
+    let token = app.token_for("alice").await;
+    let todo = Uuid::new_v4().to_string();
+    let body = json!({"client_id": "phone", "batch": [
+        {"op_id": 1, "op": "PUT", "type": "todos", "id": todo, "tx_id": 1,
+         "data": {"description": "milk", "list_id": list_id}},
+    ]});
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["rejected"], 1, "{report}");
+    todo
+}
+
+#[tokio::test]
+async fn the_admin_api_does_not_exist_without_a_configured_key() {
+    let app = crate::helpers::spawn_app().await;
+
+    let response = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters")
+        .await;
+
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(response).await, "not_found");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_admin_key_gets_401() {
+    let app = spawn_admin_app().await;
+    let user_token = app.token_for("alice").await;
+    let cases: [(&str, Option<(&str, String)>); 4] = [
+        ("no key", None),
+        ("wrong key", Some(("X-Admin-Key", "not-the-key".to_owned()))),
+        (
+            "a user's token is not the admin key",
+            Some(("Authorization", format!("Bearer {user_token}"))),
+        ),
+        ("empty key", Some(("X-Admin-Key", String::new()))),
+    ];
+
+    for (case, header) in cases {
+        let mut request = app.client.post(app.url("/api/admin/schema/reload"));
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{case}");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{case}"
+        );
+    }
+    let bearer = app
+        .client
+        .post(app.url("/api/admin/schema/reload"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        200,
+        "Authorization: Bearer <admin key> works"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
+    let app = spawn_admin_app().await;
+    let list = Uuid::new_v4().to_string();
+    let todo = dead_letter_a_todo(&app, &list).await;
+
+    // List
+    let response = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters")
+        .await;
+    assert_eq!(response.status(), 200);
+    let listed: Value = response.json().await.unwrap();
+    let letters = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    let id = letters[0]["id"].as_i64().unwrap();
+    assert_eq!(letters[0]["user_id"], "alice");
+    assert_eq!(letters[0]["code"], "foreign_key_violation");
+
+    // Show
+    let response = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/admin/dead-letters/{id}"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let shown: Value = response.json().await.unwrap();
+    assert_eq!(shown["entries"][0]["id"], todo.as_str());
+    assert_eq!(shown["entries"][0]["data"]["description"], "milk");
+
+    // Replay once the list exists: applied, and only once.
+    sqlx::query("INSERT INTO lists (id, name) VALUES ($1::uuid, 'groceries')")
+        .bind(&list)
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+    let replay = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/dead-letters/{id}/replay"),
+        )
+        .await;
+    assert_eq!(replay.status(), 200);
+    let outcome: Value = replay.json().await.unwrap();
+    assert_eq!(outcome["outcome"], "applied", "{outcome}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM todos WHERE id = '{todo}' AND description = 'milk'"
+        ))
+        .await,
+        1
+    );
+    let again = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/dead-letters/{id}/replay"),
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(error_code(again).await, "already_replayed");
+
+    // Replayed ones are hidden unless asked for.
+    let pending: Value = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["dead_letters"], json!([]));
+    let all: Value = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters?all=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["dead_letters"][0]["replay_outcome"], "applied");
+
+    // Discard
+    let discarded = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/admin/dead-letters/{id}"),
+        )
+        .await;
+    assert_eq!(discarded.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        0
+    );
+    let gone = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/admin/dead-letters/{id}"),
+        )
+        .await;
+    assert_eq!(gone.status(), 404);
+    let discard_again = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/admin/dead-letters/{id}"),
+        )
+        .await;
+    assert_eq!(discard_again.status(), 404);
+}
+
+#[tokio::test]
+async fn a_replay_that_still_fails_is_reported_and_kept() {
+    let app = spawn_admin_app().await;
+    dead_letter_a_todo(&app, &Uuid::new_v4().to_string()).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+
+    let replay = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/dead-letters/{id}/replay"),
+        )
+        .await;
+
+    assert_eq!(replay.status(), 200);
+    let outcome: Value = replay.json().await.unwrap();
+    assert_eq!(outcome["outcome"], "rejected", "{outcome}");
+    assert_eq!(app.count("SELECT count(*) FROM todos").await, 0);
+    let kept: Value = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["dead_letters"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn bad_admin_queries_and_ids_get_400_not_500() {
+    let app = spawn_admin_app().await;
+    let cases = [
+        ("/api/admin/dead-letters?limit=0", "limit below 1"),
+        ("/api/admin/dead-letters?limit=100000", "limit above 1000"),
+        ("/api/admin/dead-letters?limit=abc", "limit not a number"),
+        ("/api/admin/dead-letters/abc", "id not a number"),
+    ];
+    for (path, case) in cases {
+        let response = app.admin(reqwest::Method::GET, path).await;
+        assert_eq!(response.status(), 400, "{case}");
+        error_code(response).await;
+    }
+    let missing = app
+        .admin(reqwest::Method::POST, "/api/admin/dead-letters/999/replay")
+        .await;
+    assert_eq!(missing.status(), 404);
+}
+
+const NOTES: &str = "CREATE TABLE notes (id uuid PRIMARY KEY, body text)";
+
+fn notes_allowed(settings: &mut uplink::config::Settings) {
+    settings.write.tables = BTreeMap::from([("notes".to_owned(), Default::default())]);
+}
+
+#[tokio::test]
+async fn reloading_the_schema_makes_a_new_column_writable() {
+    let app = TestApp::builder()
+        .schema(NOTES)
+        .config(notes_allowed)
+        .config(with_admin_key)
+        .spawn()
+        .await;
+    let token = app.token_for("alice").await;
+    let with_color = |id: Uuid| json!({"batch": [{"op": "PUT", "type": "notes", "id": id.to_string(), "data": {"body": "b", "color": "red"}}]});
+    sqlx::query("ALTER TABLE notes ADD COLUMN color text")
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+    let (_, before) = app.post_batch(&token, &with_color(Uuid::new_v4())).await;
+    assert_eq!(before["rejected"], 1, "{before}");
+
+    let reload = app
+        .admin(reqwest::Method::POST, "/api/admin/schema/reload")
+        .await;
+
+    assert_eq!(reload.status(), 200);
+    assert_eq!(
+        reload.json::<Value>().await.unwrap(),
+        json!({"reloaded": true})
+    );
+    let (_, after) = app.post_batch(&token, &with_color(Uuid::new_v4())).await;
+    assert_eq!(after["applied"], 1, "{after}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM notes WHERE color = 'red'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_schema_that_no_longer_fits_the_config_is_refused_with_the_reason() {
+    let app = TestApp::builder()
+        .schema(NOTES)
+        .config(|s| {
+            s.write.tables = BTreeMap::from([(
+                "notes".to_owned(),
+                uplink::upload::TableSettings {
+                    columns: Some(vec!["body".to_owned()]),
+                    ..Default::default()
+                },
+            )]);
+        })
+        .config(with_admin_key)
+        .spawn()
+        .await;
+    let token = app.token_for("alice").await;
+    sqlx::query("ALTER TABLE notes DROP COLUMN body")
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+
+    let reload = app
+        .admin(reqwest::Method::POST, "/api/admin/schema/reload")
+        .await;
+
+    assert_eq!(reload.status(), 409);
+    let body: Value = reload.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "schema_mismatch");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("body"),
+        "{body}"
+    );
+    // The previous schema stays in use: writes still reach the database,
+    // which refuses the missing column, and nothing breaks.
+    let (status, _) = app
+        .post_batch(
+            &token,
+            &json!({"batch": [{"op": "PUT", "type": "notes", "id": Uuid::new_v4().to_string(), "data": {}}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
