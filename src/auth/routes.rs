@@ -5,12 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing_actix_web::RootSpan;
 
 use crate::auth::identity::Requested;
 use crate::auth::keys::KeyAlg;
 use crate::auth::{Auth, AuthUser};
 use crate::error::ApiError;
-use crate::telemetry;
 
 /// Longest user id accepted (the `sub` of issued tokens).
 const MAX_USER_ID_LEN: usize = 255;
@@ -67,19 +67,21 @@ struct TokenResponse<'a> {
     user_id: &'a str,
 }
 
-#[tracing::instrument(skip_all, fields(identity))]
+#[tracing::instrument(skip_all)]
 async fn token(
     req: HttpRequest,
     query: web::Query<TokenQuery>,
     body: web::Bytes,
     auth: web::Data<Auth>,
+    root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     crate::limits::check_token_ip(&req)?;
     let requested = requested(query.into_inner(), &body)?;
     let grant = auth.inner.identity.grant(&req, requested).await?;
     check_user_id(&grant.user_id)?;
     crate::limits::check_token_user(&req, &grant.user_id)?;
-    telemetry::record_user(&grant.user_id);
+    // On the request's root span (this handler's own span has no user field).
+    root_span.record("user_id", grant.user_id.as_str());
     let auth = auth.into_inner();
     let issued = if auth.keys().active().alg == KeyAlg::Rs256 {
         // RSA signing takes milliseconds of CPU: keep it off the async workers.
