@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod limits;
 mod metrics;
+mod openapi;
 mod policies;
 mod reliability;
 mod reliability_checker;
