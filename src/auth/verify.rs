@@ -12,9 +12,18 @@ use crate::error::ApiError;
 /// Clock skew tolerated on `exp`/`nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
+/// Largest token accepted; anything bigger is refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
 /// Parses the header without trusting it; `alg: none` and unknown
 /// algorithms fail here.
 pub fn header(token: &str) -> Result<Header, ApiError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token is larger than 16 KB",
+        ));
+    }
     jsonwebtoken::decode_header(token)
         .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))
 }
@@ -49,6 +58,7 @@ pub fn verify_own(
         match jsonwebtoken::decode::<Value>(token, &key.decoding, &validation) {
             Ok(data) => {
                 require_subject(&data.claims, "sub")?;
+                require_issued_in_past(&data.claims)?;
                 return Ok(data.claims);
             }
             Err(err) => last = Some(err),
@@ -91,6 +101,20 @@ pub fn require_subject(claims: &Value, claim: &str) -> Result<String, ApiError> 
         ));
     }
     Ok(user)
+}
+
+/// jsonwebtoken does not check `iat`: a token "issued" in the future was
+/// minted with a wrong clock or to outlive a key rotation; refuse it.
+pub fn require_issued_in_past(claims: &Value) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    match claims.get("iat").map(Value::as_f64) {
+        None => Ok(()),
+        Some(Some(iat)) if iat <= (now + LEEWAY_SECS as i64) as f64 => Ok(()),
+        Some(_) => Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token's `iat` is in the future",
+        )),
+    }
 }
 
 pub fn unknown_key() -> ApiError {
