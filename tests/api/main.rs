@@ -12,6 +12,7 @@ mod errors;
 mod health;
 mod helpers;
 mod hostile;
+mod hostile_attachments;
 mod limits;
 mod metrics;
 mod openapi;

@@ -1,0 +1,116 @@
+//! Attachment URLs under attack, on both backends: a signed URL re-aimed at
+//! another user's object or outside the key prefix, and a download URL
+//! replayed after it expired. (Tampered signatures and a different
+//! Content-Type are in attachments.rs.)
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::attachments_support::{AttachmentApp, Backend, Presigned};
+
+async fn ok_json(response: reqwest::Response) -> Value {
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("JSON body")
+}
+
+async fn attacks(backend: Backend) {
+    let t = AttachmentApp::spawn_with(backend, |s| {
+        s.attachments.url_ttl = Duration::from_secs(2);
+    })
+    .await;
+    let alice = ok_json(
+        t.upload_url(
+            "alice",
+            json!({"filename": "a.png", "contentType": "image/png", "size": 7}),
+        )
+        .await,
+    )
+    .await;
+    let put = Presigned::from_upload(&alice)
+        .put(b"alice's".to_vec())
+        .await;
+    assert!(
+        put.status().is_success(),
+        "alice's upload: {}",
+        put.status()
+    );
+    let alice_id = alice["id"].as_str().expect("id");
+    let alice_key = alice["key"].as_str().expect("key").to_owned();
+    ok_json(t.complete("alice", alice_id).await).await;
+    let bob = ok_json(
+        t.upload_url(
+            "bob",
+            json!({"filename": "b.png", "contentType": "image/png", "size": 7}),
+        )
+        .await,
+    )
+    .await;
+    let bob_key = bob["key"].as_str().expect("key").to_owned();
+    let bob_upload = Presigned::from_upload(&bob);
+    assert!(
+        bob_upload.url.contains(&bob_key),
+        "the URL names the key: {}",
+        bob_upload.url.split('?').next().unwrap_or_default()
+    );
+
+    // Bob's signed upload re-aimed at Alice's object, or outside the prefix.
+    let prefix = bob_key.split('/').next().expect("a prefix");
+    for target in [
+        alice_key.as_str(),
+        "../../outside.png",
+        "%2e%2e/%2e%2e/outside.png",
+        "elsewhere/bob/b.png",
+        &format!("{prefix}/bob/../alice/x.png"),
+    ] {
+        let retargeted = Presigned {
+            url: bob_upload.url.replace(&bob_key, target),
+            headers: bob_upload.headers.clone(),
+        };
+        let status = retargeted.put(b"evil!!!".to_vec()).await.status();
+        assert!(
+            status.is_client_error(),
+            "{backend:?}: PUT re-aimed at {target} answered {status}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(t.stored_path(&alice_key)).expect("alice's object"),
+        b"alice's",
+        "alice's object is untouched"
+    );
+    assert!(!t.stored_path(&bob_key).exists());
+    assert!(!t.stored_path("elsewhere/bob/b.png").exists());
+    assert!(!t.app.data_dir.join("outside.png").exists());
+
+    // Alice's download URL re-aimed at another key, then replayed after expiry.
+    let download = ok_json(t.download_url("alice", alice_id).await).await;
+    let url = download["downloadUrl"].as_str().expect("downloadUrl");
+    assert_eq!(reqwest::get(url).await.expect("GET").status(), 200);
+    for target in [bob_key.as_str(), "../../outside.png"] {
+        let status = reqwest::get(url.replace(&alice_key, target))
+            .await
+            .expect("GET")
+            .status();
+        assert!(
+            status.is_client_error(),
+            "{backend:?}: GET re-aimed at {target} answered {status}"
+        );
+    }
+    // Expiry has one-second resolution; the TTL is two seconds.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let replay = reqwest::get(url).await.expect("GET").status();
+    assert_eq!(
+        replay, 403,
+        "{backend:?}: an expired download URL is refused"
+    );
+}
+
+#[tokio::test]
+async fn signed_urls_cannot_be_re_aimed_or_replayed_local() {
+    attacks(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn signed_urls_cannot_be_re_aimed_or_replayed_s3() {
+    attacks(Backend::S3).await;
+}
