@@ -347,6 +347,39 @@ async fn run_careful(
     }
 }
 
+/// Locks every existing row the batch will write, table by table in name
+/// order and by id within a table. Statements lock their rows in id order,
+/// but a batch writes tables and operations in the client's order, so two
+/// batches touching the same rows in different orders would deadlock (and
+/// wait out Postgres' deadlock_timeout before one is retried).
+async fn lock_in_order(
+    conn: &mut PgConnection,
+    work: &[TxWork<'_, '_>],
+) -> Result<(), sqlx::Error> {
+    let mut by_table: std::collections::BTreeMap<&str, (&super::schema::Table, Vec<&str>)> =
+        std::collections::BTreeMap::new();
+    for prepared in work.iter().flat_map(TxWork::runnable) {
+        by_table
+            .entry(prepared.table.name.as_str())
+            .or_insert((prepared.table, Vec::new()))
+            .1
+            .push(prepared.row.id.as_str());
+    }
+    for (table, mut ids) in by_table.into_values() {
+        ids.sort_unstable();
+        ids.dedup();
+        sqlx::query(&format!(
+            "SELECT 1 FROM {} WHERE \"id\" = ANY($1::text[]::{}[]) ORDER BY \"id\" FOR UPDATE",
+            quote_ident(&table.name),
+            table.id_type
+        ))
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Runs the app's writes as `role` with the PostgREST request settings, so
 /// row-level security policies written for PostgREST/Supabase hold.
 async fn assume_role(
@@ -376,6 +409,7 @@ pub async fn apply_in(
     batch: &Batch<'_>,
     options: &Apply<'_>,
     mode: Mode,
+    lock_rows: bool,
 ) -> Result<Report, DbFailure> {
     let client_id = batch
         .client_id
@@ -396,6 +430,16 @@ pub async fn apply_in(
         client_id: batch.client_id.as_deref(),
         rls_role: options.rls_role,
     };
+    // A batch of one statement locks its rows in id order already; one of
+    // several statements takes its locks up front (see `lock_in_order`).
+    let all: Vec<&Prepared> = work
+        .iter()
+        .filter(|w| w.first_refusal().is_none())
+        .flat_map(TxWork::runnable)
+        .collect();
+    if lock_rows || group(&all).len() > 1 {
+        lock_in_order(tx, &work).await.map_err(classify)?;
+    }
     if let Some(role) = options.rls_role {
         assume_role(tx, role, &options.actor).await?;
     }
@@ -403,11 +447,6 @@ pub async fn apply_in(
     let mut outcomes: Vec<TxOutcome> = Vec::with_capacity(work.len());
     match mode {
         Mode::Fast => {
-            let all: Vec<&Prepared> = work
-                .iter()
-                .filter(|w| w.first_refusal().is_none())
-                .flat_map(TxWork::runnable)
-                .collect();
             let conflicts = match run(tx, &ctx, &all).await {
                 Ok(conflicts) => conflicts,
                 Err(RunFailure::Db(err)) => return Err(classify(err)),

@@ -27,6 +27,10 @@ pub use apply::Actor;
 pub use routes::configure;
 pub use settings::{TableSettings, WriteSettings};
 
+/// Value coercion, exposed for the fuzz targets (fuzz/).
+#[doc(hidden)]
+pub use coerce::coerce;
+
 use apply::{Apply, Mode, apply_in, check_constraints_immediately};
 use envelope::Batch;
 use plan::Allowed;
@@ -148,9 +152,13 @@ impl Writer {
         };
         let retries = self.inner.settings.transient_retries;
         let mut mode = Mode::Fast;
+        let mut lock_rows = false;
         let mut attempt = 0;
         loop {
-            match self.attempt(&allowed, batch, &options, mode).await {
+            match self
+                .attempt(&allowed, batch, &options, mode, lock_rows)
+                .await
+            {
                 Ok(report) => return Ok(report),
                 Err(DbFailure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
                 Err(DbFailure::Permanent(rejection)) => {
@@ -164,6 +172,7 @@ impl Writer {
                 }
                 Err(DbFailure::Retryable(sqlstate)) if attempt < retries => {
                     attempt += 1;
+                    lock_rows = true;
                     tracing::debug!(%sqlstate, attempt, "retrying batch after a transient conflict");
                     tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;
                 }
@@ -186,10 +195,11 @@ impl Writer {
         batch: &Batch<'_>,
         options: &Apply<'_>,
         mode: Mode,
+        lock_rows: bool,
     ) -> Result<Report, DbFailure> {
         let mut tx = self.inner.db.begin().await.map_err(unavailable)?;
         check_constraints_immediately(&mut tx).await?;
-        let report = apply_in(&mut tx, allowed, batch, options, mode).await?;
+        let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
         tx.commit().await.map_err(classify)?;
         Ok(report)
     }
@@ -248,7 +258,7 @@ impl Writer {
         check_constraints_immediately(&mut tx)
             .await
             .map_err(failure)?;
-        let report = apply_in(&mut tx, &allowed, &batch, &options, Mode::Careful)
+        let report = apply_in(&mut tx, &allowed, &batch, &options, Mode::Careful, true)
             .await
             .map_err(failure)?;
         let outcome = if report.rejected == 0 {
