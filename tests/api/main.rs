@@ -8,6 +8,7 @@ mod auth_keys;
 mod auth_upstream;
 mod config;
 mod deployment;
+mod docs;
 mod errors;
 mod health;
 mod helpers;
