@@ -13,6 +13,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `uplink serve` on a free port against a fresh database and waits until it is ready.
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_log(extra_env, None).await
+    }
+
+    /// Like `start`, with the process's log (stderr) written to `log`.
+    pub async fn start_with_log(extra_env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
         let db_url = database_url(&create_database().await);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -32,7 +37,10 @@ impl ServerProcess {
                 std::env::temp_dir().join(format!("uplink-test-{port}")),
             )
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::null(),
+            });
         for (key, value) in extra_env {
             command.env(key, value);
         }
@@ -147,4 +155,28 @@ async fn a_request_in_flight_at_sigterm_completes() {
     );
     assert!(response.contains("\"rejected\":1"), "{response}");
     assert_eq!(server.wait_exit().await, Some(0));
+}
+
+#[tokio::test]
+async fn request_logs_carry_the_path_but_never_the_query_string() {
+    let log = std::env::temp_dir().join(format!("uplink-log-{}.log", uuid::Uuid::new_v4()));
+    let server = ServerProcess::start_with_log(&[("RUST_LOG", "info")], Some(&log)).await;
+    for path in [
+        "/health/live?token=SECRET-TOKEN",
+        "/no/such/route?signature=SECRET-SIGNATURE",
+    ] {
+        reqwest::get(server.url(path)).await.unwrap();
+    }
+    server.signal("TERM");
+    assert_eq!(server.wait_exit().await, Some(0));
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("/no/such/route"),
+        "the request is logged:\n{text}"
+    );
+    assert!(
+        !text.contains("SECRET"),
+        "a query string reached the log:\n{text}"
+    );
 }
