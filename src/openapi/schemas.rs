@@ -41,8 +41,10 @@ pub struct Ready {
 
 /// Body of `POST /api/auth/token` (all fields optional; `dev` mode honours them).
 #[derive(ToSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The user to issue for (`dev` identity mode only). Alias: `userId`.
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub user_id: Option<String>,
     /// Copied into the token's `parameters` claim (`dev` mode only).
     pub parameters: Option<BTreeMap<String, Value>>,
@@ -106,9 +108,11 @@ pub struct Entry {
     pub op: Op,
     /// The table (alias `table`).
     #[serde(rename = "type")]
-    pub table: Option<String>,
+    #[schema(min_length = 1)]
+    pub table: String,
     /// The row id.
-    pub id: Value,
+    #[schema(min_length = 1)]
+    pub id: String,
     pub tx_id: Option<i64>,
     /// Column values (alias `opData`); absent for DELETE.
     pub data: Option<BTreeMap<String, Value>>,
@@ -125,11 +129,26 @@ pub struct ClientTransaction {
     pub crud: Vec<Entry>,
 }
 
-/// An upload batch: `batch` (flat) or `transactions` (grouped).
+/// An upload batch: `batch` (flat, the SDK's `getCrudBatch()`) or
+/// `transactions` (grouped, one atomic unit each).
 #[derive(ToSchema, serde::Serialize)]
-pub struct UploadBatch {
-    pub batch: Option<Vec<Entry>>,
-    pub transactions: Option<Vec<ClientTransaction>>,
+#[serde(untagged)]
+pub enum UploadBatch {
+    Flat(FlatBatch),
+    Grouped(GroupedBatch),
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct FlatBatch {
+    /// Entries; consecutive entries with one `tx_id` form one atomic unit.
+    pub batch: Vec<Entry>,
+    /// Enables exactly-once (alias `clientId`; or the `PowerSync-Client-Id` header).
+    pub client_id: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct GroupedBatch {
+    pub transactions: Vec<ClientTransaction>,
     /// Enables exactly-once (alias `clientId`; or the `PowerSync-Client-Id` header).
     pub client_id: Option<String>,
 }
