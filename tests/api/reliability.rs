@@ -18,14 +18,14 @@ async fn acknowledged_writes_are_applied_exactly_once_through_faults() {
     let plan = Plan {
         clients: 8,
         users: 3,
-        batches_per_client: 25,
+        batches_per_client: 15,
         duration: None,
         max_txs_per_batch: 4,
         own_rows: 3,
         shared_rows: 4,
         timeout_retry_percent: 10,
         faults: Faults {
-            every: Some(Duration::from_millis(300)),
+            every: Some(Duration::from_millis(400)),
             schedule: vec![
                 Fault::TerminateBackends,
                 Fault::SigtermRestart,
@@ -55,9 +55,9 @@ async fn acknowledged_writes_are_applied_exactly_once_through_faults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_writing_the_same_rows_get_no_errors_and_last_write_wins() {
     let plan = Plan {
-        clients: 6,
-        users: 3,
-        batches_per_client: 4,
+        clients: 8,
+        users: 4,
+        batches_per_client: 6,
         duration: None,
         max_txs_per_batch: 6,
         own_rows: 0,

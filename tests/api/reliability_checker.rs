@@ -198,6 +198,7 @@ pub struct Faults {
 /// Counts of one run; `violations` lists every broken promise.
 #[derive(Debug, Default)]
 pub struct Summary {
+    pub elapsed: Duration,
     pub requests: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub transport_errors: u64,
@@ -213,7 +214,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn print(&self) {
-        println!("chaos summary");
+        println!("chaos summary ({:.1}s)", self.elapsed.as_secs_f64());
         println!("  requests:              {}", self.requests);
         println!("  responses by status:   {:?}", self.statuses);
         println!("  transport errors:      {}", self.transport_errors);
@@ -314,7 +315,8 @@ pub async fn run(plan: Plan) -> Summary {
     let counters = Arc::new(Counters::default());
     let done = Arc::new(AtomicBool::new(false));
     let injected = Arc::new(AtomicU64::new(0));
-    let deadline = plan.duration.map(|d| Instant::now() + d);
+    let started = Instant::now();
+    let deadline = plan.duration.map(|d| started + d);
 
     let faults = tokio::spawn(inject_faults(
         plan.clone(),
@@ -344,6 +346,7 @@ pub async fn run(plan: Plan) -> Summary {
 
     let pool = PgPool::connect(&db_url).await.expect("connect for checks");
     let mut summary = verify(&pool, &writes).await;
+    summary.elapsed = started.elapsed();
     summary.requests = counters.requests.load(Ordering::SeqCst);
     summary.transport_errors = counters.transport_errors.load(Ordering::SeqCst);
     summary.statuses = counters.statuses.lock().await.clone();
@@ -438,8 +441,10 @@ async fn inject_faults(
 enum Outcome {
     /// 200: per-entry statuses by op_id (absent: applied).
     Acknowledged(HashMap<i64, String>),
-    /// Definitely not applied: 503, or the connection was refused.
+    /// Definitely not applied: 503.
     NotApplied,
+    /// Definitely not applied: the connection was refused (uplink restarting).
+    Refused,
     /// Unknown: timeout, reset, unexpected status.
     Unknown,
     Unauthorized,
@@ -464,7 +469,7 @@ async fn send(
         Err(err) => {
             counters.transport_errors.fetch_add(1, Ordering::SeqCst);
             return if err.is_connect() {
-                Outcome::NotApplied
+                Outcome::Refused
             } else {
                 Outcome::Unknown
             };
@@ -610,6 +615,8 @@ async fn run_client(
             match outcome {
                 Outcome::Acknowledged(statuses) => break Some(statuses),
                 Outcome::NotApplied => {}
+                // uplink is restarting: give it a moment rather than a flood.
+                Outcome::Refused => tokio::time::sleep(Duration::from_millis(200)).await,
                 Outcome::Unknown => {
                     for write in &mut writes[first..] {
                         write.indeterminate = true;
