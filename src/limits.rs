@@ -331,6 +331,9 @@ fn cors_for(origins: &[String]) -> Cors {
             header::ACCEPT,
             header::HeaderName::from_static("powersync-client-id"),
             header::HeaderName::from_static("x-admin-key"),
+            // Browser uploads to uplink's local attachment store send these.
+            header::HeaderName::from_static("x-uplink-signature"),
+            header::HeaderName::from_static("x-amz-checksum-sha256"),
         ])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(3600);
