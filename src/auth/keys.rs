@@ -444,3 +444,92 @@ pub fn load(settings: &KeySettings) -> anyhow::Result<PrivateKey> {
     };
     parsed.with_context(|| format!("file {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_the_rfc_7638_example() {
+        // RFC 7638, section 3.1.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn private_jwk_and_pem_round_trip_to_the_same_key() {
+        for alg in [KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256] {
+            let key = PrivateKey::generate(alg).unwrap();
+            let kid = key.thumbprint();
+            let jwk = key.private_jwk(&kid).unwrap().to_string();
+            let pem = key.to_pem().unwrap().unwrap();
+            assert_eq!(
+                PrivateKey::from_jwk(alg, &jwk).unwrap().thumbprint(),
+                kid,
+                "{alg} JWK"
+            );
+            assert_eq!(
+                PrivateKey::from_pem(alg, &pem).unwrap().thumbprint(),
+                kid,
+                "{alg} PEM"
+            );
+            let public = key.public_jwk(&kid).unwrap();
+            assert!(
+                decoding_key_from_public_jwk(&public).is_ok(),
+                "{alg} public JWK"
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_pem_forms_load() {
+        use p256::pkcs8::LineEnding;
+        let ec = p256::SecretKey::random(&mut rand_core::OsRng);
+        let sec1 = ec.to_sec1_pem(LineEnding::LF).unwrap();
+        assert!(
+            PrivateKey::from_pem(KeyAlg::Es256, &sec1).is_ok(),
+            "SEC1 EC PRIVATE KEY"
+        );
+        let PrivateKey::Rsa(rsa) = PrivateKey::generate(KeyAlg::Rs256).unwrap() else {
+            unreachable!()
+        };
+        let pkcs1 = rsa.to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert!(
+            PrivateKey::from_pem(KeyAlg::Rs256, &pkcs1).is_ok(),
+            "PKCS#1 RSA PRIVATE KEY"
+        );
+    }
+
+    #[test]
+    fn wrong_or_weak_material_is_refused() {
+        let ed = PrivateKey::generate(KeyAlg::EdDsa)
+            .unwrap()
+            .to_pem()
+            .unwrap()
+            .unwrap();
+        assert!(
+            PrivateKey::from_pem(KeyAlg::Es256, &ed).is_err(),
+            "Ed25519 PEM as ES256"
+        );
+        let weak = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+        let weak_pem =
+            rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&weak, p256::pkcs8::LineEnding::LF).unwrap();
+        let err = PrivateKey::from_pem(KeyAlg::Rs256, &weak_pem).unwrap_err();
+        assert!(err.to_string().contains("2048"), "{err}");
+        assert!(PrivateKey::from_jwk(KeyAlg::Hs256, r#"{"kty":"oct","k":"c2hvcnQ"}"#).is_err());
+        let short_okp = json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"});
+        assert!(
+            decoding_key_from_public_jwk(&short_okp).is_err(),
+            "short Ed25519 x"
+        );
+    }
+}
