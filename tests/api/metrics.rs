@@ -238,3 +238,51 @@ async fn metrics_can_be_turned_off() {
 
     assert_eq!(app.get("/metrics").await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_stale_version_is_counted_as_a_conflict() {
+    let app = TestApp::builder()
+        .schema(
+            "CREATE TABLE documents (id uuid PRIMARY KEY, content text, version bigint NOT NULL DEFAULT 1)",
+        )
+        .config(|s| {
+            s.write.tables = crate::policies::tables_from_yaml(
+                "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: record } }\n",
+            )
+        })
+        .spawn()
+        .await;
+    let token = app.token_for("alice").await;
+    let doc = Uuid::new_v4().to_string();
+    let edit = |op_id: i64, content: &str| json!({"op_id": op_id, "op": "PATCH", "type": "documents", "id": doc, "tx_id": op_id, "data": {"content": content, "version": 1}});
+    sqlx::query("INSERT INTO documents (id, content) VALUES ($1::uuid, 'v1')")
+        .bind(&doc)
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+
+    // Both edits saw version 1: the second one loses.
+    let (_, report) = app
+        .post_batch(
+            &token,
+            &json!({"client_id": "tablet", "batch": [edit(1, "first"), edit(2, "second")]}),
+        )
+        .await;
+    assert_eq!(report["conflicts"], 1, "{report}");
+    let text = app.scrape().await;
+
+    let entries = |outcome| {
+        sample(
+            &text,
+            "uplink_write_entries_total",
+            &[
+                ("table", "documents"),
+                ("op", "PATCH"),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(entries("applied"), Some(1.0), "{text}");
+    assert_eq!(entries("conflict"), Some(1.0));
+    assert_eq!(sample(&text, "uplink_dead_letters_total", &[]), Some(0.0));
+}
