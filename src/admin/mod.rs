@@ -3,6 +3,7 @@
 //! without it the API does not exist (404). The CLI shares the
 //! implementation (`upload::dead_letter`, `Writer::replay_dead_letter`).
 
+pub mod conflicts;
 mod key;
 pub mod routes;
 

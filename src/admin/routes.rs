@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminKey;
+use super::conflicts;
 use crate::error::ApiError;
 use crate::upload::{ReplayOutcome, Writer, dead_letter};
 
@@ -21,6 +22,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/admin/dead-letters/{id}/replay",
             web::post().to(replay_dead_letter),
+        )
+        .route("/api/admin/conflicts", web::get().to(list_conflicts))
+        .route(
+            "/api/admin/conflicts/{id}/resolve",
+            web::post().to(resolve_conflict),
         )
         .route("/api/admin/schema/reload", web::post().to(reload_schema));
 }
@@ -247,4 +253,93 @@ pub async fn reload_schema(
             other => Err(other),
         },
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictQuery {
+    /// `false` (default): open conflicts; `true`: resolved ones; `all`: both.
+    resolved: Option<String>,
+    user_id: Option<String>,
+    table: Option<String>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/conflicts",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(
+        ("resolved" = Option<String>, Query, description = "`false` (default): open conflicts; `true`: resolved ones; `all`: both", pattern = "^(true|false|all)$"),
+        ("user_id" = Option<String>, Query, description = "Only this user's conflicts"),
+        ("table" = Option<String>, Query, description = "Only conflicts on this table"),
+        ("limit" = Option<i64>, Query, description = "How many, newest first (1 to 1000; default 50)", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "Write conflicts, newest first", body = crate::openapi::schemas::ConflictList),
+        (status = 400, description = "Bad query", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_list_conflicts", skip_all)]
+pub async fn list_conflicts(
+    _: AdminKey,
+    query: web::Query<ConflictQuery>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let resolved = match query.resolved.as_deref() {
+        None | Some("false") => Some(false),
+        Some("true") => Some(true),
+        Some("all") => None,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "`resolved` must be true, false or all",
+            ));
+        }
+    };
+    let filter = conflicts::Filter {
+        resolved,
+        user_id: query.user_id.as_deref(),
+        table_name: query.table.as_deref(),
+        limit: limit(query.limit)?,
+    };
+    let found = conflicts::list(writer.db(), &filter)
+        .await
+        .map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/conflicts/{id}/resolve",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = String, Path, description = "Conflict id (uuid)")),
+    responses(
+        (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = crate::openapi::schemas::Conflict),
+        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such conflict, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "admin_resolve_conflict", skip_all, fields(id = %id.as_str()))]
+pub async fn resolve_conflict(
+    _: AdminKey,
+    id: web::Path<String>,
+    writer: web::Data<Writer>,
+) -> Result<HttpResponse, ApiError> {
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request("invalid_path", "the conflict id must be a uuid"))?;
+    let conflict = conflicts::resolve(writer.db(), id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("no write conflict {id}")))?;
+    tracing::info!(%id, "write conflict resolved");
+    Ok(HttpResponse::Ok().json(conflict))
 }

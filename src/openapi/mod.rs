@@ -36,6 +36,8 @@ use schemas::*;
         crate::admin::routes::show_dead_letter,
         crate::admin::routes::replay_dead_letter,
         crate::admin::routes::discard_dead_letter,
+        crate::admin::routes::list_conflicts,
+        crate::admin::routes::resolve_conflict,
         crate::admin::routes::reload_schema,
     ),
     modifiers(&Security),

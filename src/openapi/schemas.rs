@@ -315,3 +315,32 @@ pub struct ReplayResult {
 pub struct Reloaded {
     pub reloaded: bool,
 }
+
+/// A write that lost to the server's version (`on_conflict: record`), as
+/// stored in `write_conflicts` (the PowerSync docs' conflict table).
+#[derive(ToSchema, serde::Serialize)]
+pub struct Conflict {
+    /// A uuid.
+    pub id: String,
+    pub table_name: String,
+    pub row_id: String,
+    /// Why, e.g. `stale_version`.
+    pub conflict_type: String,
+    /// The values the client sent.
+    pub client_data: Value,
+    /// The row as the server had it.
+    pub server_data: Option<Value>,
+    pub resolved: bool,
+    pub user_id: String,
+    pub client_id: Option<String>,
+    pub op_id: Option<i64>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub resolved_at: Option<String>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct ConflictList {
+    pub conflicts: Vec<Conflict>,
+}

@@ -1,0 +1,65 @@
+//! Write conflicts recorded by `on_conflict: record` policies (the
+//! `write_conflicts` table): listing and resolving them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Conflict {
+    pub id: Uuid,
+    pub table_name: String,
+    pub row_id: String,
+    pub conflict_type: String,
+    pub client_data: sqlx::types::Json<serde_json::Value>,
+    pub server_data: Option<sqlx::types::Json<serde_json::Value>>,
+    pub resolved: bool,
+    pub user_id: String,
+    pub client_id: Option<String>,
+    pub op_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, table_name, row_id, conflict_type, client_data, server_data, resolved, \
+                       user_id, client_id, op_id, created_at, resolved_at";
+
+/// Which conflicts to list.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// `None`: both; `Some(false)`: open ones only.
+    pub resolved: Option<bool>,
+    pub user_id: Option<&'a str>,
+    pub table_name: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// Conflicts newest first.
+pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM write_conflicts \
+         WHERE ($1::boolean IS NULL OR resolved = $1) \
+           AND ($2::text IS NULL OR user_id = $2) \
+           AND ($3::text IS NULL OR table_name = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(filter.resolved)
+    .bind(filter.user_id)
+    .bind(filter.table_name)
+    .bind(filter.limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Marks a conflict resolved (again: keeps the first resolution time) and
+/// returns it; `None` when there is none with this id.
+pub async fn resolve(db: &PgPool, id: Uuid) -> Result<Option<Conflict>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE write_conflicts SET resolved = true, resolved_at = COALESCE(resolved_at, now()) \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
