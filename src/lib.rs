@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod attachments;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod database;
 pub mod error;

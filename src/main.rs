@@ -33,6 +33,8 @@ enum Command {
     /// List, show, replay or discard rejected client transactions.
     #[command(subcommand)]
     DeadLetters(upload::cli::DeadLetterCommand),
+    /// Load-test an uplink and compare it with the naive and sql-limit baselines.
+    Bench(Box<uplink::bench::BenchArgs>),
     /// Signing keys: `keys generate --alg ed25519|es256|rs256`.
     Keys(uplink::auth::cli::KeysArgs),
     /// Print a token signed with the active key (development and debugging).
@@ -101,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Bench(args) => uplink::bench::run(*args).await?,
         Command::Keys(args) => print!("{}", uplink::auth::cli::keys(args)?),
         Command::Token(args) => println!("{}", uplink::auth::cli::token(&settings()?, args)?),
         Command::Healthcheck { url } => {

@@ -6,6 +6,7 @@ mod attachments_support;
 mod auth;
 mod auth_keys;
 mod auth_upstream;
+mod bench;
 mod config;
 mod deployment;
 mod docs;

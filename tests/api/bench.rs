@@ -1,0 +1,126 @@
+//! `uplink bench` against a running app: it drives every workload and both
+//! baselines and writes a well-formed report. No timing is asserted.
+
+use clap::Parser;
+use uplink::bench::BenchArgs;
+use uplink::config::Settings;
+
+use crate::helpers::{TestApp, repo_root};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+async fn todo_app() -> TestApp {
+    let root = repo_root();
+    let schema = std::fs::read_to_string(root.join("examples/todo/schema.sql"))
+        .expect("examples/todo/schema.sql is readable");
+    let todo = Settings::load(Some(&root.join("examples/todo/uplink.yaml")))
+        .expect("examples/todo/uplink.yaml loads");
+    TestApp::builder()
+        .schema(schema)
+        .config(move |s| s.write = todo.write)
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn bench_runs_every_workload_and_writes_a_report() {
+    // Arrange
+    let app = todo_app().await;
+    let report_path = app.data_dir.join("bench.json");
+    let cli = Cli::parse_from([
+        "bench",
+        "--url",
+        &app.address,
+        "--database-url",
+        &app.db_url,
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--connections",
+        "2",
+        "--batch-size",
+        "20",
+        "--workload",
+        "put100,mixed,presign,tokens",
+        "--json",
+        report_path.to_str().expect("utf-8 path"),
+    ]);
+
+    // Act
+    uplink::bench::run(cli.args)
+        .await
+        .expect("the benchmark runs");
+
+    // Assert
+    let text = std::fs::read_to_string(&report_path).expect("the report is written");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    let cases = report["cases"].as_array().expect("cases");
+    let case = |workload: &str, target: &str| {
+        cases
+            .iter()
+            .find(|c| c["workload"] == workload && c["target"] == target)
+            .unwrap_or_else(|| panic!("no case {workload} {target} in {text}"))
+    };
+    for (workload, target) in [
+        ("put100", "uplink"),
+        ("put100", "naive"),
+        ("put100", "sql-limit"),
+        ("mixed", "uplink"),
+        ("mixed", "naive"),
+        ("mixed", "sql-limit"),
+        ("presign", "uplink"),
+        ("tokens", "uplink"),
+    ] {
+        let c = case(workload, target);
+        assert_eq!(c["errors"], 0, "{workload} {target} had errors: {c}");
+        assert!(
+            c["ops"].as_u64().is_some_and(|n| n > 0),
+            "{workload} {target} did nothing: {c}"
+        );
+        let latency = &c["latency_ms"];
+        assert!(
+            latency["p50"].as_f64() <= latency["p99"].as_f64()
+                && latency["p99"].as_f64() <= latency["max"].as_f64(),
+            "percentiles are ordered: {latency}"
+        );
+    }
+    assert_eq!(
+        case("tokens", "uplink")["alg"],
+        "EdDSA",
+        "the dev key signs with EdDSA"
+    );
+    for workload in ["put100", "mixed"] {
+        for ratio in ["uplink_over_naive", "uplink_over_sql_limit"] {
+            assert!(
+                report["ratios"][workload][ratio]
+                    .as_f64()
+                    .is_some_and(|r| r > 0.0),
+                "{workload} {ratio} is reported: {}",
+                report["ratios"]
+            );
+        }
+    }
+    assert!(report["targets"].as_array().is_some_and(|t| t.len() == 5));
+
+    // The rows really are in the database: each write case left its todos.
+    let todos: i64 = sqlx::query_scalar("SELECT count(*) FROM todos")
+        .fetch_one(&app.db_pool)
+        .await
+        .expect("count todos");
+    assert!(todos > 0, "the benchmark wrote todos");
+    let progress: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM uplink_client_progress WHERE client_id LIKE 'bench-%' AND last_op_id > 0",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .expect("count progress rows");
+    assert!(
+        progress >= 4,
+        "uplink and sql-limit each kept progress per virtual client"
+    );
+}
