@@ -150,9 +150,16 @@ pub fn update(table: &Table, rows: &[&Row]) -> Option<String> {
         .map(|c| format!("p.{}", quote_ident(&c.name)))
         .collect::<Vec<_>>()
         .join(", ");
+    // Postgres guesses 100 rows for jsonb_array_elements. For a few rows
+    // against a table whose statistics say "empty" (just created, or not yet
+    // re-analysed), that makes a hash join over a full scan look cheaper than
+    // index lookups, and every PATCH then scans the whole table. A LIMIT of
+    // the row count rounded up to a power of two (few distinct statements
+    // to cache, never fewer than the rows) gives the planner the real size.
+    let limit = rows.len().max(1).next_power_of_two();
     Some(format!(
         "UPDATE {t} AS t SET ({list}) = (SELECT {picked} FROM jsonb_populate_record(t, x.j) AS p) \
-         FROM jsonb_array_elements($1::jsonb) AS x(j) \
+         FROM (SELECT e.j FROM jsonb_array_elements($1::jsonb) AS e(j) LIMIT {limit}) AS x(j) \
          WHERE t.\"id\" = (x.j->>'id')::{}",
         table.id_type
     ))
