@@ -438,6 +438,11 @@ fn compose_gives_uplink_a_configuration_it_accepts() {
         Some("development"),
         "compose runs uplink in development (generated key, dev identity mode)"
     );
+    assert_eq!(
+        json_at(&effective, "auth.identity.mode").and_then(Json::as_str),
+        Some("dev"),
+        "the local stack hands tokens out in dev identity mode, as its comments say"
+    );
 }
 
 #[test]
