@@ -51,6 +51,56 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
+/// JSON text that `jsonb` accepts: Postgres refuses `\u0000` and unpaired
+/// surrogate escapes, which are valid JSON a client may send. Those become
+/// U+FFFD, so a rejected entry is still stored (it could never be written to
+/// a table anyway).
+pub fn jsonb_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.contains("\\u") {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let bytes = json.as_bytes();
+    let hex = |at: usize| -> Option<u16> {
+        json.get(at..at + 4)
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut out = String::with_capacity(json.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) != Some(&b'u') {
+            i += 2; // an escaped character, `\\` included
+            continue;
+        }
+        let Some(unit) = hex(i + 2) else {
+            i += 2;
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&unit)
+            && json.get(i + 6..i + 8) == Some("\\u")
+            && hex(i + 8).is_some_and(|low| (0xDC00..0xE000).contains(&low));
+        if paired {
+            i += 12;
+        } else if unit == 0 || (0xD800..0xE000).contains(&unit) {
+            out.push_str(&json[copied..i]);
+            out.push_str("\\ufffd");
+            i += 6;
+            copied = i;
+        } else {
+            i += 6;
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    out.push_str(&json[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn transaction_json(transaction: &ClientTransaction<'_>) -> String {
     let entries: Vec<String> = transaction.entries.iter().map(entry_json).collect();
     format!("[{}]", entries.join(","))
@@ -72,7 +122,7 @@ pub async fn insert(
     .bind(user_id)
     .bind(client_id)
     .bind(transaction.tx_id)
-    .bind(transaction_json(transaction))
+    .bind(jsonb_safe(&transaction_json(transaction)).as_ref())
     .bind(rejection.code)
     .bind(rejection.sqlstate.as_deref())
     .bind(rejection.constraint_name.as_deref())
@@ -137,4 +187,24 @@ pub async fn discard(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
         .execute(db)
         .await?;
     Ok(result.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jsonb_safe;
+
+    #[test]
+    fn jsonb_safe_replaces_only_what_postgres_refuses() {
+        let cases = [
+            (r#"{"a":"x\u0000y"}"#, r#"{"a":"x\ufffdy"}"#),
+            (r#"["\ud800"]"#, r#"["\ufffd"]"#),
+            (r#"["\udc00\ud800"]"#, r#"["\ufffd\ufffd"]"#),
+            (r#"["\ud83d\ude00"]"#, r#"["\ud83d\ude00"]"#),
+            (r#"["\\u0000"]"#, r#"["\\u0000"]"#),
+            (r#"["\u00e9 \n"]"#, r#"["\u00e9 \n"]"#),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(jsonb_safe(input), expected, "{input}");
+        }
+    }
 }

@@ -249,10 +249,10 @@ impl<'a> Batch<'a> {
             .or_else(|| header_client_id.map(str::to_owned))
             .filter(|id| !id.is_empty());
         if let Some(id) = &client_id
-            && id.len() > 256
+            && (id.len() > 256 || id.chars().any(char::is_control))
         {
             return Err(EnvelopeError::Shape(
-                "client_id is longer than 256 bytes".to_owned(),
+                "client_id must be at most 256 bytes without control characters".to_owned(),
             ));
         }
         let transactions = match (wire.batch, wire.transactions) {

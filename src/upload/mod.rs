@@ -46,6 +46,10 @@ pub enum WriteError {
     /// Nothing was applied; the client retries the same batch (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The request carries text Postgres cannot store in uplink's own
+    /// bookkeeping (400; nothing was applied).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -54,6 +58,7 @@ impl From<WriteError> for crate::error::ApiError {
     fn from(err: WriteError) -> Self {
         match err {
             WriteError::Unavailable(message) => Self::Unavailable(message),
+            WriteError::Invalid(message) => Self::bad_request("invalid_value", message),
             WriteError::Unexpected(err) => Self::Unexpected(err),
         }
     }
@@ -161,6 +166,20 @@ impl Writer {
             {
                 Ok(report) => return Ok(report),
                 Err(DbFailure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
+                Err(DbFailure::Permanent(rejection))
+                    if rejection
+                        .sqlstate
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("22")) =>
+                {
+                    // Careful mode contains the app's refusals in savepoints;
+                    // this one came from uplink's own statements, fed with
+                    // text from the request (the user or client id).
+                    return Err(WriteError::Invalid(
+                        "the request carries text Postgres cannot store (NUL bytes or invalid Unicode)"
+                            .to_owned(),
+                    ));
+                }
                 Err(DbFailure::Permanent(rejection)) => {
                     // Careful mode contains refusals in savepoints; one here
                     // came from uplink's own statements.

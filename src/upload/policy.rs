@@ -244,7 +244,7 @@ fn client_data(entry: &Entry<'_>) -> String {
         .iter()
         .map(|(k, v)| format!("{}:{}", json_string(k), v.get()))
         .collect();
-    format!("{{{}}}", members.join(","))
+    super::dead_letter::jsonb_safe(&format!("{{{}}}", members.join(","))).into_owned()
 }
 
 /// Per-field client times from the entry's metadata: `{"column": time}`,
