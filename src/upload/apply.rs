@@ -132,7 +132,7 @@ async fn run(
     entries: &[&Prepared<'_, '_>],
 ) -> Result<Vec<(Position, ConflictNote)>, RunFailure> {
     let mut conflicts = Vec::new();
-    for step in group(entries) {
+    for step in group(entries, ctx.rls_role.is_none()) {
         match step {
             Step::PerRow(prepared) => {
                 let Some(policy) = prepared.policy else {
@@ -158,57 +158,74 @@ async fn run(
                     Err(RowFailure::Db(err)) => return Err(RunFailure::Db(err)),
                 }
             }
-            Step::Statement(group) => {
-                let rows = group.rows();
-                match group.op {
-                    Op::Put => {
-                        sqlx::query(&sql::upsert(group.table, group.owned, &rows))
-                            .bind(sql::rows_param(&rows))
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Op::Patch => {
-                        if let Some(statement) = sql::update(group.table, &rows) {
-                            let statement = format!(
-                                "{statement}{}",
-                                if ctx.rls_role.is_some() {
-                                    RETURNING_ID
-                                } else {
-                                    ""
-                                }
-                            );
-                            let touched = sqlx::query_scalar::<_, String>(&statement)
-                                .bind(sql::rows_param(&rows))
-                                .fetch_all(&mut *conn)
-                                .await?;
-                            check_hidden_rows(conn, ctx, &group, touched).await?;
-                        }
-                    }
-                    Op::Delete => {
-                        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-                        let statement = format!(
-                            "{}{}",
-                            sql::delete(group.table),
-                            if ctx.rls_role.is_some() {
-                                RETURNING_ID
-                            } else {
-                                ""
-                            }
-                        );
+            Step::Statement(group) => match group.single_op() {
+                None => run_combined(conn, &group).await?,
+                Some(Op::Put) => {
+                    let rows = group.rows(Op::Put);
+                    sqlx::query(&sql::upsert(group.table, group.owned, &rows))
+                        .bind(sql::rows_param(&rows))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Some(Op::Patch) => {
+                    let rows = group.rows(Op::Patch);
+                    if let Some(statement) = sql::update(group.table, &rows) {
+                        let statement = format!("{statement}{}", returning_id(ctx));
                         let touched = sqlx::query_scalar::<_, String>(&statement)
-                            .bind(ids)
+                            .bind(sql::rows_param(&rows))
                             .fetch_all(&mut *conn)
                             .await?;
                         check_hidden_rows(conn, ctx, &group, touched).await?;
                     }
                 }
-            }
+                Some(Op::Delete) => {
+                    let ids: Vec<&str> = group.entries.iter().map(|e| e.row.id.as_str()).collect();
+                    let statement = format!("{}{}", sql::delete(group.table), returning_id(ctx));
+                    let touched = sqlx::query_scalar::<_, String>(&statement)
+                        .bind(ids)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    check_hidden_rows(conn, ctx, &group, touched).await?;
+                }
+            },
         }
     }
     Ok(conflicts)
 }
 
-const RETURNING_ID: &str = " RETURNING \"id\"::text";
+/// Under row-level security, statements report the rows they touched.
+fn returning_id(ctx: &RunContext<'_, '_, '_>) -> &'static str {
+    if ctx.rls_role.is_some() {
+        " RETURNING \"id\"::text"
+    } else {
+        ""
+    }
+}
+
+/// PUTs, PATCHes and DELETEs of distinct rows of one table, one statement.
+async fn run_combined(
+    conn: &mut PgConnection,
+    group: &super::plan::Group<'_, '_, '_>,
+) -> Result<(), sqlx::Error> {
+    let parts = sql::Combined {
+        puts: group.rows(Op::Put),
+        patches: group
+            .rows(Op::Patch)
+            .into_iter()
+            .filter(|r| !r.values.is_empty())
+            .collect(),
+        deletes: group.rows(Op::Delete),
+    };
+    let (statement, params) = sql::combined(group.table, group.owned, &parts);
+    let mut query = sqlx::query(&statement);
+    for param in params {
+        query = match param {
+            sql::Param::Ids(ids) => query.bind(ids),
+            sql::Param::Rows(rows) => query.bind(rows),
+        };
+    }
+    query.execute(conn).await.map(|_| ())
+}
 
 /// Under row-level security an UPDATE or DELETE silently skips rows the
 /// user may not see. A skipped row that exists is someone else's: refuse the
@@ -446,7 +463,7 @@ pub async fn apply_in(
         .filter(|w| w.first_refusal().is_none())
         .flat_map(TxWork::runnable)
         .collect();
-    if lock_rows || group(&all).len() > 1 {
+    if lock_rows || group(&all, options.rls_role.is_none()).len() > 1 {
         lock_in_order(tx, &work).await.map_err(classify)?;
     }
     if let Some(role) = options.rls_role {

@@ -161,7 +161,14 @@ impl Writer {
         let mut attempt = 0;
         loop {
             match self
-                .attempt(&allowed, batch, &options, mode, lock_rows)
+                .attempt(
+                    &allowed,
+                    batch,
+                    &options,
+                    mode,
+                    lock_rows,
+                    catalog.has_deferrable,
+                )
                 .await
             {
                 Ok(report) => return Ok(report),
@@ -215,9 +222,12 @@ impl Writer {
         options: &Apply<'_>,
         mode: Mode,
         lock_rows: bool,
+        deferrable: bool,
     ) -> Result<Report, DbFailure> {
         let mut tx = self.inner.db.begin().await.map_err(unavailable)?;
-        check_constraints_immediately(&mut tx).await?;
+        if deferrable {
+            check_constraints_immediately(&mut tx).await?;
+        }
         let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
         tx.commit().await.map_err(classify)?;
         Ok(report)

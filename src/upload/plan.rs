@@ -159,17 +159,29 @@ pub enum Step<'p, 'c, 'a> {
     PerRow(&'p Prepared<'c, 'a>),
 }
 
+/// Entries of one table, each on a different row. Several operations share a
+/// group only when the table's rows are independent (see `sql::combined`).
 #[derive(Debug)]
 pub struct Group<'p, 'c, 'a> {
     pub table: &'c Table,
     pub owned: Option<&'c [&'c Column]>,
-    pub op: Op,
     pub entries: Vec<&'p Prepared<'c, 'a>>,
 }
 
 impl<'p, 'c, 'a> Group<'p, 'c, 'a> {
-    pub fn rows(&self) -> Vec<&'p Row<'c, 'a>> {
-        self.entries.iter().map(|e| &e.row).collect()
+    /// The rows of the entries with this operation.
+    pub fn rows(&self, op: Op) -> Vec<&'p Row<'c, 'a>> {
+        self.entries
+            .iter()
+            .filter(|e| e.op == op)
+            .map(|e| &e.row)
+            .collect()
+    }
+
+    /// The one operation of the group, if it has only one.
+    pub fn single_op(&self) -> Option<Op> {
+        let first = self.entries.first()?.op;
+        self.entries.iter().all(|e| e.op == first).then_some(first)
     }
 }
 
@@ -180,7 +192,9 @@ fn column_set(row: &Row) -> Vec<String> {
 }
 
 /// Groups entries, in order, into statements (see the module docs).
-pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Step<'p, 'c, 'a>> {
+/// `mix_ops` lets different operations share a statement where the table
+/// allows it.
+pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec<Step<'p, 'c, 'a>> {
     let mut steps: Vec<Step> = Vec::new();
     let mut ids: HashSet<&str> = HashSet::new();
     for entry in entries {
@@ -198,19 +212,21 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>]) -> Vec<Step<'p, 'c, '
         };
         let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
-                && g.op == entry.op
                 && !ids.contains(entry.row.id.as_str())
+                && (g.single_op() == Some(entry.op) || (mix_ops && g.table.rows_independent))
                 // Without declared columns a PUT statement covers one column set.
                 && !(entry.op == Op::Put
                     && entry.owned.is_none()
-                    && column_set(&g.entries[0].row) != column_set(&entry.row))
+                    && g.entries
+                        .iter()
+                        .find(|e| e.op == Op::Put)
+                        .is_some_and(|e| column_set(&e.row) != column_set(&entry.row)))
         });
         if !fits {
             ids.clear();
             steps.push(Step::Statement(Group {
                 table: entry.table,
                 owned: entry.owned,
-                op: entry.op,
                 entries: Vec::new(),
             }));
         }

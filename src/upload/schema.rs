@@ -47,6 +47,10 @@ pub struct Table {
     pub id_type: String,
     /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
     pub id_is_key: bool,
+    /// No constraint or trigger relates one row of the table to another
+    /// (unique or exclusion constraints besides `id`, self-references,
+    /// triggers): writes to distinct rows then commute.
+    pub rows_independent: bool,
 }
 
 impl Table {
@@ -59,7 +63,29 @@ impl Table {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, Table>,
+    /// Some constraint of the schema is deferrable (checked at commit unless
+    /// the transaction says otherwise).
+    pub has_deferrable: bool,
 }
+
+const ROW_RELATIONS: &str = r#"
+SELECT c.relname::text AS table_name,
+       NOT (
+           EXISTS (SELECT 1 FROM pg_index i
+                   WHERE i.indrelid = c.oid AND i.indisunique
+                     AND NOT (i.indnkeyatts = 1 AND i.indkey[0] = (
+                         SELECT a.attnum FROM pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attname = 'id')))
+        OR EXISTS (SELECT 1 FROM pg_constraint k
+                   WHERE k.conrelid = c.oid
+                     AND (k.contype = 'x' OR (k.contype = 'f' AND k.confrelid = c.oid)))
+        OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal)
+       ) AS rows_independent,
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.condeferrable) AS deferrable
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+"#;
 
 const INTROSPECT: &str = r#"
 SELECT c.relname::text                                   AS table_name,
@@ -131,6 +157,7 @@ impl Catalog {
                     by_name: HashMap::new(),
                     id_type: String::new(),
                     id_is_key: false,
+                    rows_independent: false,
                 });
             if row.column_name == "id" {
                 table.id_type = row.sql_type.clone();
@@ -150,7 +177,22 @@ impl Catalog {
                 .insert(column.name.clone(), table.columns.len());
             table.columns.push(column);
         }
-        Ok(Self { tables })
+        let relations: Vec<(String, bool, bool)> = sqlx::query_as(ROW_RELATIONS)
+            .bind(schema)
+            .fetch_all(db)
+            .await
+            .context("Failed to introspect the app's constraints")?;
+        let mut has_deferrable = false;
+        for (name, rows_independent, deferrable) in relations {
+            has_deferrable |= deferrable;
+            if let Some(table) = tables.get_mut(&name) {
+                table.rows_independent = rows_independent;
+            }
+        }
+        Ok(Self {
+            tables,
+            has_deferrable,
+        })
     }
 
     /// Checks the allow-list against the live schema; the error names the

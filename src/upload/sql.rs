@@ -61,7 +61,17 @@ fn push_json_string(out: &mut String, text: &str) {
 /// rows carry (callers group rows by their column set) and absent columns
 /// keep their server value on replace.
 pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
-    let (mut sql, columns) = insert_select(table, owned, rows);
+    upsert_at(table, owned, rows, 1, None)
+}
+
+fn upsert_at(
+    table: &Table,
+    owned: Option<&[&Column]>,
+    rows: &[&Row],
+    param: usize,
+    guard: Option<&str>,
+) -> String {
+    let (mut sql, columns) = insert_select(table, owned, rows, param, guard);
     sql.push_str(" ON CONFLICT (\"id\") DO ");
     if columns.is_empty() {
         sql.push_str("NOTHING");
@@ -77,15 +87,17 @@ pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String
 
 /// PUT into an insert-only table: new ids only; an existing row is left as it is.
 pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
-    let (sql, _) = insert_select(table, owned, rows);
+    let (sql, _) = insert_select(table, owned, rows, 1, None);
     sql + " ON CONFLICT (\"id\") DO NOTHING"
 }
 
-/// `INSERT INTO t (id, …) SELECT … FROM $1`, and the columns it sets.
+/// `INSERT INTO t (id, …) SELECT … FROM $param`, and the columns it sets.
 fn insert_select<'c>(
     table: &Table,
     owned: Option<&[&'c Column]>,
     rows: &[&Row<'c, '_>],
+    param: usize,
+    guard: Option<&str>,
 ) -> (String, Vec<&'c Column>) {
     let t = quote_ident(&table.name);
     let columns: Vec<&Column> = match owned {
@@ -119,15 +131,22 @@ fn insert_select<'c>(
     }
     let _ = write!(
         sql,
-        " FROM jsonb_array_elements($1::jsonb) AS x(j) \
+        " FROM jsonb_array_elements(${param}::jsonb) AS x(j) \
          CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r"
     );
+    if let Some(guard) = guard {
+        let _ = write!(sql, " WHERE {guard}");
+    }
     (sql, columns)
 }
 
 /// PATCH: set exactly the given columns of existing rows; missing rows are
 /// left alone. Each row keeps the server value of columns it does not carry.
 pub fn update(table: &Table, rows: &[&Row]) -> Option<String> {
+    update_at(table, rows, 1, None)
+}
+
+fn update_at(table: &Table, rows: &[&Row], param: usize, guard: Option<&str>) -> Option<String> {
     let mut columns: Vec<&Column> = Vec::new();
     for row in rows {
         for (column, _) in &row.values {
@@ -159,17 +178,90 @@ pub fn update(table: &Table, rows: &[&Row]) -> Option<String> {
     let limit = rows.len().max(1).next_power_of_two();
     Some(format!(
         "UPDATE {t} AS t SET ({list}) = (SELECT {picked} FROM jsonb_populate_record(t, x.j) AS p) \
-         FROM (SELECT e.j FROM jsonb_array_elements($1::jsonb) AS e(j) LIMIT {limit}) AS x(j) \
-         WHERE t.\"id\" = (x.j->>'id')::{}",
-        table.id_type
+         FROM (SELECT e.j FROM jsonb_array_elements(${param}::jsonb) AS e(j) LIMIT {limit}) AS x(j) \
+         WHERE t.\"id\" = (x.j->>'id')::{}{}",
+        table.id_type,
+        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
     ))
 }
 
 /// DELETE by ids bound as `$1` (a text array).
 pub fn delete(table: &Table) -> String {
+    delete_at(table, 1, None)
+}
+
+fn delete_at(table: &Table, param: usize, guard: Option<&str>) -> String {
     format!(
-        "DELETE FROM {} WHERE \"id\" = ANY($1::text[]::{}[])",
+        "DELETE FROM {} WHERE \"id\" = ANY(${param}::text[]::{}[]){}",
         quote_ident(&table.name),
-        table.id_type
+        table.id_type,
+        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
     )
+}
+
+/// Rows of one table, each touched by one operation, for `combined`.
+pub struct Combined<'r, 'c, 'a> {
+    pub puts: Vec<&'r Row<'c, 'a>>,
+    pub patches: Vec<&'r Row<'c, 'a>>,
+    pub deletes: Vec<&'r Row<'c, 'a>>,
+}
+
+/// PUTs, PATCHes and DELETEs of distinct rows of one table as one statement
+/// (data-modifying CTEs). The parts see the same snapshot, which equals
+/// applying them one after another only because every row is touched once
+/// and the table has no constraint or trigger that relates its rows (the
+/// caller checks `Table::rows_independent`). The first CTE locks every
+/// existing row in id order before any part writes, so concurrent batches
+/// cannot deadlock on them. Returns the statement and its parameters in order:
+/// all ids, then delete ids, patch rows and put rows for the parts present.
+pub fn combined(
+    table: &Table,
+    owned: Option<&[&Column]>,
+    parts: &Combined,
+) -> (String, Vec<Param>) {
+    let t = quote_ident(&table.name);
+    let mut ids: Vec<&str> = parts
+        .puts
+        .iter()
+        .chain(&parts.patches)
+        .chain(&parts.deletes)
+        .map(|r| r.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    let guard = "(SELECT count(*) FROM l) >= 0";
+    let mut sql = format!(
+        "WITH l AS (SELECT 1 FROM {t} WHERE \"id\" = ANY($1::text[]::{}[]) ORDER BY \"id\" FOR UPDATE)",
+        table.id_type
+    );
+    let mut params = vec![Param::Ids(ids.into_iter().map(str::to_owned).collect())];
+    if !parts.deletes.is_empty() {
+        params.push(Param::Ids(
+            parts.deletes.iter().map(|r| r.id.clone()).collect(),
+        ));
+        let _ = write!(
+            sql,
+            ", d AS ({})",
+            delete_at(table, params.len(), Some(guard))
+        );
+    }
+    if let Some(update) = update_at(table, &parts.patches, params.len() + 1, Some(guard)) {
+        params.push(Param::Rows(rows_param(&parts.patches)));
+        let _ = write!(sql, ", u AS ({update})");
+    }
+    if !parts.puts.is_empty() {
+        params.push(Param::Rows(rows_param(&parts.puts)));
+        let _ = write!(
+            sql,
+            ", i AS ({})",
+            upsert_at(table, owned, &parts.puts, params.len(), Some(guard))
+        );
+    }
+    sql.push_str(" SELECT 1");
+    (sql, params)
+}
+
+/// A bound parameter of `combined`.
+pub enum Param {
+    Ids(Vec<String>),
+    Rows(String),
 }

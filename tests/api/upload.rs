@@ -677,3 +677,35 @@ async fn schema_prints_an_allow_list_for_the_live_database() {
         "uplink's own tables have no `id` key"
     );
 }
+
+#[tokio::test]
+async fn a_deferred_constraint_rejects_its_own_client_transaction() {
+    let app = TestApp::builder()
+        .schema(
+            "CREATE TABLE parents (id uuid PRIMARY KEY, name text);
+             CREATE TABLE children (id uuid PRIMARY KEY,
+                 parent_id uuid REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .config(|s| {
+            s.write.tables = crate::policies::tables_from_yaml(
+                "write:\n  tables:\n    parents: {}\n    children: {}\n",
+            )
+        })
+        .spawn()
+        .await;
+    let token = app.token_for("dora").await;
+    let parent = Uuid::new_v4().to_string();
+    let body = json!({"batch": [
+        {"op_id": 1, "op": "PUT", "type": "children", "id": Uuid::new_v4().to_string(), "tx_id": 1,
+         "data": {"parent_id": Uuid::new_v4().to_string()}},
+        {"op_id": 2, "op": "PUT", "type": "parents", "id": parent, "tx_id": 2, "data": {"name": "kept"}},
+    ]});
+
+    let (status, report) = app.post_batch(&token, &body).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rejected"], 1);
+    assert_eq!(report["results"][0]["code"], "foreign_key_violation");
+    assert_eq!(app.count("SELECT count(*) FROM parents").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM children").await, 0);
+}
