@@ -196,7 +196,7 @@ async fn run(
 /// Under row-level security, statements report the rows they touched.
 fn returning_id(ctx: &RunContext<'_, '_, '_>) -> &'static str {
     if ctx.rls_role.is_some() {
-        " RETURNING \"id\"::text"
+        " RETURNING t.\"id\"::text"
     } else {
         ""
     }

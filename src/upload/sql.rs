@@ -112,6 +112,7 @@ fn insert_select<'c>(
         let _ = write!(sql, ", {}", quote_ident(&column.name));
     }
     sql.push_str(") SELECT r.\"id\"");
+    let mut per_row_presence = false;
     for column in &columns {
         let c = quote_ident(&column.name);
         let in_all = rows.iter().all(|r| r.has(&column.name));
@@ -122,6 +123,7 @@ fn insert_select<'c>(
         } else if in_none {
             let _ = write!(sql, ", {default}");
         } else {
+            per_row_presence = true;
             let _ = write!(
                 sql,
                 ", CASE WHEN x.j ? {} THEN r.{c} ELSE {default} END",
@@ -129,11 +131,19 @@ fn insert_select<'c>(
             );
         }
     }
-    let _ = write!(
-        sql,
-        " FROM jsonb_array_elements(${param}::jsonb) AS x(j) \
-         CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r"
-    );
+    if per_row_presence {
+        let _ = write!(
+            sql,
+            " FROM jsonb_array_elements(${param}::jsonb) AS x(j) \
+             CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r"
+        );
+    } else {
+        // Every row carries the same columns: one conversion call for all.
+        let _ = write!(
+            sql,
+            " FROM jsonb_populate_recordset(NULL::{t}, ${param}::jsonb) AS r"
+        );
+    }
     if let Some(guard) = guard {
         let _ = write!(sql, " WHERE {guard}");
     }
@@ -176,12 +186,28 @@ fn update_at(table: &Table, rows: &[&Row], param: usize, guard: Option<&str>) ->
     // the row count rounded up to a power of two (few distinct statements
     // to cache, never fewer than the rows) gives the planner the real size.
     let limit = rows.len().max(1).next_power_of_two();
+    let guard = guard.map(|g| format!(" AND {g}")).unwrap_or_default();
+    let uniform = rows
+        .iter()
+        .all(|r| r.values.len() == columns.len() && columns.iter().all(|c| r.has(&c.name)));
+    if uniform {
+        // Every row sets the same columns: one conversion call for all.
+        let values = columns
+            .iter()
+            .map(|c| format!("x.{}", quote_ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some(format!(
+            "UPDATE {t} AS t SET ({list}) = ROW({values}) \
+             FROM (SELECT * FROM jsonb_populate_recordset(NULL::{t}, ${param}::jsonb) LIMIT {limit}) AS x \
+             WHERE t.\"id\" = x.\"id\"{guard}"
+        ));
+    }
     Some(format!(
         "UPDATE {t} AS t SET ({list}) = (SELECT {picked} FROM jsonb_populate_record(t, x.j) AS p) \
          FROM (SELECT e.j FROM jsonb_array_elements(${param}::jsonb) AS e(j) LIMIT {limit}) AS x(j) \
-         WHERE t.\"id\" = (x.j->>'id')::{}{}",
+         WHERE t.\"id\" = (x.j->>'id')::{}{guard}",
         table.id_type,
-        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
     ))
 }
 
@@ -192,7 +218,7 @@ pub fn delete(table: &Table) -> String {
 
 fn delete_at(table: &Table, param: usize, guard: Option<&str>) -> String {
     format!(
-        "DELETE FROM {} WHERE \"id\" = ANY(${param}::text[]::{}[]){}",
+        "DELETE FROM {} AS t WHERE t.\"id\" = ANY(${param}::text[]::{}[]){}",
         quote_ident(&table.name),
         table.id_type,
         guard.map(|g| format!(" AND {g}")).unwrap_or_default()
