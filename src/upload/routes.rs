@@ -1,6 +1,6 @@
 //! HTTP routes of the write path.
 
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,9 +15,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/data")
                 .route(web::post().to(upload))
-                .route(web::put().to(single_put))
-                .route(web::patch().to(single_patch))
-                .route(web::delete().to(single_delete)),
+                .route(web::put().to(single))
+                .route(web::patch().to(single))
+                .route(web::delete().to(single)),
         )
         .service(web::resource("/api/upload").route(web::post().to(upload)));
 }
@@ -93,44 +93,21 @@ async fn upload(
     apply(&req, &writer, &user, batch).await
 }
 
+/// The Node demo's `PUT|PATCH|DELETE /api/data` with `{"table", "data": {"id", …}}`.
 async fn single(
-    op: Op,
     user: AuthUser,
     req: HttpRequest,
     body: web::Bytes,
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
+    let op = match *req.method() {
+        Method::PUT => Op::Put,
+        Method::PATCH => Op::Patch,
+        _ => Op::Delete,
+    };
     let batch = Batch::parse_single(&body, op).map_err(envelope_error)?;
     apply(&req, &writer, &user, batch).await
-}
-
-/// The Node demo's `PUT /api/data` with `{"table", "data": {"id", …}}`.
-async fn single_put(
-    user: AuthUser,
-    req: HttpRequest,
-    body: web::Bytes,
-    writer: web::Data<Writer>,
-) -> Result<HttpResponse, ApiError> {
-    single(Op::Put, user, req, body, writer).await
-}
-
-async fn single_patch(
-    user: AuthUser,
-    req: HttpRequest,
-    body: web::Bytes,
-    writer: web::Data<Writer>,
-) -> Result<HttpResponse, ApiError> {
-    single(Op::Patch, user, req, body, writer).await
-}
-
-async fn single_delete(
-    user: AuthUser,
-    req: HttpRequest,
-    body: web::Bytes,
-    writer: web::Data<Writer>,
-) -> Result<HttpResponse, ApiError> {
-    single(Op::Delete, user, req, body, writer).await
 }
 
 #[derive(Deserialize)]
