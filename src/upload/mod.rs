@@ -229,8 +229,45 @@ impl Writer {
             check_constraints_immediately(&mut tx).await?;
         }
         let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(report)
+        match tx.commit().await.map_err(classify) {
+            Ok(()) => Ok(report),
+            Err(DbFailure::Unavailable(message)) => {
+                // The connection died around COMMIT: the batch may have
+                // committed. With a client id the progress row tells; never
+                // answer "nothing applied" for a batch that was.
+                if self.committed(batch, options.actor.user_id).await {
+                    Ok(report)
+                } else {
+                    Err(DbFailure::Unavailable(message))
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Whether the client's progress already covers every op_id of `batch`
+    /// (read on a fresh connection). False when unknown.
+    async fn committed(&self, batch: &Batch<'_>, user_id: &str) -> bool {
+        let Some(client_id) = batch.client_id.as_deref() else {
+            return false;
+        };
+        let Some(last_in_batch) = batch
+            .transactions
+            .iter()
+            .flat_map(|t| &t.entries)
+            .filter_map(|e| e.op_id)
+            .max()
+        else {
+            return false;
+        };
+        let progress: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT last_op_id FROM uplink_client_progress WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(&self.inner.db)
+        .await;
+        matches!(progress, Ok(Some(last)) if last >= last_in_batch)
     }
 
     /// Re-applies a dead letter's entries through the same code path; it is
