@@ -272,35 +272,45 @@ async fn check_hidden_rows(
     }
 }
 
-/// A refusal as a rejection (policy) or the classified database failure.
-fn refusal(failure: RunFailure) -> Result<(Position, Rejection), DbFailure> {
+/// A refusal as a rejection, with the entry's position when a policy named
+/// it (a refused statement does not say which of its rows failed), or the
+/// classified database failure.
+fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), DbFailure> {
     match failure {
-        RunFailure::Refused(at, rejection) => Ok((at, rejection)),
+        RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Db(err) => match classify(err) {
-            DbFailure::Permanent(rejection) => Ok(((usize::MAX, usize::MAX), rejection)),
+            DbFailure::Permanent(rejection) => Ok((None, rejection)),
             other => Err(other),
         },
     }
 }
 
-/// Finds the entry of a failed client transaction that is refused, applying
-/// its entries one at a time inside a savepoint that is then rolled back.
-/// `None` when each entry alone succeeds.
-async fn find_culprit(
+/// Applies a failed client transaction's entries one at a time inside a
+/// savepoint: the first refused entry is the culprit and everything is
+/// rolled back; if each entry applies, that is the reference result and it
+/// is kept.
+async fn one_at_a_time(
     conn: &mut PgConnection,
     ctx: &RunContext<'_, '_, '_>,
     runnable: &[&Prepared<'_, '_>],
-) -> Result<Option<(usize, Rejection)>, DbFailure> {
-    let mut probe = conn.begin().await.map_err(classify)?;
+) -> Result<TxOutcome, DbFailure> {
+    let mut savepoint = conn.begin().await.map_err(classify)?;
+    let mut conflicts = Vec::new();
     for prepared in runnable {
-        if let Err(failure) = run(&mut probe, ctx, &[*prepared]).await {
-            let (_, rejection) = refusal(failure)?;
-            probe.rollback().await.map_err(classify)?;
-            return Ok(Some((prepared.at.1, rejection)));
+        match run(&mut savepoint, ctx, &[*prepared]).await {
+            Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
+            Err(failure) => {
+                let (_, rejection) = refusal(failure)?;
+                savepoint.rollback().await.map_err(classify)?;
+                return Ok(TxOutcome::Rejected {
+                    culprit: prepared.at.1,
+                    rejection,
+                });
+            }
         }
     }
-    probe.rollback().await.map_err(classify)?;
-    Ok(None)
+    savepoint.commit().await.map_err(classify)?;
+    Ok(TxOutcome::Applied { conflicts })
 }
 
 /// Runs one client transaction inside a savepoint.
@@ -332,35 +342,13 @@ async fn run_careful(
         Err(failure) => failure,
     };
     savepoint.rollback().await.map_err(classify)?;
-    let (at, statement_rejection) = refusal(failure)?;
-    if at.0 != usize::MAX {
+    match refusal(failure)? {
         // A policy named the entry itself.
-        return Ok(TxOutcome::Rejected {
+        (Some(at), rejection) => Ok(TxOutcome::Rejected {
             culprit: at.1,
-            rejection: statement_rejection,
-        });
-    }
-    match find_culprit(conn, ctx, &runnable).await? {
-        Some((culprit, rejection)) => Ok(TxOutcome::Rejected { culprit, rejection }),
-        // Each entry alone applies: one at a time is the reference result.
-        None => {
-            let mut savepoint = conn.begin().await.map_err(classify)?;
-            let mut conflicts = Vec::new();
-            for prepared in &runnable {
-                match run(&mut savepoint, ctx, &[*prepared]).await {
-                    Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
-                    Err(failure) => {
-                        let (_, rejection) = refusal(failure)?;
-                        return Ok(TxOutcome::Rejected {
-                            culprit: prepared.at.1,
-                            rejection,
-                        });
-                    }
-                }
-            }
-            savepoint.commit().await.map_err(classify)?;
-            Ok(TxOutcome::Applied { conflicts })
-        }
+            rejection,
+        }),
+        (None, _) => one_at_a_time(conn, ctx, &runnable).await,
     }
 }
 
