@@ -131,8 +131,17 @@ async fn run(
     ctx: &RunContext<'_, '_, '_>,
     entries: &[&Prepared<'_, '_>],
 ) -> Result<Vec<(Position, ConflictNote)>, RunFailure> {
+    run_steps(conn, ctx, group(entries, ctx.rls_role.is_none())).await
+}
+
+/// Runs already grouped steps, in order.
+async fn run_steps(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    steps: Vec<Step<'_, '_, '_>>,
+) -> Result<Vec<(Position, ConflictNote)>, RunFailure> {
     let mut conflicts = Vec::new();
-    for step in group(entries, ctx.rls_role.is_none()) {
+    for step in steps {
         match step {
             Step::PerRow(prepared) => {
                 let Some(policy) = prepared.policy else {
@@ -451,7 +460,8 @@ pub async fn apply_in(
         .filter(|w| w.first_refusal().is_none())
         .flat_map(TxWork::runnable)
         .collect();
-    if lock_rows || group(&all, options.rls_role.is_none()).len() > 1 {
+    let steps = group(&all, options.rls_role.is_none());
+    if lock_rows || steps.len() > 1 {
         lock_in_order(tx, &work).await.map_err(classify)?;
     }
     if let Some(role) = options.rls_role {
@@ -461,7 +471,7 @@ pub async fn apply_in(
     let mut outcomes: Vec<TxOutcome> = Vec::with_capacity(work.len());
     match mode {
         Mode::Fast => {
-            let conflicts = match run(tx, &ctx, &all).await {
+            let conflicts = match run_steps(tx, &ctx, steps).await {
                 Ok(conflicts) => conflicts,
                 Err(RunFailure::Db(err)) => return Err(classify(err)),
                 // Let the careful mode attribute it.
