@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::envelope::{ClientTransaction, Entry};
 use super::report::Rejection;
+use super::sql::json_string;
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
 pub fn entry_json(entry: &Entry<'_>) -> String {
@@ -45,10 +46,6 @@ pub fn entry_json(entry: &Entry<'_>) -> String {
     }
     out.push('}');
     out
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// JSON text that `jsonb` accepts: Postgres refuses `\u0000` and unpaired

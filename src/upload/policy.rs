@@ -19,6 +19,7 @@ use super::plan::Prepared;
 use super::report::Rejection;
 use super::schema::{Column, Table, ValueKind};
 use super::settings::{ConflictStrategy, OnConflict, TableSettings};
+use super::sql::json_string;
 use super::sql::{self, Row, quote_ident};
 use crate::config::ConfigError;
 
@@ -231,10 +232,6 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// The entry's data as a JSON object text, for `write_conflicts.client_data`.

@@ -51,8 +51,13 @@ pub fn rows_param(rows: &[&Row]) -> String {
 }
 
 fn push_json_string(out: &mut String, text: &str) {
+    out.push_str(&json_string(text));
+}
+
+/// A JSON string literal for `text`.
+pub fn json_string(text: &str) -> String {
     // Serializing a &str cannot fail.
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// PUT: insert or replace. `owned` lists the client-owned columns when the
