@@ -116,6 +116,7 @@ impl Upstream {
 
     fn accept(&self, claims: Value) -> Result<Verified, ApiError> {
         let user_id = verify::require_subject(&claims, &self.user_claim)?;
+        verify::require_issued_in_past(&claims)?;
         let parameters = self
             .parameters
             .iter()

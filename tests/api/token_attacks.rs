@@ -327,6 +327,20 @@ async fn upstream_tokens_from_weak_or_unknown_keys_are_refused_on_the_write_path
             "wrong_audience",
             "provider token for another audience",
         ),
+        (
+            sign(
+                &strong,
+                "strong",
+                &with(json!({
+                    "iss": ISSUER,
+                    "aud": "my-app",
+                    "iat": now() + 10 * 365 * 86_400,
+                    "exp": now() + 10 * 365 * 86_400 + 300,
+                })),
+            ),
+            "invalid_token",
+            "provider token issued far in the future",
+        ),
     ];
 
     assert_all_refused(&app, &cases).await;
