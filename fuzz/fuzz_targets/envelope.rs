@@ -12,6 +12,7 @@ fn column(kind: ValueKind, numeric: bool) -> Column {
     Column {
         name: "c".to_owned(),
         sql_type: "text".to_owned(),
+        cast_type: "text".to_owned(),
         kind,
         numeric,
         not_null: false,

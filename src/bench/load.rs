@@ -244,6 +244,7 @@ async fn send(target: &Target, source: &mut Source, phase: &Phase) -> anyhow::Re
             match target {
                 Target::Uplink(http) => http.upload(batch.to_json(), batch.len()).await,
                 Target::Naive(pool) => targets::naive(pool, &batch).await,
+                Target::NaiveTyped(pool) => targets::naive_typed(pool, &batch).await,
                 Target::SqlLimit(pool) => targets::sql_limit(pool, &batch).await,
             }
         }

@@ -4,8 +4,9 @@
 //! `--user`), or let it start a local release uplink on a database
 //! (`--spawn --database-url …`, which `scripts/bench` does). With a database
 //! URL it also runs the baselines on the same entries: `naive` (one statement
-//! per entry, one transaction per batch, as the reference demos do) and
-//! `sql-limit` (one set-based statement per batch over a plain connection).
+//! per entry, one transaction per batch: the reference demos' statements),
+//! `naive-typed` (the same with typed prepared statements) and `sql-limit`
+//! (one set-based statement per batch over a plain connection).
 //!
 //! The load loop runs on one thread (a current-thread runtime), so on a
 //! small machine the generator takes as little CPU from uplink and Postgres
@@ -78,7 +79,7 @@ pub struct BenchArgs {
         default_value = "put100,mixed,presign,tokens"
     )]
     pub workload: Vec<Workload>,
-    /// Postgres URL of the target's database: enables the naive and
+    /// Postgres URL of the target's database: enables the naive, naive-typed and
     /// sql-limit baselines (needs the todo schema of examples/todo).
     #[arg(long, env = "UPLINK_BENCH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -434,7 +435,12 @@ impl Run {
                 continue;
             }
             if let (Some(db), false) = (self.db.clone(), self.args.no_baselines) {
-                for baseline in [Target::Naive(db.clone()), Target::SqlLimit(db)] {
+                let baselines = [
+                    Target::Naive(db.clone()),
+                    Target::NaiveTyped(db.clone()),
+                    Target::SqlLimit(db),
+                ];
+                for baseline in baselines {
                     self.case(&phase, &baseline, server, salt.next_u64())
                         .await?;
                 }
@@ -506,6 +512,7 @@ impl Run {
                 workload.to_owned(),
                 serde_json::json!({
                     "uplink_over_naive": self.ratio(workload, "naive"),
+                    "uplink_over_naive_typed": self.ratio(workload, "naive-typed"),
                     "uplink_over_sql_limit": self.ratio(workload, "sql-limit"),
                 }),
             );

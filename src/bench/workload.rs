@@ -65,6 +65,36 @@ pub enum Entry {
     Delete(Uuid),
 }
 
+impl Entry {
+    /// The entry's `data` object as the SDK sends it (SQLite values:
+    /// booleans as 0/1); DELETEs have none.
+    pub fn data(&self, user_id: &str) -> Option<String> {
+        match self {
+            Entry::Put(p) => Some(format!(
+                "{{\"created_at\":\"{}\",\"description\":{},\"completed\":0,\"created_by\":{},\"list_id\":\"{}\"}}",
+                timestamp(p.created_at),
+                json_string(&p.description),
+                json_string(user_id),
+                p.list_id
+            )),
+            Entry::Patch(p) => Some(format!(
+                "{{\"completed\":1,\"completed_at\":\"{}\",\"completed_by\":{}}}",
+                timestamp(p.completed_at),
+                json_string(user_id)
+            )),
+            Entry::Delete(_) => None,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match self {
+            Entry::Put(p) => p.id,
+            Entry::Patch(p) => p.id,
+            Entry::Delete(id) => *id,
+        }
+    }
+}
+
 /// One upload batch: client transactions of entries, op ids consecutive.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -101,35 +131,19 @@ impl Batch {
                     out.push(',');
                 }
                 first = false;
-                let (op, id) = match entry {
-                    Entry::Put(p) => ("PUT", p.id),
-                    Entry::Patch(p) => ("PATCH", p.id),
-                    Entry::Delete(id) => ("DELETE", *id),
+                let op = match entry {
+                    Entry::Put(_) => "PUT",
+                    Entry::Patch(_) => "PATCH",
+                    Entry::Delete(_) => "DELETE",
                 };
+                let id = entry.id();
                 let _ = write!(
                     out,
                     "{{\"op_id\":{op_id},\"op\":\"{op}\",\"type\":\"todos\",\"id\":\"{id}\",\"tx_id\":{tx_id}"
                 );
-                match entry {
-                    Entry::Put(p) => {
-                        let _ = write!(
-                            out,
-                            ",\"data\":{{\"created_at\":\"{}\",\"description\":{},\"completed\":0,\"created_by\":{},\"list_id\":\"{}\"}}",
-                            timestamp(p.created_at),
-                            json_string(&p.description),
-                            json_string(&self.user_id),
-                            p.list_id
-                        );
-                    }
-                    Entry::Patch(p) => {
-                        let _ = write!(
-                            out,
-                            ",\"data\":{{\"completed\":1,\"completed_at\":\"{}\",\"completed_by\":{}}}",
-                            timestamp(p.completed_at),
-                            json_string(&self.user_id)
-                        );
-                    }
-                    Entry::Delete(_) => {}
+                if let Some(data) = entry.data(&self.user_id) {
+                    out.push_str(",\"data\":");
+                    out.push_str(&data);
                 }
                 out.push('}');
                 op_id += 1;

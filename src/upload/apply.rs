@@ -170,30 +170,22 @@ async fn run_steps(
             Step::Statement(group) => match group.single_op() {
                 None => run_combined(conn, &group).await?,
                 Some(Op::Put) => {
-                    let rows = group.rows(Op::Put);
-                    sqlx::query(&sql::upsert(group.table, group.owned, &rows))
-                        .bind(sql::rows_param(&rows))
-                        .execute(&mut *conn)
+                    sql::upsert(group.table, group.owned, &group.rows(Op::Put))
+                        .execute(conn)
                         .await?;
                 }
                 Some(Op::Patch) => {
-                    let rows = group.rows(Op::Patch);
-                    if let Some(statement) = sql::update(group.table, &rows) {
-                        let statement = format!("{statement}{}", returning_id(ctx));
-                        let touched = sqlx::query_scalar::<_, String>(&statement)
-                            .bind(sql::rows_param(&rows))
-                            .fetch_all(&mut *conn)
-                            .await?;
+                    if let Some(mut statement) = sql::update(group.table, &group.rows(Op::Patch)) {
+                        statement.sql.push_str(returning_id(ctx));
+                        let touched = statement.fetch_text(conn).await?;
                         check_hidden_rows(conn, ctx, &group, touched).await?;
                     }
                 }
                 Some(Op::Delete) => {
-                    let ids: Vec<&str> = group.entries.iter().map(|e| e.row.id.as_str()).collect();
-                    let statement = format!("{}{}", sql::delete(group.table), returning_id(ctx));
-                    let touched = sqlx::query_scalar::<_, String>(&statement)
-                        .bind(ids)
-                        .fetch_all(&mut *conn)
-                        .await?;
+                    let ids = group.entries.iter().map(|e| e.row.id.as_str()).collect();
+                    let mut statement = sql::delete(group.table, ids);
+                    statement.sql.push_str(returning_id(ctx));
+                    let touched = statement.fetch_text(conn).await?;
                     check_hidden_rows(conn, ctx, &group, touched).await?;
                 }
             },
@@ -225,15 +217,9 @@ async fn run_combined(
             .collect(),
         deletes: group.rows(Op::Delete),
     };
-    let (statement, params) = sql::combined(group.table, group.owned, &parts);
-    let mut query = sqlx::query(&statement);
-    for param in params {
-        query = match param {
-            sql::Param::Ids(ids) => query.bind(ids),
-            sql::Param::Rows(rows) => query.bind(rows),
-        };
-    }
-    query.execute(conn).await.map(|_| ())
+    sql::combined(group.table, group.owned, &parts)
+        .execute(conn)
+        .await
 }
 
 /// Under row-level security an UPDATE or DELETE silently skips rows the

@@ -1,7 +1,11 @@
-//! Converts a client's JSON value into what `jsonb_populate_record` turns into
-//! the column's type. Postgres parses everything it can itself (numbers from
-//! text, timestamps, uuids, enums, booleans from 0/1); here we only do what it
-//! cannot: JSON text into json/jsonb and arrays, integral floats into integers.
+//! Converts a client's JSON value into the text the column type's input
+//! function parses (what Postgres does for `'…'::type`), or `None` for SQL
+//! NULL. Postgres parses everything it can itself (numbers from text,
+//! timestamps, uuids, enums, booleans from 0/1); here we only do what it
+//! cannot: decode JSON strings, turn JSON text into json/jsonb, JSON arrays
+//! into array literals, integral floats into integers — and refuse text
+//! Postgres cannot store (NUL characters, unpaired surrogates) before it
+//! reaches the database.
 
 use std::borrow::Cow;
 
@@ -11,35 +15,35 @@ use serde_json::value::RawValue;
 use super::schema::{Column, ValueKind};
 
 /// Converts one value; the error is a message for the `invalid_value` result.
-pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Cow<'a, str>, String> {
+pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, str>>, String> {
     let text = raw.get();
     if text == "null" {
-        return Ok(Cow::Borrowed(text));
+        return Ok(None);
     }
-    match column.kind {
+    let value = match column.kind {
         ValueKind::Boolean | ValueKind::Integer if is_float_literal(text) => {
-            Ok(integral_float(text).map_or(Cow::Borrowed(text), Cow::Owned))
+            integral_float(text).map_or(Cow::Borrowed(text), Cow::Owned)
         }
-        ValueKind::Json => match json_text(text) {
-            Some(inner) => {
-                serde_json::from_str::<IgnoredAny>(&inner).map_err(|_| {
-                    format!(
-                        "column `{}` expects JSON text; the string is not valid JSON",
-                        column.name
-                    )
-                })?;
-                Ok(Cow::Owned(inner))
-            }
-            // Already a JSON object, array, number or boolean.
-            None => Ok(Cow::Borrowed(text)),
-        },
+        ValueKind::Json if text.starts_with('"') => {
+            let inner = decode(column, text)?;
+            serde_json::from_str::<IgnoredAny>(&inner).map_err(|_| {
+                format!(
+                    "column `{}` expects JSON text; the string is not valid JSON",
+                    column.name
+                )
+            })?;
+            inner
+        }
+        // Already a JSON object, array, number or boolean.
+        ValueKind::Json => Cow::Borrowed(text),
         ValueKind::Array { text_elements } => {
-            let array = match json_text(text) {
-                Some(inner) => Cow::Owned(inner),
-                None => Cow::Borrowed(text),
+            let array = if text.starts_with('"') {
+                decode(column, text)?
+            } else {
+                Cow::Borrowed(text)
             };
-            let elements: Vec<&RawValue> = serde_json::from_str(&array)
-                .map_err(|_| format!("column `{}` expects a JSON array as text", column.name))?;
+            let not_array = || format!("column `{}` expects a JSON array as text", column.name);
+            let elements: Vec<&RawValue> = serde_json::from_str(&array).map_err(|_| not_array())?;
             if text_elements
                 && elements
                     .iter()
@@ -50,13 +54,72 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Cow<'a, str>, St
                     column.name
                 ));
             }
-            Ok(match array {
-                Cow::Owned(inner) => Cow::Owned(inner),
-                Cow::Borrowed(_) => Cow::Borrowed(text),
-            })
+            let mut literal = String::with_capacity(array.len() + 2);
+            array_literal(column, &elements, &mut literal)?;
+            Cow::Owned(literal)
         }
-        _ => Ok(Cow::Borrowed(text)),
+        _ if text.starts_with('"') => decode(column, text)?,
+        // Numbers and booleans are their own text; objects reach the
+        // type's input function as JSON text.
+        _ => Cow::Borrowed(text),
+    };
+    Ok(Some(value))
+}
+
+/// A JSON string's content: borrowed when it has no escapes.
+fn decode<'a>(column: &Column, json: &'a str) -> Result<Cow<'a, str>, String> {
+    let text = match json.get(1..json.len() - 1) {
+        Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+        _ => Cow::Owned(serde_json::from_str::<String>(json).map_err(|_| {
+            format!(
+                "column `{}`: the text is not valid Unicode (an unpaired surrogate escape)",
+                column.name
+            )
+        })?),
+    };
+    if text.contains('\0') {
+        return Err(format!(
+            "column `{}`: text with NUL characters (\\u0000) cannot be stored",
+            column.name
+        ));
     }
+    Ok(text)
+}
+
+/// Appends the Postgres array literal of JSON array `elements`: every
+/// element quoted (the element type parses it), `null` as NULL, nested
+/// arrays as nested braces.
+fn array_literal(column: &Column, elements: &[&RawValue], out: &mut String) -> Result<(), String> {
+    out.push('{');
+    for (i, element) in elements.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let json = element.get();
+        if json == "null" {
+            out.push_str("NULL");
+        } else if json.starts_with('[') {
+            let nested: Vec<&RawValue> = serde_json::from_str(json)
+                .map_err(|_| format!("column `{}` expects a JSON array", column.name))?;
+            array_literal(column, &nested, out)?;
+        } else {
+            let text = if json.starts_with('"') {
+                decode(column, json)?
+            } else {
+                Cow::Borrowed(json)
+            };
+            out.push('"');
+            for c in text.chars() {
+                if matches!(c, '"' | '\\') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+    }
+    out.push('}');
+    Ok(())
 }
 
 fn is_float_literal(text: &str) -> bool {
@@ -74,15 +137,6 @@ fn integral_float(text: &str) -> Option<String> {
         .then(|| format!("{}", value as i64))
 }
 
-/// The decoded content of a JSON string, or None when the value is not a string.
-fn json_text(text: &str) -> Option<String> {
-    if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok()
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +145,7 @@ mod tests {
         Column {
             name: "c".to_owned(),
             sql_type: "x".to_owned(),
+            cast_type: "x".to_owned(),
             kind,
             numeric: false,
             not_null: false,
@@ -99,9 +154,43 @@ mod tests {
         }
     }
 
+    /// The input text, `NULL` for SQL NULL.
     fn run(kind: ValueKind, json: &str) -> Result<String, String> {
         let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        coerce(&column(kind), &raw).map(|c| c.into_owned())
+        coerce(&column(kind), &raw).map(|c| c.map_or("NULL".to_owned(), Cow::into_owned))
+    }
+
+    #[test]
+    fn strings_are_decoded_and_other_scalars_kept_as_text() {
+        assert_eq!(run(ValueKind::Other, r#""plain""#).unwrap(), "plain");
+        assert_eq!(
+            run(ValueKind::Other, r#""say \"hi\"\n\u00e9""#).unwrap(),
+            "say \"hi\"\né"
+        );
+        assert_eq!(run(ValueKind::Other, "12.50").unwrap(), "12.50");
+        assert_eq!(run(ValueKind::Boolean, "true").unwrap(), "true");
+        assert_eq!(run(ValueKind::Boolean, "0").unwrap(), "0");
+        assert_eq!(run(ValueKind::Other, "null").unwrap(), "NULL");
+        assert_eq!(run(ValueKind::Other, r#""null""#).unwrap(), "null");
+    }
+
+    #[test]
+    fn text_postgres_cannot_store_is_refused() {
+        assert!(run(ValueKind::Other, r#""a\u0000b""#).is_err());
+        assert!(run(ValueKind::Other, r#""\ud800""#).is_err());
+        assert!(
+            run(
+                ValueKind::Array {
+                    text_elements: true
+                },
+                r#"["\u0000"]"#
+            )
+            .is_err()
+        );
+        assert_eq!(
+            run(ValueKind::Other, r#""\ud83d\ude00""#).unwrap(),
+            "\u{1F600}"
+        );
     }
 
     #[test]
@@ -139,21 +228,26 @@ mod tests {
     }
 
     #[test]
-    fn arrays_from_json_text() {
+    fn arrays_become_array_literals() {
         let text = ValueKind::Array {
             text_elements: true,
         };
         assert_eq!(
-            run(text, r#""[\"a\",\"NULL\"]""#).unwrap(),
-            r#"["a","NULL"]"#
+            run(text, r#""[\"a\",\"NULL\",null,\"q\\\"b\\\\s\",\"x,{y}\"]""#).unwrap(),
+            r#"{"a","NULL",NULL,"q\"b\\s","x,{y}"}"#
         );
-        assert_eq!(run(text, r#""[]""#).unwrap(), "[]");
+        assert_eq!(run(text, r#""[]""#).unwrap(), "{}");
         assert!(run(text, r#""[1,2]""#).is_err());
         assert!(run(text, r#""{a,b}""#).is_err());
         assert!(run(text, "7").is_err());
         let ints = ValueKind::Array {
             text_elements: false,
         };
-        assert_eq!(run(ints, "[1,2]").unwrap(), "[1,2]");
+        assert_eq!(run(ints, "[1,2]").unwrap(), r#"{"1","2"}"#);
+        assert_eq!(
+            run(ints, "[[1,2],[3,null]]").unwrap(),
+            r#"{{"1","2"},{"3",NULL}}"#
+        );
+        assert_eq!(run(ints, r#"[{"a":[1]}]"#).unwrap(), r#"{"{\"a\":[1]}"}"#);
     }
 }

@@ -97,11 +97,17 @@ impl<'c> Allowed<'c> {
                 ),
             ));
         };
+        if entry.id.contains('\0') {
+            return Err(Rejection::new(
+                "invalid_value",
+                "the row id contains a NUL character (\\u0000), which Postgres cannot store",
+            ));
+        }
         let version_column = policy
             .conflict
             .filter(|c| c.strategy == ConflictStrategy::Version)
             .map(|c| c.column.name.as_str());
-        let mut values: Vec<(&Column, Cow<'a, str>)> = Vec::with_capacity(entry.data.len());
+        let mut values: Vec<(&Column, Option<Cow<'a, str>>)> = Vec::with_capacity(entry.data.len());
         let mut conflict_value = None;
         let mut read_only_hits = Vec::new();
         if entry.op != Op::Delete {
@@ -185,10 +191,12 @@ impl<'p, 'c, 'a> Group<'p, 'c, 'a> {
     }
 }
 
-fn column_set(row: &Row) -> Vec<String> {
-    let mut names: Vec<String> = row.values.iter().map(|(c, _)| c.name.clone()).collect();
-    names.sort();
-    names
+/// Whether two rows carry the same columns (each carries a column once).
+fn same_columns(a: &Row, b: &Row) -> bool {
+    a.values.len() == b.values.len()
+        && a.values
+            .iter()
+            .all(|(c, _)| b.values.iter().any(|(d, _)| d.name == c.name))
 }
 
 /// Groups entries, in order, into statements (see the module docs).
@@ -220,7 +228,7 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
                     && g.entries
                         .iter()
                         .find(|e| e.op == Op::Put)
-                        .is_some_and(|e| column_set(&e.row) != column_set(&entry.row)))
+                        .is_some_and(|e| !same_columns(&e.row, &entry.row)))
         });
         if !fits {
             ids.clear();

@@ -293,7 +293,7 @@ pub async fn apply_row(
         row.values
             .iter()
             .find(|(c, _)| c.name == column)
-            .and_then(|(_, v)| raw_text(v))
+            .and_then(|(_, v)| v.as_deref().map(str::to_owned))
     };
 
     if policy.insert_only && prepared.op != Op::Put {
@@ -322,7 +322,8 @@ pub async fn apply_row(
             }
             None if prepared.op == Op::Put => {
                 row.values.retain(|(c, _)| c.name != owner.name);
-                row.values.push((owner, Cow::Owned(json_string(user_id))));
+                row.values
+                    .push((owner, Some(Cow::Owned(user_id.to_owned()))));
             }
             _ => {}
         }
@@ -353,7 +354,9 @@ pub async fn apply_row(
                 row.values.retain(|(c, _)| c.name != column.name);
                 row.values.push((
                     column,
-                    Cow::Owned(serde_json::to_string(&object).unwrap_or_default()),
+                    Some(Cow::Owned(
+                        serde_json::to_string(&object).unwrap_or_default(),
+                    )),
                 ));
             }
             write_put(conn, table, prepared, &row, policy.insert_only).await?;
@@ -395,7 +398,7 @@ pub async fn apply_row(
         // A PUT that does not mention the state keeps it (it would otherwise
         // reset it to its DEFAULT, bypassing the allowed transitions).
         row.values.retain(|(c, _)| c.name != column.name);
-        row.values.push((column, Cow::Owned(state.to_string())));
+        row.values.push((column, as_text(state).map(Cow::Owned)));
     }
     if let Some((column, allowed)) = policy.transitions
         && prepared.op != Op::Delete
@@ -480,7 +483,9 @@ pub async fn apply_row(
                 row.values.retain(|(c, _)| c.name != conflict.column.name);
                 row.values.push((
                     conflict.column,
-                    Cow::Owned(serde_json::to_string(&object).unwrap_or_default()),
+                    Some(Cow::Owned(
+                        serde_json::to_string(&object).unwrap_or_default(),
+                    )),
                 ));
                 if !lost.is_empty() {
                     let note = ConflictNote {
@@ -548,11 +553,7 @@ async fn write_put(
     } else {
         sql::upsert(table, owned.as_deref(), rows)
     };
-    sqlx::query(&statement)
-        .bind(sql::rows_param(rows))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    statement.execute(conn).await
 }
 
 /// Writes an entry to an existing (locked) row: deltas are added, the
@@ -570,9 +571,8 @@ async fn write_existing(
     let id_type = &table.id_type;
     match prepared.op {
         Op::Delete => {
-            sqlx::query(&sql::delete(table))
-                .bind(vec![row.id.as_str()])
-                .execute(&mut *conn)
+            sql::delete(table, vec![row.id.as_str()])
+                .execute(conn)
                 .await?;
             return Ok(());
         }
@@ -596,7 +596,11 @@ async fn write_existing(
                         .and_then(|o| o.get(&d.name))
                         .and_then(as_text)
                         .unwrap_or_else(|| "0".to_owned());
-                    Some((*d, raw_text(&new.1).unwrap_or_default(), previous))
+                    Some((
+                        *d,
+                        new.1.as_deref().unwrap_or_default().to_owned(),
+                        previous,
+                    ))
                 })
                 .collect();
             let mut plain = row.clone();
@@ -604,10 +608,7 @@ async fn write_existing(
                 .values
                 .retain(|(c, _)| !deltas.iter().any(|(d, _, _)| d.name == c.name));
             if let Some(statement) = sql::update(table, &[&plain]) {
-                sqlx::query(&statement)
-                    .bind(sql::rows_param(&[&plain]))
-                    .execute(&mut *conn)
-                    .await?;
+                statement.execute(conn).await?;
             }
             for (column, new, previous) in deltas {
                 let c = quote_ident(&column.name);

@@ -27,8 +27,12 @@ pub enum ValueKind {
 #[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
-    /// `format_type()` of the column, used for casts.
+    /// `format_type()` of the column, modifiers included (as shown to people).
     pub sql_type: String,
+    /// The type without modifiers, for casts from text: the column's
+    /// modifiers then apply as on assignment (`varchar(5)` refuses a longer
+    /// value instead of truncating it, as an explicit cast would).
+    pub cast_type: String,
     pub kind: ValueKind,
     pub numeric: bool,
     pub not_null: bool,
@@ -43,7 +47,7 @@ pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
     by_name: HashMap<String, usize>,
-    /// `format_type()` of the `id` column.
+    /// The `id` column's type without modifiers (see `Column::cast_type`).
     pub id_type: String,
     /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
     pub id_is_key: bool,
@@ -91,6 +95,7 @@ const INTROSPECT: &str = r#"
 SELECT c.relname::text                                   AS table_name,
        a.attname::text                                   AS column_name,
        format_type(a.atttypid, a.atttypmod)              AS sql_type,
+       format_type(a.atttypid, NULL)                     AS cast_type,
        bt.typname::text                                  AS base_type,
        bt.typcategory::text                              AS category,
        COALESCE(et.typcategory::text, '')                AS element_category,
@@ -118,6 +123,7 @@ struct ColumnRow {
     table_name: String,
     column_name: String,
     sql_type: String,
+    cast_type: String,
     base_type: String,
     category: String,
     element_category: String,
@@ -160,7 +166,7 @@ impl Catalog {
                     rows_independent: false,
                 });
             if row.column_name == "id" {
-                table.id_type = row.sql_type.clone();
+                table.id_type = row.cast_type.clone();
                 table.id_is_key = row.unique_key;
             }
             let column = Column {
@@ -168,6 +174,7 @@ impl Catalog {
                 numeric: row.category == "N",
                 name: row.column_name,
                 sql_type: row.sql_type,
+                cast_type: row.cast_type,
                 not_null: row.not_null,
                 default: row.default_expr,
                 writable: !row.generated,

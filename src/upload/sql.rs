@@ -1,57 +1,102 @@
 //! Set-based statements over the app's tables. Every identifier comes from the
-//! introspected catalogue and is quoted here; every value travels in the one
-//! bound JSON parameter, which Postgres converts with `jsonb_populate_record`.
+//! introspected catalogue and is quoted here; every value is bound. A
+//! statement's rows travel column by column, one text array each, unnested
+//! and cast to the column's type: Postgres parses each value with the type's
+//! own input function, as it would a literal.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection};
+
 use super::schema::{Column, Table};
 
-/// A row of a statement: its id and the (coerced) values it sets.
+/// A row of a statement: its id and the values it sets, as the text the
+/// column type parses (`None` is SQL NULL; see `coerce`).
 #[derive(Debug, Clone)]
 pub struct Row<'c, 'a> {
     pub id: String,
-    pub values: Vec<(&'c Column, Cow<'a, str>)>,
+    pub values: Vec<(&'c Column, Option<Cow<'a, str>>)>,
 }
 
 impl Row<'_, '_> {
-    fn has(&self, column: &str) -> bool {
-        self.values.iter().any(|(c, _)| c.name == column)
+    /// The value for `column`: `None` when the row does not carry it.
+    fn value(&self, column: &str) -> Option<Option<&str>> {
+        self.values
+            .iter()
+            .find(|(c, _)| c.name == column)
+            .map(|(_, v)| v.as_deref())
+    }
+}
+
+/// A statement and its parameters, in placeholder order.
+pub struct Statement<'p> {
+    pub sql: String,
+    params: Vec<Param<'p>>,
+}
+
+enum Param<'p> {
+    Text(Vec<Option<&'p str>>),
+    Flags(Vec<bool>),
+}
+
+impl Statement<'_> {
+    pub async fn execute(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query_with(&self.sql, self.arguments()?)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs the statement; the text of its one column, per returned row.
+    pub async fn fetch_text(&self, conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar_with(&self.sql, self.arguments()?)
+            .fetch_all(conn)
+            .await
+    }
+
+    fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
+        let mut arguments = PgArguments::default();
+        for param in &self.params {
+            match param {
+                Param::Text(values) => arguments.add(values),
+                Param::Flags(values) => arguments.add(values),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(arguments)
+    }
+}
+
+/// Collects parameters while a statement's text is written.
+#[derive(Default)]
+struct Binds<'p> {
+    params: Vec<Param<'p>>,
+}
+
+impl<'p> Binds<'p> {
+    /// Binds a text array; returns its placeholder.
+    fn text(&mut self, values: Vec<Option<&'p str>>) -> String {
+        self.params.push(Param::Text(values));
+        format!("${}::text[]", self.params.len())
+    }
+
+    fn flags(&mut self, values: Vec<bool>) -> String {
+        self.params.push(Param::Flags(values));
+        format!("${}::bool[]", self.params.len())
+    }
+
+    fn statement(self, sql: String) -> Statement<'p> {
+        Statement {
+            sql,
+            params: self.params,
+        }
     }
 }
 
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The JSON array bound as `$1`: `[{"id": …, "col": value, …}, …]`.
-pub fn rows_param(rows: &[&Row]) -> String {
-    let mut out = String::with_capacity(rows.len() * 128);
-    out.push('[');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"id\":");
-        push_json_string(&mut out, &row.id);
-        for (column, value) in &row.values {
-            out.push(',');
-            push_json_string(&mut out, &column.name);
-            out.push(':');
-            out.push_str(value);
-        }
-        out.push('}');
-    }
-    out.push(']');
-    out
-}
-
-fn push_json_string(out: &mut String, text: &str) {
-    out.push_str(&json_string(text));
 }
 
 /// A JSON string literal for `text`.
@@ -60,25 +105,124 @@ pub fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
+/// How the rows of a statement carry one of its columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Carried {
+    All,
+    /// Some rows do: `u.p{i}` says which.
+    Some,
+    None,
+}
+
+/// The rows as a relation `u("id", v0, p0, v1, …)`: the id, then per column
+/// `v{i}` (its text) and, when only some rows carry it, `p{i}` (whether the
+/// row does).
+struct Source {
+    from: String,
+    carried: Vec<Carried>,
+}
+
+impl Source {
+    fn new<'p>(binds: &mut Binds<'p>, columns: &[&Column], rows: &[&'p Row]) -> Self {
+        let mut arrays = vec![binds.text(rows.iter().map(|r| Some(r.id.as_str())).collect())];
+        let mut names = vec!["\"id\"".to_owned()];
+        let mut carried = Vec::with_capacity(columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            let values: Vec<Option<Option<&'p str>>> =
+                rows.iter().map(|r| r.value(&column.name)).collect();
+            let how = if values.iter().all(Option::is_some) {
+                Carried::All
+            } else if values.iter().all(Option::is_none) {
+                Carried::None
+            } else {
+                Carried::Some
+            };
+            if how != Carried::None {
+                let flags: Vec<bool> = values.iter().map(Option::is_some).collect();
+                arrays.push(binds.text(values.into_iter().map(Option::flatten).collect()));
+                names.push(format!("v{i}"));
+                if how == Carried::Some {
+                    arrays.push(binds.flags(flags));
+                    names.push(format!("p{i}"));
+                }
+            }
+            carried.push(how);
+        }
+        Self {
+            from: format!("unnest({}) AS u({})", arrays.join(", "), names.join(", ")),
+            carried,
+        }
+    }
+
+    /// Column `i`'s value, cast to the column's type.
+    fn value(i: usize, column: &Column) -> String {
+        format!("u.v{i}::{}", column.cast_type)
+    }
+
+    /// What column `i` becomes where a row does not carry it: `otherwise`.
+    fn value_or(&self, i: usize, column: &Column, otherwise: &str) -> String {
+        match self.carried[i] {
+            Carried::All => Self::value(i, column),
+            Carried::Some => format!(
+                "CASE WHEN u.p{i} THEN {} ELSE {otherwise} END",
+                Self::value(i, column)
+            ),
+            Carried::None => otherwise.to_owned(),
+        }
+    }
+}
+
 /// PUT: insert or replace. `owned` lists the client-owned columns when the
 /// table declares them: absent ones then become their DEFAULT on replace
 /// too. Without a declaration, the statement covers exactly the columns the
 /// rows carry (callers group rows by their column set) and absent columns
 /// keep their server value on replace.
-pub fn upsert(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
-    upsert_at(table, owned, rows, 1, None)
+pub fn upsert<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]) -> Statement<'p> {
+    let mut binds = Binds::default();
+    let sql = insert_sql(&mut binds, table, owned, rows, None, true);
+    binds.statement(sql)
 }
 
-fn upsert_at(
+/// PUT into an insert-only table: new ids only; an existing row is left as it is.
+pub fn insert_new<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]) -> Statement<'p> {
+    let mut binds = Binds::default();
+    let sql = insert_sql(&mut binds, table, owned, rows, None, false);
+    binds.statement(sql)
+}
+
+/// `INSERT INTO t (id, …) SELECT … FROM unnest(…) [WHERE guard]`; an
+/// existing row is replaced or, without `replace`, left as it is.
+fn insert_sql<'p>(
+    binds: &mut Binds<'p>,
     table: &Table,
     owned: Option<&[&Column]>,
-    rows: &[&Row],
-    param: usize,
+    rows: &[&'p Row],
     guard: Option<&str>,
+    replace: bool,
 ) -> String {
-    let (mut sql, columns) = insert_select(table, owned, rows, param, guard);
+    let columns: Vec<&Column> = match owned {
+        Some(owned) => owned.to_vec(),
+        None => rows
+            .first()
+            .map(|r| r.values.iter().map(|(c, _)| *c).collect())
+            .unwrap_or_default(),
+    };
+    let source = Source::new(binds, &columns, rows);
+    let mut sql = format!("INSERT INTO {} AS t (\"id\"", quote_ident(&table.name));
+    for column in &columns {
+        let _ = write!(sql, ", {}", quote_ident(&column.name));
+    }
+    let _ = write!(sql, ") SELECT u.\"id\"::{}", table.id_type);
+    for (i, column) in columns.iter().enumerate() {
+        let default = column.default.as_deref().unwrap_or("NULL");
+        let _ = write!(sql, ", {}", source.value_or(i, column, default));
+    }
+    let _ = write!(sql, " FROM {}", source.from);
+    if let Some(guard) = guard {
+        let _ = write!(sql, " WHERE {guard}");
+    }
     sql.push_str(" ON CONFLICT (\"id\") DO ");
-    if columns.is_empty() {
+    if !replace || columns.is_empty() {
         sql.push_str("NOTHING");
     } else {
         sql.push_str("UPDATE SET ");
@@ -90,78 +234,20 @@ fn upsert_at(
     sql
 }
 
-/// PUT into an insert-only table: new ids only; an existing row is left as it is.
-pub fn insert_new(table: &Table, owned: Option<&[&Column]>, rows: &[&Row]) -> String {
-    let (sql, _) = insert_select(table, owned, rows, 1, None);
-    sql + " ON CONFLICT (\"id\") DO NOTHING"
-}
-
-/// `INSERT INTO t (id, …) SELECT … FROM $param`, and the columns it sets.
-fn insert_select<'c>(
-    table: &Table,
-    owned: Option<&[&'c Column]>,
-    rows: &[&Row<'c, '_>],
-    param: usize,
-    guard: Option<&str>,
-) -> (String, Vec<&'c Column>) {
-    let t = quote_ident(&table.name);
-    let columns: Vec<&Column> = match owned {
-        Some(owned) => owned.to_vec(),
-        None => rows
-            .first()
-            .map(|r| r.values.iter().map(|(c, _)| *c).collect())
-            .unwrap_or_default(),
-    };
-    let mut sql = format!("INSERT INTO {t} AS t (\"id\"");
-    for column in &columns {
-        let _ = write!(sql, ", {}", quote_ident(&column.name));
-    }
-    sql.push_str(") SELECT r.\"id\"");
-    let mut per_row_presence = false;
-    for column in &columns {
-        let c = quote_ident(&column.name);
-        let in_all = rows.iter().all(|r| r.has(&column.name));
-        let in_none = !rows.iter().any(|r| r.has(&column.name));
-        let default = column.default.as_deref().unwrap_or("NULL");
-        if in_all {
-            let _ = write!(sql, ", r.{c}");
-        } else if in_none {
-            let _ = write!(sql, ", {default}");
-        } else {
-            per_row_presence = true;
-            let _ = write!(
-                sql,
-                ", CASE WHEN x.j ? {} THEN r.{c} ELSE {default} END",
-                quote_literal(&column.name)
-            );
-        }
-    }
-    if per_row_presence {
-        let _ = write!(
-            sql,
-            " FROM jsonb_array_elements(${param}::jsonb) AS x(j) \
-             CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, x.j) AS r"
-        );
-    } else {
-        // Every row carries the same columns: one conversion call for all.
-        let _ = write!(
-            sql,
-            " FROM jsonb_populate_recordset(NULL::{t}, ${param}::jsonb) AS r"
-        );
-    }
-    if let Some(guard) = guard {
-        let _ = write!(sql, " WHERE {guard}");
-    }
-    (sql, columns)
-}
-
 /// PATCH: set exactly the given columns of existing rows; missing rows are
 /// left alone. Each row keeps the server value of columns it does not carry.
-pub fn update(table: &Table, rows: &[&Row]) -> Option<String> {
-    update_at(table, rows, 1, None)
+pub fn update<'p>(table: &Table, rows: &[&'p Row]) -> Option<Statement<'p>> {
+    let mut binds = Binds::default();
+    let sql = update_sql(&mut binds, table, rows, None)?;
+    Some(binds.statement(sql))
 }
 
-fn update_at(table: &Table, rows: &[&Row], param: usize, guard: Option<&str>) -> Option<String> {
+fn update_sql<'p>(
+    binds: &mut Binds<'p>,
+    table: &Table,
+    rows: &[&'p Row],
+    guard: Option<&str>,
+) -> Option<String> {
     let mut columns: Vec<&Column> = Vec::new();
     for row in rows {
         for (column, _) in &row.values {
@@ -173,57 +259,45 @@ fn update_at(table: &Table, rows: &[&Row], param: usize, guard: Option<&str>) ->
     if columns.is_empty() {
         return None;
     }
-    let t = quote_ident(&table.name);
+    // The planner sees the arrays' lengths (custom plans), so a few rows
+    // are looked up by key even in a table analysed while empty.
+    let source = Source::new(binds, &columns, rows);
     let list = columns
         .iter()
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let picked = columns
+    let values = columns
         .iter()
-        .map(|c| format!("p.{}", quote_ident(&c.name)))
+        .enumerate()
+        .map(|(i, c)| source.value_or(i, c, &format!("t.{}", quote_ident(&c.name))))
         .collect::<Vec<_>>()
         .join(", ");
-    // Postgres guesses 100 rows for jsonb_array_elements. For a few rows
-    // against a table whose statistics say "empty" (just created, or not yet
-    // re-analysed), that makes a hash join over a full scan look cheaper than
-    // index lookups, and every PATCH then scans the whole table. A LIMIT of
-    // the row count rounded up to a power of two (few distinct statements
-    // to cache, never fewer than the rows) gives the planner the real size.
-    let limit = rows.len().max(1).next_power_of_two();
-    let guard = guard.map(|g| format!(" AND {g}")).unwrap_or_default();
-    let uniform = rows
-        .iter()
-        .all(|r| r.values.len() == columns.len() && columns.iter().all(|c| r.has(&c.name)));
-    if uniform {
-        // Every row sets the same columns: one conversion call for all.
-        let values = columns
-            .iter()
-            .map(|c| format!("x.{}", quote_ident(&c.name)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Some(format!(
-            "UPDATE {t} AS t SET ({list}) = ROW({values}) \
-             FROM (SELECT * FROM jsonb_populate_recordset(NULL::{t}, ${param}::jsonb) LIMIT {limit}) AS x \
-             WHERE t.\"id\" = x.\"id\"{guard}"
-        ));
-    }
     Some(format!(
-        "UPDATE {t} AS t SET ({list}) = (SELECT {picked} FROM jsonb_populate_record(t, x.j) AS p) \
-         FROM (SELECT e.j FROM jsonb_array_elements(${param}::jsonb) AS e(j) LIMIT {limit}) AS x(j) \
-         WHERE t.\"id\" = (x.j->>'id')::{}{guard}",
+        "UPDATE {} AS t SET ({list}) = ROW({values}) FROM {} WHERE t.\"id\" = u.\"id\"::{}{}",
+        quote_ident(&table.name),
+        source.from,
         table.id_type,
+        guard.map(|g| format!(" AND {g}")).unwrap_or_default()
     ))
 }
 
-/// DELETE by ids bound as `$1` (a text array).
-pub fn delete(table: &Table) -> String {
-    delete_at(table, 1, None)
+/// DELETE the rows with these ids.
+pub fn delete<'p>(table: &Table, ids: Vec<&'p str>) -> Statement<'p> {
+    let mut binds = Binds::default();
+    let sql = delete_sql(&mut binds, table, ids, None);
+    binds.statement(sql)
 }
 
-fn delete_at(table: &Table, param: usize, guard: Option<&str>) -> String {
+fn delete_sql<'p>(
+    binds: &mut Binds<'p>,
+    table: &Table,
+    ids: Vec<&'p str>,
+    guard: Option<&str>,
+) -> String {
+    let ids = binds.text(ids.into_iter().map(Some).collect());
     format!(
-        "DELETE FROM {} AS t WHERE t.\"id\" = ANY(${param}::text[]::{}[]){}",
+        "DELETE FROM {} AS t WHERE t.\"id\" = ANY({ids}::{}[]){}",
         quote_ident(&table.name),
         table.id_type,
         guard.map(|g| format!(" AND {g}")).unwrap_or_default()
@@ -243,14 +317,13 @@ pub struct Combined<'r, 'c, 'a> {
 /// and the table has no constraint or trigger that relates its rows (the
 /// caller checks `Table::rows_independent`). The first CTE locks every
 /// existing row in id order before any part writes, so concurrent batches
-/// cannot deadlock on them. Returns the statement and its parameters in order:
-/// all ids, then delete ids, patch rows and put rows for the parts present.
-pub fn combined(
+/// cannot deadlock on them.
+pub fn combined<'p>(
     table: &Table,
     owned: Option<&[&Column]>,
-    parts: &Combined,
-) -> (String, Vec<Param>) {
-    let t = quote_ident(&table.name);
+    parts: &Combined<'p, '_, '_>,
+) -> Statement<'p> {
+    let mut binds = Binds::default();
     let mut ids: Vec<&str> = parts
         .puts
         .iter()
@@ -261,38 +334,29 @@ pub fn combined(
     ids.sort_unstable();
     let guard = "(SELECT count(*) FROM l) >= 0";
     let mut sql = format!(
-        "WITH l AS (SELECT 1 FROM {t} WHERE \"id\" = ANY($1::text[]::{}[]) ORDER BY \"id\" FOR UPDATE)",
+        "WITH l AS (SELECT 1 FROM {} WHERE \"id\" = ANY({}::{}[]) ORDER BY \"id\" FOR UPDATE)",
+        quote_ident(&table.name),
+        binds.text(ids.into_iter().map(Some).collect()),
         table.id_type
     );
-    let mut params = vec![Param::Ids(ids.into_iter().map(str::to_owned).collect())];
     if !parts.deletes.is_empty() {
-        params.push(Param::Ids(
-            parts.deletes.iter().map(|r| r.id.clone()).collect(),
-        ));
+        let ids = parts.deletes.iter().map(|r| r.id.as_str()).collect();
         let _ = write!(
             sql,
-            ", d AS ({})",
-            delete_at(table, params.len(), Some(guard))
+            ", deleted AS ({})",
+            delete_sql(&mut binds, table, ids, Some(guard))
         );
     }
-    if let Some(update) = update_at(table, &parts.patches, params.len() + 1, Some(guard)) {
-        params.push(Param::Rows(rows_param(&parts.patches)));
-        let _ = write!(sql, ", u AS ({update})");
+    if let Some(update) = update_sql(&mut binds, table, &parts.patches, Some(guard)) {
+        let _ = write!(sql, ", patched AS ({update})");
     }
     if !parts.puts.is_empty() {
-        params.push(Param::Rows(rows_param(&parts.puts)));
         let _ = write!(
             sql,
-            ", i AS ({})",
-            upsert_at(table, owned, &parts.puts, params.len(), Some(guard))
+            ", put AS ({})",
+            insert_sql(&mut binds, table, owned, &parts.puts, Some(guard), true)
         );
     }
     sql.push_str(" SELECT 1");
-    (sql, params)
-}
-
-/// A bound parameter of `combined`.
-pub enum Param {
-    Ids(Vec<String>),
-    Rows(String),
+    binds.statement(sql)
 }
