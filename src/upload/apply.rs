@@ -368,11 +368,8 @@ async fn lock_in_order(
     for (table, mut ids) in by_table.into_values() {
         // An id that does not cast to the key's type would fail this
         // statement; its entry is refused later, by its own statement.
-        let castable: fn(&str) -> bool = match table.id_type.as_str() {
-            "uuid" => |id| uuid::Uuid::parse_str(id).is_ok(),
-            "smallint" | "integer" | "bigint" => |id| id.parse::<i64>().is_ok(),
-            "text" | "character varying" => |_| true,
-            _ => continue,
+        let Some(castable) = table.id_parses else {
+            continue;
         };
         ids.retain(|id| castable(id));
         ids.sort_unstable();

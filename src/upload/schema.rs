@@ -31,7 +31,9 @@ pub struct Column {
     pub sql_type: String,
     /// The type without modifiers, for casts from text: the column's
     /// modifiers then apply as on assignment (`varchar(5)` refuses a longer
-    /// value instead of truncating it, as an explicit cast would).
+    /// value instead of truncating it, as an explicit cast would). Named by
+    /// schema and internal name: `character` or `bit` unqualified would mean
+    /// length 1.
     pub cast_type: String,
     pub kind: ValueKind,
     pub numeric: bool,
@@ -49,6 +51,9 @@ pub struct Table {
     by_name: HashMap<String, usize>,
     /// The `id` column's type without modifiers (see `Column::cast_type`).
     pub id_type: String,
+    /// Which ids cast to that type, where uplink can tell without asking
+    /// Postgres (`None`: it cannot).
+    pub id_parses: Option<fn(&str) -> bool>,
     /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
     pub id_is_key: bool,
     /// No constraint or trigger relates one row of the table to another
@@ -95,7 +100,7 @@ const INTROSPECT: &str = r#"
 SELECT c.relname::text                                   AS table_name,
        a.attname::text                                   AS column_name,
        format_type(a.atttypid, a.atttypmod)              AS sql_type,
-       format_type(a.atttypid, NULL)                     AS cast_type,
+       quote_ident(tn.nspname) || '.' || quote_ident(t.typname) AS cast_type,
        bt.typname::text                                  AS base_type,
        bt.typcategory::text                              AS category,
        COALESCE(et.typcategory::text, '')                AS element_category,
@@ -111,6 +116,7 @@ FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_namespace tn ON tn.oid = t.typnamespace
 JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
@@ -146,6 +152,18 @@ fn kind_of(row: &ColumnRow) -> ValueKind {
     }
 }
 
+/// For the built-in key types (a domain may refuse more, so none for it).
+fn id_parser(cast_type: &str) -> Option<fn(&str) -> bool> {
+    Some(match cast_type.strip_prefix("pg_catalog.")? {
+        "uuid" => |id| uuid::Uuid::parse_str(id).is_ok(),
+        "int2" => |id| id.parse::<i16>().is_ok(),
+        "int4" => |id| id.parse::<i32>().is_ok(),
+        "int8" => |id| id.parse::<i64>().is_ok(),
+        "text" | "varchar" => |_| true,
+        _ => return None,
+    })
+}
+
 impl Catalog {
     pub async fn load(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
         let rows: Vec<ColumnRow> = sqlx::query_as(INTROSPECT)
@@ -162,11 +180,13 @@ impl Catalog {
                     columns: Vec::new(),
                     by_name: HashMap::new(),
                     id_type: String::new(),
+                    id_parses: None,
                     id_is_key: false,
                     rows_independent: false,
                 });
             if row.column_name == "id" {
                 table.id_type = row.cast_type.clone();
+                table.id_parses = id_parser(&row.cast_type);
                 table.id_is_key = row.unique_key;
             }
             let column = Column {

@@ -709,3 +709,45 @@ async fn a_deferred_constraint_rejects_its_own_client_transaction() {
     assert_eq!(app.count("SELECT count(*) FROM parents").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM children").await, 0);
 }
+
+#[tokio::test]
+async fn length_limited_columns_refuse_longer_values_and_never_match_a_prefix() {
+    let app = TestApp::builder()
+        .schema(
+            "CREATE TABLE codes (id varchar(4) PRIMARY KEY, code char(3), label varchar(5));
+             INSERT INTO codes VALUES ('abcd', 'xyz', 'kept');",
+        )
+        .config(|s| {
+            s.write.tables = crate::policies::tables_from_yaml("write:\n  tables:\n    codes: {}\n")
+        })
+        .spawn()
+        .await;
+    let token = app.token_for("erin").await;
+    let body = json!({"batch": [
+        // An id longer than the key must not reach the row with its prefix.
+        {"op_id": 1, "op": "DELETE", "type": "codes", "id": "abcde", "tx_id": 1},
+        {"op_id": 2, "op": "PATCH", "type": "codes", "id": "abcde", "tx_id": 2, "data": {"label": "lost"}},
+        {"op_id": 3, "op": "PUT", "type": "codes", "id": "new1", "tx_id": 3, "data": {"code": "ab", "label": "toolong"}},
+        {"op_id": 4, "op": "PUT", "type": "codes", "id": "new2", "tx_id": 4, "data": {"code": "ab", "label": "fits"}},
+    ]});
+
+    let (status, report) = app.post_batch(&token, &body).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 3, "{report}");
+    assert_eq!(report["rejected"], 1, "{report}");
+    assert_eq!(report["results"][0]["op_id"], 3, "{report}");
+    assert_eq!(report["results"][0]["code"], "invalid_value", "{report}");
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, code, label FROM codes ORDER BY id")
+            .fetch_all(&app.db_pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("abcd".to_owned(), "xyz".to_owned(), "kept".to_owned()),
+            ("new2".to_owned(), "ab ".to_owned(), "fits".to_owned()),
+        ]
+    );
+}
