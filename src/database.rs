@@ -30,7 +30,8 @@ pub fn connect_options(settings: &DatabaseSettings, url: &str) -> anyhow::Result
         .options([
             ("TimeZone", "UTC"),
             // Set-based statements must not fall back to a generic plan made
-            // while a table was empty (see DESIGN.md, "Known trap").
+            // while a table was empty (see DESIGN.md, "Known trap"). A batch
+            // of inserts only lifts this for its transaction (`Writer::attempt`).
             ("plan_cache_mode", "force_custom_plan"),
             ("statement_timeout", statement_timeout.as_str()),
         ]))

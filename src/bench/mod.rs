@@ -132,6 +132,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 struct Run {
     args: BenchArgs,
     db: Option<PgPool>,
+    /// The same database; its sessions may reuse generic plans.
+    db_reusing_plans: Option<PgPool>,
     postmaster: Option<u32>,
     cases: Vec<Case>,
     startups_ms: Vec<f64>,
@@ -145,9 +147,12 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     if args.spawn && args.database_url.is_none() {
         bail!("--spawn needs --database-url (the database the local uplink serves)");
     }
-    let db = match &args.database_url {
-        Some(url) => Some(baseline_pool(url, args.connections).await?),
-        None => None,
+    let (db, db_reusing_plans) = match &args.database_url {
+        Some(url) => (
+            Some(baseline_pool(url, args.connections, "force_custom_plan").await?),
+            Some(baseline_pool(url, args.connections, "auto").await?),
+        ),
+        None => (None, None),
     };
     let postmaster = match &db {
         Some(db) => find_postmaster(db).await,
@@ -155,6 +160,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut run = Run {
         db,
+        db_reusing_plans,
         postmaster,
         cases: Vec::new(),
         startups_ms: Vec::new(),
@@ -223,16 +229,18 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The baselines' plain pool: as many connections as the load has, with
-/// the session settings uplink uses (UTC, custom plans).
-async fn baseline_pool(url: &str, connections: usize) -> anyhow::Result<PgPool> {
+/// A plain pool for the baselines: as many connections as the load has,
+/// with uplink's session settings (UTC, and the plan mode it uses for the
+/// statements at hand).
+async fn baseline_pool(
+    url: &str,
+    connections: usize,
+    plan_cache_mode: &str,
+) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("Failed to parse --database-url")?
         .application_name("uplink-bench")
-        .options([
-            ("TimeZone", "UTC"),
-            ("plan_cache_mode", "force_custom_plan"),
-        ]);
+        .options([("TimeZone", "UTC"), ("plan_cache_mode", plan_cache_mode)]);
     PgPoolOptions::new()
         .max_connections(connections as u32)
         .acquire_timeout(Duration::from_secs(30))
@@ -434,11 +442,24 @@ impl Run {
             if !workload.writes() {
                 continue;
             }
-            if let (Some(db), false) = (self.db.clone(), self.args.no_baselines) {
+            if let (Some(db), Some(reusing), false) = (
+                self.db.clone(),
+                self.db_reusing_plans.clone(),
+                self.args.no_baselines,
+            ) {
+                // As in uplink: batches of inserts only (put100) may reuse
+                // plans, whose shape cannot depend on the data; lookups of
+                // existing rows are planned per execution. The demos send
+                // unnamed statements, planned every time.
+                let prepared = if workload == Workload::Put100 {
+                    reusing
+                } else {
+                    db.clone()
+                };
                 let baselines = [
-                    Target::Naive(db.clone()),
-                    Target::NaiveTyped(db.clone()),
-                    Target::SqlLimit(db),
+                    Target::Naive(db),
+                    Target::NaiveTyped(prepared.clone()),
+                    Target::SqlLimit(prepared),
                 ];
                 for baseline in baselines {
                     self.case(&phase, &baseline, server, salt.next_u64())

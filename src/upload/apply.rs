@@ -379,6 +379,8 @@ async fn lock_in_order(
             quote_ident(&table.name),
             table.id_type
         ))
+        // Unnamed, so never a generic plan, even in a batch that allows them.
+        .persistent(false)
         .bind(ids)
         .execute(&mut *conn)
         .await?;

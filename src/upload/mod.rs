@@ -224,7 +224,14 @@ impl Writer {
         lock_rows: bool,
         deferrable: bool,
     ) -> Result<Report, DbFailure> {
-        let mut tx = self.inner.db.begin().await.map_err(unavailable)?;
+        // Connections plan every statement for its parameters (see
+        // `database::connect_options`); a batch of inserts may reuse plans.
+        let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
+            "BEGIN; SET LOCAL plan_cache_mode = auto"
+        } else {
+            "BEGIN"
+        };
+        let mut tx = self.inner.db.begin_with(begin).await.map_err(unavailable)?;
         if deferrable {
             check_constraints_immediately(&mut tx).await?;
         }

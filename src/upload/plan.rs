@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::coerce::coerce;
-use super::envelope::{Entry, Op, truncate_for_message};
+use super::envelope::{Batch, Entry, Op, truncate_for_message};
 use super::policy::Policy;
 use super::report::Rejection;
 use super::schema::{Catalog, Column, Table};
@@ -75,6 +75,25 @@ impl<'c> Allowed<'c> {
             );
         }
         Self { tables }
+    }
+
+    /// Whether every statement the batch can run has a plan that does not
+    /// depend on the data: only PUTs (inserts with `ON CONFLICT`, which
+    /// always probe the key) of tables without a per-row policy. Such
+    /// batches may reuse generic plans; any lookup of existing rows must be
+    /// planned for the rows at hand (DESIGN.md, "Known trap").
+    pub fn plans_are_fixed(&self, batch: &Batch<'_>) -> bool {
+        batch
+            .transactions
+            .iter()
+            .flat_map(|t| &t.entries)
+            .all(|entry| {
+                entry.op == Op::Put
+                    && self
+                        .tables
+                        .get(entry.table.as_ref())
+                        .is_none_or(|t| !t.policy.per_row())
+            })
     }
 
     /// Checks the table and columns and coerces the values.

@@ -27,9 +27,12 @@ pub async fn advance(
     client_id: &str,
     last_op_id: i64,
 ) -> Result<(), sqlx::Error> {
+    // An upsert (of the row `lock` created) rather than an UPDATE: its plan
+    // is the key probe whatever the table's statistics say.
     sqlx::query(
-        "UPDATE uplink_client_progress SET last_op_id = GREATEST(last_op_id, $3), updated_at = now() \
-         WHERE user_id = $1 AND client_id = $2",
+        "INSERT INTO uplink_client_progress AS p (user_id, client_id, last_op_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, client_id) DO UPDATE \
+         SET last_op_id = GREATEST(p.last_op_id, EXCLUDED.last_op_id), updated_at = now()",
     )
     .bind(user_id)
     .bind(client_id)
