@@ -13,6 +13,7 @@ pub mod local;
 mod records;
 mod requests;
 mod routes;
+#[cfg(feature = "s3")]
 pub mod s3;
 mod settings;
 pub mod storage;
@@ -83,7 +84,12 @@ impl Attachments {
                 ));
                 (local.clone(), Some(local))
             }
+            #[cfg(feature = "s3")]
             StorageKind::S3 => (Arc::new(s3::S3Storage::build(&config.s3).await?), None),
+            #[cfg(not(feature = "s3"))]
+            StorageKind::S3 => anyhow::bail!(
+                "storage.backend is `s3`, but this uplink was built without S3 support (the `s3` feature)"
+            ),
         };
         tracing::info!(storage = storage.name(), "attachments storage ready");
         Ok(Self {
