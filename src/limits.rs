@@ -240,24 +240,28 @@ pub fn check_upload_user(req: &HttpRequest, user_id: &str) -> Result<(), ApiErro
 }
 
 /// Deepest nesting of arrays and objects in a JSON text, by a byte scan
-/// that skips strings. Stops counting once past `limit`.
+/// that skips strings (most of a body) with `memchr`. Stops counting once
+/// past `limit`. Malformed text is left for the parser to refuse.
 pub fn json_depth_exceeds(body: &[u8], limit: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&byte) = body.get(at) {
+        at += 1;
         match byte {
-            b'"' => in_string = true,
+            b'"' => loop {
+                let Some(rest) = body.get(at..) else {
+                    return false;
+                };
+                match memchr::memchr2(b'"', b'\\', rest) {
+                    None => return false,
+                    Some(found) if rest[found] == b'"' => {
+                        at += found + 1;
+                        break;
+                    }
+                    // An escape: skip the escaped byte too.
+                    Some(found) => at += found + 2,
+                }
+            },
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limit {
@@ -384,6 +388,14 @@ mod tests {
         assert!(json_depth_exceeds(twenty_one.as_bytes(), 20));
         let in_string = format!(r#"{{"a": "{}\"{}"}}"#, "[".repeat(50), "{".repeat(50));
         assert!(!json_depth_exceeds(in_string.as_bytes(), 20));
+        // The string ends after an escaped backslash; the nesting after it counts.
+        let after_escape = format!(
+            r#"{{"a": "x\\", "b": {}{}}}"#,
+            "[".repeat(20),
+            "]".repeat(20)
+        );
+        assert!(json_depth_exceeds(after_escape.as_bytes(), 20));
+        assert!(!json_depth_exceeds(after_escape.as_bytes(), 21));
     }
 
     #[test]
