@@ -37,14 +37,28 @@ fuzz_target!(|data: &[u8]| {
     const LIMIT: usize = 8;
     let too_deep = json_depth_exceeds(data, LIMIT);
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-        assert_eq!(too_deep, depth(&value) > LIMIT, "depth scan disagrees with the parser");
+        assert_eq!(
+            too_deep,
+            depth(&value) > LIMIT,
+            "depth scan disagrees with the parser"
+        );
     }
     let columns = [
         column(ValueKind::Boolean, false),
         column(ValueKind::Integer, true),
         column(ValueKind::Json, false),
-        column(ValueKind::Array { text_elements: true }, false),
-        column(ValueKind::Array { text_elements: false }, false),
+        column(
+            ValueKind::Array {
+                text_elements: true,
+            },
+            false,
+        ),
+        column(
+            ValueKind::Array {
+                text_elements: false,
+            },
+            false,
+        ),
         column(ValueKind::Other, true),
         column(ValueKind::Other, false),
     ];
