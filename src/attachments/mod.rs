@@ -44,6 +44,9 @@ pub struct Attachments {
     storage: Arc<dyn Storage>,
     /// Set when the backend is `local`, for the routes that serve its files.
     local: Option<Arc<LocalStorage>>,
+    /// `limits.trust_forwarded_for`: whether `Forwarded` / `X-Forwarded-Host`
+    /// / `X-Forwarded-Proto` may name the host in local URLs.
+    trust_forwarded: bool,
     db: PgPool,
 }
 
@@ -96,6 +99,7 @@ impl Attachments {
             settings: Arc::new(config.clone()),
             storage,
             local,
+            trust_forwarded: settings.limits.trust_forwarded_for,
             db: db.clone(),
         })
     }

@@ -1,5 +1,7 @@
 //! The attachment API: upload URL, complete, download URL, delete.
 
+use actix_web::http::header;
+use actix_web::http::uri::Authority;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::Attachments;
@@ -28,11 +30,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/attachments/{id}", web::delete().to(delete));
 }
 
-fn url_context(req: &HttpRequest) -> UrlContext {
-    let info = req.connection_info();
+fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
     UrlContext {
-        request_base: Some(format!("{}://{}", info.scheme(), info.host())),
+        request_base: Some(request_base(req, attachments.trust_forwarded)),
     }
+}
+
+/// `scheme://host` the request reached uplink at. The forwarded headers are
+/// the client's own choice unless a proxy overwrites them, so they count only
+/// when trusted: otherwise anyone could have uplink sign URLs for their host.
+fn request_base(req: &HttpRequest, trust_forwarded: bool) -> String {
+    if trust_forwarded {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let config = req.app_config();
+    let scheme = if config.secure() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .filter(|h| h.parse::<Authority>().is_ok())
+        .unwrap_or(config.host());
+    format!("{scheme}://{host}")
 }
 
 fn storage_error(err: anyhow::Error) -> ApiError {
@@ -113,7 +134,7 @@ async fn upload_url(
             &record.object_key,
             &constraints,
             settings.url_ttl,
-            &url_context(&req),
+            &url_context(&req, &attachments),
         )
         .await
         .map_err(storage_error)?;
@@ -253,7 +274,7 @@ async fn download_url(
             &record.object_key,
             &record.content_type,
             settings.url_ttl,
-            &url_context(&req),
+            &url_context(&req, &attachments),
         )
         .await
         .map_err(storage_error)?;

@@ -114,3 +114,55 @@ async fn signed_urls_cannot_be_re_aimed_or_replayed_local() {
 async fn signed_urls_cannot_be_re_aimed_or_replayed_s3() {
     attacks(Backend::S3).await;
 }
+
+/// Asks for an upload URL for a fresh id with forwarded-host headers a
+/// client made up.
+async fn upload_url_behind_forged_proxy_headers(t: &AttachmentApp) -> String {
+    let response = t
+        .app
+        .client
+        .post(t.app.url("/api/attachments/upload-url"))
+        .bearer_auth(t.token("alice").await)
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .json(&json!({"filename": "a.png", "contentType": "image/png"}))
+        .send()
+        .await
+        .expect("upload-url request");
+    ok_json(response).await["uploadUrl"]
+        .as_str()
+        .expect("uploadUrl")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn local_urls_ignore_forwarded_host_unless_trusted() {
+    let t = AttachmentApp::spawn(Backend::Local).await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with(&format!("{}/api/attachments/files/", t.app.address)),
+        "untrusted forwarded headers: {url}"
+    );
+
+    // Behind a proxy that sets them, they name the public host.
+    let t =
+        AttachmentApp::spawn_with(Backend::Local, |s| s.limits.trust_forwarded_for = true).await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with("https://evil.example/api/attachments/files/"),
+        "trusted forwarded headers: {url}"
+    );
+
+    // A configured public URL wins over both.
+    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+        s.limits.trust_forwarded_for = true;
+        s.attachments.local.public_url = Some("https://files.example.test".to_owned());
+    })
+    .await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with("https://files.example.test/api/attachments/files/"),
+        "public_url: {url}"
+    );
+}
