@@ -15,6 +15,7 @@ use super::Attachments;
 use super::key;
 use super::local::{FILES_PATH, LocalStorage, Refusal, SignedQuery};
 use super::requests::Sha256Sum;
+use super::serving;
 use crate::error::ApiError;
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -209,8 +210,15 @@ async fn get_file(
             Err(err) => Some((Err(err), None)),
         }
     });
+    let disposition = serving::content_disposition(content_type.to_str().unwrap_or_default());
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            serving::CONTENT_SECURITY_POLICY,
+        ))
         .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
         .no_chunking(length)
         .streaming(stream))

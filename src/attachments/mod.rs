@@ -15,6 +15,7 @@ mod requests;
 mod routes;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod serving;
 mod settings;
 pub mod storage;
 
