@@ -1,8 +1,8 @@
 //! The `attachments` table: one row per attachment id.
 
-use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
+use sqlx::{PgConnection, PgPool, Transaction};
 
 use crate::error::ApiError;
 
@@ -125,6 +125,44 @@ fn is_insert_race(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Starts a transaction for a decision that row locks must keep atomic.
+pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+    db.begin().await.map_err(|err| {
+        tracing::warn!(error = %err, "attachments: no database connection");
+        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+    })
+}
+
+/// The attachment, locked until the transaction ends: a local `PUT`
+/// publishing its object waits for `complete` or `delete` and vice versa.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<Record>, ApiError> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM attachments WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Record::from))
+}
+
+/// Whether the upload stored under `object_key` still accepts its bytes
+/// (`pending`). Inside a transaction the row stays share-locked until it
+/// ends, so the object can be put in place before `complete` or `delete`
+/// looks at it, never after.
+pub async fn lock_open_upload(conn: &mut PgConnection, object_key: &str) -> Result<bool, ApiError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM attachments WHERE object_key = $1 FOR SHARE")
+            .bind(object_key)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    Ok(state.as_deref().map(State::parse) == Some(State::Pending))
+}
+
 pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
@@ -135,33 +173,37 @@ pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     Ok(row.map(Record::from))
 }
 
-/// Marks a (not deleted) attachment uploaded; `None` when it was deleted meanwhile.
-pub async fn mark_uploaded(db: &PgPool, id: &str, size: u64) -> Result<Option<Record>, ApiError> {
+/// Marks an attachment locked by `find_for_update` uploaded.
+pub async fn mark_uploaded(
+    conn: &mut PgConnection,
+    id: &str,
+    size: u64,
+) -> Result<Record, ApiError> {
     let size = i64::try_from(size)
         .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Row = sqlx::query_as(&format!(
         "UPDATE attachments
          SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
-         WHERE id = $1 AND state <> 'deleted'
+         WHERE id = $1
          RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(size)
-    .fetch_optional(&mut *connection(db).await?)
+    .fetch_one(conn)
     .await
     .map_err(db_error)?;
-    Ok(row.map(Record::from))
+    Ok(Record::from(row))
 }
 
 /// Keeps the row as a tombstone, so another user cannot take the id over.
-pub async fn mark_deleted(db: &PgPool, id: &str) -> Result<(), ApiError> {
+pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), ApiError> {
     sqlx::query(
         "UPDATE attachments
          SET state = 'deleted', deleted_at = now(), updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
-    .execute(&mut *connection(db).await?)
+    .execute(conn)
     .await
     .map_err(db_error)?;
     Ok(())
@@ -195,7 +237,7 @@ pub async fn sql_allows_read(
 
 /// A pooled connection; failing to get one (server down, refusing
 /// connections, pool exhausted) is always transient: 503.
-async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
+pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
     db.acquire().await.map_err(|err| {
         tracing::warn!(error = %err, "attachments: no database connection");
         ApiError::Unavailable("the database is unavailable; retry later".to_owned())

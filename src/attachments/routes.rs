@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::http::uri::Authority;
 use actix_web::{HttpRequest, HttpResponse, web};
+use sqlx::PgConnection;
 
 use super::Attachments;
 use super::key;
@@ -80,9 +81,10 @@ fn not_uploaded(id: &str) -> ApiError {
     }
 }
 
-/// The attachment if it exists (not deleted) and `user` owns it.
-async fn owned(attachments: &Attachments, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
-    let record = records::find(&attachments.db, id)
+/// The attachment if it exists (not deleted) and `user` owns it, locked
+/// until `conn`'s transaction ends.
+async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
+    let record = records::find_for_update(conn, id)
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id))?;
@@ -160,7 +162,10 @@ async fn complete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = owned(&attachments, &user, id.as_str()).await?;
+    // The row lock keeps a replayed local upload URL from replacing the
+    // object between these checks and `uploaded`.
+    let mut tx = records::begin(&attachments.db).await?;
+    let record = owned(&mut tx, &user, id.as_str()).await?;
     let info = attachments
         .storage
         .head(&record.object_key)
@@ -183,9 +188,8 @@ async fn complete(
             .map_err(storage_error)?;
         return Err(violation);
     }
-    let record = records::mark_uploaded(&attachments.db, id.as_str(), info.size)
-        .await?
-        .ok_or_else(|| not_found(id.as_str()))?;
+    let record = records::mark_uploaded(&mut tx, id.as_str(), info.size).await?;
+    tx.commit().await.map_err(records::db_error)?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,
         key: record.object_key,
@@ -319,7 +323,10 @@ async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = match owned(&attachments, &user, id.as_str()).await {
+    // Locked like `complete`: a local PUT finishing meanwhile either lands
+    // before the object is removed or is refused.
+    let mut tx = records::begin(&attachments.db).await?;
+    let record = match owned(&mut tx, &user, id.as_str()).await {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
         Err(ApiError::NotFound(_)) => return Ok(HttpResponse::NoContent().finish()),
@@ -330,6 +337,7 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    records::mark_deleted(&attachments.db, &record.id).await?;
+    records::mark_deleted(&mut tx, &record.id).await?;
+    tx.commit().await.map_err(records::db_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
