@@ -1,5 +1,7 @@
 //! The `attachments` table: one row per attachment id.
 
+use std::ops::{Deref, DerefMut};
+
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 use sqlx::{PgConnection, PgPool, Transaction};
@@ -133,8 +135,70 @@ pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, ApiErr
     })
 }
 
-/// The attachment, locked until the transaction ends: a local `PUT`
-/// publishing its object waits for `complete` or `delete` and vice versa.
+/// Where `complete` and `delete` read and write the attachment's row.
+///
+/// Local uploads go through uplink, which checks the row before putting a
+/// body in place: there the decision runs in a transaction holding the row
+/// lock, so a `PUT` lands before the storage checks or is refused. S3
+/// uploads never look at the row, and a transaction held across S3 requests
+/// would let slow storage use up the pool: there each statement takes a
+/// pooled connection.
+pub enum Decision {
+    Locked(Transaction<'static, Postgres>),
+    Unlocked(PgPool),
+}
+
+/// A connection of a `Decision`.
+pub enum DecisionConnection<'a> {
+    InTransaction(&'a mut PgConnection),
+    Pooled(PoolConnection<Postgres>),
+}
+
+impl Deref for DecisionConnection<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::InTransaction(conn) => conn,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for DecisionConnection<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::InTransaction(conn) => conn,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl Decision {
+    pub async fn begin(db: &PgPool, locked: bool) -> Result<Self, ApiError> {
+        Ok(if locked {
+            Self::Locked(begin(db).await?)
+        } else {
+            Self::Unlocked(db.clone())
+        })
+    }
+
+    pub async fn connection(&mut self) -> Result<DecisionConnection<'_>, ApiError> {
+        Ok(match self {
+            Self::Locked(tx) => DecisionConnection::InTransaction(tx),
+            Self::Unlocked(db) => DecisionConnection::Pooled(connection(db).await?),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), ApiError> {
+        match self {
+            Self::Locked(tx) => tx.commit().await.map_err(db_error),
+            Self::Unlocked(_) => Ok(()),
+        }
+    }
+}
+
+/// The attachment, locked until the transaction (if any) ends.
 pub async fn find_for_update(
     conn: &mut PgConnection,
     id: &str,
@@ -173,26 +237,27 @@ pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     Ok(row.map(Record::from))
 }
 
-/// Marks an attachment locked by `find_for_update` uploaded.
+/// Marks a (not deleted) attachment uploaded; `None` when it was deleted
+/// meanwhile (possible only outside a locked `Decision`).
 pub async fn mark_uploaded(
     conn: &mut PgConnection,
     id: &str,
     size: u64,
-) -> Result<Record, ApiError> {
+) -> Result<Option<Record>, ApiError> {
     let size = i64::try_from(size)
         .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
-    let row: Row = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(&format!(
         "UPDATE attachments
          SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
-         WHERE id = $1
+         WHERE id = $1 AND state <> 'deleted'
          RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(size)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
     .map_err(db_error)?;
-    Ok(Record::from(row))
+    Ok(row.map(Record::from))
 }
 
 /// Keeps the row as a tombstone, so another user cannot take the id over.

@@ -37,6 +37,14 @@ fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
     }
 }
 
+impl Attachments {
+    /// Local uploads pass through uplink and check the row: only then is
+    /// there a `PUT` to serialise with.
+    async fn decision(&self) -> Result<records::Decision, ApiError> {
+        records::Decision::begin(&self.db, self.local.is_some()).await
+    }
+}
+
 /// `scheme://host` the request reached uplink at. The forwarded headers are
 /// the client's own choice unless a proxy overwrites them, so they count only
 /// when trusted: otherwise anyone could have uplink sign URLs for their host.
@@ -82,7 +90,7 @@ fn not_uploaded(id: &str) -> ApiError {
 }
 
 /// The attachment if it exists (not deleted) and `user` owns it, locked
-/// until `conn`'s transaction ends.
+/// until `conn`'s transaction (if any) ends.
 async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
     let record = records::find_for_update(conn, id)
         .await?
@@ -162,10 +170,10 @@ async fn complete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    // The row lock keeps a replayed local upload URL from replacing the
-    // object between these checks and `uploaded`.
-    let mut tx = records::begin(&attachments.db).await?;
-    let record = owned(&mut tx, &user, id.as_str()).await?;
+    // With local storage the row lock keeps a replayed upload URL from
+    // replacing the object between these checks and `uploaded`.
+    let mut decision = attachments.decision().await?;
+    let record = owned(&mut *decision.connection().await?, &user, id.as_str()).await?;
     let info = attachments
         .storage
         .head(&record.object_key)
@@ -188,8 +196,10 @@ async fn complete(
             .map_err(storage_error)?;
         return Err(violation);
     }
-    let record = records::mark_uploaded(&mut tx, id.as_str(), info.size).await?;
-    tx.commit().await.map_err(records::db_error)?;
+    let record = records::mark_uploaded(&mut *decision.connection().await?, id.as_str(), info.size)
+        .await?
+        .ok_or_else(|| not_found(id.as_str()))?;
+    decision.commit().await?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,
         key: record.object_key,
@@ -325,8 +335,8 @@ async fn delete(
     let id = parse_id(&path)?;
     // Locked like `complete`: a local PUT finishing meanwhile either lands
     // before the object is removed or is refused.
-    let mut tx = records::begin(&attachments.db).await?;
-    let record = match owned(&mut tx, &user, id.as_str()).await {
+    let mut decision = attachments.decision().await?;
+    let record = match owned(&mut *decision.connection().await?, &user, id.as_str()).await {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
         Err(ApiError::NotFound(_)) => return Ok(HttpResponse::NoContent().finish()),
@@ -337,7 +347,7 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    records::mark_deleted(&mut tx, &record.id).await?;
-    tx.commit().await.map_err(records::db_error)?;
+    records::mark_deleted(&mut *decision.connection().await?, &record.id).await?;
+    decision.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -176,3 +176,58 @@ async fn upload_still_streaming_when_complete_runs_is_refused() {
         "the refused body's temporary file is removed"
     );
 }
+
+/// S3 uploads never look at the row, so `complete` holds no transaction
+/// across S3 requests: storage that stops answering must not take the
+/// database pool with it.
+#[tokio::test]
+async fn s3_complete_holds_no_database_connection_while_storage_hangs() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.send(());
+        }
+    });
+    const POOL: u32 = 2;
+    let t = AttachmentApp::spawn_with(Backend::S3, move |s| {
+        s.attachments.s3.endpoint = Some(endpoint);
+        s.database.max_connections = POOL;
+    })
+    .await;
+    for i in 0..POOL {
+        ok_json(
+            t.upload_url(
+                ALICE,
+                json!({"id": format!("stuck-{i}"), "filename": "a.png"}),
+            )
+            .await,
+        )
+        .await;
+    }
+    let token = t.token(ALICE).await;
+    for i in 0..POOL {
+        let request = t
+            .app
+            .client
+            .post(t.app.url(&format!("/api/attachments/stuck-{i}/complete")))
+            .bearer_auth(&token);
+        tokio::spawn(async move {
+            let _ = request.send().await;
+        });
+    }
+    // Both completes are waiting on storage.
+    for _ in 0..POOL {
+        accepted.recv().await.expect("a storage request");
+    }
+
+    let other = t.download_url(ALICE, "stuck-0").await;
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(other).await, "not_uploaded");
+}
