@@ -1,7 +1,9 @@
 //! Attachment URLs under attack, on both backends: a signed URL re-aimed at
-//! another user's object or outside the key prefix, and a download URL
-//! replayed after it expired. (Tampered signatures and a different
-//! Content-Type are in attachments.rs.)
+//! another user's object or outside the key prefix, a download URL replayed
+//! after it expired, scriptable uploads opened from their download URL, and
+//! forged forwarded-host headers. (Tampered signatures and a different
+//! Content-Type are in attachments.rs; upload URLs replayed after complete
+//! or delete in attachment_replay.rs.)
 
 use std::time::Duration;
 
