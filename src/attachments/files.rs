@@ -39,8 +39,8 @@ fn refusal(refusal: Refusal) -> ApiError {
 fn upload_closed() -> ApiError {
     ApiError::Conflict {
         code: "upload_closed",
-        message: "this upload URL no longer accepts a body: the attachment was completed or \
-                  deleted; ask for a new upload URL to replace it"
+        message: "this upload URL no longer accepts a body: the upload was completed, deleted \
+                  or abandoned; ask for a new upload URL"
             .to_owned(),
     }
 }

@@ -1,13 +1,15 @@
 //! Local upload URLs replayed after the upload closed: a signed URL stays
 //! valid until it expires, but only a `pending` upload accepts its body, so
-//! content cannot change after `complete` checked it, and a deleted
-//! attachment's file is not re-created.
+//! content cannot change after `complete` checked it, and a deleted or
+//! swept attachment's file is not re-created. Plus why S3 takes no lock.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use uplink::attachments::Attachments;
 
 use crate::attachments_support::{AttachmentApp, Backend, Presigned};
 use crate::helpers::error_code;
@@ -104,6 +106,34 @@ async fn upload_url_replayed_after_delete_creates_nothing() {
         .await
         .expect("states");
     assert_eq!(left, ["deleted", "deleted"]);
+}
+
+#[tokio::test]
+async fn upload_url_of_a_swept_upload_creates_nothing() {
+    let t = AttachmentApp::spawn(Backend::Local).await;
+    let body = ok_json(
+        t.upload_url(
+            ALICE,
+            json!({"id": "abandoned", "filename": "a.png", "contentType": "image/png", "size": 5}),
+        )
+        .await,
+    )
+    .await;
+    sqlx::query("UPDATE attachments SET updated_at = now() - interval '2 days'")
+        .execute(&t.app.db_pool)
+        .await
+        .expect("age the row");
+    let swept = Attachments::new(&t.app.settings, &t.app.db_pool)
+        .await
+        .expect("attachments")
+        .remove_stale_uploads()
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+
+    // No row is left to sweep a file put now: it must not be stored.
+    assert_closed(Presigned::from_upload(&body).put(b"late!".to_vec()).await).await;
+    assert!(!t.stored_path(body["key"].as_str().expect("key")).exists());
 }
 
 /// A replayed PUT that started while the upload was still pending and
