@@ -14,7 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::Attachments;
 use super::key;
 use super::local::{FILES_PATH, LocalStorage, Refusal, SignedQuery};
+use super::records;
 use super::requests::Sha256Sum;
+use super::serving;
 use crate::error::ApiError;
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -32,6 +34,15 @@ fn refusal(refusal: Refusal) -> ApiError {
         }
         .to_owned(),
     )
+}
+
+fn upload_closed() -> ApiError {
+    ApiError::Conflict {
+        code: "upload_closed",
+        message: "this upload URL no longer accepts a body: the upload was completed, deleted \
+                  or abandoned; ask for a new upload URL"
+            .to_owned(),
+    }
 }
 
 /// The local backend and the checked key of a signed request.
@@ -82,6 +93,13 @@ async fn put_file(
 ) -> Result<HttpResponse, ApiError> {
     let key = path.into_inner();
     let local = authorize(&attachments, &req, &key, &query)?;
+    // A signed URL stays valid until it expires; only a pending upload may
+    // use it (checked again, under a lock, before the object is replaced).
+    let mut conn = records::connection(&attachments.db).await?;
+    if !records::lock_open_upload(&mut conn, &key).await? {
+        return Err(upload_closed());
+    }
+    drop(conn);
     let limit = query.max.unwrap_or(attachments.settings.max_size);
     let expected_length: Option<u64> = query
         .headers
@@ -144,7 +162,12 @@ async fn put_file(
         .await
         .map_err(|e| io_error(e, "flush an upload"))?;
     drop(file);
+    let mut tx = records::begin(&attachments.db).await?;
+    if !records::lock_open_upload(&mut tx, &key).await? {
+        return Err(upload_closed());
+    }
     publish(&temp_path, &local.path_of(&key)).await?;
+    tx.commit().await.map_err(records::db_error)?;
     let mut temp = temp;
     temp.0 = None;
     Ok(HttpResponse::Ok().finish())
@@ -209,8 +232,15 @@ async fn get_file(
             Err(err) => Some((Err(err), None)),
         }
     });
+    let disposition = serving::content_disposition(content_type.to_str().unwrap_or_default());
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            serving::CONTENT_SECURITY_POLICY,
+        ))
         .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
         .no_chunking(length)
         .streaming(stream))

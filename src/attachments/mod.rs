@@ -15,6 +15,7 @@ mod requests;
 mod routes;
 #[cfg(feature = "s3")]
 pub mod s3;
+mod serving;
 mod settings;
 pub mod storage;
 
@@ -44,6 +45,9 @@ pub struct Attachments {
     storage: Arc<dyn Storage>,
     /// Set when the backend is `local`, for the routes that serve its files.
     local: Option<Arc<LocalStorage>>,
+    /// `limits.trust_forwarded_for`: whether `Forwarded` / `X-Forwarded-Host`
+    /// / `X-Forwarded-Proto` may name the host in local URLs.
+    trust_forwarded: bool,
     db: PgPool,
 }
 
@@ -96,6 +100,7 @@ impl Attachments {
             settings: Arc::new(config.clone()),
             storage,
             local,
+            trust_forwarded: settings.limits.trust_forwarded_for,
             db: db.clone(),
         })
     }

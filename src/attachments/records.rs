@@ -1,8 +1,10 @@
 //! The `attachments` table: one row per attachment id.
 
-use sqlx::PgPool;
+use std::ops::{Deref, DerefMut};
+
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
+use sqlx::{PgConnection, PgPool, Transaction};
 
 use crate::error::ApiError;
 
@@ -125,6 +127,106 @@ fn is_insert_race(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Starts a transaction for a decision that row locks must keep atomic.
+pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
+    db.begin().await.map_err(|err| {
+        tracing::warn!(error = %err, "attachments: no database connection");
+        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+    })
+}
+
+/// Where `complete` and `delete` read and write the attachment's row.
+///
+/// Local uploads go through uplink, which checks the row before putting a
+/// body in place: there the decision runs in a transaction holding the row
+/// lock, so a `PUT` lands before the storage checks or is refused. S3
+/// uploads never look at the row, and a transaction held across S3 requests
+/// would let slow storage use up the pool: there each statement takes a
+/// pooled connection.
+pub enum Decision {
+    Locked(Transaction<'static, Postgres>),
+    Unlocked(PgPool),
+}
+
+/// A connection of a `Decision`.
+pub enum DecisionConnection<'a> {
+    InTransaction(&'a mut PgConnection),
+    Pooled(PoolConnection<Postgres>),
+}
+
+impl Deref for DecisionConnection<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::InTransaction(conn) => conn,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for DecisionConnection<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::InTransaction(conn) => conn,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl Decision {
+    pub async fn begin(db: &PgPool, locked: bool) -> Result<Self, ApiError> {
+        Ok(if locked {
+            Self::Locked(begin(db).await?)
+        } else {
+            Self::Unlocked(db.clone())
+        })
+    }
+
+    pub async fn connection(&mut self) -> Result<DecisionConnection<'_>, ApiError> {
+        Ok(match self {
+            Self::Locked(tx) => DecisionConnection::InTransaction(tx),
+            Self::Unlocked(db) => DecisionConnection::Pooled(connection(db).await?),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), ApiError> {
+        match self {
+            Self::Locked(tx) => tx.commit().await.map_err(db_error),
+            Self::Unlocked(_) => Ok(()),
+        }
+    }
+}
+
+/// The attachment, locked until the transaction (if any) ends.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<Record>, ApiError> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM attachments WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(row.map(Record::from))
+}
+
+/// Whether the upload stored under `object_key` still accepts its bytes
+/// (`pending`). Inside a transaction the row stays share-locked until it
+/// ends, so the object can be put in place before `complete` or `delete`
+/// looks at it, never after.
+pub async fn lock_open_upload(conn: &mut PgConnection, object_key: &str) -> Result<bool, ApiError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM attachments WHERE object_key = $1 FOR SHARE")
+            .bind(object_key)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    Ok(state.as_deref().map(State::parse) == Some(State::Pending))
+}
+
 pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
@@ -135,8 +237,13 @@ pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
     Ok(row.map(Record::from))
 }
 
-/// Marks a (not deleted) attachment uploaded; `None` when it was deleted meanwhile.
-pub async fn mark_uploaded(db: &PgPool, id: &str, size: u64) -> Result<Option<Record>, ApiError> {
+/// Marks a (not deleted) attachment uploaded; `None` when it was deleted
+/// meanwhile (possible only outside a locked `Decision`).
+pub async fn mark_uploaded(
+    conn: &mut PgConnection,
+    id: &str,
+    size: u64,
+) -> Result<Option<Record>, ApiError> {
     let size = i64::try_from(size)
         .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
     let row: Option<Row> = sqlx::query_as(&format!(
@@ -147,21 +254,21 @@ pub async fn mark_uploaded(db: &PgPool, id: &str, size: u64) -> Result<Option<Re
     ))
     .bind(id)
     .bind(size)
-    .fetch_optional(&mut *connection(db).await?)
+    .fetch_optional(conn)
     .await
     .map_err(db_error)?;
     Ok(row.map(Record::from))
 }
 
 /// Keeps the row as a tombstone, so another user cannot take the id over.
-pub async fn mark_deleted(db: &PgPool, id: &str) -> Result<(), ApiError> {
+pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), ApiError> {
     sqlx::query(
         "UPDATE attachments
          SET state = 'deleted', deleted_at = now(), updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
-    .execute(&mut *connection(db).await?)
+    .execute(conn)
     .await
     .map_err(db_error)?;
     Ok(())
@@ -195,7 +302,7 @@ pub async fn sql_allows_read(
 
 /// A pooled connection; failing to get one (server down, refusing
 /// connections, pool exhausted) is always transient: 503.
-async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
+pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
     db.acquire().await.map_err(|err| {
         tracing::warn!(error = %err, "attachments: no database connection");
         ApiError::Unavailable("the database is unavailable; retry later".to_owned())

@@ -1,6 +1,9 @@
 //! The attachment API: upload URL, complete, download URL, delete.
 
+use actix_web::http::header;
+use actix_web::http::uri::Authority;
 use actix_web::{HttpRequest, HttpResponse, web};
+use sqlx::PgConnection;
 
 use super::Attachments;
 use super::key;
@@ -28,11 +31,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/attachments/{id}", web::delete().to(delete));
 }
 
-fn url_context(req: &HttpRequest) -> UrlContext {
-    let info = req.connection_info();
+fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
     UrlContext {
-        request_base: Some(format!("{}://{}", info.scheme(), info.host())),
+        request_base: Some(request_base(req, attachments.trust_forwarded)),
     }
+}
+
+impl Attachments {
+    /// Local uploads pass through uplink and check the row: only then is
+    /// there a `PUT` to serialise with.
+    async fn decision(&self) -> Result<records::Decision, ApiError> {
+        records::Decision::begin(&self.db, self.local.is_some()).await
+    }
+}
+
+/// `scheme://host` the request reached uplink at. The forwarded headers are
+/// the client's own choice unless a proxy overwrites them, so they count only
+/// when trusted: otherwise anyone could have uplink sign URLs for their host.
+fn request_base(req: &HttpRequest, trust_forwarded: bool) -> String {
+    if trust_forwarded {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let config = req.app_config();
+    let scheme = if config.secure() { "https" } else { "http" };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .filter(|h| h.parse::<Authority>().is_ok())
+        .unwrap_or(config.host());
+    format!("{scheme}://{host}")
 }
 
 fn storage_error(err: anyhow::Error) -> ApiError {
@@ -59,9 +89,10 @@ fn not_uploaded(id: &str) -> ApiError {
     }
 }
 
-/// The attachment if it exists (not deleted) and `user` owns it.
-async fn owned(attachments: &Attachments, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
-    let record = records::find(&attachments.db, id)
+/// The attachment if it exists (not deleted) and `user` owns it, locked
+/// until `conn`'s transaction (if any) ends.
+async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
+    let record = records::find_for_update(conn, id)
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id))?;
@@ -113,7 +144,7 @@ async fn upload_url(
             &record.object_key,
             &constraints,
             settings.url_ttl,
-            &url_context(&req),
+            &url_context(&req, &attachments),
         )
         .await
         .map_err(storage_error)?;
@@ -139,7 +170,10 @@ async fn complete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = owned(&attachments, &user, id.as_str()).await?;
+    // With local storage the row lock keeps a replayed upload URL from
+    // replacing the object between these checks and `uploaded`.
+    let mut decision = attachments.decision().await?;
+    let record = owned(&mut *decision.connection().await?, &user, id.as_str()).await?;
     let info = attachments
         .storage
         .head(&record.object_key)
@@ -162,9 +196,10 @@ async fn complete(
             .map_err(storage_error)?;
         return Err(violation);
     }
-    let record = records::mark_uploaded(&attachments.db, id.as_str(), info.size)
+    let record = records::mark_uploaded(&mut *decision.connection().await?, id.as_str(), info.size)
         .await?
         .ok_or_else(|| not_found(id.as_str()))?;
+    decision.commit().await?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,
         key: record.object_key,
@@ -253,7 +288,7 @@ async fn download_url(
             &record.object_key,
             &record.content_type,
             settings.url_ttl,
-            &url_context(&req),
+            &url_context(&req, &attachments),
         )
         .await
         .map_err(storage_error)?;
@@ -298,7 +333,10 @@ async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = match owned(&attachments, &user, id.as_str()).await {
+    // Locked like `complete`: a local PUT finishing meanwhile either lands
+    // before the object is removed or is refused.
+    let mut decision = attachments.decision().await?;
+    let record = match owned(&mut *decision.connection().await?, &user, id.as_str()).await {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
         Err(ApiError::NotFound(_)) => return Ok(HttpResponse::NoContent().finish()),
@@ -309,6 +347,7 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    records::mark_deleted(&attachments.db, &record.id).await?;
+    records::mark_deleted(&mut *decision.connection().await?, &record.id).await?;
+    decision.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,6 +14,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::ChecksumMode;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use super::serving;
 use super::settings::S3Settings;
 use super::storage::{ObjectInfo, PresignedRequest, PutConstraints, Storage, UrlContext, expiry};
 
@@ -122,12 +123,17 @@ impl Storage for S3Storage {
         _ctx: &UrlContext,
     ) -> anyhow::Result<PresignedRequest> {
         let config = PresigningConfig::expires_in(ttl).context("Failed to configure presigning")?;
-        let signed = self
+        let mut request = self
             .presigner
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .response_content_type(content_type)
+            .response_content_type(content_type);
+        if !serving::is_inline(content_type) {
+            // Signed into the URL: S3 serves the object as a file to save.
+            request = request.response_content_disposition("attachment");
+        }
+        let signed = request
             .presigned(config)
             .await
             .context("Failed to presign an S3 download")?;

@@ -372,6 +372,7 @@ fn delete_attachment() {}
         (status = 400, description = "Bad URL or body", body = ErrorBody),
         (status = 403, description = "Expired URL or bad signature", body = ErrorBody),
         (status = 404, description = "Local storage is not enabled", body = ErrorBody),
+        (status = 409, description = "The upload was completed, deleted or abandoned since the URL was issued (`upload_closed`)", body = ErrorBody),
         (status = 413, description = "Over the signed size", body = ErrorBody),
         (status = 503, description = "Storage unavailable", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -388,7 +389,12 @@ fn put_file() {}
         ("signature" = Option<String>, Query, description = "HMAC-SHA256 signature"),
     ),
     responses(
-        (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(
+                ("Content-Disposition" = String, description = "`attachment` unless the type is a raster image, audio or video (`inline`)"),
+                ("X-Content-Type-Options" = String, description = "`nosniff`"),
+                ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            )),
         (status = 400, description = "Bad URL", body = ErrorBody),
         (status = 403, description = "Expired URL or bad signature", body = ErrorBody),
         (status = 404, description = "No such object, or local storage is not enabled", body = ErrorBody),

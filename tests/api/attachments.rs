@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use uplink::attachments::{Attachments, ReadPolicy};
+use uplink::config::Secret;
 
 use crate::attachments_support::{AttachmentApp, Backend, Presigned};
 use crate::helpers::error_code;
@@ -988,11 +989,13 @@ async fn local_urls_survive_a_restart_and_honour_public_url() {
     }
     first.app.stop().await;
 
-    // Same data directory: the generated secret is reused, so a URL issued
-    // before the restart still works after it.
+    // Same data directory and database: the generated secret is reused, so
+    // a URL issued before the restart still works after it.
     let shared_dir = data_dir.clone();
+    let shared_db = first.app.db_url.clone();
     let second = AttachmentApp::spawn_with(Backend::Local, move |s| {
         s.server.data_dir = shared_dir;
+        s.database.url = Some(Secret::new(shared_db));
         s.attachments.local.public_url = Some("http://files.example.test/".to_owned());
     })
     .await;

@@ -1,7 +1,9 @@
 //! Attachment URLs under attack, on both backends: a signed URL re-aimed at
-//! another user's object or outside the key prefix, and a download URL
-//! replayed after it expired. (Tampered signatures and a different
-//! Content-Type are in attachments.rs.)
+//! another user's object or outside the key prefix, a download URL replayed
+//! after it expired, scriptable uploads opened from their download URL, and
+//! forged forwarded-host headers. (Tampered signatures and a different
+//! Content-Type are in attachments.rs; upload URLs replayed after complete
+//! or delete in attachment_replay.rs.)
 
 use std::time::Duration;
 
@@ -113,4 +115,132 @@ async fn signed_urls_cannot_be_re_aimed_or_replayed_local() {
 #[tokio::test]
 async fn signed_urls_cannot_be_re_aimed_or_replayed_s3() {
     attacks(Backend::S3).await;
+}
+
+/// Asks for an upload URL for a fresh id with forwarded-host headers a
+/// client made up.
+async fn upload_url_behind_forged_proxy_headers(t: &AttachmentApp) -> String {
+    let response = t
+        .app
+        .client
+        .post(t.app.url("/api/attachments/upload-url"))
+        .bearer_auth(t.token("alice").await)
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .json(&json!({"filename": "a.png", "contentType": "image/png"}))
+        .send()
+        .await
+        .expect("upload-url request");
+    ok_json(response).await["uploadUrl"]
+        .as_str()
+        .expect("uploadUrl")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn local_urls_ignore_forwarded_host_unless_trusted() {
+    let t = AttachmentApp::spawn(Backend::Local).await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with(&format!("{}/api/attachments/files/", t.app.address)),
+        "untrusted forwarded headers: {url}"
+    );
+
+    // Behind a proxy that sets them, they name the public host.
+    let t =
+        AttachmentApp::spawn_with(Backend::Local, |s| s.limits.trust_forwarded_for = true).await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with("https://evil.example/api/attachments/files/"),
+        "trusted forwarded headers: {url}"
+    );
+
+    // A configured public URL wins over both.
+    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+        s.limits.trust_forwarded_for = true;
+        s.attachments.local.public_url = Some("https://files.example.test".to_owned());
+    })
+    .await;
+    let url = upload_url_behind_forged_proxy_headers(&t).await;
+    assert!(
+        url.starts_with("https://files.example.test/api/attachments/files/"),
+        "public_url: {url}"
+    );
+}
+
+/// Uploads `bytes` as `content_type` for alice, completes, and returns the
+/// download URL.
+async fn stored_download_url(t: &AttachmentApp, filename: &str, content_type: &str) -> String {
+    let bytes = format!("<script>alert(document.domain)</script> in {filename}").into_bytes();
+    let body = ok_json(
+        t.upload_url(
+            "alice",
+            json!({"filename": filename, "contentType": content_type, "size": bytes.len()}),
+        )
+        .await,
+    )
+    .await;
+    let put = Presigned::from_upload(&body).put(bytes).await;
+    assert!(put.status().is_success(), "PUT: {}", put.status());
+    let id = body["id"].as_str().expect("id");
+    ok_json(t.complete("alice", id).await).await;
+    let download = ok_json(t.download_url("alice", id).await).await;
+    download["downloadUrl"]
+        .as_str()
+        .expect("downloadUrl")
+        .to_owned()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Stored XSS: with the default `allowed_content_types: ["*"]`, an HTML or
+/// SVG upload must not render (and run) from the download URL.
+async fn scriptable_uploads_download_as_files(backend: Backend) {
+    let t = AttachmentApp::spawn(backend).await;
+    for (filename, content_type, disposition) in [
+        ("page.html", "text/html", "attachment"),
+        ("drawing.svg", "image/svg+xml", "attachment"),
+        ("doc.xhtml", "application/xhtml+xml", "attachment"),
+        ("photo.png", "image/png", "inline"),
+    ] {
+        let url = stored_download_url(&t, filename, content_type).await;
+        let response = reqwest::get(&url).await.expect("GET");
+        assert_eq!(response.status(), 200, "{content_type}");
+        assert_eq!(header(&response, "content-type"), Some(content_type));
+        match backend {
+            Backend::Local => {
+                assert_eq!(
+                    header(&response, "content-disposition"),
+                    Some(disposition),
+                    "{content_type}"
+                );
+                assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"));
+                assert_eq!(
+                    header(&response, "content-security-policy"),
+                    Some("default-src 'none'; sandbox"),
+                    "{content_type}"
+                );
+            }
+            // S3 honours the override signed into the URL (the test server
+            // does not apply it, so check the URL).
+            Backend::S3 => assert_eq!(
+                url.contains("response-content-disposition=attachment"),
+                disposition == "attachment",
+                "{content_type}: {url}"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn scriptable_uploads_download_as_files_local() {
+    scriptable_uploads_download_as_files(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn scriptable_uploads_download_as_files_s3() {
+    scriptable_uploads_download_as_files(Backend::S3).await;
 }

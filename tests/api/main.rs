@@ -1,6 +1,7 @@
 //! Integration tests: the real server over real HTTP, a fresh Postgres database per test.
 
 mod admin;
+mod attachment_replay;
 mod attachments;
 mod attachments_support;
 mod auth;
