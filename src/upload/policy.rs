@@ -3,8 +3,10 @@
 //!
 //! Tables with such a policy take a per-row path: the current row is read
 //! with `FOR UPDATE` (so concurrent writers of one row serialise), the policy
-//! is checked against it, then the row is written. Tables without one stay on
-//! the set-based fast path.
+//! is checked against it, then the row is written. A new row is inserted
+//! without replacing one that appeared meanwhile, so concurrent creators of
+//! one id serialise on its key too. Tables without a policy stay on the
+//! set-based fast path.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -286,8 +288,6 @@ pub async fn apply_row(
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<RowOutcome, RowFailure> {
-    let t = quote_ident(&table.name);
-    let id_type = &table.id_type;
     let mut row: Row = prepared.row.clone();
     let value_of = |row: &Row, column: &str| -> Option<String> {
         row.values
@@ -329,39 +329,40 @@ pub async fn apply_row(
         }
     }
 
-    // The current row, locked until the transaction ends.
-    let current: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT to_jsonb(t)::text FROM {t} AS t WHERE t.\"id\" = ($1::text)::{id_type} FOR UPDATE"
-    ))
-    .bind(&row.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let current_value: Option<Value> = current
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok());
-
-    let Some(server) = current_value else {
-        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
-        if prepared.op == Op::Put {
-            let field_column = policy
-                .conflict
-                .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
-                .map(|c| c.column);
-            if let Some(column) = field_column {
-                let times = field_times(entry.metadata);
-                let object: BTreeMap<&String, String> =
-                    times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
-                row.values.retain(|(c, _)| c.name != column.name);
-                row.values.push((
-                    column,
-                    Some(Cow::Owned(
-                        serde_json::to_string(&object).unwrap_or_default(),
-                    )),
-                ));
-            }
-            write_put(conn, table, prepared, &row, policy.insert_only).await?;
+    // The current row, locked until the transaction ends; or, for a PUT of
+    // a new id, the row it inserts. The insert is the owner check's other
+    // half: two writers of one new id serialise on its key, and the one that
+    // does not insert it is checked against the row the other one wrote.
+    let mut lost_race = false;
+    let current = loop {
+        if let Some(current) = lock_current(conn, table, &row.id).await? {
+            break current;
         }
-        return Ok(RowOutcome::Applied);
+        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
+        if prepared.op != Op::Put {
+            return Ok(RowOutcome::Applied);
+        }
+        if lost_race {
+            // The id is taken by a row this user cannot read (row-level security).
+            return Err(refused(
+                "forbidden",
+                format!(
+                    "row {} of `{}` belongs to another user",
+                    json_string(&row.id),
+                    table.name
+                ),
+            ));
+        }
+        if insert_new_row(conn, table, policy, prepared, entry, row.clone()).await? {
+            return Ok(RowOutcome::Applied);
+        }
+        // Another transaction inserted the id since the read: check against its row.
+        lost_race = true;
+    };
+    let Ok(server) = serde_json::from_str::<Value>(&current) else {
+        return Err(RowFailure::Db(sqlx::Error::Decode(
+            format!("the current row of `{}` is not JSON", table.name).into(),
+        )));
     };
 
     let server_text = |column: &Column| server.get(&column.name).and_then(as_text);
@@ -496,7 +497,7 @@ pub async fn apply_row(
                                 table: table.name.clone(),
                                 row_id: row.id.clone(),
                                 client_data: client_data(entry),
-                                server_data: current.clone(),
+                                server_data: Some(current.clone()),
                             }
                         }),
                     };
@@ -520,7 +521,7 @@ pub async fn apply_row(
                     table: table.name.clone(),
                     row_id: row.id.clone(),
                     client_data: client_data(entry),
-                    server_data: current.clone(),
+                    server_data: Some(current.clone()),
                 }),
             })),
         };
@@ -529,31 +530,68 @@ pub async fn apply_row(
     Ok(RowOutcome::Applied)
 }
 
-async fn write_put(
+/// Reads the row with `id` as JSON text and locks it until the transaction ends.
+async fn lock_current(
     conn: &mut PgConnection,
     table: &Table,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(t)::text FROM {} AS t WHERE t.\"id\" = ($1::text)::{} FOR UPDATE",
+        quote_ident(&table.name),
+        table.id_type
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Inserts the row of a PUT of an id that did not exist; false when another
+/// transaction inserted the id first (nothing was written).
+async fn insert_new_row(
+    conn: &mut PgConnection,
+    table: &Table,
+    policy: &Policy<'_>,
     prepared: &Prepared<'_, '_>,
-    row: &Row<'_, '_>,
-    insert_only: bool,
-) -> Result<(), sqlx::Error> {
-    let rows = &[row];
-    // Columns the policy fills in (owner, per-field times) are written even
-    // when the table's client-owned columns do not list them.
-    let owned: Option<Vec<&Column>> = prepared.owned.map(|owned| {
+    entry: &Entry<'_>,
+    mut row: Row<'_, '_>,
+) -> Result<bool, RowFailure> {
+    let field_column = policy
+        .conflict
+        .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
+        .map(|c| c.column);
+    if let Some(column) = field_column {
+        let times = field_times(entry.metadata);
+        let object: BTreeMap<&String, String> =
+            times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
+        row.values.retain(|(c, _)| c.name != column.name);
+        row.values.push((
+            column,
+            Some(Cow::Owned(
+                serde_json::to_string(&object).unwrap_or_default(),
+            )),
+        ));
+    }
+    let owned = written_columns(prepared, &row);
+    let inserted = sql::insert_new(table, owned.as_deref(), &[&row])
+        .fetch_text(conn)
+        .await?;
+    Ok(!inserted.is_empty())
+}
+
+/// The columns a PUT writes: the table's client-owned columns plus those the
+/// policy fills in (owner, per-field times), which the declaration may not
+/// list; `None` when the table declares none.
+fn written_columns<'c>(prepared: &Prepared<'c, '_>, row: &Row<'c, '_>) -> Option<Vec<&'c Column>> {
+    prepared.owned.map(|owned| {
         let mut columns = owned.to_vec();
         for (column, _) in &row.values {
             if !columns.iter().any(|c| c.name == column.name) {
-                columns.push(column);
+                columns.push(*column);
             }
         }
         columns
-    });
-    let statement = if insert_only {
-        sql::insert_new(table, owned.as_deref(), rows)
-    } else {
-        sql::upsert(table, owned.as_deref(), rows)
-    };
-    statement.execute(conn).await
+    })
 }
 
 /// Writes an entry to an existing (locked) row: deltas are added, the
@@ -576,7 +614,12 @@ async fn write_existing(
                 .await?;
             return Ok(());
         }
-        Op::Put => write_put(conn, table, prepared, row, false).await?,
+        Op::Put => {
+            let owned = written_columns(prepared, row);
+            sql::upsert(table, owned.as_deref(), &[row])
+                .execute(conn)
+                .await?;
+        }
         Op::Patch => {
             let old: Option<Value> = entry.old.and_then(|o| serde_json::from_str(o.get()).ok());
             let old = match old {

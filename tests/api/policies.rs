@@ -556,6 +556,50 @@ mod ownership {
         assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM lists").await, 1);
     }
 
+    /// Two users creating the same new id at once: the first insert owns
+    /// the row and the other PUT is checked against it, never overwrites it.
+    #[tokio::test]
+    async fn two_users_creating_one_id_at_once_cannot_both_own_it() {
+        const TRIALS: usize = 80;
+        let app = spawn().await;
+        let mut alice = Client::new(&app, "alice").await;
+        let mut bob = Client::new(&app, "bob").await;
+        for trial in 0..TRIALS {
+            let list = Uuid::new_v4().to_string();
+            let put = |name: &str| json!({"op": "PUT", "type": "lists", "id": list, "data": {"name": name}});
+            let (by_alice, by_bob) = ([put("alice's")], [put("bob's")]);
+            let (a, b) = tokio::join!(alice.send(&by_alice), bob.send(&by_bob));
+
+            let status = |r: &Value| match (r["applied"].as_u64(), code_of(r)) {
+                (Some(1), None) => "applied",
+                (_, Some("forbidden")) => "forbidden",
+                _ => panic!("trial {trial}: unexpected report {r}"),
+            };
+            let winner = match (status(&a), status(&b)) {
+                ("applied", "forbidden") => "alice",
+                ("forbidden", "applied") => "bob",
+                other => panic!("trial {trial}: {other:?}: {a} / {b}"),
+            };
+            let (name, owner): (String, String) =
+                sqlx::query_as("SELECT name, owner_id FROM lists WHERE id = $1::uuid")
+                    .bind(&list)
+                    .fetch_one(&app.db_pool)
+                    .await
+                    .unwrap();
+            assert_eq!(owner, winner, "trial {trial}");
+            assert_eq!(name, format!("{winner}'s"), "trial {trial}");
+        }
+        // Each losing PUT was rejected as usual: one dead letter per trial.
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'forbidden'"
+            )
+            .await,
+            TRIALS as i64
+        );
+    }
+
     const RLS_SCHEMA: &str = r#"
         DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'uplink_test_authenticated') THEN
