@@ -9,7 +9,7 @@
 //! set-based fast path.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -20,7 +20,7 @@ use super::envelope::{Entry, Op};
 use super::plan::Prepared;
 use super::report::Rejection;
 use super::schema::{Column, Table, ValueKind};
-use super::settings::{ConflictStrategy, OnConflict, TableSettings};
+use super::settings::{ConflictStrategy, OnConflict, TableSettings, TransitionSettings};
 use super::sql::json_string;
 use super::sql::{self, Row, quote_ident};
 use crate::config::ConfigError;
@@ -32,7 +32,7 @@ pub struct Policy<'c> {
     pub owner: Option<&'c Column>,
     pub conflict: Option<Conflict<'c>>,
     pub deltas: Vec<&'c Column>,
-    pub transitions: Option<(&'c Column, &'c BTreeMap<String, Vec<String>>)>,
+    pub transitions: Option<Transitions<'c>>,
     pub locked_when: Option<(&'c Column, &'c [String])>,
     pub insert_only: bool,
 }
@@ -43,6 +43,56 @@ pub struct Conflict<'c> {
     /// The version / timestamp column, or the jsonb column of per-field times.
     pub column: &'c Column,
     pub on_conflict: OnConflict,
+}
+
+/// A state machine on one column.
+#[derive(Debug)]
+pub struct Transitions<'c> {
+    pub column: &'c Column,
+    /// From each state, the states it may change to.
+    pub allowed: &'c BTreeMap<String, Vec<String>>,
+    /// The states a row may be created in.
+    pub initial: BTreeSet<&'c str>,
+}
+
+impl<'c> Transitions<'c> {
+    /// `initial` as configured, else the states no transition leads to.
+    /// There must be one: where every state has an incoming transition, the
+    /// configuration names them.
+    fn resolve(
+        table: &str,
+        column: &'c Column,
+        settings: &'c TransitionSettings,
+    ) -> Result<Self, ConfigError> {
+        let initial: BTreeSet<&str> = match &settings.initial {
+            Some(initial) => initial.iter().map(String::as_str).collect(),
+            None => {
+                let targets: BTreeSet<&str> = settings
+                    .allowed
+                    .values()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                settings
+                    .allowed
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|state| !targets.contains(state))
+                    .collect()
+            }
+        };
+        if initial.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("write.tables.{table}.transitions.initial"),
+                "no state of `allowed` is free of incoming transitions; list the states a new row may be created in",
+            ));
+        }
+        Ok(Self {
+            column,
+            allowed: &settings.allowed,
+            initial,
+        })
+    }
 }
 
 /// The default column holding per-field times for `field_timestamps`.
@@ -136,7 +186,7 @@ impl<'c> Policy<'c> {
         let transitions = settings
             .transitions
             .as_ref()
-            .map(|t| column("transitions.column", &t.column).map(|c| (c, &t.allowed)))
+            .map(|t| Transitions::resolve(name, column("transitions.column", &t.column)?, t))
             .transpose()?;
         let locked_when = settings
             .locked_when
@@ -380,7 +430,15 @@ pub async fn apply_row(
     }
     if policy.insert_only {
         // The row exists: an insert-only table never changes it.
-        return Ok(RowOutcome::Applied);
+        return Ok(RowOutcome::Conflict(ConflictNote {
+            code: "already_exists",
+            message: format!(
+                "row {} of `{}` exists already and is kept as it is (insert-only table)",
+                json_string(&row.id),
+                table.name
+            ),
+            record: None,
+        }));
     }
     if let Some((column, values)) = policy.locked_when
         && let Some(state) = server_text(column)
@@ -391,7 +449,7 @@ pub async fn apply_row(
             format!("the row is `{state}` and accepts no change"),
         ));
     }
-    if let Some((column, _)) = policy.transitions
+    if let Some(Transitions { column, .. }) = policy.transitions
         && prepared.op == Op::Put
         && value_of(&row, &column.name).is_none()
         && let Some(state) = server.get(&column.name)
@@ -401,7 +459,9 @@ pub async fn apply_row(
         row.values.retain(|(c, _)| c.name != column.name);
         row.values.push((column, as_text(state).map(Cow::Owned)));
     }
-    if let Some((column, allowed)) = policy.transitions
+    if let Some(Transitions {
+        column, allowed, ..
+    }) = &policy.transitions
         && prepared.op != Op::Delete
         && let Some(next) = value_of(&row, &column.name)
     {
@@ -426,13 +486,28 @@ pub async fn apply_row(
                     .as_deref()
                     .and_then(raw_text)
                     .and_then(|v| v.parse::<f64>().ok());
-                if let (Some(seen), Some(server_version)) = (seen, server_version)
-                    && seen != server_version as f64
-                {
-                    stale = Some((
-                        "stale_version",
-                        format!("the row is at version {server_version}; the client saw {seen}"),
-                    ));
+                match (seen, server_version) {
+                    (Some(seen), Some(server_version)) if seen != server_version as f64 => {
+                        stale = Some((
+                            "stale_version",
+                            format!(
+                                "the row is at version {server_version}; the client saw {seen}"
+                            ),
+                        ));
+                    }
+                    // An update that does not say which version it saw could
+                    // undo any change since: it loses like a stale one.
+                    // Deletes win (the SDK sends no data with a DELETE).
+                    (None, Some(server_version)) if prepared.op != Op::Delete => {
+                        stale = Some((
+                            "version_required",
+                            format!(
+                                "the row is at version {server_version}; send the version the client saw in `{}`",
+                                conflict.column.name
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
                 if prepared.op != Op::Delete {
                     bump_version = Some(conflict.column);
@@ -556,6 +631,23 @@ async fn insert_new_row(
     entry: &Entry<'_>,
     mut row: Row<'_, '_>,
 ) -> Result<bool, RowFailure> {
+    if let Some(transitions) = &policy.transitions
+        && let Some((_, Some(state))) = row
+            .values
+            .iter()
+            .find(|(c, _)| c.name == transitions.column.name)
+        && !transitions.initial.contains(state.as_ref())
+    {
+        let initial: Vec<&str> = transitions.initial.iter().copied().collect();
+        return Err(refused(
+            "invalid_transition",
+            format!(
+                "a new row's `{}` may not be `{state}`; it starts as one of: {}",
+                transitions.column.name,
+                initial.join(", ")
+            ),
+        ));
+    }
     let field_column = policy
         .conflict
         .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
