@@ -16,7 +16,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
-use super::envelope::{Entry, Op};
+use super::envelope::{Entry, Op, truncate_for_message};
 use super::plan::Prepared;
 use super::report::Rejection;
 use super::schema::{Column, Table, ValueKind};
@@ -642,8 +642,9 @@ async fn insert_new_row(
         return Err(refused(
             "invalid_transition",
             format!(
-                "a new row's `{}` may not be `{state}`; it starts as one of: {}",
+                "a new row's `{}` may not be {}; it starts as one of: {}",
                 transitions.column.name,
+                truncate_for_message(state),
                 initial.join(", ")
             ),
         ));
