@@ -92,29 +92,41 @@ impl TxWork<'_, '_> {
     }
 }
 
-/// Marks duplicates (op_id at or below the client's high-water mark) and
-/// validates the rest.
+/// Marks duplicates (op_id at or below the client's progress from earlier
+/// requests), refuses op_ids that cannot be in order, and validates the
+/// rest. Op ids are checked only where progress is tracked (`high_water`).
 fn prepare_work<'c, 'a>(
     allowed: &'c Allowed<'_>,
     batch: &Batch<'a>,
-    mut high_water: Option<i64>,
+    high_water: Option<i64>,
 ) -> (Vec<TxWork<'c, 'a>>, Option<i64>) {
+    let mut mark = high_water;
     let mut work = Vec::with_capacity(batch.transactions.len());
     for (t, transaction) in batch.transactions.iter().enumerate() {
         let mut entries = Vec::with_capacity(transaction.entries.len());
         for (e, entry) in transaction.entries.iter().enumerate() {
-            let duplicate = match (high_water, entry.op_id) {
-                (Some(mark), Some(op_id)) => op_id <= mark,
-                _ => false,
+            let slot = match (high_water, mark, entry.op_id) {
+                (Some(_), _, Some(op_id)) if op_id <= 0 => Some(Err(Rejection::new(
+                    "invalid_op_id",
+                    format!("op_id {op_id} is not a positive integer"),
+                ))),
+                (Some(stored), _, Some(op_id)) if op_id <= stored => None,
+                (_, Some(seen), Some(op_id)) if op_id <= seen => Some(Err(Rejection::new(
+                    "op_id_not_increasing",
+                    format!(
+                        "op_id {op_id} follows op_id {seen} in this request; op_ids must increase"
+                    ),
+                ))),
+                _ => Some(allowed.prepare((t, e), entry)),
             };
-            if let (Some(mark), Some(op_id)) = (high_water.as_mut(), entry.op_id) {
-                *mark = (*mark).max(op_id);
+            if let (Some(seen), Some(op_id)) = (mark.as_mut(), entry.op_id) {
+                *seen = (*seen).max(op_id);
             }
-            entries.push((!duplicate).then(|| allowed.prepare((t, e), entry)));
+            entries.push(slot);
         }
         work.push(TxWork { entries });
     }
-    (work, high_water)
+    (work, mark)
 }
 
 struct RunContext<'r, 'b, 'a> {

@@ -3,22 +3,24 @@
 //!
 //! Tables with such a policy take a per-row path: the current row is read
 //! with `FOR UPDATE` (so concurrent writers of one row serialise), the policy
-//! is checked against it, then the row is written. Tables without one stay on
-//! the set-based fast path.
+//! is checked against it, then the row is written. A new row is inserted
+//! without replacing one that appeared meanwhile, so concurrent creators of
+//! one id serialise on its key too. Tables without a policy stay on the
+//! set-based fast path.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
-use super::envelope::{Entry, Op};
+use super::envelope::{Entry, Op, truncate_for_message};
 use super::plan::Prepared;
 use super::report::Rejection;
 use super::schema::{Column, Table, ValueKind};
-use super::settings::{ConflictStrategy, OnConflict, TableSettings};
+use super::settings::{ConflictStrategy, OnConflict, TableSettings, TransitionSettings};
 use super::sql::json_string;
 use super::sql::{self, Row, quote_ident};
 use crate::config::ConfigError;
@@ -30,7 +32,7 @@ pub struct Policy<'c> {
     pub owner: Option<&'c Column>,
     pub conflict: Option<Conflict<'c>>,
     pub deltas: Vec<&'c Column>,
-    pub transitions: Option<(&'c Column, &'c BTreeMap<String, Vec<String>>)>,
+    pub transitions: Option<Transitions<'c>>,
     pub locked_when: Option<(&'c Column, &'c [String])>,
     pub insert_only: bool,
 }
@@ -41,6 +43,56 @@ pub struct Conflict<'c> {
     /// The version / timestamp column, or the jsonb column of per-field times.
     pub column: &'c Column,
     pub on_conflict: OnConflict,
+}
+
+/// A state machine on one column.
+#[derive(Debug)]
+pub struct Transitions<'c> {
+    pub column: &'c Column,
+    /// From each state, the states it may change to.
+    pub allowed: &'c BTreeMap<String, Vec<String>>,
+    /// The states a row may be created in.
+    pub initial: BTreeSet<&'c str>,
+}
+
+impl<'c> Transitions<'c> {
+    /// `initial` as configured, else the states no transition leads to.
+    /// There must be one: where every state has an incoming transition, the
+    /// configuration names them.
+    fn resolve(
+        table: &str,
+        column: &'c Column,
+        settings: &'c TransitionSettings,
+    ) -> Result<Self, ConfigError> {
+        let initial: BTreeSet<&str> = match &settings.initial {
+            Some(initial) => initial.iter().map(String::as_str).collect(),
+            None => {
+                let targets: BTreeSet<&str> = settings
+                    .allowed
+                    .values()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                settings
+                    .allowed
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|state| !targets.contains(state))
+                    .collect()
+            }
+        };
+        if initial.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("write.tables.{table}.transitions.initial"),
+                "no state of `allowed` is free of incoming transitions; list the states a new row may be created in",
+            ));
+        }
+        Ok(Self {
+            column,
+            allowed: &settings.allowed,
+            initial,
+        })
+    }
 }
 
 /// The default column holding per-field times for `field_timestamps`.
@@ -134,7 +186,7 @@ impl<'c> Policy<'c> {
         let transitions = settings
             .transitions
             .as_ref()
-            .map(|t| column("transitions.column", &t.column).map(|c| (c, &t.allowed)))
+            .map(|t| Transitions::resolve(name, column("transitions.column", &t.column)?, t))
             .transpose()?;
         let locked_when = settings
             .locked_when
@@ -286,8 +338,6 @@ pub async fn apply_row(
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<RowOutcome, RowFailure> {
-    let t = quote_ident(&table.name);
-    let id_type = &table.id_type;
     let mut row: Row = prepared.row.clone();
     let value_of = |row: &Row, column: &str| -> Option<String> {
         row.values
@@ -329,39 +379,40 @@ pub async fn apply_row(
         }
     }
 
-    // The current row, locked until the transaction ends.
-    let current: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT to_jsonb(t)::text FROM {t} AS t WHERE t.\"id\" = ($1::text)::{id_type} FOR UPDATE"
-    ))
-    .bind(&row.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let current_value: Option<Value> = current
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok());
-
-    let Some(server) = current_value else {
-        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
-        if prepared.op == Op::Put {
-            let field_column = policy
-                .conflict
-                .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
-                .map(|c| c.column);
-            if let Some(column) = field_column {
-                let times = field_times(entry.metadata);
-                let object: BTreeMap<&String, String> =
-                    times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
-                row.values.retain(|(c, _)| c.name != column.name);
-                row.values.push((
-                    column,
-                    Some(Cow::Owned(
-                        serde_json::to_string(&object).unwrap_or_default(),
-                    )),
-                ));
-            }
-            write_put(conn, table, prepared, &row, policy.insert_only).await?;
+    // The current row, locked until the transaction ends; or, for a PUT of
+    // a new id, the row it inserts. The insert is the owner check's other
+    // half: two writers of one new id serialise on its key, and the one that
+    // does not insert it is checked against the row the other one wrote.
+    let mut lost_race = false;
+    let current = loop {
+        if let Some(current) = lock_current(conn, table, &row.id).await? {
+            break current;
         }
-        return Ok(RowOutcome::Applied);
+        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
+        if prepared.op != Op::Put {
+            return Ok(RowOutcome::Applied);
+        }
+        if lost_race {
+            // The id is taken by a row this user cannot read (row-level security).
+            return Err(refused(
+                "forbidden",
+                format!(
+                    "row {} of `{}` belongs to another user",
+                    json_string(&row.id),
+                    table.name
+                ),
+            ));
+        }
+        if insert_new_row(conn, table, policy, prepared, entry, row.clone()).await? {
+            return Ok(RowOutcome::Applied);
+        }
+        // Another transaction inserted the id since the read: check against its row.
+        lost_race = true;
+    };
+    let Ok(server) = serde_json::from_str::<Value>(&current) else {
+        return Err(RowFailure::Db(sqlx::Error::Decode(
+            format!("the current row of `{}` is not JSON", table.name).into(),
+        )));
     };
 
     let server_text = |column: &Column| server.get(&column.name).and_then(as_text);
@@ -379,7 +430,15 @@ pub async fn apply_row(
     }
     if policy.insert_only {
         // The row exists: an insert-only table never changes it.
-        return Ok(RowOutcome::Applied);
+        return Ok(RowOutcome::Conflict(ConflictNote {
+            code: "already_exists",
+            message: format!(
+                "row {} of `{}` exists already and is kept as it is (insert-only table)",
+                json_string(&row.id),
+                table.name
+            ),
+            record: None,
+        }));
     }
     if let Some((column, values)) = policy.locked_when
         && let Some(state) = server_text(column)
@@ -390,7 +449,7 @@ pub async fn apply_row(
             format!("the row is `{state}` and accepts no change"),
         ));
     }
-    if let Some((column, _)) = policy.transitions
+    if let Some(Transitions { column, .. }) = policy.transitions
         && prepared.op == Op::Put
         && value_of(&row, &column.name).is_none()
         && let Some(state) = server.get(&column.name)
@@ -400,7 +459,9 @@ pub async fn apply_row(
         row.values.retain(|(c, _)| c.name != column.name);
         row.values.push((column, as_text(state).map(Cow::Owned)));
     }
-    if let Some((column, allowed)) = policy.transitions
+    if let Some(Transitions {
+        column, allowed, ..
+    }) = &policy.transitions
         && prepared.op != Op::Delete
         && let Some(next) = value_of(&row, &column.name)
     {
@@ -425,13 +486,28 @@ pub async fn apply_row(
                     .as_deref()
                     .and_then(raw_text)
                     .and_then(|v| v.parse::<f64>().ok());
-                if let (Some(seen), Some(server_version)) = (seen, server_version)
-                    && seen != server_version as f64
-                {
-                    stale = Some((
-                        "stale_version",
-                        format!("the row is at version {server_version}; the client saw {seen}"),
-                    ));
+                match (seen, server_version) {
+                    (Some(seen), Some(server_version)) if seen != server_version as f64 => {
+                        stale = Some((
+                            "stale_version",
+                            format!(
+                                "the row is at version {server_version}; the client saw {seen}"
+                            ),
+                        ));
+                    }
+                    // An update that does not say which version it saw could
+                    // undo any change since: it loses like a stale one.
+                    // Deletes win (the SDK sends no data with a DELETE).
+                    (None, Some(server_version)) if prepared.op != Op::Delete => {
+                        stale = Some((
+                            "version_required",
+                            format!(
+                                "the row is at version {server_version}; send the version the client saw in `{}`",
+                                conflict.column.name
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
                 if prepared.op != Op::Delete {
                     bump_version = Some(conflict.column);
@@ -496,7 +572,7 @@ pub async fn apply_row(
                                 table: table.name.clone(),
                                 row_id: row.id.clone(),
                                 client_data: client_data(entry),
-                                server_data: current.clone(),
+                                server_data: Some(current.clone()),
                             }
                         }),
                     };
@@ -520,7 +596,7 @@ pub async fn apply_row(
                     table: table.name.clone(),
                     row_id: row.id.clone(),
                     client_data: client_data(entry),
-                    server_data: current.clone(),
+                    server_data: Some(current.clone()),
                 }),
             })),
         };
@@ -529,31 +605,86 @@ pub async fn apply_row(
     Ok(RowOutcome::Applied)
 }
 
-async fn write_put(
+/// Reads the row with `id` as JSON text and locks it until the transaction ends.
+async fn lock_current(
     conn: &mut PgConnection,
     table: &Table,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(t)::text FROM {} AS t WHERE t.\"id\" = ($1::text)::{} FOR UPDATE",
+        quote_ident(&table.name),
+        table.id_type
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Inserts the row of a PUT of an id that did not exist; false when another
+/// transaction inserted the id first (nothing was written).
+async fn insert_new_row(
+    conn: &mut PgConnection,
+    table: &Table,
+    policy: &Policy<'_>,
     prepared: &Prepared<'_, '_>,
-    row: &Row<'_, '_>,
-    insert_only: bool,
-) -> Result<(), sqlx::Error> {
-    let rows = &[row];
-    // Columns the policy fills in (owner, per-field times) are written even
-    // when the table's client-owned columns do not list them.
-    let owned: Option<Vec<&Column>> = prepared.owned.map(|owned| {
+    entry: &Entry<'_>,
+    mut row: Row<'_, '_>,
+) -> Result<bool, RowFailure> {
+    if let Some(transitions) = &policy.transitions
+        && let Some((_, Some(state))) = row
+            .values
+            .iter()
+            .find(|(c, _)| c.name == transitions.column.name)
+        && !transitions.initial.contains(state.as_ref())
+    {
+        let initial: Vec<&str> = transitions.initial.iter().copied().collect();
+        return Err(refused(
+            "invalid_transition",
+            format!(
+                "a new row's `{}` may not be {}; it starts as one of: {}",
+                transitions.column.name,
+                truncate_for_message(state),
+                initial.join(", ")
+            ),
+        ));
+    }
+    let field_column = policy
+        .conflict
+        .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
+        .map(|c| c.column);
+    if let Some(column) = field_column {
+        let times = field_times(entry.metadata);
+        let object: BTreeMap<&String, String> =
+            times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
+        row.values.retain(|(c, _)| c.name != column.name);
+        row.values.push((
+            column,
+            Some(Cow::Owned(
+                serde_json::to_string(&object).unwrap_or_default(),
+            )),
+        ));
+    }
+    let owned = written_columns(prepared, &row);
+    let inserted = sql::insert_new(table, owned.as_deref(), &[&row])
+        .fetch_text(conn)
+        .await?;
+    Ok(!inserted.is_empty())
+}
+
+/// The columns a PUT writes: the table's client-owned columns plus those the
+/// policy fills in (owner, per-field times), which the declaration may not
+/// list; `None` when the table declares none.
+fn written_columns<'c>(prepared: &Prepared<'c, '_>, row: &Row<'c, '_>) -> Option<Vec<&'c Column>> {
+    prepared.owned.map(|owned| {
         let mut columns = owned.to_vec();
         for (column, _) in &row.values {
             if !columns.iter().any(|c| c.name == column.name) {
-                columns.push(column);
+                columns.push(*column);
             }
         }
         columns
-    });
-    let statement = if insert_only {
-        sql::insert_new(table, owned.as_deref(), rows)
-    } else {
-        sql::upsert(table, owned.as_deref(), rows)
-    };
-    statement.execute(conn).await
+    })
 }
 
 /// Writes an entry to an existing (locked) row: deltas are added, the
@@ -576,7 +707,12 @@ async fn write_existing(
                 .await?;
             return Ok(());
         }
-        Op::Put => write_put(conn, table, prepared, row, false).await?,
+        Op::Put => {
+            let owned = written_columns(prepared, row);
+            sql::upsert(table, owned.as_deref(), &[row])
+                .execute(conn)
+                .await?;
+        }
         Op::Patch => {
             let old: Option<Value> = entry.old.and_then(|o| serde_json::from_str(o.get()).ok());
             let old = match old {

@@ -115,6 +115,10 @@ pub struct TransitionSettings {
     pub column: String,
     /// From each state, the states it may change to.
     pub allowed: BTreeMap<String, Vec<String>>,
+    /// The states a new row may be created in; by default the states of
+    /// `allowed` that no transition leads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

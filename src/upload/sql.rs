@@ -183,10 +183,12 @@ pub fn upsert<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]) ->
     binds.statement(sql)
 }
 
-/// PUT into an insert-only table: new ids only; an existing row is left as it is.
+/// PUT of new ids: an existing row is left as it is. Returns the ids it
+/// inserted, so the caller learns which rows another writer had taken.
 pub fn insert_new<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]) -> Statement<'p> {
     let mut binds = Binds::default();
-    let sql = insert_sql(&mut binds, table, owned, rows, None, false);
+    let mut sql = insert_sql(&mut binds, table, owned, rows, None, false);
+    sql.push_str(" RETURNING t.\"id\"::text");
     binds.statement(sql)
 }
 

@@ -312,6 +312,107 @@ mod versions {
     }
 }
 
+mod versions_required {
+    use super::*;
+
+    /// An update that does not say which version it saw could undo any
+    /// change since: it loses like a stale one. Creating a row needs none,
+    /// and deletes win.
+    #[tokio::test]
+    async fn an_update_without_the_version_it_saw_loses() {
+        let app = spawn().await;
+        let doc = Uuid::new_v4().to_string();
+        let mut alice = Client::new(&app, "alice").await;
+        let created = alice
+            .send(&[
+                json!({"op": "PUT", "type": "documents", "id": doc, "data": {"content": "draft"}}),
+            ])
+            .await;
+        assert_eq!(created["applied"], 1, "{created}");
+
+        let patch = alice
+            .send(&[json!({"op": "PATCH", "type": "documents", "id": doc, "data": {"content": "blind edit"}})])
+            .await;
+        let put = alice
+            .send(&[json!({"op": "PUT", "type": "documents", "id": doc, "data": {"content": "blind replace"}})])
+            .await;
+        let null = alice
+            .send(&[json!({"op": "PATCH", "type": "documents", "id": doc, "data": {"content": "null version", "version": null}})])
+            .await;
+
+        for report in [&patch, &put, &null] {
+            assert_eq!(report["conflicts"], 1, "{report}");
+            assert_eq!(report["results"][0]["status"], "conflict");
+            assert_eq!(code_of(report), Some("version_required"), "{report}");
+        }
+        let (content, version): (String, i64) =
+            sqlx::query_as("SELECT content, version FROM documents")
+                .fetch_one(&app.db_pool)
+                .await
+                .unwrap();
+        assert_eq!((content.as_str(), version), ("draft", 1));
+        // `on_conflict: record`: each one is there for the app to resolve.
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM write_conflicts WHERE conflict_type = 'version_required'"
+            )
+            .await,
+            3
+        );
+
+        let edit = alice
+            .send(&[json!({"op": "PATCH", "type": "documents", "id": doc, "data": {"content": "edit", "version": 1}})])
+            .await;
+        let delete = alice
+            .send(&[json!({"op": "DELETE", "type": "documents", "id": doc})])
+            .await;
+        assert_eq!(edit["applied"], 1, "{edit}");
+        assert_eq!(delete["applied"], 1, "{delete}");
+        assert_eq!(
+            scalar::<i64>(&app, "SELECT count(*) FROM documents").await,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn with_on_conflict_reject_an_update_without_a_version_is_dead_lettered() {
+        let app = TestApp::builder()
+            .schema(SCHEMA)
+            .config(|s| {
+                s.write.tables = tables_from_yaml(
+                    "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: reject } }\n",
+                )
+            })
+            .spawn()
+            .await;
+        let doc = Uuid::new_v4().to_string();
+        sqlx::query("INSERT INTO documents (id, content) VALUES ($1::uuid, 'v1')")
+            .bind(&doc)
+            .execute(&app.db_pool)
+            .await
+            .unwrap();
+        let mut alice = Client::new(&app, "alice").await;
+        let report = alice
+            .send(&[json!({"op": "PATCH", "type": "documents", "id": doc, "data": {"content": "blind"}})])
+            .await;
+        assert_eq!(report["rejected"], 1, "{report}");
+        assert_eq!(code_of(&report), Some("version_required"));
+        assert_eq!(
+            scalar::<String>(&app, "SELECT content FROM documents").await,
+            "v1"
+        );
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'version_required'"
+            )
+            .await,
+            1
+        );
+    }
+}
+
 mod timestamps {
     use super::*;
 
@@ -457,6 +558,65 @@ mod orders {
     }
 
     #[tokio::test]
+    async fn a_new_order_is_created_only_in_an_initial_state() {
+        let app = spawn().await;
+        let mut clerk = Client::new(&app, "clerk").await;
+        let put = |status: Option<&str>| {
+            let mut data = json!({"note": "new"});
+            if let Some(status) = status {
+                data["status"] = json!(status);
+            }
+            json!({"op": "PUT", "type": "orders", "id": Uuid::new_v4().to_string(), "data": data})
+        };
+        // `pending` is the one state no transition leads to.
+        for state in ["shipped", "processing", "completed", "unknown"] {
+            let report = clerk.send(&[put(Some(state))]).await;
+            assert_eq!(report["rejected"], 1, "{state}: {report}");
+            assert_eq!(code_of(&report), Some("invalid_transition"), "{report}");
+        }
+        assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM orders").await, 0);
+
+        let pending = clerk.send(&[put(Some("pending"))]).await;
+        let default = clerk.send(&[put(None)]).await;
+        assert_eq!(pending["applied"], 1, "{pending}");
+        assert_eq!(default["applied"], 1, "the column's DEFAULT: {default}");
+        assert_eq!(
+            scalar::<Vec<String>>(&app, "SELECT array_agg(status) FROM orders").await,
+            ["pending", "pending"]
+        );
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'invalid_transition'"
+            )
+            .await,
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn configured_initial_states_replace_the_inferred_ones() {
+        let app = TestApp::builder()
+            .schema(SCHEMA)
+            .config(|s| {
+                s.write.tables = tables_from_yaml(
+                    "write:\n  tables:\n    orders: { transitions: { column: status, initial: [draft, pending], allowed: { draft: [pending], pending: [draft, shipped] } } }\n",
+                )
+            })
+            .spawn()
+            .await;
+        let mut clerk = Client::new(&app, "clerk").await;
+        let put = |status: &str| json!({"op": "PUT", "type": "orders", "id": Uuid::new_v4().to_string(), "data": {"status": status}});
+        let draft = clerk.send(&[put("draft")]).await;
+        let pending = clerk.send(&[put("pending")]).await;
+        let shipped = clerk.send(&[put("shipped")]).await;
+        assert_eq!(draft["applied"], 1, "{draft}");
+        assert_eq!(pending["applied"], 1, "{pending}");
+        assert_eq!(code_of(&shipped), Some("invalid_transition"), "{shipped}");
+        assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM orders").await, 2);
+    }
+
+    #[tokio::test]
     async fn read_only_columns_are_skipped_and_the_rest_applies() {
         let app = spawn().await;
         let order = order_in(&app, "pending").await;
@@ -500,9 +660,14 @@ mod insert_only {
             .await;
 
         assert_eq!(put["applied"], 1);
+        // Re-sending an event is harmless, and reported as not written.
+        assert_eq!(again["conflicts"], 1, "{again}");
+        assert_eq!(again["results"][0]["status"], "conflict");
+        assert_eq!(code_of(&again), Some("already_exists"));
         assert_eq!(
-            again["applied"], 1,
-            "re-sending an event is harmless: {again}"
+            scalar::<i64>(&app, "SELECT count(*) FROM uplink_dead_letters").await,
+            2,
+            "only the PATCH and the DELETE are dead letters"
         );
         assert_eq!(code_of(&patch), Some("insert_only"));
         assert_eq!(code_of(&delete), Some("insert_only"));
@@ -554,6 +719,50 @@ mod ownership {
             .unwrap();
         assert_eq!((name.as_str(), owner.as_str()), ("alice's", "alice"));
         assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM lists").await, 1);
+    }
+
+    /// Two users creating the same new id at once: the first insert owns
+    /// the row and the other PUT is checked against it, never overwrites it.
+    #[tokio::test]
+    async fn two_users_creating_one_id_at_once_cannot_both_own_it() {
+        const TRIALS: usize = 80;
+        let app = spawn().await;
+        let mut alice = Client::new(&app, "alice").await;
+        let mut bob = Client::new(&app, "bob").await;
+        for trial in 0..TRIALS {
+            let list = Uuid::new_v4().to_string();
+            let put = |name: &str| json!({"op": "PUT", "type": "lists", "id": list, "data": {"name": name}});
+            let (by_alice, by_bob) = ([put("alice's")], [put("bob's")]);
+            let (a, b) = tokio::join!(alice.send(&by_alice), bob.send(&by_bob));
+
+            let status = |r: &Value| match (r["applied"].as_u64(), code_of(r)) {
+                (Some(1), None) => "applied",
+                (_, Some("forbidden")) => "forbidden",
+                _ => panic!("trial {trial}: unexpected report {r}"),
+            };
+            let winner = match (status(&a), status(&b)) {
+                ("applied", "forbidden") => "alice",
+                ("forbidden", "applied") => "bob",
+                other => panic!("trial {trial}: {other:?}: {a} / {b}"),
+            };
+            let (name, owner): (String, String) =
+                sqlx::query_as("SELECT name, owner_id FROM lists WHERE id = $1::uuid")
+                    .bind(&list)
+                    .fetch_one(&app.db_pool)
+                    .await
+                    .unwrap();
+            assert_eq!(owner, winner, "trial {trial}");
+            assert_eq!(name, format!("{winner}'s"), "trial {trial}");
+        }
+        // Each losing PUT was rejected as usual: one dead letter per trial.
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'forbidden'"
+            )
+            .await,
+            TRIALS as i64
+        );
     }
 
     const RLS_SCHEMA: &str = r#"
@@ -659,6 +868,10 @@ mod misconfiguration {
                 "orders.state",
             ),
             ("write:\n  tables:\n    nowhere: {}\n", "nowhere"),
+            (
+                "write:\n  tables:\n    orders: { transitions: { column: status, allowed: { open: [closed], closed: [open] } } }\n",
+                "orders.transitions.initial",
+            ),
         ];
         for (yaml, named) in cases {
             let message = build_error(yaml).await;

@@ -751,3 +751,121 @@ async fn length_limited_columns_refuse_longer_values_and_never_match_a_prefix() 
         ]
     );
 }
+
+/// The (op_id, status, code) of each entry the report lists.
+fn listed(report: &Value) -> Vec<(i64, String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|r| {
+            (
+                r["op_id"].as_i64().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+                r["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn list_names(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT name FROM lists ORDER BY name")
+        .fetch_all(&app.db_pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn op_ids_that_are_not_positive_are_rejected_not_dropped() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let body = json!({"client_id": "new-device", "batch": [
+        put_list(0, 1, &Uuid::new_v4().to_string(), "zero"),
+        put_list(-5, 2, &Uuid::new_v4().to_string(), "negative"),
+        put_list(1, 3, &Uuid::new_v4().to_string(), "first"),
+    ]});
+
+    let (status, report) = app.post_batch(&token, &body).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            &report["applied"],
+            &report["duplicates"],
+            &report["rejected"]
+        ),
+        (&json!(1), &json!(0), &json!(2)),
+        "{report}"
+    );
+    let rejected = |op_id| (op_id, "rejected".to_owned(), "invalid_op_id".to_owned());
+    assert_eq!(listed(&report), [rejected(0), rejected(-5)], "{report}");
+    assert_eq!(list_names(&app).await, ["first"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters WHERE code = 'invalid_op_id'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_op_id_not_above_the_previous_one_rejects_its_transaction_and_a_replay_is_duplicate() {
+    let app = spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let id = || Uuid::new_v4().to_string();
+    let body = json!({"client_id": "device-1", "batch": [
+        put_list(5, 1, &id(), "a"),
+        // A lower op_id after a higher one: its whole client transaction is rejected.
+        put_list(3, 2, &id(), "b"),
+        put_list(6, 2, &id(), "c"),
+        put_list(7, 3, &id(), "d"),
+        // An equal one is not an increase either.
+        put_list(7, 4, &id(), "e"),
+    ]});
+
+    let (status, report) = app.post_batch(&token, &body).await;
+
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            &report["applied"],
+            &report["duplicates"],
+            &report["rejected"]
+        ),
+        (&json!(2), &json!(0), &json!(3)),
+        "{report}"
+    );
+    let entry = |op_id, code: &str| (op_id, "rejected".to_owned(), code.to_owned());
+    assert_eq!(
+        listed(&report),
+        [
+            entry(3, "op_id_not_increasing"),
+            entry(6, "transaction_rejected"),
+            entry(7, "op_id_not_increasing"),
+        ],
+        "{report}"
+    );
+    assert_eq!(list_names(&app).await, ["a", "d"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters WHERE code = 'op_id_not_increasing'")
+            .await,
+        2
+    );
+
+    // The same request again is a genuine replay: every entry is a duplicate.
+    let (status, replay) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(
+        (
+            &replay["applied"],
+            &replay["duplicates"],
+            &replay["rejected"]
+        ),
+        (&json!(0), &json!(5), &json!(0)),
+        "{replay}"
+    );
+    assert_eq!(list_names(&app).await, ["a", "d"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        2
+    );
+}
