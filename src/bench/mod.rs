@@ -76,9 +76,14 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "put100,mixed,presign,tokens"
+        default_value = "put100,mixed,put100-owner,mixed-policies,presign,tokens"
     )]
     pub workload: Vec<Workload>,
+    /// Base URL of an uplink whose `todos` have `owner_column: created_by`
+    /// and a `version` conflict column, for put100-owner and mixed-policies
+    /// (needed without --spawn; with it, the benchmark starts one).
+    #[arg(long)]
+    pub policy_url: Option<String>,
     /// Postgres URL of the target's database: enables the naive, naive-typed and
     /// sql-limit baselines (needs the todo schema of examples/todo).
     #[arg(long, env = "UPLINK_BENCH_DATABASE_URL", hide_env_values = true)]
@@ -169,16 +174,31 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     };
     let started_at = chrono::Utc::now();
 
-    let main_workloads: Vec<Workload> = run
+    let (policy_workloads, main_workloads): (Vec<Workload>, Vec<Workload>) = run
         .args
         .workload
         .iter()
         .copied()
         .filter(|w| *w != Workload::Tokens)
-        .collect();
-    if !main_workloads.is_empty() {
-        let server = run.start_server(&[]).await?;
-        let result = run.main_cases(server.as_ref(), &main_workloads).await;
+        .partition(|w| w.plain().is_some());
+    if !policy_workloads.is_empty() && !run.args.spawn && run.args.policy_url.is_none() {
+        bail!(
+            "put100-owner and mixed-policies need --policy-url (an uplink with policies on todos) or --spawn"
+        );
+    }
+    for (workloads, env, url) in [
+        (main_workloads, Vec::new(), run.args.url.clone()),
+        (
+            policy_workloads,
+            policy_env(),
+            run.args.policy_url.clone().unwrap_or_default(),
+        ),
+    ] {
+        if workloads.is_empty() {
+            continue;
+        }
+        let server = run.start_server(&env).await?;
+        let result = run.main_cases(server.as_ref(), &url, &workloads).await;
         if let Some(server) = server {
             server.stop().await;
         }
@@ -227,6 +247,25 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// Configuration of the spawned uplink for the policy cases: the owner and
+/// version of the todos (the table needs an integer `version` column).
+fn policy_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "UPLINK__WRITE__TABLES__TODOS__OWNER_COLUMN",
+            "created_by".to_owned(),
+        ),
+        (
+            "UPLINK__WRITE__TABLES__TODOS__CONFLICT__STRATEGY",
+            "version".to_owned(),
+        ),
+        (
+            "UPLINK__WRITE__TABLES__TODOS__CONFLICT__COLUMN",
+            "version".to_owned(),
+        ),
+    ]
 }
 
 /// A plain pool for the baselines: as many connections as the load has,
@@ -304,6 +343,11 @@ impl Run {
     }
 
     fn http(&self, server: Option<&Server>, token: String) -> anyhow::Result<Http> {
+        self.http_at(server, &self.args.url, token)
+    }
+
+    /// A client of the spawned `server`, else of the uplink at `url`.
+    fn http_at(&self, server: Option<&Server>, url: &str, token: String) -> anyhow::Result<Http> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(self.args.connections)
             .timeout(Duration::from_secs(60))
@@ -311,10 +355,7 @@ impl Run {
             .context("Failed to build the HTTP client")?;
         Ok(Http {
             client,
-            base: server.map_or_else(
-                || self.args.url.trim_end_matches('/').to_owned(),
-                |s| s.base.clone(),
-            ),
+            base: server.map_or_else(|| url.trim_end_matches('/').to_owned(), |s| s.base.clone()),
             token,
         })
     }
@@ -327,11 +368,11 @@ impl Run {
     }
 
     /// A token for the write and presign requests.
-    async fn token(&self, server: Option<&Server>) -> anyhow::Result<String> {
+    async fn token(&self, server: Option<&Server>, url: &str) -> anyhow::Result<String> {
         if let Some(token) = &self.args.token {
             return Ok(token.clone());
         }
-        self.http(server, String::new())?
+        self.http_at(server, url, String::new())?
             .token(&self.args.user)
             .await
             .context(
@@ -424,13 +465,16 @@ impl Run {
         Ok(case)
     }
 
+    /// The cases of `workloads` against the spawned `server`, else the
+    /// uplink at `url`.
     async fn main_cases(
         &mut self,
         server: Option<&Server>,
+        url: &str,
         workloads: &[Workload],
     ) -> anyhow::Result<()> {
-        let token = self.token(server).await?;
-        let http = self.http(server, token)?;
+        let token = self.token(server, url).await?;
+        let http = self.http_at(server, url, token)?;
         if workloads.iter().any(|w| w.writes()) {
             self.create_lists(&http).await?;
         }
@@ -439,7 +483,9 @@ impl Run {
             let uplink = Target::Uplink(http.clone());
             let phase = self.phase(workload, None);
             let measured = self.case(&phase, &uplink, server, salt.next_u64()).await?;
-            if !workload.writes() {
+            // Policy cases are compared with their plain case, not with
+            // the baselines.
+            if !workload.writes() || workload.plain().is_some() {
                 continue;
             }
             if let (Some(db), Some(reusing), false) = (
@@ -521,9 +567,20 @@ impl Run {
     }
 
     fn ratio(&self, workload: &str, over: &str) -> Option<f64> {
+        self.ratio_of(workload, self.find(workload, over)?)
+    }
+
+    /// uplink's rate in `workload` over the rate of `base`.
+    fn ratio_of(&self, workload: &str, base: &Case) -> Option<f64> {
         let uplink = self.find(workload, "uplink")?.ops_per_s;
-        let base = self.find(workload, over)?.ops_per_s;
+        let base = base.ops_per_s;
         (base > 0.0).then(|| (uplink / base * 1000.0).round() / 1000.0)
+    }
+
+    /// A policy case's rate over its plain case's (both uplink, same run).
+    fn policy_ratio(&self, workload: Workload) -> Option<f64> {
+        let plain = self.find(workload.plain()?.name(), "uplink")?;
+        self.ratio_of(workload.name(), plain)
     }
 
     fn ratios(&self) -> serde_json::Value {
@@ -537,6 +594,16 @@ impl Run {
                     "uplink_over_sql_limit": self.ratio(workload, "sql-limit"),
                 }),
             );
+        }
+        for workload in [Workload::Put100Owner, Workload::MixedPolicies] {
+            if let Some(plain) = workload.plain() {
+                out.insert(
+                    workload.name().to_owned(),
+                    serde_json::json!({
+                        format!("uplink_over_{}", plain.name()): self.policy_ratio(workload),
+                    }),
+                );
+            }
         }
         serde_json::Value::Object(out)
     }
@@ -570,6 +637,18 @@ impl Run {
                 self.ratio("mixed", "sql-limit"),
                 ">= 0.50",
                 |v| v >= 0.50,
+            ),
+            check(
+                "put100-owner / put100 (uplink)",
+                self.policy_ratio(Workload::Put100Owner),
+                ">= 0.70",
+                |v| v >= 0.70,
+            ),
+            check(
+                "mixed-policies / mixed (uplink)",
+                self.policy_ratio(Workload::MixedPolicies),
+                ">= 0.60",
+                |v| v >= 0.60,
             ),
             check(
                 &format!(
