@@ -1,12 +1,15 @@
 //! Per-table write policies: ownership, optimistic concurrency, deltas,
 //! state machines, insert-only tables.
 //!
-//! Tables with such a policy take a per-row path: the current row is read
-//! with `FOR UPDATE` (so concurrent writers of one row serialise), the policy
-//! is checked against it, then the row is written. A new row is inserted
-//! without replacing one that appeared meanwhile, so concurrent creators of
-//! one id serialise on its key too. Tables without a policy stay on the
-//! set-based fast path.
+//! An entry of a table with such a policy is checked against the current
+//! row, read with `FOR UPDATE` (so concurrent writers of one row serialise),
+//! then written. A new row is inserted without replacing one that appeared
+//! meanwhile, so concurrent creators of one id serialise on its key too, and
+//! the one that loses is checked against the winner's row. `apply_set` does
+//! this for a set of entries on distinct rows in a few statements;
+//! `apply_row` one entry at a time, for delta columns and field timestamps
+//! (their write depends on the running value) and as the reference. Both
+//! decide with the same functions (`claim`, `check_new`, `check_existing`).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
