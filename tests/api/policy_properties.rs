@@ -2,7 +2,8 @@
 //! one-row-at-a-time path gives: the same reports, rows, conflict records
 //! and dead letters, for random sequences of PUT/PATCH/DELETE by two users,
 //! with fresh and stale versions, illegal transitions, locked rows, an
-//! insert-only table, constraint violations and repeated ids in one batch.
+//! insert-only table, constraint violations and repeated ids in one batch
+//! (also spelled differently: a uuid in upper and lower case).
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -14,7 +15,7 @@ use crate::policies::tables_from_yaml;
 const SCHEMA: &str = "
 CREATE TABLE docs (id text PRIMARY KEY, owner_id text, body text CHECK (body <> 'bad'),
                    status text NOT NULL DEFAULT 'draft', version integer NOT NULL DEFAULT 1);
-CREATE TABLE cards (id text PRIMARY KEY, owner_id text, title text, version integer NOT NULL DEFAULT 1);
+CREATE TABLE cards (id uuid PRIMARY KEY, owner_id text, title text, version integer NOT NULL DEFAULT 1);
 CREATE TABLE tasks (id text PRIMARY KEY, owner_id text, title text, approved text, modified_at timestamptz);
 CREATE TABLE events (id text PRIMARY KEY, kind text NOT NULL DEFAULT 'event');
 ";
@@ -43,6 +44,12 @@ write:
 
 const TABLES: [&str; 4] = ["docs", "cards", "tasks", "events"];
 const IDS: [&str; 3] = ["1", "2", "3"];
+/// `cards` has uuid keys: two of these spell one key (upper and lower case).
+const UUIDS: [&str; 3] = [
+    "0000000a-0000-4000-8000-000000000001",
+    "0000000A-0000-4000-8000-000000000001",
+    "0000000b-0000-4000-8000-000000000002",
+];
 const USERS: [&str; 2] = ["alice", "bob"];
 
 #[derive(Debug, Clone)]
@@ -124,7 +131,7 @@ fn write() -> impl Strategy<Value = Write> {
             data_for(table).prop_map(move |data| Write {
                 user,
                 table,
-                id: IDS[i],
+                id: if table == "cards" { UUIDS[i] } else { IDS[i] },
                 op,
                 data,
             })
