@@ -722,7 +722,9 @@ fn check_existing<'c, 'a>(
     })
 }
 
-/// Reads the row with `id` as JSON text and locks it until the transaction ends.
+/// Reads the row with `id` as JSON text and locks it until the transaction
+/// ends. Unnamed, so it is planned for the row at hand even in a batch that
+/// allows generic plans (`apply_set` falls back to `apply_row` there).
 async fn lock_current(
     conn: &mut PgConnection,
     table: &Table,
@@ -733,6 +735,7 @@ async fn lock_current(
         quote_ident(&table.name),
         table.id_type
     ))
+    .persistent(false)
     .bind(id)
     .fetch_optional(conn)
     .await
@@ -832,6 +835,8 @@ async fn write_existing(
         sqlx::query(&format!(
             "UPDATE {t} SET {c} = {c} + 1 WHERE \"id\" = ($1::text)::{id_type}"
         ))
+        // Unnamed, as `lock_current`.
+        .persistent(false)
         .bind(&row.id)
         .execute(&mut *conn)
         .await?;
