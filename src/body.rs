@@ -81,6 +81,8 @@ impl BodyError {
 struct BodyRules {
     encoding: Encoding,
     max_bytes: usize,
+    /// `Content-Length` (capped), to size the buffer of a plain body at once.
+    expected: usize,
     /// The JSON nesting limit, for JSON bodies.
     max_depth: Option<usize>,
     timeout: Duration,
@@ -133,9 +135,16 @@ fn rules_for(req: &ServiceRequest) -> Result<Option<BodyRules>, ApiError> {
     let Some(settings) = req.app_data::<web::Data<Arc<Settings>>>() else {
         return Ok(None);
     };
+    let max_bytes = settings.server.max_body_bytes;
+    let expected = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
     Ok(Some(BodyRules {
         encoding: encoding(req)?,
-        max_bytes: settings.server.max_body_bytes,
+        max_bytes,
+        expected: expected.min(max_bytes),
         max_depth: is_json(req).then_some(settings.limits.max_json_depth),
         timeout: settings.server.body_timeout,
     }))
@@ -190,7 +199,7 @@ async fn read_or_record(
 
 async fn read_body(mut payload: Payload, rules: BodyRules) -> Result<web::Bytes, BodyError> {
     let collect = async {
-        let mut sink = Sink::new(rules.encoding, rules.max_bytes);
+        let mut sink = Sink::new(rules.encoding, rules.max_bytes, rules.expected);
         while let Some(chunk) = payload.next().await {
             sink.write(&chunk.map_err(|_| BodyError::Unreadable)?)?;
         }
@@ -218,14 +227,16 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(encoding: Encoding, max: usize) -> Self {
-        let capped = Capped {
-            buf: Vec::new(),
-            max,
-        };
+    fn new(encoding: Encoding, max: usize, expected: usize) -> Self {
         match encoding {
-            Encoding::Identity => Self::Identity(capped),
-            Encoding::Gzip => Self::Gzip(Box::new(flate2::write::MultiGzDecoder::new(capped))),
+            Encoding::Identity => Self::Identity(Capped {
+                buf: Vec::with_capacity(expected),
+                max,
+            }),
+            Encoding::Gzip => Self::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Capped {
+                buf: Vec::new(),
+                max,
+            }))),
         }
     }
 
@@ -301,7 +312,7 @@ mod tests {
     }
 
     fn decode(encoding: Encoding, max: usize, chunks: &[&[u8]]) -> Result<Vec<u8>, BodyError> {
-        let mut sink = Sink::new(encoding, max);
+        let mut sink = Sink::new(encoding, max, 0);
         for chunk in chunks {
             sink.write(chunk)?;
         }
