@@ -322,3 +322,39 @@ async fn a_body_slower_than_the_body_timeout_gets_408_and_the_connection_closes(
     assert_eq!(token_route, 408, "routes without a token too");
     assert_eq!(app.count("SELECT count(*) FROM lists").await, 0);
 }
+
+#[tokio::test]
+async fn a_body_is_not_read_while_the_token_is_still_being_verified() {
+    // A provider whose JWKS endpoint accepts connections and never answers:
+    // verifying a provider token waits `fetch_timeout`, then fails (503).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let jwks_uri = format!("http://{}/jwks.json", silent.local_addr().unwrap());
+    let app = TestApp::builder()
+        .config(move |s| {
+            s.auth.identity.mode = uplink::auth::IdentityMode::Jwt;
+            s.auth.identity.jwt.jwks_uri = Some(jwks_uri);
+            s.auth.identity.jwt.issuer = Some("https://id.example.test/".to_owned());
+            s.auth.identity.jwt.fetch_timeout = Duration::from_secs(3);
+            s.auth.accept_upstream_tokens = true;
+            s.server.body_timeout = Duration::from_secs(1);
+        })
+        .spawn()
+        .await;
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let provider_token = format!(
+        "Bearer {}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "RS256", "kid": "provider-key", "typ": "JWT"})),
+        b64(json!({"sub": "mallory", "exp": chrono::Utc::now().timestamp() + 600}))
+    );
+
+    // The declared body never comes. Were it read while the token is being
+    // verified, its timeout (1 s) would answer before the verification
+    // (3 s) does.
+    let status = raw_request(&app, &head("/api/data", Some(&provider_token), 1000), b"").await;
+
+    assert_eq!(status, 503, "the answer is the verification's");
+    drop(silent);
+}
