@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::telemetry::UplinkRootSpan;
-use crate::{admin, attachments, auth, database, health, limits, metrics, openapi, upload};
+use crate::{admin, attachments, auth, body, database, health, limits, metrics, openapi, upload};
 
 pub struct Application {
     port: u16,
@@ -141,7 +141,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let max_body = server_settings.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(limits::limit_json_depth))
+            .wrap(from_fn(body::guard_body))
             .wrap(ErrorHandlers::new().default_handler(render_error_as_json))
             .wrap(TracingLogger::<UplinkRootSpan>::new())
             .wrap(limits::cors(&state.settings.server.cors_origins))

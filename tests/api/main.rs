@@ -8,6 +8,7 @@ mod auth;
 mod auth_keys;
 mod auth_upstream;
 mod bench;
+mod bodies;
 mod config;
 mod deployment;
 mod docs;
