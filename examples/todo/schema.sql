@@ -16,7 +16,10 @@ CREATE TABLE IF NOT EXISTS todos (
     completed     boolean NOT NULL DEFAULT false,
     created_by    text,
     completed_by  text,
-    list_id       uuid NOT NULL REFERENCES lists (id) ON DELETE CASCADE
+    list_id       uuid NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+    -- The id of an attachment (uplink's attachment routes), as in the
+    -- PowerSync demos' todos table.
+    photo_id      text
 );
 
 CREATE INDEX IF NOT EXISTS todos_list_id ON todos (list_id);

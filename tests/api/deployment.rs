@@ -828,3 +828,121 @@ async fn healthcheck_passes_while_uplink_serves_and_fails_once_it_stopped() {
         "healthcheck must fail when nothing serves on port {port}"
     );
 }
+
+// ---------------------------------------------------------------- the example app
+
+/// uplink as `scripts/run` and compose start it: the todo example's schema
+/// and its `write` configuration, exactly as shipped.
+async fn todo_example_app() -> crate::helpers::TestApp {
+    let schema = read("examples/todo/schema.sql");
+    let example =
+        uplink::config::Settings::load(Some(&repo_root().join("examples/todo/uplink.yaml")))
+            .expect("examples/todo/uplink.yaml loads");
+    crate::helpers::TestApp::builder()
+        .schema(schema)
+        .config(move |s| s.write = example.write)
+        .spawn()
+        .await
+}
+
+/// Sends `batch` as `user`'s device; returns the report.
+async fn upload(app: &crate::helpers::TestApp, user: &str, batch: Json) -> Json {
+    let token = app.token_for(user).await;
+    let (status, report) = app
+        .post_batch(
+            &token,
+            &serde_json::json!({"client_id": format!("{user}-device"), "batch": batch}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+#[tokio::test]
+async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
+    use serde_json::json;
+    let app = todo_example_app().await;
+    let (list, todo, bobs_list) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    // As the demo apps do, Alice's device names itself in `created_by`; it
+    // leaves `owner_id` out, which uplink fills in.
+    let created = upload(
+        &app,
+        "alice",
+        json!([
+            {"op_id": 1, "tx_id": 1, "op": "PUT", "type": "lists", "id": list, "data": {"name": "Groceries"}},
+            {"op_id": 2, "tx_id": 1, "op": "PUT", "type": "todos", "id": todo,
+             "data": {"list_id": list, "description": "Milk", "created_by": "alice"}},
+        ]),
+    )
+    .await;
+    assert_eq!(created["applied"], 2, "{created}");
+    let bob_created = upload(
+        &app,
+        "bob",
+        json!([{"op_id": 1, "tx_id": 1, "op": "PUT", "type": "lists", "id": bobs_list, "data": {"name": "Bob's"}}]),
+    )
+    .await;
+    assert_eq!(bob_created["applied"], 1, "{bob_created}");
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, String, String, String, bool)>(
+            "SELECT l.name, l.owner_id, t.description, t.created_by, t.list_id::text, t.completed
+               FROM lists l JOIN todos t ON t.list_id = l.id",
+        )
+        .fetch_all(&app.db_pool)
+        .await
+        .unwrap()
+    };
+    let before = rows().await;
+    assert_eq!(
+        before,
+        vec![(
+            "Groceries".into(),
+            "alice".into(),
+            "Milk".into(),
+            "alice".into(),
+            list.to_string(),
+            false
+        )]
+    );
+
+    // Bob edits, reassigns, replaces and deletes Alice's todo and list.
+    let attacks = [
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"completed": 1, "completed_by": "bob"}}),
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"list_id": bobs_list}}),
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"created_by": "bob"}}),
+        json!({"op": "PUT", "type": "todos", "id": todo, "data": {"list_id": bobs_list, "description": "mine"}}),
+        json!({"op": "DELETE", "type": "todos", "id": todo}),
+        json!({"op": "PATCH", "type": "lists", "id": list, "data": {"name": "Bob's now"}}),
+        json!({"op": "PATCH", "type": "lists", "id": list, "data": {"owner_id": "bob"}}),
+        json!({"op": "PUT", "type": "lists", "id": list, "data": {"name": "replaced"}}),
+        json!({"op": "DELETE", "type": "lists", "id": list}),
+    ];
+    for (i, attack) in attacks.iter().enumerate() {
+        let mut entry = attack.clone();
+        entry["op_id"] = json!(i + 2);
+        entry["tx_id"] = json!(i + 2);
+        let report = upload(&app, "bob", json!([entry])).await;
+        assert_eq!(report["applied"], 0, "{attack} → {report}");
+        assert_eq!(
+            report["results"][0]["code"], "forbidden",
+            "{attack} → {report}"
+        );
+    }
+
+    assert_eq!(rows().await, before, "Alice's list and todo are unchanged");
+    let dead: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM uplink_dead_letters WHERE user_id = 'bob' AND code = 'forbidden'",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        dead,
+        attacks.len() as i64,
+        "each refused entry is dead-lettered"
+    );
+}
