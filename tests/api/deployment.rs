@@ -60,9 +60,53 @@ fn strings(value: Option<&Yaml>) -> Vec<String> {
 
 struct Compose(Yaml);
 
+/// The variables compose reads from `.env` next to the compose file.
+fn dot_env() -> BTreeMap<String, String> {
+    read(".env")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (k, v) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!(".env: `{line}` is not NAME=value"));
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Compose's interpolation of `${NAME}` and `${NAME:-default}` with `vars`
+/// (what `docker compose` does with `.env` when the shell sets nothing).
+fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .unwrap_or_else(|| panic!("unclosed ${{ in `{rest}`"))
+            + start;
+        let expr = &rest[start + 2..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (expr, None),
+        };
+        let value = vars
+            .get(name)
+            .map(String::as_str)
+            .or(default)
+            .unwrap_or_else(|| panic!("docker-compose.yml uses ${{{name}}} without a value"));
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Compose {
     fn load() -> Self {
-        Self(yaml("docker-compose.yml"))
+        let text = interpolate(&read("docker-compose.yml"), &dot_env());
+        Self(serde_norway::from_str(&text).expect("docker-compose.yml is YAML"))
     }
 
     fn service(&self, name: &str) -> &Yaml {
@@ -121,6 +165,19 @@ impl Compose {
                     .and_then(|c| c.split('/').next())
                     .and_then(|c| c.parse().ok())
                     .unwrap_or_else(|| panic!("service `{name}`: cannot read port `{p}`"))
+            })
+            .collect()
+    }
+
+    /// Host ports a service publishes (`ip:host:container`).
+    fn host_ports(&self, name: &str) -> Vec<u16> {
+        strings(at(self.service(name), &["ports"]))
+            .iter()
+            .map(|p| {
+                let parts: Vec<&str> = p.split(':').collect();
+                parts[parts.len().saturating_sub(2)]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("service `{name}`: cannot read host port `{p}`"))
             })
             .collect()
     }
@@ -645,7 +702,7 @@ fn powersync_mounts_its_config_and_the_sync_config() {
 }
 
 #[test]
-fn attachments_go_to_the_minio_bucket_that_compose_creates() {
+fn attachments_go_to_the_seaweedfs_bucket_that_compose_creates() {
     let compose = Compose::load();
     let env = compose.env(UPLINK_SERVICE);
     assert_eq!(env["UPLINK__ATTACHMENTS__STORAGE"], "s3");
@@ -660,32 +717,113 @@ fn attachments_go_to_the_minio_bucket_that_compose_creates() {
     );
     let (public_host, public_port, _) =
         http_target(&env["UPLINK__ATTACHMENTS__S3__PUBLIC_ENDPOINT"]);
-    assert_eq!((public_host.as_str(), public_port), ("localhost", port));
-
-    let minio = compose.env(&host);
+    assert_eq!(public_host, "localhost");
     assert_eq!(
-        env["UPLINK__ATTACHMENTS__S3__ACCESS_KEY_ID"],
-        minio["MINIO_ROOT_USER"]
+        compose.host_ports(&host),
+        vec![public_port],
+        "devices reach {host} on the port the public endpoint names"
     );
-    assert_eq!(
-        env["UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY"],
-        minio["MINIO_ROOT_PASSWORD"]
-    );
-    let bucket = &env["UPLINK__ATTACHMENTS__S3__BUCKET"];
-    let init = strings(at(compose.service("minio-init"), &["command"])).join(" ");
+    let command = strings(at(compose.service(&host), &["command"])).join(" ");
     assert!(
-        init.contains(&format!("mc mb --ignore-existing local/{bucket}")),
-        "minio-init must create the bucket `{bucket}`"
+        command.contains("-s3 ") && command.contains(&format!("-s3.port={port}")),
+        "`{host}` runs the S3 gateway on {port}: {command}"
+    );
+
+    // uplink's key pair is an identity of the S3 gateway's config, allowed
+    // to read and write.
+    let config_path = command
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("-s3.config="))
+        .expect("the S3 gateway is started with -s3.config (no anonymous access)");
+    let (config_file, _) = compose
+        .bind_mounts(&host)
+        .into_iter()
+        .find(|(_, container)| container == config_path)
+        .unwrap_or_else(|| panic!("{config_path} is mounted from the repository"));
+    let config: Json = serde_json::from_str(&read(&config_file)).expect("the S3 config is JSON");
+    let identity = config["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .find(|identity| {
+            identity["credentials"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["accessKey"] == env["UPLINK__ATTACHMENTS__S3__ACCESS_KEY_ID"].as_str()
+                        && c["secretKey"]
+                            == env["UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY"].as_str()
+                })
+            })
+        })
+        .expect("uplink's access key is an identity of the S3 config");
+    for action in ["Read", "Write"] {
+        assert!(
+            identity["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == action)),
+            "uplink's identity may {action}"
+        );
+    }
+
+    let bucket = &env["UPLINK__ATTACHMENTS__S3__BUCKET"];
+    let init = strings(at(compose.service("seaweedfs-init"), &["command"])).join(" ");
+    assert!(
+        init.contains(&format!("s3.bucket.create -name {bucket}"))
+            && init.contains(&format!("-master={host}:")),
+        "seaweedfs-init must create the bucket `{bucket}` on `{host}`"
     );
     assert_eq!(
         at(
             compose.service(UPLINK_SERVICE),
-            &["depends_on", "minio-init", "condition"]
+            &["depends_on", "seaweedfs-init", "condition"]
         )
         .map(text)
         .as_deref(),
         Some("service_completed_successfully")
     );
+    for name in compose.service_names() {
+        let image = compose.image(&name).unwrap_or_default();
+        assert!(
+            !image.starts_with("minio/"),
+            "`{name}`: MinIO no longer publishes images ({image})"
+        );
+    }
+}
+
+#[test]
+fn the_local_stack_listens_on_localhost_only_and_restarts() {
+    let compose = Compose::load();
+    for name in compose.service_names() {
+        for port in strings(at(compose.service(&name), &["ports"])) {
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "`{name}` publishes `{port}` on every interface; bind it to 127.0.0.1"
+            );
+        }
+        let restart = at(compose.service(&name), &["restart"]).map(text);
+        let one_shot = name.ends_with("-init");
+        match restart.as_deref() {
+            Some("no") if one_shot => {}
+            Some("unless-stopped" | "always" | "on-failure") if !one_shot => {}
+            other => panic!("`{name}` has restart policy {other:?}"),
+        }
+    }
+    // Inside its container uplink must listen on every interface, whatever
+    // its own default host is.
+    assert_eq!(
+        compose
+            .env(UPLINK_SERVICE)
+            .get("UPLINK__SERVER__HOST")
+            .map(String::as_str),
+        Some("0.0.0.0")
+    );
+    // Every port variable in .env is one the compose file uses.
+    let raw = read("docker-compose.yml");
+    for name in dot_env().keys() {
+        assert!(
+            raw.contains(&format!("${{{name}")),
+            ".env sets {name}, which docker-compose.yml does not use"
+        );
+    }
 }
 
 #[test]
