@@ -1028,7 +1028,7 @@ async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
     let rows = || async {
         sqlx::query_as::<_, (String, String, String, String, String, bool)>(
             "SELECT l.name, l.owner_id, t.description, t.created_by, t.list_id::text, t.completed
-               FROM lists l JOIN todos t ON t.list_id = l.id",
+               FROM lists l JOIN todos t ON t.list_id = l.id WHERE l.owner_id = 'alice'",
         )
         .fetch_all(&app.db_pool)
         .await
@@ -1068,6 +1068,32 @@ async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
         assert_eq!(
             report["results"][0]["code"], "forbidden",
             "{attack} → {report}"
+        );
+    }
+
+    // Nor does he put todos of his own into her list.
+    let (own_todo, intruder) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let own = upload(
+        &app,
+        "bob",
+        json!([{"op_id": 20, "tx_id": 20, "op": "PUT", "type": "todos", "id": own_todo,
+                "data": {"list_id": bobs_list, "description": "Bob's"}}]),
+    )
+    .await;
+    assert_eq!(own["applied"], 1, "{own}");
+    let intrusions = [
+        json!({"op": "PUT", "type": "todos", "id": intruder, "data": {"list_id": list, "description": "spam"}}),
+        json!({"op": "PATCH", "type": "todos", "id": own_todo, "data": {"list_id": list}}),
+    ];
+    for (i, intrusion) in intrusions.iter().enumerate() {
+        let mut entry = intrusion.clone();
+        entry["op_id"] = json!(i + 21);
+        entry["tx_id"] = json!(i + 21);
+        let report = upload(&app, "bob", json!([entry])).await;
+        assert_eq!(report["applied"], 0, "{intrusion} → {report}");
+        assert_eq!(
+            report["results"][0]["code"], "check_violation",
+            "{intrusion} → {report}"
         );
     }
 
