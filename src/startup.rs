@@ -40,6 +40,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState::build(settings, db).await?;
         reload_schema_on_sighup(state.writer.clone());
+        upload::dead_letter::spawn_retention(
+            state.db.clone(),
+            state.settings.write.dead_letters.retention,
+        );
         let metrics_server = metrics::separate_server(
             &state.settings.metrics,
             state.settings.server.host,
