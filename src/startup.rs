@@ -26,6 +26,7 @@ impl Application {
     /// Connects, migrates when configured, binds the listener (port 0 picks a
     /// free port) and prepares the server; `run_until_stopped` serves.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        warn_if_dev_identity(&settings);
         let db = database::pool(&settings.database, settings.database_url())?;
         if settings.database.migrate_on_start {
             database::migrate(&db).await?;
@@ -122,6 +123,25 @@ impl AppState {
             attachments,
         })
     }
+}
+
+/// Dev identity hands a token for any user id to anyone who asks: say so
+/// loudly, every start, so it is never left on by accident.
+fn warn_if_dev_identity(settings: &Settings) {
+    if settings.auth.identity.mode != auth::IdentityMode::Dev {
+        return;
+    }
+    tracing::warn!(
+        host = %settings.server.host,
+        "\n\
+         ************************************************************\n\
+         *  DEV IDENTITY IS ON: GET /api/auth/token?user_id=ANYONE   *\n\
+         *  hands out a token for any user, with no credentials.     *\n\
+         *  Anyone who can reach this port can read and write as     *\n\
+         *  every user. Never expose it; production refuses it.      *\n\
+         *  Set auth.identity.mode to jwt or api_key for real users. *\n\
+         ************************************************************"
+    );
 }
 
 /// `kill -HUP` re-reads the app's schema (after a migration of the app's tables).

@@ -123,6 +123,7 @@ fn production_environment_layers_its_file() {
     );
     let effective: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(effective["environment"], "production");
+    assert_eq!(effective["server"]["host"], "0.0.0.0");
     assert_eq!(effective["log"]["format"], "json");
     assert_eq!(effective["database"]["migrate_on_start"], false);
     assert_eq!(
@@ -132,5 +133,22 @@ fn production_environment_layers_its_file() {
     assert!(
         !stdout.contains("PRIVATE KEY"),
         "signing key leaked: {stdout}"
+    );
+}
+
+#[test]
+fn development_listens_on_this_machine_only_by_default() {
+    let output = uplink().arg("check-config").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let effective: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(effective["environment"], "development");
+    assert_eq!(effective["auth"]["identity"]["mode"], "dev");
+    assert_eq!(
+        effective["server"]["host"], "127.0.0.1",
+        "dev identity hands out tokens to anyone: not on every interface by default"
     );
 }
