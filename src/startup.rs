@@ -27,6 +27,9 @@ impl Application {
     /// free port) and prepares the server; `run_until_stopped` serves.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         warn_if_dev_identity(&settings);
+        for (key, message) in settings.warnings() {
+            tracing::warn!(key, "{key} {message}");
+        }
         let db = database::pool(&settings.database, settings.database_url())?;
         if settings.database.migrate_on_start {
             database::migrate(&db).await?;
