@@ -90,14 +90,7 @@ impl Writer {
     /// When the database is unreachable, start anyway (readiness reports it)
     /// and introspect on first use.
     pub async fn build(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
-        let writer = Self {
-            inner: Arc::new(WriterInner {
-                db: db.clone(),
-                settings: settings.write.clone(),
-                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
-                catalog: RwLock::new(None),
-            }),
-        };
+        let writer = Self::new(settings, db);
         match Catalog::load(db, &settings.write.schema).await {
             Ok(catalog) => {
                 catalog.check(&settings.write)?;
@@ -108,6 +101,19 @@ impl Writer {
             }
         }
         Ok(writer)
+    }
+
+    /// Without introspecting: the schema is read on first use or by
+    /// `reload_schema` (start-up while the database is down).
+    pub fn new(settings: &Settings, db: &PgPool) -> Self {
+        Self {
+            inner: Arc::new(WriterInner {
+                db: db.clone(),
+                settings: settings.write.clone(),
+                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
+                catalog: RwLock::new(None),
+            }),
+        }
     }
 
     pub fn settings(&self) -> &WriteSettings {
