@@ -307,6 +307,12 @@ impl Settings {
         Ok(())
     }
 
+    /// Allowed settings that weaken security, as (key, why): logged at
+    /// start-up, printed by `check-config`.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        self.auth.warnings(self.environment)
+    }
+
     pub fn database_url(&self) -> &str {
         self.database.url.as_ref().map(Secret::expose).unwrap_or("")
     }

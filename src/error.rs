@@ -8,6 +8,9 @@ use serde::Serialize;
 /// Seconds a client is asked to wait after a transient failure.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// Seconds a client is asked to wait when a quota needs an operator.
+pub const LIMIT_RETRY_AFTER_SECS: u64 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The request itself is malformed (400).
@@ -32,6 +35,10 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A per-user quota is full until an operator acts (429); the client
+    /// keeps its data and retries after `LIMIT_RETRY_AFTER_SECS`.
+    #[error("{message}")]
+    LimitReached { code: &'static str, message: String },
     /// Transient: the client should retry the same request later (503).
     #[error("{0}")]
     Unavailable(String),
@@ -70,7 +77,8 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::LimitReached { code, .. } => code,
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -108,7 +116,9 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::LimitReached { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +142,12 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::LimitReached { .. } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(LIMIT_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }

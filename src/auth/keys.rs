@@ -412,6 +412,21 @@ pub fn decoding_key_from_public_jwk(jwk: &Value) -> anyhow::Result<DecodingKey> 
 }
 
 /// Loads one configured key (reads its file when it has one).
+/// Why a signing key file is too open, if it is: any group or other
+/// permission lets more than uplink's user read the key. Only a warning,
+/// since Kubernetes mounts secrets 0644 unless told otherwise.
+pub fn file_access_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}: other users of the machine may read the signing key; \
+             make it 0600 (or 0400), e.g. a Kubernetes secret volume with defaultMode: 0400",
+            path.display()
+        )
+    })
+}
+
 pub fn load(settings: &KeySettings) -> anyhow::Result<PrivateKey> {
     let sources = [
         settings.private_key_pem.is_some(),

@@ -199,7 +199,7 @@ fn me() {}
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over limits.upload_per_user", body = ErrorBody,
+        (status = 429, description = "Over limits.upload_per_user (`rate_limited`), or a client transaction was rejected while the user already has write.dead_letters.max_per_user dead letters (`dead_letter_limit`); nothing was applied, retry after Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Transient; nothing was applied, retry the same batch", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),

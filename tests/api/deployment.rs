@@ -503,6 +503,24 @@ fn compose_gives_uplink_a_configuration_it_accepts() {
 }
 
 #[test]
+fn the_container_listens_on_every_interface() {
+    // Development binds 127.0.0.1 by default, which a published port cannot reach.
+    let effective = effective_config_in_compose();
+    assert_eq!(
+        json_at(&effective, "server.host").and_then(Json::as_str),
+        Some("0.0.0.0")
+    );
+    assert_eq!(
+        Dockerfile::load()
+            .runtime_env()
+            .get("UPLINK__SERVER__HOST")
+            .map(String::as_str),
+        Some("0.0.0.0"),
+        "the image listens on every interface whatever UPLINK_ENVIRONMENT says"
+    );
+}
+
+#[test]
 fn uplink_port_is_the_same_in_config_dockerfile_and_compose() {
     let effective = effective_config_in_compose();
     let port = json_at(&effective, "server.port")

@@ -24,6 +24,7 @@ mod policies;
 mod reliability;
 mod reliability_checker;
 mod shutdown;
+mod startup;
 mod token_attacks;
 mod upload;
 mod upload_fixtures;

@@ -239,6 +239,29 @@ async fn forged_and_stale_uplink_tokens_are_refused_on_the_write_path() {
             "empty sub",
         ),
         (oversized, "invalid_token", "a token over 16 KB"),
+        (
+            sign(
+                &key,
+                &kid,
+                &with(json!({"exp": now() + 100 * 365 * 86_400})),
+            ),
+            "invalid_token",
+            "exp 100 years away (uplink issues auth.token_ttl at most)",
+        ),
+        (
+            sign(&key, &kid, &with(json!({"exp": now() + 300 + 120}))),
+            "invalid_token",
+            "lifetime two minutes over auth.token_ttl",
+        ),
+        (
+            sign(
+                &key,
+                &kid,
+                &with(json!({"iat": null, "exp": now() + 100 * 365 * 86_400})),
+            ),
+            "invalid_token",
+            "no iat to bound the lifetime",
+        ),
     ];
 
     assert_all_refused(&app, &cases).await;
