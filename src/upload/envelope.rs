@@ -8,8 +8,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use super::report::Rejection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -40,8 +42,28 @@ pub struct Entry<'a> {
     pub data: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// The SDK's `metadata` string (from `_metadata`), if any.
     pub metadata: Option<&'a RawValue>,
-    /// The previous values (`trackPrevious`), if the client sent them.
+    /// The previous values (`old`, `previous_values`), if the client sent
+    /// them: a JSON object.
     pub old: Option<&'a RawValue>,
+    /// Members uplink does not know, kept verbatim for the dead letter.
+    pub unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl Entry<'_> {
+    /// Why the entry cannot be applied as sent, before any table is looked
+    /// at: a member uplink does not know may carry the payload, so the entry
+    /// is never applied without it.
+    pub fn refusal(&self) -> Option<Rejection> {
+        let (key, _) = self.unknown.first()?;
+        Some(Rejection::new(
+            "unknown_field",
+            format!(
+                "entry field {} is not part of any client contract uplink knows; \
+                 the entry was not applied",
+                truncate_for_message(key)
+            ),
+        ))
+    }
 }
 
 /// The unit of atomicity: all of its entries apply, or none.
@@ -51,10 +73,20 @@ pub struct ClientTransaction<'a> {
     pub entries: Vec<Entry<'a>>,
 }
 
+/// Which body shape the request used; the response follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"batch": [...]}` and the single-row routes.
+    Batch,
+    /// `{"transactions": [{"crud": [...]}]}`: the reference write contract.
+    Transactions,
+}
+
 #[derive(Debug)]
 pub struct Batch<'a> {
     pub client_id: Option<String>,
     pub transactions: Vec<ClientTransaction<'a>>,
+    pub shape: Shape,
 }
 
 impl Batch<'_> {
@@ -81,7 +113,10 @@ impl EnvelopeError {
     }
 }
 
+/// The body's members. Unknown keys are refused (400) rather than ignored:
+/// a misspelt `batch` must never read as an empty upload.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireBody<'a> {
     #[serde(default, borrow)]
     batch: Option<Vec<WireEntry<'a>>>,
@@ -89,34 +124,119 @@ struct WireBody<'a> {
     transactions: Option<Vec<WireTransaction<'a>>>,
     #[serde(default, alias = "clientId")]
     client_id: Option<String>,
+    /// Sent by older reference-contract connectors; ignored there too
+    /// (uplink always dead-letters a rejected transaction and goes on).
+    #[serde(default, rename = "on_fatal_error")]
+    _on_fatal_error: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireTransaction<'a> {
-    #[serde(default, alias = "transactionId", alias = "tx_id")]
+    #[serde(default, alias = "transactionId", alias = "tx_id", alias = "txId")]
     transaction_id: Option<i64>,
     #[serde(borrow)]
     crud: Vec<WireEntry<'a>>,
 }
 
-#[derive(Deserialize)]
+/// One entry in any client's spelling: the SDKs' `CrudEntry.toJSON()` /
+/// `toJson()` (`op_id`, `type`, `tx_id`, `data`, `old`, `metadata`), the
+/// reference write contract (`table`, `transaction_id`, `op_data`,
+/// `previous_values`) and the SDKs' CrudEntry property names (`clientId` is
+/// the op id there, `transactionId`, `opData`, `previousValues`). `null`
+/// reads as absent (Dart's `toJson` writes every key).
+#[derive(Default)]
 struct WireEntry<'a> {
-    #[serde(default, alias = "opId")]
     op_id: Option<i64>,
-    #[serde(default, borrow)]
     op: Option<Cow<'a, str>>,
-    #[serde(default, rename = "type", alias = "table", borrow)]
     table: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     id: Option<&'a RawValue>,
-    #[serde(default, alias = "txId", alias = "transactionId")]
     tx_id: Option<i64>,
-    #[serde(default, alias = "opData", borrow)]
     data: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     metadata: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     old: Option<&'a RawValue>,
+    unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Canonical names seen, to refuse one field given twice.
+    seen: Vec<&'static str>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
+            type Value = WireEntry<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a CRUD entry object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entry = WireEntry::default();
+                while let Some(Text(key)) = map.next_key::<Text<'a>>()? {
+                    let Some(field) = canonical(&key) else {
+                        let value = map.next_value::<&'a RawValue>()?;
+                        entry.unknown.push((key, value));
+                        continue;
+                    };
+                    if entry.seen.contains(&field) {
+                        return Err(de::Error::custom(format_args!(
+                            "`{field}` is given twice (as {})",
+                            truncate_for_message(&key)
+                        )));
+                    }
+                    entry.seen.push(field);
+                    match field {
+                        "op_id" => entry.op_id = map.next_value()?,
+                        "op" => entry.op = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        "type" => entry.table = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        "id" => entry.id = map.next_value()?,
+                        "tx_id" => entry.tx_id = map.next_value()?,
+                        "data" => entry.data = map.next_value()?,
+                        "metadata" => entry.metadata = map.next_value()?,
+                        _ => entry.old = map.next_value()?,
+                    }
+                }
+                Ok(entry)
+            }
+        }
+        deserializer.deserialize_map(EntryVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string, borrowed from the body unless it has escapes (serde's
+/// `Cow` impl always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The canonical name of an entry member, in any accepted spelling.
+fn canonical(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "op_id" | "opId" | "clientId" => "op_id",
+        "op" => "op",
+        "type" | "table" => "type",
+        "id" => "id",
+        "tx_id" | "txId" | "transaction_id" | "transactionId" => "tx_id",
+        "data" | "op_data" | "opData" => "data",
+        "metadata" => "metadata",
+        "old" | "previous_values" | "previousValues" => "old",
+        _ => return None,
+    })
 }
 
 /// A JSON object's members, borrowed and in order.
@@ -132,7 +252,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                while let Some((Text(key), value)) = map.next_entry::<Text<'de>, &'de RawValue>()? {
                     members.push((key, value));
                 }
                 Ok(Members(members))
@@ -192,6 +312,11 @@ impl<'a> WireEntry<'a> {
         };
         // The row id is the entry's `id`; clients sometimes repeat it in `data`.
         data.retain(|(key, _)| key != "id");
+        if let Some(old) = self.old
+            && !old.get().starts_with('{')
+        {
+            return Err(at("`old` (`previous_values`) must be a JSON object"));
+        }
         Ok(Entry {
             op_id: self.op_id,
             op,
@@ -201,6 +326,7 @@ impl<'a> WireEntry<'a> {
             data,
             metadata: self.metadata,
             old: self.old,
+            unknown: self.unknown,
         })
     }
 }
@@ -255,6 +381,11 @@ impl<'a> Batch<'a> {
                 "client_id must be at most 256 bytes without control characters".to_owned(),
             ));
         }
+        let shape = if wire.transactions.is_some() {
+            Shape::Transactions
+        } else {
+            Shape::Batch
+        };
         let transactions = match (wire.batch, wire.transactions) {
             (Some(_), Some(_)) => {
                 return Err(EnvelopeError::Shape(
@@ -294,23 +425,29 @@ impl<'a> Batch<'a> {
         Ok(Self {
             client_id,
             transactions,
+            shape,
         })
     }
 
     /// The Node demo's single-entry shape: `{"table", "data": {"id", ...}}`.
+    /// Other members are kept and refuse the entry (`unknown_field`).
     pub fn parse_single(body: &'a [u8], op: Op) -> Result<Self, EnvelopeError> {
-        #[derive(Deserialize)]
-        struct Single<'a> {
-            #[serde(borrow)]
-            table: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            data: Option<&'a RawValue>,
-        }
-        let single: Single<'a> =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        let members = serde_json::from_slice::<Members<'a>>(body)
+            .map_err(|e| EnvelopeError::Json(e.to_string()))?
+            .0;
         let shape = |m: &str| EnvelopeError::Shape(m.to_owned());
-        let table = single.table.ok_or_else(|| shape("`table` is missing"))?;
-        let raw = single.data.ok_or_else(|| shape("`data` is missing"))?;
+        let (mut table, mut raw, mut unknown) = (None, None, Vec::new());
+        for (key, value) in members {
+            match key.as_ref() {
+                "table" => table = Some(value),
+                "data" => raw = Some(value),
+                _ => unknown.push((key, value)),
+            }
+        }
+        let table = table
+            .and_then(|t| serde_json::from_str::<Cow<'a, str>>(t.get()).ok())
+            .ok_or_else(|| shape("`table` is missing or not a string"))?;
+        let raw = raw.ok_or_else(|| shape("`data` is missing"))?;
         let members = parse_members(raw).map_err(|m| shape(&m))?;
         let id = members
             .iter()
@@ -331,8 +468,10 @@ impl<'a> Batch<'a> {
                     data,
                     metadata: None,
                     old: None,
+                    unknown,
                 }],
             }],
+            shape: Shape::Batch,
         })
     }
 }

@@ -26,3 +26,4 @@ mod token_attacks;
 mod upload;
 mod upload_fixtures;
 mod upload_properties;
+mod wire_contracts;
