@@ -160,15 +160,48 @@ pub fn json_extractor_error(
     api.into()
 }
 
+/// The query string's parse error without actix's "Query deserialize
+/// error" prefix (serde's own message names the field or the bad value).
 pub fn query_extractor_error(
     err: actix_error::QueryPayloadError,
     _: &HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", err.to_string()).into()
+    let message = match &err {
+        actix_error::QueryPayloadError::Deserialize(inner) => {
+            format!("the query string is not valid: {inner}")
+        }
+        _ => "the query string is not valid".to_owned(),
+    };
+    ApiError::bad_request("invalid_query", message).into()
 }
 
-pub fn path_extractor_error(err: actix_error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_path", err.to_string()).into()
+/// Path parameters are ids: the parse error's wording is the framework's
+/// (`can not parse "x" to a i64`), so it is not passed on.
+pub fn path_extractor_error(err: actix_error::PathError, req: &HttpRequest) -> actix_web::Error {
+    tracing::debug!(error = %err, path = req.path(), "path parameter refused");
+    ApiError::bad_request(
+        "invalid_path",
+        "a path parameter has the wrong form (for example, an id that is not a number)",
+    )
+    .into()
+}
+
+/// The message for an error of the framework that reached a client without
+/// a body of ours: never its `Debug` or internal text (`Some(Custom { kind:
+/// InvalidInput … })`), only what the client can act on.
+pub fn framework_error_message(err: &actix_web::Error, status: StatusCode) -> String {
+    use actix_web::error::PayloadError as P;
+    if let Some(payload) = err.as_error::<P>() {
+        return match payload {
+            P::Overflow => "request body is larger than the limit".to_owned(),
+            P::UnknownLength => "request body length is required (Content-Length)".to_owned(),
+            P::EncodingCorrupted => {
+                "request body could not be decoded with its Content-Encoding".to_owned()
+            }
+            _ => "request body could not be read completely or decoded".to_owned(),
+        };
+    }
+    status.canonical_reason().unwrap_or("error").to_lowercase()
 }
 
 /// The error code used for a bare status that reached the client without a body of ours.

@@ -10,6 +10,7 @@ mod bench;
 mod config;
 mod deployment;
 mod docs;
+mod error_texts;
 mod errors;
 mod health;
 mod helpers;
