@@ -156,8 +156,8 @@ struct WireEntry<'a> {
     metadata: Option<&'a RawValue>,
     old: Option<&'a RawValue>,
     unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
-    /// Canonical names seen, to refuse one field given twice.
-    seen: Vec<&'static str>,
+    /// Fields seen (bit `Field as u8`), to refuse one field given twice.
+    seen: u8,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
@@ -171,27 +171,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entry = WireEntry::default();
                 while let Some(Text(key)) = map.next_key::<Text<'a>>()? {
-                    let Some(field) = canonical(&key) else {
+                    let Some(field) = Field::of(&key) else {
                         let value = map.next_value::<&'a RawValue>()?;
                         entry.unknown.push((key, value));
                         continue;
                     };
-                    if entry.seen.contains(&field) {
+                    let bit = 1 << field as u8;
+                    if entry.seen & bit != 0 {
                         return Err(de::Error::custom(format_args!(
-                            "`{field}` is given twice (as {})",
+                            "`{}` is given twice (as {})",
+                            field.name(),
                             truncate_for_message(&key)
                         )));
                     }
-                    entry.seen.push(field);
+                    entry.seen |= bit;
                     match field {
-                        "op_id" => entry.op_id = map.next_value()?,
-                        "op" => entry.op = map.next_value::<Option<Text>>()?.map(|t| t.0),
-                        "type" => entry.table = map.next_value::<Option<Text>>()?.map(|t| t.0),
-                        "id" => entry.id = map.next_value()?,
-                        "tx_id" => entry.tx_id = map.next_value()?,
-                        "data" => entry.data = map.next_value()?,
-                        "metadata" => entry.metadata = map.next_value()?,
-                        _ => entry.old = map.next_value()?,
+                        Field::OpId => entry.op_id = map.next_value()?,
+                        Field::Op => entry.op = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        Field::Table => {
+                            entry.table = map.next_value::<Option<Text>>()?.map(|t| t.0)
+                        }
+                        Field::Id => entry.id = map.next_value()?,
+                        Field::TxId => entry.tx_id = map.next_value()?,
+                        Field::Data => entry.data = map.next_value()?,
+                        Field::Metadata => entry.metadata = map.next_value()?,
+                        Field::Old => entry.old = map.next_value()?,
                     }
                 }
                 Ok(entry)
@@ -224,19 +228,47 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// The canonical name of an entry member, in any accepted spelling.
-fn canonical(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "op_id" | "opId" | "clientId" => "op_id",
-        "op" => "op",
-        "type" | "table" => "type",
-        "id" => "id",
-        "tx_id" | "txId" | "transaction_id" | "transactionId" => "tx_id",
-        "data" | "op_data" | "opData" => "data",
-        "metadata" => "metadata",
-        "old" | "previous_values" | "previousValues" => "old",
-        _ => return None,
-    })
+/// An entry field, whatever its spelling.
+#[derive(Clone, Copy)]
+enum Field {
+    OpId,
+    Op,
+    Table,
+    Id,
+    TxId,
+    Data,
+    Metadata,
+    Old,
+}
+
+impl Field {
+    fn of(key: &str) -> Option<Self> {
+        Some(match key {
+            "op_id" | "opId" | "clientId" => Self::OpId,
+            "op" => Self::Op,
+            "type" | "table" => Self::Table,
+            "id" => Self::Id,
+            "tx_id" | "txId" | "transaction_id" | "transactionId" => Self::TxId,
+            "data" | "op_data" | "opData" => Self::Data,
+            "metadata" => Self::Metadata,
+            "old" | "previous_values" | "previousValues" => Self::Old,
+            _ => return None,
+        })
+    }
+
+    /// The name used in messages (the SDK's `toJSON` key).
+    fn name(self) -> &'static str {
+        match self {
+            Self::OpId => "op_id",
+            Self::Op => "op",
+            Self::Table => "type",
+            Self::Id => "id",
+            Self::TxId => "tx_id",
+            Self::Data => "data",
+            Self::Metadata => "metadata",
+            Self::Old => "old",
+        }
+    }
 }
 
 /// A JSON object's members, borrowed and in order.
@@ -512,6 +544,51 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_reads_the_same_entry() {
+        let spellings: &[&[u8]] = &[
+            br#"{"batch":[{"op_id":3,"op":"PATCH","type":"t","id":"a","tx_id":2,"data":{"x":1},"old":{"x":0}}]}"#,
+            br#"{"batch":[{"opId":3,"op":"PATCH","table":"t","id":"a","txId":2,"opData":{"x":1},"previousValues":{"x":0}}]}"#,
+            br#"{"batch":[{"clientId":3,"op":"PATCH","table":"t","id":"a","transactionId":2,"op_data":{"x":1},"previous_values":{"x":0}}]}"#,
+            br#"{"batch":[{"op_id":3,"op":"PATCH","type":"t","id":"a","transaction_id":2,"data":{"x":1},"old":{"x":0},"metadata":null}]}"#,
+        ];
+        for body in spellings {
+            let batch = Batch::parse(body, None).unwrap();
+            let entry = &batch.transactions[0].entries[0];
+            let text = String::from_utf8_lossy(body);
+            assert_eq!((entry.op_id, entry.tx_id), (Some(3), Some(2)), "{text}");
+            assert_eq!(
+                (entry.table.as_ref(), entry.data[0].1.get()),
+                ("t", "1"),
+                "{text}"
+            );
+            assert_eq!(entry.old.map(RawValue::get), Some(r#"{"x":0}"#), "{text}");
+            assert!(
+                entry.metadata.is_none() && entry.refusal().is_none(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_members_refuse_the_entry_and_are_kept() {
+        let body = br#"{"batch":[{"op":"PATCH","type":"t","id":"a","payload":{"x":1}}]}"#;
+        let batch = Batch::parse(body, None).unwrap();
+        let entry = &batch.transactions[0].entries[0];
+        assert_eq!(entry.unknown[0].0, "payload");
+        assert_eq!(entry.unknown[0].1.get(), r#"{"x":1}"#);
+        let refusal = entry.refusal().unwrap();
+        assert_eq!(refusal.code, "unknown_field");
+        assert!(
+            refusal.message.contains("\"payload\""),
+            "{}",
+            refusal.message
+        );
+        let single =
+            Batch::parse_single(br#"{"table":"t","data":{"id":"a"},"extra":1}"#, Op::Put).unwrap();
+        assert!(single.transactions[0].entries[0].refusal().is_some());
+    }
+
+    #[test]
     fn malformed_envelopes_are_refused() {
         let cases: &[(&[u8], &str)] = &[
             (b"not json", "invalid_json"),
@@ -535,6 +612,19 @@ mod tests {
                 "invalid_envelope",
             ),
             (br#"{"batch":{}}"#, "invalid_envelope"),
+            (br#"{"batch":[],"extra":1}"#, "invalid_envelope"),
+            (
+                br#"{"transactions":[{"crud":[],"extra":1}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","data":{},"opData":{}}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","old":[1]}]}"#,
+                "invalid_envelope",
+            ),
         ];
         for (body, code) in cases {
             let err = Batch::parse(body, None).expect_err(&String::from_utf8_lossy(body));
