@@ -149,7 +149,10 @@ pub fn json_extractor_error(
         }
         E::Deserialize(inner) if inner.is_data() => ApiError::bad_request(
             "invalid_body",
-            format!("request body does not fit: {inner}"),
+            format!(
+                "request body does not fit: {}",
+                plain_serde_message(&inner.to_string())
+            ),
         ),
         E::Deserialize(inner) => ApiError::bad_request(
             "invalid_json",
@@ -167,9 +170,10 @@ pub fn query_extractor_error(
     _: &HttpRequest,
 ) -> actix_web::Error {
     let message = match &err {
-        actix_error::QueryPayloadError::Deserialize(inner) => {
-            format!("the query string is not valid: {inner}")
-        }
+        actix_error::QueryPayloadError::Deserialize(inner) => format!(
+            "the query string is not valid: {}",
+            plain_serde_message(&inner.to_string())
+        ),
         _ => "the query string is not valid".to_owned(),
     };
     ApiError::bad_request("invalid_query", message).into()
@@ -184,6 +188,32 @@ pub fn path_extractor_error(err: actix_error::PathError, req: &HttpRequest) -> a
         "a path parameter has the wrong form (for example, an id that is not a number)",
     )
     .into()
+}
+
+/// A serde message in the client's terms: Rust type names (`expected i64`,
+/// `expected struct UploadUrlBody with 5 elements`) become JSON ones.
+pub fn plain_serde_message(message: &str) -> String {
+    const EXPECTED: &str = "expected ";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(EXPECTED) {
+        let (head, tail) = rest.split_at(at + EXPECTED.len());
+        out.push_str(head);
+        let word = tail.split([' ', ',']).next().unwrap_or_default();
+        let (plain, consumed) = match word {
+            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64"
+            | "u128" | "usize" => ("an integer", word.len()),
+            "f32" | "f64" => ("a number", word.len()),
+            // `struct Name` or `struct Name with N elements`, up to the position.
+            "struct" => ("an object", tail.find(" at line").unwrap_or(tail.len())),
+            "a" if tail.starts_with("a borrowed string") => ("a string", "a borrowed string".len()),
+            _ => ("", 0),
+        };
+        out.push_str(plain);
+        rest = &tail[consumed..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The message for an error of the framework that reached a client without
@@ -219,5 +249,40 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         503 => "unavailable",
         s if s >= 500 => "internal_error",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_serde_message;
+
+    #[test]
+    fn serde_messages_lose_rust_type_names() {
+        let cases = [
+            (
+                "invalid type: string \"x\", expected i64 at line 1 column 22",
+                "invalid type: string \"x\", expected an integer at line 1 column 22",
+            ),
+            (
+                "invalid length 0, expected struct UploadUrlBody with 5 elements at line 1 column 2",
+                "invalid length 0, expected an object at line 1 column 2",
+            ),
+            (
+                "invalid type: map, expected struct Q",
+                "invalid type: map, expected an object",
+            ),
+            (
+                "expected f64, expected a borrowed string",
+                "expected a number, expected a string",
+            ),
+            ("missing field `filename`", "missing field `filename`"),
+            (
+                "invalid type: map, expected a sequence",
+                "invalid type: map, expected a sequence",
+            ),
+        ];
+        for (serde, plain) in cases {
+            assert_eq!(plain_serde_message(serde), plain);
+        }
     }
 }

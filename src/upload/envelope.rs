@@ -397,7 +397,10 @@ impl<'a> Batch<'a> {
     pub fn parse(body: &'a [u8], header_client_id: Option<&str>) -> Result<Self, EnvelopeError> {
         let wire: WireBody<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
-                EnvelopeError::Shape(format!("request body does not fit: {e}"))
+                EnvelopeError::Shape(format!(
+                    "request body does not fit: {}",
+                    crate::error::plain_serde_message(&e.to_string())
+                ))
             } else {
                 EnvelopeError::Json(e.to_string())
             }

@@ -79,3 +79,39 @@ async fn an_undecodable_body_gets_a_plain_message() {
         0
     );
 }
+
+#[tokio::test]
+async fn body_shape_errors_name_json_types_not_rust_ones() {
+    let app = crate::upload::spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let cases = [
+        (
+            "/api/data",
+            r#"{"batch":[{"op_id":"x","op":"PUT","type":"lists","id":"a"}]}"#,
+            "expected an integer",
+        ),
+        (
+            "/api/attachments/upload-url",
+            r#"{"filename":"a.jpg","size":"x"}"#,
+            "expected an integer",
+        ),
+        ("/api/attachments/upload-url", "[]", "expected an object"),
+    ];
+    for (path, body, plain) in cases {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, message) = error_of(response).await;
+        assert_eq!(status, 400, "{body}: {message}");
+        assert!(message.contains(plain), "{body}: {message}");
+        for rust in ["u64", "struct", "UploadUrlBody"] {
+            assert!(!message.contains(rust), "{body}: {message}");
+        }
+    }
+}
