@@ -345,9 +345,11 @@ impl<'a> WireEntry<'a> {
         // The row id is the entry's `id`; clients sometimes repeat it in `data`.
         data.retain(|(key, _)| key != "id");
         if let Some(old) = self.old
-            && !old.get().starts_with('{')
+            && !is_object_or_object_text(old)
         {
-            return Err(at("`old` (`previous_values`) must be a JSON object"));
+            return Err(at(
+                "`old` (`previous_values`) must be a JSON object (or its JSON text)",
+            ));
         }
         Ok(Entry {
             op_id: self.op_id,
@@ -361,6 +363,15 @@ impl<'a> WireEntry<'a> {
             unknown: self.unknown,
         })
     }
+}
+
+/// Previous values as an object, or as the JSON text of one (delta columns
+/// read both).
+fn is_object_or_object_text(raw: &RawValue) -> bool {
+    let text = raw.get();
+    text.starts_with('{')
+        || serde_json::from_str::<String>(text)
+            .is_ok_and(|inner| serde_json::from_str::<Members>(&inner).is_ok())
 }
 
 /// Shortens client-supplied text before it goes into a message.
@@ -554,6 +565,8 @@ mod tests {
             br#"{"batch":[{"clientId":3,"op":"PATCH","table":"t","id":"a","transactionId":2,"op_data":{"x":1},"previous_values":{"x":0}}]}"#,
             br#"{"batch":[{"op_id":3,"op":"PATCH","type":"t","id":"a","transaction_id":2,"data":{"x":1},"old":{"x":0},"metadata":null}]}"#,
         ];
+        let as_text = br#"{"batch":[{"op":"PATCH","type":"t","id":"a","old":"{\"x\":0}"}]}"#;
+        assert!(Batch::parse(as_text, None).is_ok());
         for body in spellings {
             let batch = Batch::parse(body, None).unwrap();
             let entry = &batch.transactions[0].entries[0];
@@ -626,6 +639,10 @@ mod tests {
             ),
             (
                 br#"{"batch":[{"op":"PUT","type":"t","id":"1","old":[1]}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","old":"name"}]}"#,
                 "invalid_envelope",
             ),
         ];
