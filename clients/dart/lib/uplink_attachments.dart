@@ -62,11 +62,10 @@ class UplinkAttachmentStorage implements RemoteAttachmentStorage {
       'size': body.length,
     }) as Map<String, dynamic>;
     // Send the signed headers exactly; the client sets Content-Length itself.
+    final signed = ((target['headers'] as Map?) ?? {}).cast<String, String>();
     final headers = {
-      for (final MapEntry(:key, :value)
-          in ((target['headers'] as Map?) ?? {}).entries)
-        if ((key as String).toLowerCase() != 'content-length')
-          key: value as String,
+      for (final MapEntry(:key, :value) in signed.entries)
+        if (key.toLowerCase() != 'content-length') key: value,
     };
     final request = http.Request(
         (target['method'] as String?) ?? 'PUT',
