@@ -344,9 +344,12 @@ fn render_error_as_json<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     }
     let status = res.status();
     let (req, old) = res.into_parts();
+    if let Some(err) = old.error() {
+        tracing::debug!(error = %err, %status, "framework error rendered as JSON");
+    }
     let message = old
         .error()
-        .map(|e| e.to_string())
+        .map(|e| error::framework_error_message(e, status))
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
     let mut new: HttpResponse = error::json_error(status, error::code_for_status(status), &message);
     for (name, value) in old.headers() {

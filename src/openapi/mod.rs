@@ -194,7 +194,8 @@ fn me() {}
     request_body(content = UploadBatch, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Processed; per-entry outcomes in `results`", body = Report),
+        (status = 200, description = "Processed; per-entry outcomes in `results`, or for the \
+            `transactions` shape one result per transaction in `results` and per-entry outcomes in `entries`", body = UploadReport),
         (status = 400, description = "Malformed envelope, too many entries (write.max_entries_per_batch) or JSON nested deeper than limits.max_json_depth", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
@@ -213,7 +214,7 @@ fn upload_batch() {}
     request_body(content = UploadBatch, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Processed", body = Report),
+        (status = 200, description = "Processed", body = UploadReport),
         (status = 400, description = "Malformed envelope", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),

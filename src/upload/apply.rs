@@ -653,6 +653,7 @@ fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcom
                 }
             }
         }
+        report.end_transaction();
     }
     report
 }

@@ -48,15 +48,41 @@ pub fn entry_json(entry: &Entry<'_>) -> String {
         out.push_str(",\"metadata\":");
         out.push_str(metadata.get());
     }
+    // Members uplink did not know (`unknown_field`): kept so nothing sent is lost.
+    for (key, value) in &entry.unknown {
+        out.push(',');
+        out.push_str(&json_string(key));
+        out.push(':');
+        out.push_str(value.get());
+    }
     out.push('}');
     out
 }
 
-/// JSON text that `jsonb` accepts: Postgres refuses `\u0000` and unpaired
-/// surrogate escapes, which are valid JSON a client may send. Those become
-/// U+FFFD, so a rejected entry is still stored (it could never be written to
-/// a table anyway).
+/// JSON text that `jsonb` accepts: Postgres refuses `\u0000`, unpaired
+/// surrogate escapes and numbers beyond its `numeric` range, which are valid
+/// JSON a client may send. The escapes become U+FFFD and such numbers
+/// strings of their text, so a rejected entry is still stored (it could
+/// never be written to a table anyway).
 pub fn jsonb_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    let mut ranges = super::coerce::unstorable_numbers(json).peekable();
+    if ranges.peek().is_none() {
+        return escapes_safe(json);
+    }
+    let mut quoted = String::with_capacity(json.len() + 16);
+    let mut copied = 0;
+    for range in ranges {
+        quoted.push_str(&json[copied..range.start]);
+        quoted.push('"');
+        quoted.push_str(&json[range.clone()]);
+        quoted.push('"');
+        copied = range.end;
+    }
+    quoted.push_str(&json[copied..]);
+    std::borrow::Cow::Owned(escapes_safe(&quoted).into_owned())
+}
+
+fn escapes_safe(json: &str) -> std::borrow::Cow<'_, str> {
     if !json.contains("\\u") {
         return std::borrow::Cow::Borrowed(json);
     }
@@ -289,5 +315,13 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(jsonb_safe(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn numbers_postgres_cannot_hold_become_strings() {
+        assert_eq!(
+            jsonb_safe(r#"[{"data":{"n":1e99999999,"s":"1e99999999","ok":1e5}}]"#),
+            r#"[{"data":{"n":"1e99999999","s":"1e99999999","ok":1e5}}]"#
+        );
     }
 }
