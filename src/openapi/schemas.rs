@@ -196,7 +196,10 @@ pub struct EntryResult {
 }
 
 /// What a batch did. `200` whatever each entry's outcome.
+// No other members: that is what tells it from a `TransactionsReport` (which
+// adds `entries`) when both have empty lists.
 #[derive(ToSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     pub applied: u64,
     pub duplicates: u64,
