@@ -62,7 +62,10 @@ COPY migrations/ /app/migrations/
 # signing keys required from configuration (a secret store).
 # data_dir holds generated development keys and local attachments; mount a
 # volume there when using `attachments.storage: local`.
+# A container listens on every interface (in development too: the port is
+# only reachable where it is published).
 ENV UPLINK_ENVIRONMENT=production \
+    UPLINK__SERVER__HOST=0.0.0.0 \
     UPLINK_CONFIG_DIR=/app/config \
     UPLINK__SERVER__DATA_DIR=/var/lib/uplink
 

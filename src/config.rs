@@ -104,8 +104,11 @@ fn default_environment() -> Environment {
 pub struct ServerSettings {
     pub host: IpAddr,
     pub port: u16,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes (after decompression).
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive once uplink reads it.
+    #[serde(with = "humantime_serde", default = "default_body_timeout")]
+    pub body_timeout: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -117,6 +120,10 @@ pub struct ServerSettings {
     /// Origins browsers may call uplink from (CORS); empty = none.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -240,6 +247,12 @@ impl Settings {
                 "must be at least 1024",
             ));
         }
+        if self.server.body_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "server.body_timeout",
+                "must be greater than zero",
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::invalid(
                 "database.max_connections",
@@ -292,6 +305,12 @@ impl Settings {
         self.write.validate()?;
         self.attachments.validate(self.environment)?;
         Ok(())
+    }
+
+    /// Allowed settings that weaken security, as (key, why): logged at
+    /// start-up, printed by `check-config`.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        self.auth.warnings(self.environment)
     }
 
     pub fn database_url(&self) -> &str {

@@ -37,6 +37,17 @@ pub fn connect_options(settings: &DatabaseSettings, url: &str) -> anyhow::Result
         ]))
 }
 
+/// How long start-up waits for a first connection before serving without one.
+const REACHABLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a connection can be had now (within a short timeout).
+pub async fn reachable(pool: &PgPool) -> bool {
+    matches!(
+        tokio::time::timeout(REACHABLE_TIMEOUT, pool.acquire()).await,
+        Ok(Ok(_))
+    )
+}
+
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR
         .run(pool)

@@ -1,5 +1,7 @@
 //! Liveness and readiness probes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
@@ -15,19 +17,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(live).service(ready);
 }
 
+/// Whether the start-up work that needs the database (migrations, reading
+/// the schema) is done; uplink listens before it is when Postgres is down.
+#[derive(Clone)]
+pub struct Startup(Arc<AtomicBool>);
+
+impl Startup {
+    pub fn done() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    pub fn pending() -> Self {
+        Self(Arc::new(AtomicBool::new(false)))
+    }
+
+    pub fn mark_done(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// 200 while the process serves requests.
 #[get("/health/live")]
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 when the database answers a query and attachment storage is
-/// reachable, each within a short timeout.
+/// 200 when start-up is done, the database answers a query and attachment
+/// storage is reachable, each within a short timeout.
 #[get("/health/ready")]
 async fn ready(
+    startup: web::Data<Startup>,
     db: web::Data<PgPool>,
     attachments: web::Data<Attachments>,
 ) -> Result<HttpResponse, ApiError> {
+    if !startup.is_done() {
+        return Err(ApiError::Unavailable(
+            "starting: waiting for the database (migrations, schema)".to_owned(),
+        ));
+    }
     let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db.get_ref());
     match tokio::time::timeout(READY_TIMEOUT, probe).await {
         Ok(Ok(_)) => {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod attachments;
 pub mod auth;
 pub mod bench;
+pub mod body;
 pub mod config;
 pub mod database;
 pub mod error;

@@ -1,6 +1,6 @@
 //! Protections in front of the handlers: CORS allow-list, per-user and
 //! per-IP rate limits (token buckets, in process: per replica), and the JSON
-//! nesting-depth limit.
+//! nesting-depth scan (applied to request bodies by `crate::body`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,11 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
-use actix_web::middleware::{Condition, Next};
-use actix_web::{HttpMessage, HttpRequest, web};
+use actix_web::http::header;
+use actix_web::middleware::Condition;
+use actix_web::{HttpRequest, web};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
@@ -158,7 +156,6 @@ struct LimitsInner {
     token_per_user: RateLimiter,
     token_per_ip: RateLimiter,
     upload_per_user: RateLimiter,
-    max_json_depth: usize,
 }
 
 impl Limits {
@@ -169,7 +166,6 @@ impl Limits {
                 token_per_user: RateLimiter::new(settings.token_per_user),
                 token_per_ip: RateLimiter::new(settings.token_per_ip),
                 upload_per_user: RateLimiter::new(settings.upload_per_user),
-                max_json_depth: settings.max_json_depth,
             }),
         }
     }
@@ -273,49 +269,6 @@ pub fn json_depth_exceeds(body: &[u8], limit: usize) -> bool {
         }
     }
     false
-}
-
-fn is_json(req: &ServiceRequest) -> bool {
-    req.mime_type().ok().flatten().is_some_and(|m| {
-        m.type_() == mime::APPLICATION
-            && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-    })
-}
-
-/// Middleware: refuses JSON bodies nested deeper than `limits.max_json_depth`
-/// (as the PowerSync Service does) before any handler parses them. Attachment
-/// bytes sent to the local store are files, not requests, and pass untouched.
-pub async fn limit_json_depth(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let limit = req
-        .app_data::<web::Data<Limits>>()
-        .map(|l| l.inner.max_json_depth);
-    let has_body = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if let Some(limit) = limit
-        && has_body
-        && is_json(&req)
-        && !req
-            .path()
-            .starts_with(crate::attachments::local::FILES_PATH)
-    {
-        let body = match req.extract::<web::Bytes>().await {
-            Ok(body) => body,
-            Err(err) => return Ok(req.error_response(err).map_into_right_body()),
-        };
-        if json_depth_exceeds(&body, limit) {
-            let err = ApiError::bad_request(
-                "json_too_deep",
-                format!("request body is nested deeper than {limit} levels"),
-            );
-            return Ok(req.error_response(err).map_into_right_body());
-        }
-        req.set_payload(actix_web::dev::Payload::from(body));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
 }
 
 /// CORS for browser apps (PowerSync Web SDK): only the configured origins.

@@ -89,6 +89,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig => match settings() {
             Ok(settings) => {
+                for (key, message) in settings.warnings() {
+                    eprintln!("warning: {key} {message}");
+                }
                 println!("{}", serde_json::to_string_pretty(&settings)?);
             }
             Err(err) => {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,6 +44,21 @@ impl Default for MetricsSettings {
 /// Label for requests that matched no route: the raw path would let any
 /// client create unbounded series.
 const UNMATCHED: &str = "unmatched";
+
+/// The `method` label: the standard methods by name, anything a client
+/// invents as `other` (every label value comes from a closed set).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -296,7 +312,7 @@ pub async fn track_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req.match_pattern();
     let result = next.call(req).await;
     if let Some(metrics) = metrics {
@@ -306,7 +322,7 @@ pub async fn track_requests(
         };
         let route = route.as_deref().unwrap_or(UNMATCHED);
         metrics.observe_request(
-            method.as_str(),
+            method,
             route,
             status.as_u16(),
             started.elapsed().as_secs_f64(),

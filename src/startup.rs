@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -14,20 +15,26 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::error::{self, ApiError};
 use crate::telemetry::UplinkRootSpan;
-use crate::{admin, attachments, auth, database, health, limits, metrics, openapi, upload};
+use crate::{admin, attachments, auth, body, database, health, limits, metrics, openapi, upload};
 
 pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<(actix_web::dev::ServerHandle, u16)>,
+    connections: OpenConnections,
 }
 
 impl Application {
     /// Connects, migrates when configured, binds the listener (port 0 picks a
     /// free port) and prepares the server; `run_until_stopped` serves.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        warn_if_dev_identity(&settings);
+        for (key, message) in settings.warnings() {
+            tracing::warn!(key, "{key} {message}");
+        }
         let db = database::pool(&settings.database, settings.database_url())?;
-        if settings.database.migrate_on_start {
+        let reachable = database::reachable(&db).await;
+        if reachable && settings.database.migrate_on_start {
             database::migrate(&db).await?;
         }
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
@@ -38,8 +45,16 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let state = AppState::build(settings, db).await?;
+        let state = AppState::build(settings, db, reachable).await?;
+        if !reachable {
+            tracing::warn!("the database is unreachable: listening, not ready until it answers");
+            connect_when_the_database_answers(&state);
+        }
         reload_schema_on_sighup(state.writer.clone());
+        upload::dead_letter::spawn_retention(
+            state.db.clone(),
+            state.settings.write.dead_letters.retention,
+        );
         let metrics_server = metrics::separate_server(
             &state.settings.metrics,
             state.settings.server.host,
@@ -50,11 +65,13 @@ impl Application {
             tokio::spawn(server);
             (handle, port)
         });
-        let server = run(listener, state)?;
+        let connections = OpenConnections::default();
+        let server = run(listener, state, connections.clone())?;
         Ok(Self {
             port,
             server,
             metrics_server,
+            connections,
         })
     }
 
@@ -72,15 +89,105 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish and
+    /// returns as soon as the last connection is closed. (actix alone
+    /// notices that only on a once-a-second check, plus a 300 ms delay.)
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let result = tokio::select! {
+            result = self.server => result,
+            () = signalled_and_drained(self.connections) => {
+                tracing::info!("every connection is closed; stopping");
+                Ok(())
+            }
+        };
         if let Some((handle, _)) = self.metrics_server {
             handle.stop(true).await;
         }
         result
     }
 }
+
+/// Connections the HTTP server has open, counted by a guard that lives in
+/// each connection's data (dropped with the connection and its requests).
+#[derive(Clone, Default)]
+struct OpenConnections(Arc<std::sync::atomic::AtomicUsize>);
+
+struct ConnectionGuard(OpenConnections);
+
+impl OpenConnections {
+    fn open(&self) -> ConnectionGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ConnectionGuard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Resolves once SIGTERM or SIGINT arrived (actix then stops accepting and
+/// lets open connections finish) and no connection is open any more.
+async fn signalled_and_drained(connections: OpenConnections) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without our own listeners, actix's shutdown alone ends the server.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    while connections.count() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Retries what start-up could not do while Postgres was down (migrations,
+/// reading the schema), then reports ready.
+fn connect_when_the_database_answers(state: &AppState) {
+    let db = state.db.clone();
+    let migrate = state.settings.database.migrate_on_start;
+    let writer = state.writer.clone();
+    let startup = state.startup.clone();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_CONNECT_DELAY);
+            if !database::reachable(&db).await {
+                continue;
+            }
+            let prepared = async {
+                if migrate {
+                    database::migrate(&db).await?;
+                }
+                writer.reload_schema().await
+            };
+            match prepared.await {
+                Ok(()) => {
+                    startup.mark_done();
+                    tracing::info!("the database answers: uplink is ready");
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "start-up work failed; retrying");
+                }
+            }
+        }
+    });
+}
+
+/// Longest wait between two attempts to reach the database at start-up.
+const MAX_CONNECT_DELAY: Duration = Duration::from_secs(5);
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -93,12 +200,21 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     pub limits: limits::Limits,
     pub admin: admin::Admin,
+    pub startup: health::Startup,
 }
 
 impl AppState {
-    pub async fn build(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+    /// With `db_reachable` false the schema is read later
+    /// (`connect_when_the_database_answers`) and start-up is pending.
+    pub async fn build(settings: Settings, db: PgPool, db_reachable: bool) -> anyhow::Result<Self> {
         let auth = auth::Auth::build(&settings).await?;
-        let writer = upload::Writer::build(&settings, &db).await?;
+        let (writer, startup) = if db_reachable {
+            let writer = upload::Writer::build(&settings, &db).await?;
+            (writer, health::Startup::done())
+        } else {
+            let writer = upload::Writer::new(&settings, &db);
+            (writer, health::Startup::pending())
+        };
         let attachments = attachments::Attachments::build(&settings, &db).await?;
         let metrics = metrics::Metrics::new(
             db.clone(),
@@ -108,6 +224,7 @@ impl AppState {
         let limits = limits::Limits::new(&settings.limits);
         let admin = admin::Admin::new(settings.admin.api_key_sha256.as_deref())?;
         Ok(Self {
+            startup,
             admin,
             metrics,
             limits,
@@ -118,6 +235,25 @@ impl AppState {
             attachments,
         })
     }
+}
+
+/// Dev identity hands a token for any user id to anyone who asks: say so
+/// loudly, every start, so it is never left on by accident.
+fn warn_if_dev_identity(settings: &Settings) {
+    if settings.auth.identity.mode != auth::IdentityMode::Dev {
+        return;
+    }
+    tracing::warn!(
+        host = %settings.server.host,
+        "\n\
+         ************************************************************\n\
+         *  DEV IDENTITY IS ON: GET /api/auth/token?user_id=ANYONE   *\n\
+         *  hands out a token for any user, with no credentials.     *\n\
+         *  Anyone who can reach this port can read and write as     *\n\
+         *  every user. Never expose it; production refuses it.      *\n\
+         *  Set auth.identity.mode to jwt or api_key for real users. *\n\
+         ************************************************************"
+    );
 }
 
 /// `kill -HUP` re-reads the app's schema (after a migration of the app's tables).
@@ -136,12 +272,16 @@ fn reload_schema_on_sighup(writer: upload::Writer) {
     });
 }
 
-fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    state: AppState,
+    connections: OpenConnections,
+) -> anyhow::Result<Server> {
     let server_settings = state.settings.server.clone();
     let max_body = server_settings.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(limits::limit_json_depth))
+            .wrap(from_fn(body::guard_body))
             .wrap(ErrorHandlers::new().default_handler(render_error_as_json))
             .wrap(TracingLogger::<UplinkRootSpan>::new())
             .wrap(limits::cors(&state.settings.server.cors_origins))
@@ -149,6 +289,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(web::Data::new(state.metrics.clone()))
             .app_data(web::Data::new(state.limits.clone()))
             .app_data(web::Data::new(state.admin.clone()))
+            .app_data(web::Data::new(state.startup.clone()))
             .app_data(web::Data::new(state.settings.clone()))
             .app_data(web::Data::new(state.db.clone()))
             .app_data(web::Data::new(state.auth.clone()))
@@ -170,6 +311,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .configure(openapi::configure)
             .configure(admin::configure)
             .default_service(web::to(no_route))
+    })
+    .on_connect(move |_, data| {
+        data.insert(Arc::new(connections.open()));
     })
     .shutdown_timeout(server_settings.shutdown_timeout.as_secs().max(1))
     .listen(listener)?;
@@ -200,9 +344,12 @@ fn render_error_as_json<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     }
     let status = res.status();
     let (req, old) = res.into_parts();
+    if let Some(err) = old.error() {
+        tracing::debug!(error = %err, %status, "framework error rendered as JSON");
+    }
     let message = old
         .error()
-        .map(|e| e.to_string())
+        .map(|e| error::framework_error_message(e, status))
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
     let mut new: HttpResponse = error::json_error(status, error::code_for_status(status), &message);
     for (name, value) in old.headers() {

@@ -13,17 +13,23 @@
  * ```ts
  * const remoteStorage = new UplinkStorageAdapter({
  *   baseUrl: 'https://api.example.com',
- *   getToken: async () => (await connector.fetchCredentials())!.token,
+ *   // The connector's cached token: no token request per file.
+ *   getToken: () => connector.getToken(),
  * });
  * const queue = new AttachmentQueue({ db, localStorage, remoteStorage, watchAttachments, errorHandler: uplinkErrorHandler });
  * ```
  */
-import type { AttachmentErrorHandler, AttachmentRecord, RemoteStorageAdapter } from '@powersync/common';
+// From the SDK package the app uses: `@powersync/node`, `@powersync/web`…
+import type { AttachmentErrorHandler, AttachmentRecord, RemoteStorageAdapter } from '@powersync/node';
 
 export interface UplinkStorageOptions {
   /** uplink's base URL, e.g. `https://api.example.com`. */
   baseUrl: string;
-  /** A bearer token uplink accepts (e.g. the one `fetchCredentials()` returns). */
+  /**
+   * A bearer token uplink accepts. Use the connector's `getToken()`, which
+   * caches it; a function that fetches a token each time costs a token
+   * request per file.
+   */
   getToken: () => string | Promise<string>;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;

@@ -34,7 +34,13 @@ fn trusted() -> &'static Trusted {
 fn check(token: &str) {
     let t = trusted();
     if let Ok(header) = verify::header(token) {
-        let _ = verify::verify_own(&t.keys, "uplink", &["powersync".to_owned()], token, &header);
+        let audience = ["powersync".to_owned()];
+        let rules = verify::OwnTokenRules {
+            issuer: "uplink",
+            audience: &audience,
+            max_lifetime: std::time::Duration::from_secs(300),
+        };
+        let _ = verify::verify_own(&t.keys, &rules, token, &header);
     }
 }
 

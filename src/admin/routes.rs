@@ -125,7 +125,9 @@ pub async fn list_dead_letters(
     let letters = dead_letter::list(writer.db(), limit(query.limit)?, query.all)
         .await
         .map_err(db_error)?;
-    Ok(HttpResponse::Ok().json(json!({ "dead_letters": letters })))
+    Ok(HttpResponse::Ok().json(dead_letter::DeadLetterList {
+        dead_letters: letters,
+    }))
 }
 
 #[utoipa::path(

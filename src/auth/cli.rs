@@ -12,7 +12,6 @@ use crate::auth::keyset::KeySet;
 use crate::config::Settings;
 
 /// The PowerSync Service refuses tokens living longer than a day.
-const MAX_CLI_TTL: Duration = Duration::from_secs(86_400);
 
 #[derive(Args)]
 pub struct KeysArgs {
@@ -45,7 +44,7 @@ pub struct TokenArgs {
     /// The user id (`sub`).
     #[arg(long)]
     pub sub: String,
-    /// Lifetime, e.g. 10m (default: auth.token_ttl; at most 24h).
+    /// Lifetime, e.g. 2m (default and most: auth.token_ttl).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub ttl: Option<Duration>,
     /// A token parameter, `key=value` (repeatable); a value that parses as
@@ -145,7 +144,12 @@ fn bench(duration: Duration) -> anyhow::Result<String> {
         let token = issue::sign(key, "uplink", &audience, &request)?.token;
         let header = crate::auth::verify::header(&token)?;
         let verify = rate(Box::new(|| {
-            crate::auth::verify::verify_own(&keys, "uplink", &audience, &token, &header)
+            let rules = crate::auth::verify::OwnTokenRules {
+                issuer: "uplink",
+                audience: &audience,
+                max_lifetime: request.ttl,
+            };
+            crate::auth::verify::verify_own(&keys, &rules, &token, &header)
                 .map(drop)
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }))?;
@@ -163,8 +167,11 @@ pub fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
         bail!("--sub must be a non-empty user id without control characters");
     }
     let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
-    if ttl.is_zero() || ttl > MAX_CLI_TTL {
-        bail!("--ttl must be between 1s and 24h (the PowerSync Service refuses longer tokens)");
+    if ttl.is_zero() || ttl > settings.auth.token_ttl {
+        bail!(
+            "--ttl must be between 1s and auth.token_ttl ({}): uplink refuses its own tokens living longer",
+            humantime::format_duration(settings.auth.token_ttl)
+        );
     }
     let keys = KeySet::from_settings(settings)?;
     let parameters: Map<String, Value> = args.params.into_iter().collect();

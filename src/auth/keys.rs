@@ -2,10 +2,11 @@
 //! JWKs and RFC 7638 thumbprints.
 //!
 //! Parsing and generation use the RustCrypto crates (ed25519-dalek, p256,
-//! rsa) that jsonwebtoken's `rust_crypto` backend already links, rather than
-//! josekit: josekit needs OpenSSL (a C build and a system library in the
-//! image), and jsonwebtoken's own JWK helpers cannot export Ed25519 keys and
-//! panic on some inputs. Signing and verifying stay with jsonwebtoken.
+//! rsa), rather than josekit: josekit needs OpenSSL (a system library in
+//! the image), and jsonwebtoken's own JWK helpers cannot export Ed25519 keys
+//! and panic on some inputs. aws-lc-rs parses neither JWKs nor every PEM
+//! form, nor exports an RSA key's private parts. Signing (`signer`) and
+//! verifying (jsonwebtoken) run on aws-lc-rs, from keys converted once.
 
 use std::fmt;
 use std::path::Path;
@@ -26,6 +27,9 @@ use crate::auth::settings::KeySettings;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted, in bits: aws-lc signs and verifies no larger.
+pub const MAX_RSA_BITS: usize = 8192;
 
 /// Signature algorithms uplink signs with (and pins when verifying).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -216,8 +220,10 @@ impl PrivateKey {
                 key.validate()
                     .map_err(|e| anyhow!("the RSA key is invalid: {e}"))?;
                 let bits = key.n().bits();
-                if bits < MIN_RSA_BITS {
-                    bail!("the RSA key has {bits} bits; at least {MIN_RSA_BITS} are required");
+                if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                    bail!(
+                        "the RSA key has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"
+                    );
                 }
             }
             Self::Hmac(secret) if secret.len() < 32 => {
@@ -406,6 +412,21 @@ pub fn decoding_key_from_public_jwk(jwk: &Value) -> anyhow::Result<DecodingKey> 
 }
 
 /// Loads one configured key (reads its file when it has one).
+/// Why a signing key file is too open, if it is: any group or other
+/// permission lets more than uplink's user read the key. Only a warning,
+/// since Kubernetes mounts secrets 0644 unless told otherwise.
+pub fn file_access_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}: other users of the machine may read the signing key; \
+             make it 0600 (or 0400), e.g. a Kubernetes secret volume with defaultMode: 0400",
+            path.display()
+        )
+    })
+}
+
 pub fn load(settings: &KeySettings) -> anyhow::Result<PrivateKey> {
     let sources = [
         settings.private_key_pem.is_some(),
@@ -509,6 +530,20 @@ mod tests {
         );
     }
 
+    /// A private JWK with a 9217-bit modulus, built instantly: the size check
+    /// needs no real primes, only factors the key arithmetic accepts
+    /// (2^4608 + 1 and + 3 are coprime, and 65537 divides neither minus one).
+    fn oversized_rsa_jwk() -> String {
+        let base = rsa::BigUint::from(1u8) << 4608;
+        let key =
+            rsa::RsaPrivateKey::from_p_q(&base + 1u8, &base + 3u8, rsa::BigUint::from(65_537u32))
+                .unwrap();
+        PrivateKey::Rsa(Box::new(key))
+            .private_jwk("big")
+            .unwrap()
+            .to_string()
+    }
+
     #[test]
     fn wrong_or_weak_material_is_refused() {
         let ed = PrivateKey::generate(KeyAlg::EdDsa)
@@ -525,6 +560,8 @@ mod tests {
             rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&weak, p256::pkcs8::LineEnding::LF).unwrap();
         let err = PrivateKey::from_pem(KeyAlg::Rs256, &weak_pem).unwrap_err();
         assert!(err.to_string().contains("2048"), "{err}");
+        let err = PrivateKey::from_jwk(KeyAlg::Rs256, &oversized_rsa_jwk()).unwrap_err();
+        assert!(err.to_string().contains("8192"), "{err}");
         assert!(PrivateKey::from_jwk(KeyAlg::Hs256, r#"{"kty":"oct","k":"c2hvcnQ"}"#).is_err());
         let short_okp = json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"});
         assert!(

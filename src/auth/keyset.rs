@@ -59,7 +59,7 @@ impl KeySet {
             let key = Arc::new(SigningKey {
                 kid: kid.clone(),
                 alg: private.alg(),
-                signer: Signer::new(&private),
+                signer: Signer::new(&private)?,
                 decoding: private.decoding_key()?,
             });
             if let Some(jwk) = private.public_jwk(&kid) {

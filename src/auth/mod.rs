@@ -103,13 +103,12 @@ impl Auth {
                 .is_some_and(|alg| self.inner.keys.with_alg(alg).next().is_some()),
         };
         if own || !self.inner.accept_upstream_tokens {
-            let claims = verify::verify_own(
-                &self.inner.keys,
-                &self.inner.issuer,
-                &self.inner.audience,
-                token,
-                &header,
-            )?;
+            let rules = verify::OwnTokenRules {
+                issuer: &self.inner.issuer,
+                audience: &self.inner.audience,
+                max_lifetime: self.inner.token_ttl,
+            };
+            let claims = verify::verify_own(&self.inner.keys, &rules, token, &header)?;
             let user_id = verify::require_subject(&claims, "sub")?;
             return Ok(AuthUser::new(user_id, claims));
         }

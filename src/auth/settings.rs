@@ -262,9 +262,18 @@ impl AuthSettings {
         }
         if identity.mode == IdentityMode::Jwt || self.accept_upstream_tokens {
             let jwt = &identity.jwt;
-            match &jwt.jwks_uri {
-                Some(uri) if uri.starts_with("https://") || uri.starts_with("http://") => {}
-                _ => {
+            match jwt.jwks_uri.as_deref().map(jwks_transport) {
+                Some(Transport::Https | Transport::LocalHttp) => {}
+                Some(Transport::RemoteHttp) if !production => {}
+                Some(Transport::RemoteHttp) => {
+                    return Err(ConfigError::invalid(
+                        "auth.identity.jwt.jwks_uri",
+                        "must be https:// in production: whoever can alter plain http \
+                         traffic could publish their own keys and sign in as anyone \
+                         (http is accepted for localhost only)",
+                    ));
+                }
+                None | Some(Transport::Invalid) => {
                     return Err(ConfigError::invalid(
                         "auth.identity.jwt.jwks_uri",
                         "must be the provider's http(s) JWKS URI",
@@ -331,6 +340,67 @@ impl AuthSettings {
             }
         }
         Ok(())
+    }
+}
+
+impl AuthSettings {
+    /// Settings that are allowed but weaken authentication, as (key, why);
+    /// logged at start-up and printed by `check-config`.
+    pub fn warnings(&self, environment: Environment) -> Vec<(String, String)> {
+        let mut warnings = Vec::new();
+        let jwt = &self.identity.jwt;
+        let upstream = self.identity.mode == IdentityMode::Jwt || self.accept_upstream_tokens;
+        if upstream && jwt.audience.is_empty() && environment.is_production() {
+            warnings.push((
+                "auth.identity.jwt.audience".to_owned(),
+                "is empty: any token of this issuer is accepted, including ones minted for \
+                 other applications of the same tenant; list this app's audience unless the \
+                 provider's tokens carry none (Clerk, Cognito access tokens)"
+                    .to_owned(),
+            ));
+        }
+        if upstream && jwt.jwks_uri.as_deref().map(jwks_transport) == Some(Transport::RemoteHttp) {
+            warnings.push((
+                "auth.identity.jwt.jwks_uri".to_owned(),
+                "is plain http: production refuses it (whoever can alter the traffic can \
+                 publish their own keys)"
+                    .to_owned(),
+            ));
+        }
+        for (i, key) in self.keys.iter().enumerate() {
+            if let Some(message) = key.file.as_deref().and_then(keys::file_access_warning) {
+                warnings.push((format!("auth.keys[{i}].file"), message));
+            }
+        }
+        warnings
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Https,
+    /// Plain http to this machine (a sidecar): nothing on the network to tamper with.
+    LocalHttp,
+    RemoteHttp,
+    Invalid,
+}
+
+fn jwks_transport(uri: &str) -> Transport {
+    let Ok(url) = reqwest::Url::parse(uri) else {
+        return Transport::Invalid;
+    };
+    let local = url.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match (url.scheme(), url.host_str()) {
+        ("https", Some(_)) => Transport::Https,
+        ("http", Some(_)) if local => Transport::LocalHttp,
+        ("http", Some(_)) => Transport::RemoteHttp,
+        _ => Transport::Invalid,
     }
 }
 

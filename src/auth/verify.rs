@@ -1,6 +1,8 @@
 //! Verifying uplink's own tokens, and mapping verification failures to
 //! the 401 codes clients see.
 
+use std::time::Duration;
+
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Header, Validation};
 use serde_json::Value;
@@ -28,11 +30,19 @@ pub fn header(token: &str) -> Result<Header, ApiError> {
         .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))
 }
 
+/// What an uplink token must satisfy besides its signature.
+pub struct OwnTokenRules<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a [String],
+    /// Longest `exp - iat` accepted: uplink issues nothing longer, so a
+    /// longer token was minted elsewhere with a leaked key.
+    pub max_lifetime: Duration,
+}
+
 /// Verifies a token signed by one of uplink's keys and returns its claims.
 pub fn verify_own(
     keys: &KeySet,
-    issuer: &str,
-    audience: &[String],
+    rules: &OwnTokenRules<'_>,
     token: &str,
     header: &Header,
 ) -> Result<Value, ApiError> {
@@ -54,11 +64,12 @@ pub fn verify_own(
     }
     let mut last = None;
     for key in candidates {
-        let validation = validation(key.alg, Some(issuer), audience);
+        let validation = validation(key.alg, Some(rules.issuer), rules.audience);
         match jsonwebtoken::decode::<Value>(token, &key.decoding, &validation) {
             Ok(data) => {
                 require_subject(&data.claims, "sub")?;
                 require_issued_in_past(&data.claims)?;
+                require_lifetime_within(&data.claims, rules.max_lifetime)?;
                 return Ok(data.claims);
             }
             Err(err) => last = Some(err),
@@ -115,6 +126,27 @@ pub fn require_issued_in_past(claims: &Value) -> Result<(), ApiError> {
             "the token's `iat` is in the future",
         )),
     }
+}
+
+/// uplink's tokens carry `iat`, and `exp - iat` is at most the configured
+/// `auth.token_ttl` (plus the clock leeway).
+fn require_lifetime_within(claims: &Value, max_lifetime: Duration) -> Result<(), ApiError> {
+    let (Some(iat), Some(exp)) = (
+        claims.get("iat").and_then(Value::as_f64),
+        claims.get("exp").and_then(Value::as_f64),
+    ) else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token has no numeric `iat` and `exp`",
+        ));
+    };
+    if exp - iat > max_lifetime.as_secs().saturating_add(LEEWAY_SECS) as f64 {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token lives longer than uplink issues tokens for (auth.token_ttl)",
+        ));
+    }
+    Ok(())
 }
 
 pub fn unknown_key() -> ApiError {

@@ -13,7 +13,7 @@
 //! as possible; the report shows the CPU split of all three.
 
 mod load;
-mod procfs;
+pub mod procfs;
 mod report;
 mod rng;
 mod server;

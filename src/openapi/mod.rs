@@ -194,12 +194,13 @@ fn me() {}
     request_body(content = UploadBatch, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Processed; per-entry outcomes in `results`", body = Report),
+        (status = 200, description = "Processed; per-entry outcomes in `results`, or for the \
+            `transactions` shape one result per transaction in `results` and per-entry outcomes in `entries`", body = UploadReport),
         (status = 400, description = "Malformed envelope, too many entries (write.max_entries_per_batch) or JSON nested deeper than limits.max_json_depth", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over limits.upload_per_user", body = ErrorBody,
+        (status = 429, description = "Over limits.upload_per_user (`rate_limited`), or a client transaction was rejected while the user already has write.dead_letters.max_per_user dead letters (`dead_letter_limit`); nothing was applied, retry after Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Transient; nothing was applied, retry the same batch", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -213,7 +214,7 @@ fn upload_batch() {}
     request_body(content = UploadBatch, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Processed", body = Report),
+        (status = 200, description = "Processed", body = UploadReport),
         (status = 400, description = "Malformed envelope", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),

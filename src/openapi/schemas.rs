@@ -100,10 +100,14 @@ pub enum Op {
     Delete,
 }
 
-/// One CRUD entry: the SDK's `CrudEntry.toJSON()` (`type`, `op_id`, `tx_id`)
-/// or the demos' shape (`table`, `opData`).
+/// One CRUD entry: the SDK's `CrudEntry.toJSON()` (`type`, `op_id`, `tx_id`),
+/// the reference write contract (`table`, `transaction_id`, `op_data`,
+/// `previous_values`) or the SDKs' CrudEntry property names (`clientId`,
+/// `transactionId`, `opData`, `previousValues`). `null` reads as absent. Any
+/// other member rejects the entry with `unknown_field`.
 #[derive(ToSchema, serde::Serialize)]
 pub struct Entry {
+    /// Aliases `opId`, `clientId`.
     pub op_id: Option<i64>,
     pub op: Op,
     /// The table (alias `table`).
@@ -113,10 +117,12 @@ pub struct Entry {
     /// The row id.
     #[schema(min_length = 1)]
     pub id: String,
+    /// Aliases `txId`, `transaction_id`, `transactionId`.
     pub tx_id: Option<i64>,
-    /// Column values (alias `opData`); absent for DELETE.
+    /// Column values (aliases `op_data`, `opData`); absent for DELETE.
     pub data: Option<BTreeMap<String, Value>>,
-    /// Previous values, when the client tracks them.
+    /// Previous values, when the client tracks them (aliases
+    /// `previous_values`, `previousValues`); used for delta columns.
     pub old: Option<BTreeMap<String, Value>>,
     /// The SDK's `metadata` string.
     pub metadata: Option<Value>,
@@ -124,7 +130,7 @@ pub struct Entry {
 
 #[derive(ToSchema, serde::Serialize)]
 pub struct ClientTransaction {
-    /// Alias `transactionId`.
+    /// Aliases `transactionId`, `tx_id`, `txId`.
     pub transaction_id: Option<i64>,
     pub crud: Vec<Entry>,
 }
@@ -146,6 +152,9 @@ pub struct FlatBatch {
     pub client_id: Option<String>,
 }
 
+/// The reference write contract's request; answered with
+/// `TransactionsReport`. `on_fatal_error` (older connectors) is ignored;
+/// other unknown members are a 400.
 #[derive(ToSchema, serde::Serialize)]
 pub struct GroupedBatch {
     pub transactions: Vec<ClientTransaction>,
@@ -187,7 +196,10 @@ pub struct EntryResult {
 }
 
 /// What a batch did. `200` whatever each entry's outcome.
+// No other members: that is what tells it from a `TransactionsReport` (which
+// adds `entries`) when both have empty lists.
 #[derive(ToSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     pub applied: u64,
     pub duplicates: u64,
@@ -195,6 +207,58 @@ pub struct Report {
     pub rejected: u64,
     /// Every entry whose status is not `applied`, in request order.
     pub results: Vec<EntryResult>,
+}
+
+/// The answer to an upload: `Report` for the `batch` shape and the
+/// single-row routes, `TransactionsReport` for the `transactions` shape.
+#[derive(ToSchema, serde::Serialize)]
+#[serde(untagged)]
+pub enum UploadReport {
+    PerEntry(Report),
+    PerTransaction(TransactionsReport),
+}
+
+/// What a `transactions`-shaped batch did: the reference write contract's
+/// per-transaction `results` and uplink's report.
+#[derive(ToSchema, serde::Serialize)]
+pub struct TransactionsReport {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    /// One per client transaction, in request order.
+    pub results: Vec<TransactionResult>,
+    /// Every entry whose status is not `applied`, in request order.
+    pub entries: Vec<EntryResult>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub enum TransactionStatus {
+    #[serde(rename = "success")]
+    Success,
+    /// Rolled back and dead-lettered; the client completes it.
+    #[serde(rename = "fatal_error")]
+    FatalError,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct TransactionResult {
+    pub status: TransactionStatus,
+    /// `false`: uplink keeps the rejected transaction as a dead letter.
+    pub requires_client_handling: Option<bool>,
+    pub message: Option<String>,
+    pub failed_operation: Option<FailedOperation>,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub struct FailedOperation {
+    /// uplink's per-entry code, e.g. `foreign_key_violation`, `unknown_field`.
+    pub error_code: String,
+    pub message: String,
+    /// The entry at fault, zero-based within its transaction.
+    pub operation_index: u64,
+    /// `table`, `id`, and `constraint` / `column` when known.
+    pub details: BTreeMap<String, String>,
 }
 
 #[derive(ToSchema, serde::Serialize)]

@@ -36,8 +36,9 @@ pub enum Mode {
 /// Options of one application of a batch.
 pub struct Apply<'r> {
     pub actor: Actor<'r>,
-    /// Record rejected client transactions in the dead letters.
-    pub dead_letters: bool,
+    /// Record rejected client transactions in the dead letters, at most
+    /// this many pending per user.
+    pub dead_letters: Option<u32>,
     /// Track exactly-once progress for the batch's client id.
     pub track_progress: bool,
     /// Run the app's writes as this role, with the PostgREST claim settings.
@@ -573,19 +574,19 @@ pub async fn apply_in(
         .await
         .map_err(classify)?;
     }
-    if options.dead_letters {
+    if let Some(max_per_user) = options.dead_letters {
         for (transaction, outcome) in batch.transactions.iter().zip(&outcomes) {
             if let TxOutcome::Rejected { culprit, rejection } = outcome {
                 dead_letter::insert(
                     tx,
+                    max_per_user,
                     options.actor.user_id,
                     batch.client_id.as_deref(),
                     transaction,
                     transaction.entries.get(*culprit).and_then(|e| e.op_id),
                     rejection,
                 )
-                .await
-                .map_err(classify)?;
+                .await?;
             }
         }
     }
@@ -692,6 +693,7 @@ fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcom
                 }
             }
         }
+        report.end_transaction();
     }
     report
 }

@@ -53,7 +53,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
                     letter.created_at.format("%Y-%m-%d %H:%M:%S"),
                     letter.user_id,
                     letter.client_id.as_deref().unwrap_or("-"),
-                    letter.entries.0.as_array().map_or(0, Vec::len),
+                    letter.entry_count,
                     letter.code,
                     letter
                         .replay_outcome

@@ -63,7 +63,91 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, s
         // type's input function as JSON text.
         _ => Cow::Borrowed(text),
     };
+    if (column.numeric
+        || matches!(
+            column.kind,
+            ValueKind::Json | ValueKind::Boolean | ValueKind::Integer
+        ))
+        && let Some(number) = unstorable_numbers(&value).next()
+    {
+        return Err(format!(
+            "column `{}`: the number {} is beyond the range of Postgres numbers",
+            column.name,
+            super::envelope::truncate_for_message(&value[number])
+        ));
+    }
     Ok(Some(value))
+}
+
+/// The byte ranges of the numbers in JSON text `json` that Postgres's
+/// `numeric` (and so `jsonb`) cannot hold: more than 131072 digits before
+/// the decimal point or 16383 after, exponent applied. serde_json reads such
+/// a number without complaint (uplink keeps values as raw text).
+pub fn unstorable_numbers(json: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let bytes = json.as_bytes();
+    // Only an exponent or a very long literal can be out of range.
+    let possible = json.len() > 16_000
+        || bytes
+            .windows(2)
+            .any(|w| (w[0].is_ascii_digit() || w[0] == b'.') && matches!(w[1], b'e' | b'E'));
+    let mut i = if possible { 0 } else { bytes.len() };
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < bytes.len()
+                        && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    {
+                        i += 1;
+                    }
+                    if !numeric_fits(&json[start..i]) {
+                        return Some(start..i);
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
+}
+
+/// Whether Postgres's `numeric` input accepts the JSON number `number`.
+fn numeric_fits(number: &str) -> bool {
+    const MAX_WEIGHT: i64 = 131_071; // the highest power of ten of a digit
+    const MAX_SCALE: i64 = 16_383; // digits after the decimal point
+    let unsigned = number.strip_prefix('-').unwrap_or(number);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return false;
+    };
+    if exponent.abs() > i64::from(i32::MAX / 2) {
+        return false;
+    }
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if frac.len() as i64 - exponent > MAX_SCALE {
+        return false;
+    }
+    let int = int.trim_start_matches('0');
+    let weight = if !int.is_empty() {
+        int.len() as i64 - 1
+    } else {
+        match frac.find(|c| c != '0') {
+            Some(zeros) => -(zeros as i64) - 1,
+            None => return true, // zero
+        }
+    };
+    weight + exponent <= MAX_WEIGHT
 }
 
 /// A JSON string's content: borrowed when it has no escapes.
@@ -158,6 +242,42 @@ mod tests {
     fn run(kind: ValueKind, json: &str) -> Result<String, String> {
         let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
         coerce(&column(kind), &raw).map(|c| c.map_or("NULL".to_owned(), Cow::into_owned))
+    }
+
+    #[test]
+    fn numbers_beyond_postgres_numeric_are_found() {
+        // Limits checked against Postgres 16: `SELECT '<n>'::jsonb`.
+        for fits in [
+            "1e131071",
+            "9.9e131071",
+            "1e-16383",
+            "0e99999999",
+            "-12.5",
+            "0",
+            "1E+5",
+        ] {
+            assert!(numeric_fits(fits), "{fits}");
+        }
+        for not in [
+            "1e131072",
+            "1e-16384",
+            "0.5e-16383",
+            "123e-16385",
+            "1e99999999",
+            "1e2147483647",
+            "1e99999999999999999999",
+        ] {
+            assert!(!numeric_fits(not), "{not}");
+        }
+        let json = r#"{"a":"1e99999999","b":[1,2e99999999],"c":1e5}"#;
+        let found: Vec<&str> = unstorable_numbers(json).map(|r| &json[r]).collect();
+        assert_eq!(found, ["2e99999999"]);
+        let err = run(ValueKind::Integer, "1e99999999").unwrap_err();
+        assert!(
+            err.contains("column `c`") && err.contains("1e99999999"),
+            "{err}"
+        );
+        assert!(run(ValueKind::Json, r#""{\"x\": 1e99999999}""#).is_err());
     }
 
     #[test]

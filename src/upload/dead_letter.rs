@@ -2,12 +2,16 @@
 //! inspect, replay or discard (CLI and admin API share these functions).
 
 use chrono::{DateTime, Utc};
+use std::time::Duration;
+
 use serde::Serialize;
+use serde_json::value::RawValue;
 use sqlx::{PgConnection, PgPool};
 
 use super::envelope::{ClientTransaction, Entry};
 use super::report::Rejection;
 use super::sql::json_string;
+use super::sqlstate::{DbFailure, classify};
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
 pub fn entry_json(entry: &Entry<'_>) -> String {
@@ -44,15 +48,41 @@ pub fn entry_json(entry: &Entry<'_>) -> String {
         out.push_str(",\"metadata\":");
         out.push_str(metadata.get());
     }
+    // Members uplink did not know (`unknown_field`): kept so nothing sent is lost.
+    for (key, value) in &entry.unknown {
+        out.push(',');
+        out.push_str(&json_string(key));
+        out.push(':');
+        out.push_str(value.get());
+    }
     out.push('}');
     out
 }
 
-/// JSON text that `jsonb` accepts: Postgres refuses `\u0000` and unpaired
-/// surrogate escapes, which are valid JSON a client may send. Those become
-/// U+FFFD, so a rejected entry is still stored (it could never be written to
-/// a table anyway).
+/// JSON text that `jsonb` accepts: Postgres refuses `\u0000`, unpaired
+/// surrogate escapes and numbers beyond its `numeric` range, which are valid
+/// JSON a client may send. The escapes become U+FFFD and such numbers
+/// strings of their text, so a rejected entry is still stored (it could
+/// never be written to a table anyway).
 pub fn jsonb_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    let mut ranges = super::coerce::unstorable_numbers(json).peekable();
+    if ranges.peek().is_none() {
+        return escapes_safe(json);
+    }
+    let mut quoted = String::with_capacity(json.len() + 16);
+    let mut copied = 0;
+    for range in ranges {
+        quoted.push_str(&json[copied..range.start]);
+        quoted.push('"');
+        quoted.push_str(&json[range.clone()]);
+        quoted.push('"');
+        copied = range.end;
+    }
+    quoted.push_str(&json[copied..]);
+    std::borrow::Cow::Owned(escapes_safe(&quoted).into_owned())
+}
+
+fn escapes_safe(json: &str) -> std::borrow::Cow<'_, str> {
     if !json.contains("\\u") {
         return std::borrow::Cow::Borrowed(json);
     }
@@ -103,14 +133,48 @@ pub fn transaction_json(transaction: &ClientTransaction<'_>) -> String {
     format!("[{}]", entries.join(","))
 }
 
+/// Stores a rejected client transaction, unless its user already has
+/// `max_per_user` pending dead letters: then the whole batch is refused
+/// (`DbFailure::DeadLetterLimit`) and stays on the device, rather than
+/// acknowledging a transaction that is stored nowhere.
 pub async fn insert(
     conn: &mut PgConnection,
+    max_per_user: u32,
     user_id: &str,
     client_id: Option<&str>,
     transaction: &ClientTransaction<'_>,
     failed_op_id: Option<i64>,
     rejection: &Rejection,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbFailure> {
+    // Concurrent batches of one user count and insert one after the other.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('uplink_dead_letters/' || $1, 0))")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM uplink_dead_letters \
+         WHERE user_id = $1 AND replayed_at IS NULL LIMIT $2) AS capped",
+    )
+    .bind(user_id)
+    .bind(i64::from(max_per_user))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(classify)?;
+    if pending >= i64::from(max_per_user) {
+        tracing::warn!(
+            user_id,
+            max_per_user,
+            "dead letter limit reached; batch refused"
+        );
+        return Err(DbFailure::DeadLetterLimit(format!(
+            "a client transaction was rejected ({}: {}), and this user already has \
+             {max_per_user} dead letters waiting for an operator \
+             (write.dead_letters.max_per_user); nothing was applied, retry after \
+             they are replayed or discarded",
+            rejection.code, rejection.message
+        )));
+    }
     sqlx::query(
         "INSERT INTO uplink_dead_letters \
          (user_id, client_id, tx_id, entries, code, sqlstate, constraint_name, column_name, message, failed_op_id) \
@@ -129,6 +193,7 @@ pub async fn insert(
     .execute(conn)
     .await
     .map(|_| ())
+    .map_err(classify)
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -146,11 +211,22 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
     pub replayed_at: Option<DateTime<Utc>>,
     pub replay_outcome: Option<String>,
-    pub entries: sqlx::types::Json<serde_json::Value>,
+    /// Kept as stored: re-parsing into a `Value` would refuse entries nested
+    /// deeper than serde_json's recursion limit, which the write path accepts.
+    pub entries: sqlx::types::Json<Box<RawValue>>,
+    #[serde(skip)]
+    pub entry_count: i32,
+}
+
+/// What the admin API answers for a listing.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetter>,
 }
 
 const COLUMNS: &str = "id, user_id, client_id, tx_id, code, sqlstate, constraint_name, column_name, \
-                       message, failed_op_id, created_at, replayed_at, replay_outcome, entries";
+                       message, failed_op_id, created_at, replayed_at, replay_outcome, entries, \
+                       jsonb_array_length(entries) AS entry_count";
 
 /// Dead letters newest first; replayed ones only when asked.
 pub async fn list(
@@ -186,6 +262,42 @@ pub async fn discard(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
     Ok(result.rows_affected() > 0)
 }
 
+/// How often each replica deletes dead letters past their retention.
+const RETENTION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Starts the periodic deletion of dead letters older than `retention`
+/// (none when zero). Every replica may run it: a DELETE is idempotent.
+pub fn spawn_retention(db: PgPool, retention: Duration) {
+    if retention.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(RETENTION_SWEEP_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match delete_expired(&db, retention).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "deleted dead letters past their retention"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "dead letter retention sweep failed; will retry")
+                }
+            }
+        }
+    });
+}
+
+/// Deletes dead letters created more than `retention` ago; returns how many.
+pub async fn delete_expired(db: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM uplink_dead_letters WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::jsonb_safe;
@@ -203,5 +315,13 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(jsonb_safe(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn numbers_postgres_cannot_hold_become_strings() {
+        assert_eq!(
+            jsonb_safe(r#"[{"data":{"n":1e99999999,"s":"1e99999999","ok":1e5}}]"#),
+            r#"[{"data":{"n":"1e99999999","s":"1e99999999","ok":1e5}}]"#
+        );
     }
 }

@@ -8,8 +8,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use super::report::Rejection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -40,8 +42,28 @@ pub struct Entry<'a> {
     pub data: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// The SDK's `metadata` string (from `_metadata`), if any.
     pub metadata: Option<&'a RawValue>,
-    /// The previous values (`trackPrevious`), if the client sent them.
+    /// The previous values (`old`, `previous_values`), if the client sent
+    /// them: a JSON object.
     pub old: Option<&'a RawValue>,
+    /// Members uplink does not know, kept verbatim for the dead letter.
+    pub unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl Entry<'_> {
+    /// Why the entry cannot be applied as sent, before any table is looked
+    /// at: a member uplink does not know may carry the payload, so the entry
+    /// is never applied without it.
+    pub fn refusal(&self) -> Option<Rejection> {
+        let (key, _) = self.unknown.first()?;
+        Some(Rejection::new(
+            "unknown_field",
+            format!(
+                "entry field {} is not part of any client contract uplink knows; \
+                 the entry was not applied",
+                truncate_for_message(key)
+            ),
+        ))
+    }
 }
 
 /// The unit of atomicity: all of its entries apply, or none.
@@ -51,10 +73,20 @@ pub struct ClientTransaction<'a> {
     pub entries: Vec<Entry<'a>>,
 }
 
+/// Which body shape the request used; the response follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"batch": [...]}` and the single-row routes.
+    Batch,
+    /// `{"transactions": [{"crud": [...]}]}`: the reference write contract.
+    Transactions,
+}
+
 #[derive(Debug)]
 pub struct Batch<'a> {
     pub client_id: Option<String>,
     pub transactions: Vec<ClientTransaction<'a>>,
+    pub shape: Shape,
 }
 
 impl Batch<'_> {
@@ -81,7 +113,10 @@ impl EnvelopeError {
     }
 }
 
+/// The body's members. Unknown keys are refused (400) rather than ignored:
+/// a misspelt `batch` must never read as an empty upload.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireBody<'a> {
     #[serde(default, borrow)]
     batch: Option<Vec<WireEntry<'a>>>,
@@ -89,34 +124,151 @@ struct WireBody<'a> {
     transactions: Option<Vec<WireTransaction<'a>>>,
     #[serde(default, alias = "clientId")]
     client_id: Option<String>,
+    /// Sent by older reference-contract connectors; ignored there too
+    /// (uplink always dead-letters a rejected transaction and goes on).
+    #[serde(default, rename = "on_fatal_error")]
+    _on_fatal_error: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WireTransaction<'a> {
-    #[serde(default, alias = "transactionId", alias = "tx_id")]
+    #[serde(default, alias = "transactionId", alias = "tx_id", alias = "txId")]
     transaction_id: Option<i64>,
     #[serde(borrow)]
     crud: Vec<WireEntry<'a>>,
 }
 
-#[derive(Deserialize)]
+/// One entry in any client's spelling: the SDKs' `CrudEntry.toJSON()` /
+/// `toJson()` (`op_id`, `type`, `tx_id`, `data`, `old`, `metadata`), the
+/// reference write contract (`table`, `transaction_id`, `op_data`,
+/// `previous_values`) and the SDKs' CrudEntry property names (`clientId` is
+/// the op id there, `transactionId`, `opData`, `previousValues`). `null`
+/// reads as absent (Dart's `toJson` writes every key).
+#[derive(Default)]
 struct WireEntry<'a> {
-    #[serde(default, alias = "opId")]
     op_id: Option<i64>,
-    #[serde(default, borrow)]
     op: Option<Cow<'a, str>>,
-    #[serde(default, rename = "type", alias = "table", borrow)]
     table: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     id: Option<&'a RawValue>,
-    #[serde(default, alias = "txId", alias = "transactionId")]
     tx_id: Option<i64>,
-    #[serde(default, alias = "opData", borrow)]
     data: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     metadata: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     old: Option<&'a RawValue>,
+    unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Fields seen (bit `Field as u8`), to refuse one field given twice.
+    seen: u8,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireEntry<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
+            type Value = WireEntry<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a CRUD entry object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entry = WireEntry::default();
+                while let Some(Text(key)) = map.next_key::<Text<'a>>()? {
+                    let Some(field) = Field::of(&key) else {
+                        let value = map.next_value::<&'a RawValue>()?;
+                        entry.unknown.push((key, value));
+                        continue;
+                    };
+                    let bit = 1 << field as u8;
+                    if entry.seen & bit != 0 {
+                        return Err(de::Error::custom(format_args!(
+                            "`{}` is given twice (as {})",
+                            field.name(),
+                            truncate_for_message(&key)
+                        )));
+                    }
+                    entry.seen |= bit;
+                    match field {
+                        Field::OpId => entry.op_id = map.next_value()?,
+                        Field::Op => entry.op = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        Field::Table => {
+                            entry.table = map.next_value::<Option<Text>>()?.map(|t| t.0)
+                        }
+                        Field::Id => entry.id = map.next_value()?,
+                        Field::TxId => entry.tx_id = map.next_value()?,
+                        Field::Data => entry.data = map.next_value()?,
+                        Field::Metadata => entry.metadata = map.next_value()?,
+                        Field::Old => entry.old = map.next_value()?,
+                    }
+                }
+                Ok(entry)
+            }
+        }
+        deserializer.deserialize_map(EntryVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string, borrowed from the body unless it has escapes (serde's
+/// `Cow` impl always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// An entry field, whatever its spelling.
+#[derive(Clone, Copy)]
+enum Field {
+    OpId,
+    Op,
+    Table,
+    Id,
+    TxId,
+    Data,
+    Metadata,
+    Old,
+}
+
+impl Field {
+    fn of(key: &str) -> Option<Self> {
+        Some(match key {
+            "op_id" | "opId" | "clientId" => Self::OpId,
+            "op" => Self::Op,
+            "type" | "table" => Self::Table,
+            "id" => Self::Id,
+            "tx_id" | "txId" | "transaction_id" | "transactionId" => Self::TxId,
+            "data" | "op_data" | "opData" => Self::Data,
+            "metadata" => Self::Metadata,
+            "old" | "previous_values" | "previousValues" => Self::Old,
+            _ => return None,
+        })
+    }
+
+    /// The name used in messages (the SDK's `toJSON` key).
+    fn name(self) -> &'static str {
+        match self {
+            Self::OpId => "op_id",
+            Self::Op => "op",
+            Self::Table => "type",
+            Self::Id => "id",
+            Self::TxId => "tx_id",
+            Self::Data => "data",
+            Self::Metadata => "metadata",
+            Self::Old => "old",
+        }
+    }
 }
 
 /// A JSON object's members, borrowed and in order.
@@ -132,7 +284,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                while let Some((Text(key), value)) = map.next_entry::<Text<'de>, &'de RawValue>()? {
                     members.push((key, value));
                 }
                 Ok(Members(members))
@@ -192,6 +344,13 @@ impl<'a> WireEntry<'a> {
         };
         // The row id is the entry's `id`; clients sometimes repeat it in `data`.
         data.retain(|(key, _)| key != "id");
+        if let Some(old) = self.old
+            && !is_object_or_object_text(old)
+        {
+            return Err(at(
+                "`old` (`previous_values`) must be a JSON object (or its JSON text)",
+            ));
+        }
         Ok(Entry {
             op_id: self.op_id,
             op,
@@ -201,8 +360,18 @@ impl<'a> WireEntry<'a> {
             data,
             metadata: self.metadata,
             old: self.old,
+            unknown: self.unknown,
         })
     }
+}
+
+/// Previous values as an object, or as the JSON text of one (delta columns
+/// read both).
+fn is_object_or_object_text(raw: &RawValue) -> bool {
+    let text = raw.get();
+    text.starts_with('{')
+        || serde_json::from_str::<String>(text)
+            .is_ok_and(|inner| serde_json::from_str::<Members>(&inner).is_ok())
 }
 
 /// Shortens client-supplied text before it goes into a message.
@@ -239,7 +408,10 @@ impl<'a> Batch<'a> {
     pub fn parse(body: &'a [u8], header_client_id: Option<&str>) -> Result<Self, EnvelopeError> {
         let wire: WireBody<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
-                EnvelopeError::Shape(format!("request body does not fit: {e}"))
+                EnvelopeError::Shape(format!(
+                    "request body does not fit: {}",
+                    crate::error::plain_serde_message(&e.to_string())
+                ))
             } else {
                 EnvelopeError::Json(e.to_string())
             }
@@ -255,6 +427,11 @@ impl<'a> Batch<'a> {
                 "client_id must be at most 256 bytes without control characters".to_owned(),
             ));
         }
+        let shape = if wire.transactions.is_some() {
+            Shape::Transactions
+        } else {
+            Shape::Batch
+        };
         let transactions = match (wire.batch, wire.transactions) {
             (Some(_), Some(_)) => {
                 return Err(EnvelopeError::Shape(
@@ -294,23 +471,29 @@ impl<'a> Batch<'a> {
         Ok(Self {
             client_id,
             transactions,
+            shape,
         })
     }
 
     /// The Node demo's single-entry shape: `{"table", "data": {"id", ...}}`.
+    /// Other members are kept and refuse the entry (`unknown_field`).
     pub fn parse_single(body: &'a [u8], op: Op) -> Result<Self, EnvelopeError> {
-        #[derive(Deserialize)]
-        struct Single<'a> {
-            #[serde(borrow)]
-            table: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            data: Option<&'a RawValue>,
-        }
-        let single: Single<'a> =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        let members = serde_json::from_slice::<Members<'a>>(body)
+            .map_err(|e| EnvelopeError::Json(e.to_string()))?
+            .0;
         let shape = |m: &str| EnvelopeError::Shape(m.to_owned());
-        let table = single.table.ok_or_else(|| shape("`table` is missing"))?;
-        let raw = single.data.ok_or_else(|| shape("`data` is missing"))?;
+        let (mut table, mut raw, mut unknown) = (None, None, Vec::new());
+        for (key, value) in members {
+            match key.as_ref() {
+                "table" => table = Some(value),
+                "data" => raw = Some(value),
+                _ => unknown.push((key, value)),
+            }
+        }
+        let table = table
+            .and_then(|t| serde_json::from_str::<Cow<'a, str>>(t.get()).ok())
+            .ok_or_else(|| shape("`table` is missing or not a string"))?;
+        let raw = raw.ok_or_else(|| shape("`data` is missing"))?;
         let members = parse_members(raw).map_err(|m| shape(&m))?;
         let id = members
             .iter()
@@ -331,8 +514,10 @@ impl<'a> Batch<'a> {
                     data,
                     metadata: None,
                     old: None,
+                    unknown,
                 }],
             }],
+            shape: Shape::Batch,
         })
     }
 }
@@ -373,6 +558,53 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_reads_the_same_entry() {
+        let spellings: &[&[u8]] = &[
+            br#"{"batch":[{"op_id":3,"op":"PATCH","type":"t","id":"a","tx_id":2,"data":{"x":1},"old":{"x":0}}]}"#,
+            br#"{"batch":[{"opId":3,"op":"PATCH","table":"t","id":"a","txId":2,"opData":{"x":1},"previousValues":{"x":0}}]}"#,
+            br#"{"batch":[{"clientId":3,"op":"PATCH","table":"t","id":"a","transactionId":2,"op_data":{"x":1},"previous_values":{"x":0}}]}"#,
+            br#"{"batch":[{"op_id":3,"op":"PATCH","type":"t","id":"a","transaction_id":2,"data":{"x":1},"old":{"x":0},"metadata":null}]}"#,
+        ];
+        let as_text = br#"{"batch":[{"op":"PATCH","type":"t","id":"a","old":"{\"x\":0}"}]}"#;
+        assert!(Batch::parse(as_text, None).is_ok());
+        for body in spellings {
+            let batch = Batch::parse(body, None).unwrap();
+            let entry = &batch.transactions[0].entries[0];
+            let text = String::from_utf8_lossy(body);
+            assert_eq!((entry.op_id, entry.tx_id), (Some(3), Some(2)), "{text}");
+            assert_eq!(
+                (entry.table.as_ref(), entry.data[0].1.get()),
+                ("t", "1"),
+                "{text}"
+            );
+            assert_eq!(entry.old.map(RawValue::get), Some(r#"{"x":0}"#), "{text}");
+            assert!(
+                entry.metadata.is_none() && entry.refusal().is_none(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_members_refuse_the_entry_and_are_kept() {
+        let body = br#"{"batch":[{"op":"PATCH","type":"t","id":"a","payload":{"x":1}}]}"#;
+        let batch = Batch::parse(body, None).unwrap();
+        let entry = &batch.transactions[0].entries[0];
+        assert_eq!(entry.unknown[0].0, "payload");
+        assert_eq!(entry.unknown[0].1.get(), r#"{"x":1}"#);
+        let refusal = entry.refusal().unwrap();
+        assert_eq!(refusal.code, "unknown_field");
+        assert!(
+            refusal.message.contains("\"payload\""),
+            "{}",
+            refusal.message
+        );
+        let single =
+            Batch::parse_single(br#"{"table":"t","data":{"id":"a"},"extra":1}"#, Op::Put).unwrap();
+        assert!(single.transactions[0].entries[0].refusal().is_some());
+    }
+
+    #[test]
     fn malformed_envelopes_are_refused() {
         let cases: &[(&[u8], &str)] = &[
             (b"not json", "invalid_json"),
@@ -396,6 +628,23 @@ mod tests {
                 "invalid_envelope",
             ),
             (br#"{"batch":{}}"#, "invalid_envelope"),
+            (br#"{"batch":[],"extra":1}"#, "invalid_envelope"),
+            (
+                br#"{"transactions":[{"crud":[],"extra":1}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","data":{},"opData":{}}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","old":[1]}]}"#,
+                "invalid_envelope",
+            ),
+            (
+                br#"{"batch":[{"op":"PUT","type":"t","id":"1","old":"name"}]}"#,
+                "invalid_envelope",
+            ),
         ];
         for (body, code) in cases {
             let err = Batch::parse(body, None).expect_err(&String::from_utf8_lossy(body));

@@ -25,7 +25,7 @@ use tokio::sync::RwLock;
 
 pub use apply::Actor;
 pub use routes::configure;
-pub use settings::{TableSettings, WriteSettings};
+pub use settings::{DeadLetterSettings, TableSettings, WriteSettings};
 
 /// Value coercion, exposed for the fuzz targets (fuzz/).
 #[doc(hidden)]
@@ -50,6 +50,10 @@ pub enum WriteError {
     /// bookkeeping (400; nothing was applied).
     #[error("{0}")]
     Invalid(String),
+    /// The user's dead letters are full (`write.dead_letters.max_per_user`);
+    /// nothing was applied and the device keeps the batch (429).
+    #[error("{0}")]
+    DeadLetterLimit(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -59,6 +63,10 @@ impl From<WriteError> for crate::error::ApiError {
         match err {
             WriteError::Unavailable(message) => Self::Unavailable(message),
             WriteError::Invalid(message) => Self::bad_request("invalid_value", message),
+            WriteError::DeadLetterLimit(message) => Self::LimitReached {
+                code: "dead_letter_limit",
+                message,
+            },
             WriteError::Unexpected(err) => Self::Unexpected(err),
         }
     }
@@ -82,14 +90,7 @@ impl Writer {
     /// When the database is unreachable, start anyway (readiness reports it)
     /// and introspect on first use.
     pub async fn build(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
-        let writer = Self {
-            inner: Arc::new(WriterInner {
-                db: db.clone(),
-                settings: settings.write.clone(),
-                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
-                catalog: RwLock::new(None),
-            }),
-        };
+        let writer = Self::new(settings, db);
         match Catalog::load(db, &settings.write.schema).await {
             Ok(catalog) => {
                 catalog.check(&settings.write)?;
@@ -100,6 +101,19 @@ impl Writer {
             }
         }
         Ok(writer)
+    }
+
+    /// Without introspecting: the schema is read on first use or by
+    /// `reload_schema` (start-up while the database is down).
+    pub fn new(settings: &Settings, db: &PgPool) -> Self {
+        Self {
+            inner: Arc::new(WriterInner {
+                db: db.clone(),
+                settings: settings.write.clone(),
+                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
+                catalog: RwLock::new(None),
+            }),
+        }
     }
 
     pub fn settings(&self) -> &WriteSettings {
@@ -151,7 +165,7 @@ impl Writer {
         let allowed = Allowed::new(&catalog, &self.inner.settings);
         let options = Apply {
             actor,
-            dead_letters: true,
+            dead_letters: Some(self.inner.settings.dead_letters.max_per_user),
             track_progress: true,
             rls_role: self.inner.rls_role.as_deref(),
         };
@@ -209,6 +223,9 @@ impl Writer {
                 }
                 Err(DbFailure::Unavailable(message)) => {
                     return Err(WriteError::Unavailable(message));
+                }
+                Err(DbFailure::DeadLetterLimit(message)) => {
+                    return Err(WriteError::DeadLetterLimit(message));
                 }
                 Err(DbFailure::Unexpected(err)) => return Err(WriteError::Unexpected(err)),
             }
@@ -283,14 +300,16 @@ impl Writer {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
         let mut tx = self.inner.db.begin().await.context("Failed to begin")?;
+        // The entries as text: parsing them into a `Value` would refuse
+        // nesting deeper than serde_json's recursion limit.
         type Letter = (
             String,
             Option<String>,
-            sqlx::types::Json<serde_json::Value>,
+            String,
             Option<chrono::DateTime<chrono::Utc>>,
         );
         let row: Option<Letter> = sqlx::query_as(
-            "SELECT user_id, client_id, entries, replayed_at FROM uplink_dead_letters \
+            "SELECT user_id, client_id, entries::text, replayed_at FROM uplink_dead_letters \
              WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
@@ -303,8 +322,8 @@ impl Writer {
         if replayed_at.is_some() {
             return Ok(ReplayOutcome::AlreadyReplayed);
         }
-        let body = serde_json::to_vec(&serde_json::json!({ "batch": entries.0 }))?;
-        let mut batch = Batch::parse(&body, None).map_err(|e| anyhow::anyhow!(e))?;
+        let body = format!(r#"{{"batch":{entries}}}"#);
+        let mut batch = Batch::parse(body.as_bytes(), None).map_err(|e| anyhow::anyhow!(e))?;
         // The client the entries came from (delta columns need it); its
         // progress is not tracked: these op_ids were consumed already.
         batch.client_id = client_id;
@@ -324,7 +343,7 @@ impl Writer {
                 user_id: &user_id,
                 claims: &claims,
             },
-            dead_letters: false,
+            dead_letters: None,
             track_progress: false,
             rls_role: self.inner.rls_role.as_deref(),
         };
@@ -383,6 +402,7 @@ fn failure(failure: DbFailure) -> anyhow::Error {
         DbFailure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
         DbFailure::Retryable(s) => anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again"),
         DbFailure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
+        DbFailure::DeadLetterLimit(m) => anyhow::anyhow!(m),
         DbFailure::Unexpected(e) => e,
     }
 }

@@ -110,6 +110,9 @@ impl<'c> Allowed<'c> {
         at: (usize, usize),
         entry: &Entry<'a>,
     ) -> Result<Prepared<'s, 'a>, Rejection> {
+        if let Some(refusal) = entry.refusal() {
+            return Err(refusal);
+        }
         let Some(AllowedTable {
             table,
             owned,

@@ -66,4 +66,120 @@ pub struct Report {
     pub rejected: usize,
     /// Every entry whose status is not `applied`, in request order.
     pub results: Vec<EntryResult>,
+    /// Where each client transaction's results end in `results`.
+    #[serde(skip)]
+    pub transaction_ends: Vec<usize>,
 }
+
+impl Report {
+    /// Marks the end of one client transaction's results (request order).
+    pub fn end_transaction(&mut self) {
+        self.transaction_ends.push(self.results.len());
+    }
+
+    /// The response to a `transactions`-shaped request: uplink's counts,
+    /// its per-entry results under `entries`, and `results` with one result
+    /// per client transaction in the reference write contract's shape.
+    pub fn per_transaction(self) -> TransactionsReport {
+        let mut results = Vec::with_capacity(self.transaction_ends.len());
+        let mut start = 0;
+        for &end in &self.transaction_ends {
+            results.push(TransactionResult::of(&self.results[start..end]));
+            start = end;
+        }
+        TransactionsReport {
+            applied: self.applied,
+            duplicates: self.duplicates,
+            conflicts: self.conflicts,
+            rejected: self.rejected,
+            results,
+            entries: self.results,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransactionsReport {
+    pub applied: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+    pub rejected: usize,
+    /// One per client transaction, in request order.
+    pub results: Vec<TransactionResult>,
+    /// Every entry whose status is not `applied`, in request order.
+    pub entries: Vec<EntryResult>,
+}
+
+/// The reference write contract's per-transaction result. uplink never
+/// stops a batch: a rejected transaction is dead-lettered (backend-handled,
+/// `requires_client_handling: false`) and the next one applied, so
+/// `not_attempted` and `retryable_error` do not occur (a transient failure
+/// answers 503 for the whole request).
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TransactionResult {
+    Success,
+    FatalError {
+        requires_client_handling: bool,
+        message: String,
+        failed_operation: FailedOperation,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedOperation {
+    /// uplink's per-entry code (`foreign_key_violation`, `unknown_field`, …).
+    pub error_code: &'static str,
+    pub message: String,
+    /// The entry at fault, zero-based within its transaction.
+    pub operation_index: usize,
+    pub details: FailureDetails,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureDetails {
+    pub table: String,
+    pub id: String,
+    #[serde(rename = "constraint", skip_serializing_if = "Option::is_none")]
+    pub constraint_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+}
+
+impl TransactionResult {
+    /// From one transaction's non-applied entry results. A rejected
+    /// transaction lists every one of its entries, so a result's position
+    /// is the entry's position.
+    fn of(results: &[EntryResult]) -> Self {
+        let mut rejected = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.status == Status::Rejected);
+        let Some(first) = rejected.next() else {
+            return Self::Success;
+        };
+        let (index, culprit) = std::iter::once(first)
+            .chain(rejected)
+            .find(|(_, r)| r.code != Some(TRANSACTION_REJECTED))
+            .unwrap_or(first);
+        let message = culprit.message.clone().unwrap_or_default();
+        Self::FatalError {
+            requires_client_handling: false,
+            message: message.clone(),
+            failed_operation: FailedOperation {
+                error_code: culprit.code.unwrap_or("rejected"),
+                message,
+                operation_index: index,
+                details: FailureDetails {
+                    table: culprit.table.clone(),
+                    id: culprit.id.clone(),
+                    constraint_name: culprit.constraint_name.clone(),
+                    column: culprit.column.clone(),
+                },
+            },
+        }
+    }
+}
+
+/// The code of the other entries of a rejected client transaction.
+pub const TRANSACTION_REJECTED: &str = "transaction_rejected";

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::envelope::{Batch, EnvelopeError, Op};
+use super::envelope::{Batch, EnvelopeError, Op, Shape};
 use super::{Actor, Writer};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -73,7 +73,10 @@ async fn apply(
     if let Some(metrics) = crate::metrics::Metrics::of(req) {
         metrics.record_batch(&batch, &report, writer.settings());
     }
-    Ok(HttpResponse::Ok().json(report))
+    Ok(match batch.shape {
+        Shape::Batch => HttpResponse::Ok().json(report),
+        Shape::Transactions => HttpResponse::Ok().json(report.per_transaction()),
+    })
 }
 
 /// `POST /api/data`: a batch from the SDK's `uploadData()`.

@@ -1,6 +1,7 @@
 //! `write:` configuration: the allow-list of tables and their policies.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,39 @@ pub struct WriteSettings {
     /// set-based path is tested against (slower; for troubleshooting).
     #[serde(default)]
     pub policies_one_row_at_a_time: bool,
+    #[serde(default)]
+    pub dead_letters: DeadLetterSettings,
+}
+
+/// `write.dead_letters`: bounds on what rejected transactions may store.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSettings {
+    /// Pending (not replayed) dead letters kept per user. A batch that would
+    /// store more is refused whole (429 `dead_letter_limit`), so the device
+    /// keeps it and nothing is lost.
+    #[serde(default = "default_dead_letters_per_user")]
+    pub max_per_user: u32,
+    /// Dead letters older than this are deleted; 0s keeps them forever.
+    #[serde(default = "default_dead_letter_retention", with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for DeadLetterSettings {
+    fn default() -> Self {
+        Self {
+            max_per_user: default_dead_letters_per_user(),
+            retention: default_dead_letter_retention(),
+        }
+    }
+}
+
+fn default_dead_letters_per_user() -> u32 {
+    1000
+}
+
+fn default_dead_letter_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 impl Default for WriteSettings {
@@ -35,6 +69,7 @@ impl Default for WriteSettings {
             transient_retries: default_retries(),
             tables: BTreeMap::new(),
             policies_one_row_at_a_time: false,
+            dead_letters: DeadLetterSettings::default(),
         }
     }
 }
@@ -142,6 +177,12 @@ impl WriteSettings {
         if self.max_entries_per_batch == 0 {
             return Err(ConfigError::invalid(
                 "write.max_entries_per_batch",
+                "must be at least 1",
+            ));
+        }
+        if self.dead_letters.max_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "write.dead_letters.max_per_user",
                 "must be at least 1",
             ));
         }

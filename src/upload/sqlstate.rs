@@ -10,6 +10,8 @@ pub enum DbFailure {
     Retryable(String),
     /// The database is unavailable: answer 503, nothing applied.
     Unavailable(String),
+    /// The user's dead letters are full: refuse the batch, nothing applied.
+    DeadLetterLimit(String),
     Unexpected(anyhow::Error),
 }
 

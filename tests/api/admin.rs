@@ -37,9 +37,14 @@ impl TestApp {
 
 /// A todo whose list does not exist: its client transaction is rejected and dead-lettered.
 async fn dead_letter_a_todo(app: &TestApp, list_id: &str) -> String {
+    dead_letter_from(app, "phone", list_id).await
+}
+
+/// `dead_letter_a_todo` from another device (each device's first op_id is 1).
+async fn dead_letter_from(app: &TestApp, client_id: &str, list_id: &str) -> String {
     let token = app.token_for("alice").await;
     let todo = Uuid::new_v4().to_string();
-    let body = json!({"client_id": "phone", "batch": [
+    let body = json!({"client_id": client_id, "batch": [
         {"op_id": 1, "op": "PUT", "type": "todos", "id": todo, "tx_id": 1,
          "data": {"description": "milk", "list_id": list_id}},
     ]});
@@ -456,4 +461,205 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
         .admin(reqwest::Method::GET, "/api/admin/conflicts?resolved=maybe")
         .await;
     assert_eq!(bad_filter.status(), 400);
+}
+
+/// A batch whose one entry's `description` nests `depth` arrays, as text:
+/// deeper than serde_json's default recursion limit (128) when `depth` is 200.
+fn deeply_nested_todo(depth: usize) -> String {
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    format!(
+        r#"{{"client_id": "phone", "batch": [{{"op_id": 1, "op": "PUT", "type": "todos",
+            "id": "{}", "tx_id": 1, "data": {{"description": {nested}, "list_id": "{}"}}}}]}}"#,
+        Uuid::new_v4(),
+        Uuid::new_v4()
+    )
+}
+
+#[tokio::test]
+async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli() {
+    let app = TestApp::builder()
+        .schema(crate::upload::fixture_schema())
+        .config(crate::upload_fixtures::fixture_write_settings)
+        .config(with_admin_key)
+        .config(|s| s.limits.max_json_depth = 300)
+        .spawn()
+        .await;
+    let token = app.token_for("alice").await;
+    let body = deeply_nested_todo(200);
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        1
+    );
+    let depth: i32 = sqlx::query_scalar(
+        "SELECT length(entries #>> '{0,data,description}') / 2 FROM uplink_dead_letters",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .unwrap();
+    assert_eq!(depth, 200, "the entry is stored as sent");
+
+    let listed = app
+        .admin(reqwest::Method::GET, "/api/admin/dead-letters")
+        .await;
+    assert_eq!(listed.status(), 200);
+    let text = listed.text().await.unwrap();
+    assert!(
+        text.contains(&format!("{}{}", "[".repeat(200), "]".repeat(200))),
+        "the listing carries the entry verbatim: {text}"
+    );
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    let shown = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/admin/dead-letters/{id}"),
+        )
+        .await;
+    assert_eq!(shown.status(), 200);
+    let replay = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/admin/dead-letters/{id}/replay"),
+        )
+        .await;
+    assert_eq!(replay.status(), 200, "replay reads the entries back too");
+
+    for args in [vec!["list"], vec!["show", &id.to_string()]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_uplink"))
+            .current_dir(crate::helpers::repo_root())
+            .env_remove("UPLINK_ENVIRONMENT")
+            .env("DATABASE_URL", &app.db_url)
+            .arg("dead-letters")
+            .args(&args)
+            .output()
+            .expect("run uplink dead-letters");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "uplink dead-letters {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("alice"), "{args:?}: {stdout}");
+    }
+}
+
+fn two_dead_letters_per_user(settings: &mut uplink::config::Settings) {
+    settings.write.dead_letters.max_per_user = 2;
+}
+
+#[tokio::test]
+async fn a_user_at_the_dead_letter_cap_gets_429_and_nothing_is_applied_or_stored() {
+    let app = TestApp::builder()
+        .schema(crate::upload::fixture_schema())
+        .config(crate::upload_fixtures::fixture_write_settings)
+        .config(with_admin_key)
+        .config(two_dead_letters_per_user)
+        .spawn()
+        .await;
+    dead_letter_from(&app, "phone", &Uuid::new_v4().to_string()).await;
+    dead_letter_from(&app, "laptop", &Uuid::new_v4().to_string()).await;
+    let token = app.token_for("alice").await;
+    let list = Uuid::new_v4().to_string();
+    // One good transaction and one the database refuses.
+    let body = json!({"client_id": "tablet", "batch": [
+        {"op_id": 1, "op": "PUT", "type": "lists", "id": list, "tx_id": 1, "data": {"name": "kept"}},
+        {"op_id": 2, "op": "PUT", "type": "todos", "id": Uuid::new_v4().to_string(), "tx_id": 2,
+         "data": {"description": "x", "list_id": Uuid::new_v4().to_string()}},
+    ]});
+
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(error_code(response).await, "dead_letter_limit");
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        2,
+        "nothing beyond the cap is stored"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM lists").await,
+        0,
+        "the batch was refused whole: the device keeps it"
+    );
+    let other_user = app.token_for("bob").await;
+    let (status, report) = app
+        .post_batch(
+            &other_user,
+            &json!({"batch": [{"op": "PUT", "type": "todos", "id": Uuid::new_v4().to_string(),
+                "data": {"list_id": Uuid::new_v4().to_string()}}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, &report["rejected"]),
+        (200, &json!(1)),
+        "the cap is per user"
+    );
+
+    // Once an operator discards one, the same batch goes through.
+    let id: i64 =
+        sqlx::query_scalar("SELECT min(id) FROM uplink_dead_letters WHERE user_id = 'alice'")
+            .fetch_one(&app.db_pool)
+            .await
+            .unwrap();
+    app.admin(
+        reqwest::Method::DELETE,
+        &format!("/api/admin/dead-letters/{id}"),
+    )
+    .await;
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rejected"], 1, "{report}");
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 1);
+}
+
+#[tokio::test]
+async fn dead_letters_past_their_retention_are_deleted() {
+    let app = spawn_admin_app().await;
+    dead_letter_from(&app, "phone", &Uuid::new_v4().to_string()).await;
+    dead_letter_from(&app, "laptop", &Uuid::new_v4().to_string()).await;
+    sqlx::query(
+        "UPDATE uplink_dead_letters SET created_at = now() - interval '31 days' \
+         WHERE id = (SELECT min(id) FROM uplink_dead_letters)",
+    )
+    .execute(&app.db_pool)
+    .await
+    .unwrap();
+    let retention = app.settings.write.dead_letters.retention;
+    assert_eq!(retention, std::time::Duration::from_secs(30 * 24 * 3600));
+
+    let removed = uplink::upload::dead_letter::delete_expired(&app.db_pool, retention)
+        .await
+        .unwrap();
+
+    assert_eq!(removed, 1);
+    let left: Vec<i64> = sqlx::query_scalar(
+        "SELECT (now() - created_at < interval '1 day')::int FROM uplink_dead_letters",
+    )
+    .fetch_all(&app.db_pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|fresh: i32| i64::from(fresh))
+    .collect();
+    assert_eq!(left, vec![1], "only the recent dead letter is kept");
 }

@@ -308,3 +308,104 @@ fn development_also_refuses_a_lifetime_over_an_hour_and_bad_key_material() {
         );
     }
 }
+
+/// Checks a compact JWS with the RustCrypto crates, an implementation
+/// independent of the aws-lc signer: against the public JWK, or for HS256
+/// against the shared secret.
+fn verifies_independently(token: &str, jwk: &Value, secret: &[u8]) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::Mac;
+    use rsa::signature::Verifier;
+
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let signature = B64.decode(signature).unwrap();
+    let member = |name: &str| B64.decode(jwk[name].as_str().unwrap()).unwrap();
+    let message = message.as_bytes();
+    match jwk["kty"].as_str() {
+        Some("OKP") => {
+            let key = ed25519_dalek::VerifyingKey::try_from(member("x").as_slice()).unwrap();
+            ed25519_dalek::Signature::from_slice(&signature)
+                .is_ok_and(|s| key.verify_strict(message, &s).is_ok())
+        }
+        Some("EC") => {
+            let point = [vec![4], member("x"), member("y")].concat();
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+            p256::ecdsa::Signature::from_slice(&signature)
+                .is_ok_and(|s| key.verify(message, &s).is_ok())
+        }
+        Some("RSA") => {
+            let n = rsa::BigUint::from_bytes_be(&member("n"));
+            let e = rsa::BigUint::from_bytes_be(&member("e"));
+            let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(
+                rsa::RsaPublicKey::new(n, e).unwrap(),
+            );
+            rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+                .is_ok_and(|s| key.verify(message, &s).is_ok())
+        }
+        _ => {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+            mac.update(message);
+            mac.verify_slice(&signature).is_ok()
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_every_algorithm_verify_independently_against_the_jwks() {
+    const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes";
+    for alg in [KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256, KeyAlg::Hs256] {
+        let key = match alg {
+            KeyAlg::Hs256 => KeySettings {
+                private_key_pem: None,
+                secret: Some(Secret::new(SECRET)),
+                ..key_settings("", alg, true)
+            },
+            _ => {
+                let pem = PrivateKey::generate(alg)
+                    .unwrap()
+                    .to_pem()
+                    .unwrap()
+                    .unwrap();
+                key_settings(&pem, alg, true)
+            }
+        };
+        let app = spawn_with_keys(vec![key]).await;
+
+        let token = app.token_for("alice").await;
+
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, alg.jwt(), "{alg}");
+        let jwks: Value = app
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header.kid.clone().unwrap())
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(jwk.is_null(), alg == KeyAlg::Hs256, "{alg}: published?");
+        assert!(
+            verifies_independently(&token, &jwk, SECRET.as_bytes()),
+            "{alg}: the signature does not verify"
+        );
+        // Another message under the same signature must not verify.
+        let (_, signature) = token.rsplit_once('.').unwrap();
+        let other = app.token_for("bob").await;
+        let (other_message, _) = other.rsplit_once('.').unwrap();
+        assert!(
+            !verifies_independently(
+                &format!("{other_message}.{signature}"),
+                &jwk,
+                SECRET.as_bytes()
+            ),
+            "{alg}: a signature verifies for another token"
+        );
+        assert_eq!(status_of(&app, &token).await, (200, None), "{alg}");
+    }
+}

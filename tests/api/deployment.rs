@@ -60,9 +60,53 @@ fn strings(value: Option<&Yaml>) -> Vec<String> {
 
 struct Compose(Yaml);
 
+/// The variables compose reads from `.env` next to the compose file.
+fn dot_env() -> BTreeMap<String, String> {
+    read(".env")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (k, v) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!(".env: `{line}` is not NAME=value"));
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Compose's interpolation of `${NAME}` and `${NAME:-default}` with `vars`
+/// (what `docker compose` does with `.env` when the shell sets nothing).
+fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .unwrap_or_else(|| panic!("unclosed ${{ in `{rest}`"))
+            + start;
+        let expr = &rest[start + 2..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (expr, None),
+        };
+        let value = vars
+            .get(name)
+            .map(String::as_str)
+            .or(default)
+            .unwrap_or_else(|| panic!("docker-compose.yml uses ${{{name}}} without a value"));
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Compose {
     fn load() -> Self {
-        Self(yaml("docker-compose.yml"))
+        let text = interpolate(&read("docker-compose.yml"), &dot_env());
+        Self(serde_norway::from_str(&text).expect("docker-compose.yml is YAML"))
     }
 
     fn service(&self, name: &str) -> &Yaml {
@@ -121,6 +165,19 @@ impl Compose {
                     .and_then(|c| c.split('/').next())
                     .and_then(|c| c.parse().ok())
                     .unwrap_or_else(|| panic!("service `{name}`: cannot read port `{p}`"))
+            })
+            .collect()
+    }
+
+    /// Host ports a service publishes (`ip:host:container`).
+    fn host_ports(&self, name: &str) -> Vec<u16> {
+        strings(at(self.service(name), &["ports"]))
+            .iter()
+            .map(|p| {
+                let parts: Vec<&str> = p.split(':').collect();
+                parts[parts.len().saturating_sub(2)]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("service `{name}`: cannot read host port `{p}`"))
             })
             .collect()
     }
@@ -446,6 +503,24 @@ fn compose_gives_uplink_a_configuration_it_accepts() {
 }
 
 #[test]
+fn the_container_listens_on_every_interface() {
+    // Development binds 127.0.0.1 by default, which a published port cannot reach.
+    let effective = effective_config_in_compose();
+    assert_eq!(
+        json_at(&effective, "server.host").and_then(Json::as_str),
+        Some("0.0.0.0")
+    );
+    assert_eq!(
+        Dockerfile::load()
+            .runtime_env()
+            .get("UPLINK__SERVER__HOST")
+            .map(String::as_str),
+        Some("0.0.0.0"),
+        "the image listens on every interface whatever UPLINK_ENVIRONMENT says"
+    );
+}
+
+#[test]
 fn uplink_port_is_the_same_in_config_dockerfile_and_compose() {
     let effective = effective_config_in_compose();
     let port = json_at(&effective, "server.port")
@@ -645,7 +720,7 @@ fn powersync_mounts_its_config_and_the_sync_config() {
 }
 
 #[test]
-fn attachments_go_to_the_minio_bucket_that_compose_creates() {
+fn attachments_go_to_the_seaweedfs_bucket_that_compose_creates() {
     let compose = Compose::load();
     let env = compose.env(UPLINK_SERVICE);
     assert_eq!(env["UPLINK__ATTACHMENTS__STORAGE"], "s3");
@@ -660,32 +735,113 @@ fn attachments_go_to_the_minio_bucket_that_compose_creates() {
     );
     let (public_host, public_port, _) =
         http_target(&env["UPLINK__ATTACHMENTS__S3__PUBLIC_ENDPOINT"]);
-    assert_eq!((public_host.as_str(), public_port), ("localhost", port));
-
-    let minio = compose.env(&host);
+    assert_eq!(public_host, "localhost");
     assert_eq!(
-        env["UPLINK__ATTACHMENTS__S3__ACCESS_KEY_ID"],
-        minio["MINIO_ROOT_USER"]
+        compose.host_ports(&host),
+        vec![public_port],
+        "devices reach {host} on the port the public endpoint names"
     );
-    assert_eq!(
-        env["UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY"],
-        minio["MINIO_ROOT_PASSWORD"]
-    );
-    let bucket = &env["UPLINK__ATTACHMENTS__S3__BUCKET"];
-    let init = strings(at(compose.service("minio-init"), &["command"])).join(" ");
+    let command = strings(at(compose.service(&host), &["command"])).join(" ");
     assert!(
-        init.contains(&format!("mc mb --ignore-existing local/{bucket}")),
-        "minio-init must create the bucket `{bucket}`"
+        command.contains("-s3 ") && command.contains(&format!("-s3.port={port}")),
+        "`{host}` runs the S3 gateway on {port}: {command}"
+    );
+
+    // uplink's key pair is an identity of the S3 gateway's config, allowed
+    // to read and write.
+    let config_path = command
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("-s3.config="))
+        .expect("the S3 gateway is started with -s3.config (no anonymous access)");
+    let (config_file, _) = compose
+        .bind_mounts(&host)
+        .into_iter()
+        .find(|(_, container)| container == config_path)
+        .unwrap_or_else(|| panic!("{config_path} is mounted from the repository"));
+    let config: Json = serde_json::from_str(&read(&config_file)).expect("the S3 config is JSON");
+    let identity = config["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .find(|identity| {
+            identity["credentials"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["accessKey"] == env["UPLINK__ATTACHMENTS__S3__ACCESS_KEY_ID"].as_str()
+                        && c["secretKey"]
+                            == env["UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY"].as_str()
+                })
+            })
+        })
+        .expect("uplink's access key is an identity of the S3 config");
+    for action in ["Read", "Write"] {
+        assert!(
+            identity["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == action)),
+            "uplink's identity may {action}"
+        );
+    }
+
+    let bucket = &env["UPLINK__ATTACHMENTS__S3__BUCKET"];
+    let init = strings(at(compose.service("seaweedfs-init"), &["command"])).join(" ");
+    assert!(
+        init.contains(&format!("s3.bucket.create -name {bucket}"))
+            && init.contains(&format!("-master={host}:")),
+        "seaweedfs-init must create the bucket `{bucket}` on `{host}`"
     );
     assert_eq!(
         at(
             compose.service(UPLINK_SERVICE),
-            &["depends_on", "minio-init", "condition"]
+            &["depends_on", "seaweedfs-init", "condition"]
         )
         .map(text)
         .as_deref(),
         Some("service_completed_successfully")
     );
+    for name in compose.service_names() {
+        let image = compose.image(&name).unwrap_or_default();
+        assert!(
+            !image.starts_with("minio/"),
+            "`{name}`: MinIO no longer publishes images ({image})"
+        );
+    }
+}
+
+#[test]
+fn the_local_stack_listens_on_localhost_only_and_restarts() {
+    let compose = Compose::load();
+    for name in compose.service_names() {
+        for port in strings(at(compose.service(&name), &["ports"])) {
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "`{name}` publishes `{port}` on every interface; bind it to 127.0.0.1"
+            );
+        }
+        let restart = at(compose.service(&name), &["restart"]).map(text);
+        let one_shot = name.ends_with("-init");
+        match restart.as_deref() {
+            Some("no") if one_shot => {}
+            Some("unless-stopped" | "always" | "on-failure") if !one_shot => {}
+            other => panic!("`{name}` has restart policy {other:?}"),
+        }
+    }
+    // Inside its container uplink must listen on every interface, whatever
+    // its own default host is.
+    assert_eq!(
+        compose
+            .env(UPLINK_SERVICE)
+            .get("UPLINK__SERVER__HOST")
+            .map(String::as_str),
+        Some("0.0.0.0")
+    );
+    // Every port variable in .env is one the compose file uses.
+    let raw = read("docker-compose.yml");
+    for name in dot_env().keys() {
+        assert!(
+            raw.contains(&format!("${{{name}")),
+            ".env sets {name}, which docker-compose.yml does not use"
+        );
+    }
 }
 
 #[test]
@@ -826,5 +982,149 @@ async fn healthcheck_passes_while_uplink_serves_and_fails_once_it_stopped() {
     assert!(
         !output.status.success(),
         "healthcheck must fail when nothing serves on port {port}"
+    );
+}
+
+// ---------------------------------------------------------------- the example app
+
+/// uplink as `scripts/run` and compose start it: the todo example's schema
+/// and its `write` configuration, exactly as shipped.
+async fn todo_example_app() -> crate::helpers::TestApp {
+    let schema = read("examples/todo/schema.sql");
+    let example =
+        uplink::config::Settings::load(Some(&repo_root().join("examples/todo/uplink.yaml")))
+            .expect("examples/todo/uplink.yaml loads");
+    crate::helpers::TestApp::builder()
+        .schema(schema)
+        .config(move |s| s.write = example.write)
+        .spawn()
+        .await
+}
+
+/// Sends `batch` as `user`'s device; returns the report.
+async fn upload(app: &crate::helpers::TestApp, user: &str, batch: Json) -> Json {
+    let token = app.token_for(user).await;
+    let (status, report) = app
+        .post_batch(
+            &token,
+            &serde_json::json!({"client_id": format!("{user}-device"), "batch": batch}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+#[tokio::test]
+async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
+    use serde_json::json;
+    let app = todo_example_app().await;
+    let (list, todo, bobs_list) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    // As the demo apps do, Alice's device names itself in `created_by`; it
+    // leaves `owner_id` out, which uplink fills in.
+    let created = upload(
+        &app,
+        "alice",
+        json!([
+            {"op_id": 1, "tx_id": 1, "op": "PUT", "type": "lists", "id": list, "data": {"name": "Groceries"}},
+            {"op_id": 2, "tx_id": 1, "op": "PUT", "type": "todos", "id": todo,
+             "data": {"list_id": list, "description": "Milk", "created_by": "alice"}},
+        ]),
+    )
+    .await;
+    assert_eq!(created["applied"], 2, "{created}");
+    let bob_created = upload(
+        &app,
+        "bob",
+        json!([{"op_id": 1, "tx_id": 1, "op": "PUT", "type": "lists", "id": bobs_list, "data": {"name": "Bob's"}}]),
+    )
+    .await;
+    assert_eq!(bob_created["applied"], 1, "{bob_created}");
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, String, String, String, bool)>(
+            "SELECT l.name, l.owner_id, t.description, t.created_by, t.list_id::text, t.completed
+               FROM lists l JOIN todos t ON t.list_id = l.id WHERE l.owner_id = 'alice'",
+        )
+        .fetch_all(&app.db_pool)
+        .await
+        .unwrap()
+    };
+    let before = rows().await;
+    assert_eq!(
+        before,
+        vec![(
+            "Groceries".into(),
+            "alice".into(),
+            "Milk".into(),
+            "alice".into(),
+            list.to_string(),
+            false
+        )]
+    );
+
+    // Bob edits, reassigns, replaces and deletes Alice's todo and list.
+    let attacks = [
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"completed": 1, "completed_by": "bob"}}),
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"list_id": bobs_list}}),
+        json!({"op": "PATCH", "type": "todos", "id": todo, "data": {"created_by": "bob"}}),
+        json!({"op": "PUT", "type": "todos", "id": todo, "data": {"list_id": bobs_list, "description": "mine"}}),
+        json!({"op": "DELETE", "type": "todos", "id": todo}),
+        json!({"op": "PATCH", "type": "lists", "id": list, "data": {"name": "Bob's now"}}),
+        json!({"op": "PATCH", "type": "lists", "id": list, "data": {"owner_id": "bob"}}),
+        json!({"op": "PUT", "type": "lists", "id": list, "data": {"name": "replaced"}}),
+        json!({"op": "DELETE", "type": "lists", "id": list}),
+    ];
+    for (i, attack) in attacks.iter().enumerate() {
+        let mut entry = attack.clone();
+        entry["op_id"] = json!(i + 2);
+        entry["tx_id"] = json!(i + 2);
+        let report = upload(&app, "bob", json!([entry])).await;
+        assert_eq!(report["applied"], 0, "{attack} → {report}");
+        assert_eq!(
+            report["results"][0]["code"], "forbidden",
+            "{attack} → {report}"
+        );
+    }
+
+    // Nor does he put todos of his own into her list.
+    let (own_todo, intruder) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let own = upload(
+        &app,
+        "bob",
+        json!([{"op_id": 20, "tx_id": 20, "op": "PUT", "type": "todos", "id": own_todo,
+                "data": {"list_id": bobs_list, "description": "Bob's"}}]),
+    )
+    .await;
+    assert_eq!(own["applied"], 1, "{own}");
+    let intrusions = [
+        json!({"op": "PUT", "type": "todos", "id": intruder, "data": {"list_id": list, "description": "spam"}}),
+        json!({"op": "PATCH", "type": "todos", "id": own_todo, "data": {"list_id": list}}),
+    ];
+    for (i, intrusion) in intrusions.iter().enumerate() {
+        let mut entry = intrusion.clone();
+        entry["op_id"] = json!(i + 21);
+        entry["tx_id"] = json!(i + 21);
+        let report = upload(&app, "bob", json!([entry])).await;
+        assert_eq!(report["applied"], 0, "{intrusion} → {report}");
+        assert_eq!(
+            report["results"][0]["code"], "check_violation",
+            "{intrusion} → {report}"
+        );
+    }
+
+    assert_eq!(rows().await, before, "Alice's list and todo are unchanged");
+    let dead: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM uplink_dead_letters WHERE user_id = 'bob' AND code = 'forbidden'",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        dead,
+        attacks.len() as i64,
+        "each refused entry is dead-lettered"
     );
 }

@@ -286,3 +286,49 @@ async fn a_stale_version_is_counted_as_a_conflict() {
     assert_eq!(entries("conflict"), Some(1.0));
     assert_eq!(sample(&text, "uplink_dead_letters_total", &[]), Some(0.0));
 }
+
+#[tokio::test]
+async fn invented_methods_share_one_label_and_add_no_series() {
+    let app = spawn_app().await;
+    let send_invented = |round: usize| {
+        let app = &app;
+        async move {
+            for n in 0..50 {
+                let method =
+                    reqwest::Method::from_bytes(format!("INVENTED{round}X{n}").as_bytes()).unwrap();
+                for path in ["/api/data", &format!("/no/such/path/{round}/{n}")] {
+                    let response = app
+                        .client
+                        .request(method.clone(), app.url(path))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(response.status().is_client_error(), "{}", response.status());
+                }
+            }
+        }
+    };
+    app.scrape().await;
+
+    send_invented(1).await;
+    let after_first = app.scrape().await;
+    send_invented(2).await;
+    let after_second = app.scrape().await;
+
+    assert!(!after_second.contains("INVENTED"), "{after_second}");
+    assert!(!after_second.contains("/no/such/path"));
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(
+        series(&after_first),
+        series(&after_second),
+        "50 more invented methods add no series"
+    );
+    assert_eq!(
+        sample(
+            &after_second,
+            "uplink_http_requests_total",
+            &[("method", "other"), ("route", "unmatched")]
+        ),
+        Some(100.0)
+    );
+}

@@ -19,6 +19,13 @@ impl ServerProcess {
     /// Like `start`, with the process's log (stderr) written to `log`.
     pub async fn start_with_log(extra_env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
         let db_url = database_url(&create_database().await);
+        let process = Self::spawn(&db_url, extra_env, log);
+        process.wait_for("/health/ready").await;
+        process
+    }
+
+    /// Starts `uplink serve` against `db_url` without waiting for anything.
+    pub fn spawn(db_url: &str, extra_env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -29,7 +36,7 @@ impl ServerProcess {
             .current_dir(repo_root())
             .arg("serve")
             .env_remove("UPLINK_ENVIRONMENT")
-            .env("DATABASE_URL", &db_url)
+            .env("DATABASE_URL", db_url)
             .env("UPLINK__SERVER__HOST", "127.0.0.1")
             .env("UPLINK__SERVER__PORT", port.to_string())
             .env(
@@ -45,26 +52,25 @@ impl ServerProcess {
             command.env(key, value);
         }
         let child = command.spawn().expect("Failed to start uplink");
-        let process = Self { child, port };
-        process.wait_ready().await;
-        process
+        Self { child, port }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `path` answers 200 (a hang guard of a minute).
+    pub async fn wait_for(&self, path: &str) {
         let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(response) = client.get(self.url("/health/ready")).send().await
+        for _ in 0..1200 {
+            if let Ok(response) = client.get(self.url(path)).send().await
                 && response.status() == 200
             {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("uplink did not become ready");
+        panic!("uplink's {path} did not answer 200");
     }
 
     pub fn signal(&self, signal: &str) {

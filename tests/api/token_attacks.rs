@@ -7,7 +7,6 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 use uplink::auth::keys::{KeyAlg, PrivateKey};
@@ -240,6 +239,29 @@ async fn forged_and_stale_uplink_tokens_are_refused_on_the_write_path() {
             "empty sub",
         ),
         (oversized, "invalid_token", "a token over 16 KB"),
+        (
+            sign(
+                &key,
+                &kid,
+                &with(json!({"exp": now() + 100 * 365 * 86_400})),
+            ),
+            "invalid_token",
+            "exp 100 years away (uplink issues auth.token_ttl at most)",
+        ),
+        (
+            sign(&key, &kid, &with(json!({"exp": now() + 300 + 120}))),
+            "invalid_token",
+            "lifetime two minutes over auth.token_ttl",
+        ),
+        (
+            sign(
+                &key,
+                &kid,
+                &with(json!({"iat": null, "exp": now() + 100 * 365 * 86_400})),
+            ),
+            "invalid_token",
+            "no iat to bound the lifetime",
+        ),
     ];
 
     assert_all_refused(&app, &cases).await;
@@ -278,8 +300,6 @@ async fn upstream_tokens_from_weak_or_unknown_keys_are_refused_on_the_write_path
         "n": B64.encode(weak.n().to_bytes_be()),
         "e": B64.encode(weak.e().to_bytes_be()),
     });
-    let weak_encoding =
-        EncodingKey::from_rsa_pem(weak.to_pkcs1_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
     let (uri, jwks) = jwks_server(json!([strong.public_jwk("strong").unwrap(), weak_jwk])).await;
     let app = TestApp::builder()
         .schema(fixture_schema())
@@ -301,10 +321,18 @@ async fn upstream_tokens_from_weak_or_unknown_keys_are_refused_on_the_write_path
         .await
         .unwrap();
 
+    // aws-lc (jsonwebtoken's backend) refuses to sign with a key this weak.
     let weak_token = {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("weak".to_owned());
-        jsonwebtoken::encode(&header, &upstream, &weak_encoding).unwrap()
+        use rsa::signature::{SignatureEncoding, Signer};
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": "weak"});
+        let message = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(upstream.to_string())
+        );
+        let signature =
+            rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(weak).sign(message.as_bytes());
+        format!("{message}.{}", B64.encode(signature.to_bytes()))
     };
     let cases = vec![
         (weak_token, "unknown_key", "a 1024-bit RSA provider key"),

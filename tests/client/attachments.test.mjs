@@ -1,7 +1,8 @@
 // The TypeScript attachment adapter (clients/typescript/attachments.ts)
-// against a running uplink binary (local storage): through its three
-// RemoteStorageAdapter methods, and driven by the SDK's own AttachmentQueue
-// on two devices of the same user.
+// against a running uplink binary (local storage) serving the todo example:
+// through its three RemoteStorageAdapter methods, and driven by the SDK's own
+// AttachmentQueue on two devices of the same user, with the todo naming its
+// photo (todos.photo_id) uploaded through the connector.
 //
 // Needs UPLINK_BIN (the uplink binary) and DATABASE_URL (a Postgres server
 // where a fresh database may be created); scripts/test sets both.
@@ -24,7 +25,7 @@ import {
   column,
 } from '@powersync/node';
 
-import { eventually, importClient, psql, startUplink } from './support.mjs';
+import { eventually, freePort, importClient, psql, root, startUplink } from './support.mjs';
 
 const sha256 = (bytes) => createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
 
@@ -37,10 +38,16 @@ async function tokenFor(baseUrl, userId) {
 describe('clients/typescript/attachments.ts against uplink', () => {
   let uplink;
   let mod;
+  let UplinkConnector;
 
   before(async () => {
     mod = await importClient('attachments');
-    uplink = await startUplink();
+    ({ UplinkConnector } = await importClient('connector'));
+    uplink = await startUplink({
+      schemaFile: path.join(root, 'examples/todo/schema.sql'),
+      configFile: path.join(root, 'examples/todo/uplink.yaml'),
+      env: { UPLINK__AUTH__POWERSYNC_URL: `http://127.0.0.1:${await freePort()}` },
+    });
   });
 
   after(async () => {
@@ -120,22 +127,32 @@ describe('clients/typescript/attachments.ts against uplink', () => {
     assert.equal(await mod.uplinkErrorHandler.onDownloadError(record, caught), true, '409 is retried');
   });
 
-  test("the SDK's AttachmentQueue uploads on one device and downloads on another", async () => {
+  test("the SDK's AttachmentQueue uploads on one device and downloads on another; the todo names the photo", async () => {
     const schema = new Schema({
-      todos: new Table({ description: column.text, photo_id: column.text }),
+      lists: new Table({ name: column.text, owner_id: column.text }),
+      todos: new Table({ list_id: column.text, description: column.text, created_by: column.text, photo_id: column.text }),
       attachments: new AttachmentTable(),
     });
     const devices = [];
     const logger = { log() {} };
+    let tokenRequests = 0;
+    const countingFetch = (url, init) => {
+      if (new URL(String(url)).pathname === '/api/auth/token') tokenRequests++;
+      return fetch(url, init);
+    };
 
     async function device(name) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `uplink-queue-${name}-`));
       const db = new PowerSyncDatabase({ schema, database: { dbFilename: 'app.db', dbLocation: dir }, logger });
       await db.init();
+      // One connector per device: it uploads the rows and lends its cached
+      // token to the attachment adapter, as the adapter's docs show. (Not
+      // connected: no PowerSync Service runs here; uploads are driven below.)
+      const connector = new UplinkConnector({ url: uplink.baseUrl, tokenQuery: { user_id: 'alice' }, fetch: countingFetch });
       const queue = new AttachmentQueue({
         db,
         localStorage: new NodeFileSystemAdapter(path.join(dir, 'files')),
-        remoteStorage: adapterFor('alice'),
+        remoteStorage: new mod.UplinkStorageAdapter({ baseUrl: uplink.baseUrl, getToken: () => connector.getToken(), fetch: countingFetch }),
         errorHandler: mod.uplinkErrorHandler,
         syncIntervalMs: 200,
         // The app's data names its attachments: here todos.photo_id.
@@ -150,28 +167,45 @@ describe('clients/typescript/attachments.ts against uplink', () => {
       });
       await queue.startSync();
       devices.push({ db, queue });
-      return { db, queue };
+      return { db, queue, connector };
     }
 
     const stateOf = async (db, id) => (await db.getOptional('SELECT state FROM attachments WHERE id = ?', [id]))?.state;
 
     try {
       const phone = await device('phone');
+      const listId = randomUUID();
+      const todoId = randomUUID();
+      await phone.db.execute('INSERT INTO lists (id, name) VALUES (?, ?)', [listId, 'Holiday']);
       const bytes = new Uint8Array(50_000).map((_, i) => (i * 13) % 256);
       const saved = await phone.queue.saveFile({
         data: bytes.buffer,
         fileExtension: 'png',
         mediaType: 'image/png',
         updateHook: async (tx, attachment) => {
-          await tx.execute('INSERT INTO todos (id, description, photo_id) VALUES (uuid(), ?, ?)', ['photo', attachment.id]);
+          await tx.execute('INSERT INTO todos (id, list_id, description, photo_id) VALUES (?, ?, ?, ?)', [
+            todoId,
+            listId,
+            'photo',
+            attachment.id,
+          ]);
         },
       });
       await eventually(async () => (await stateOf(phone.db, saved.id)) === AttachmentState.SYNCED);
       assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM attachments WHERE id = '${saved.id}'`).trim(), 'uploaded 50000');
+      // The todo reached Postgres naming the uploaded attachment, owned by alice.
+      await phone.connector.uploadData(phone.db);
+      assert.equal((await phone.db.getUploadQueueStats()).count, 0, 'the list and the todo went in one request');
+      assert.equal(
+        psql(uplink.dbUrl, `SELECT t.created_by || ' ' || a.owner_id || ' ' || a.state FROM todos t JOIN attachments a ON a.id::text = t.photo_id WHERE t.id = '${todoId}'`).trim(),
+        'alice alice uploaded',
+      );
+      assert.equal(tokenRequests, 1, 'rows and files of one device share one token');
 
-      // A second device learns of the attachment through the synced row.
+      // A second device learns of the attachment through the synced row
+      // (written here, since no PowerSync Service runs in this test).
       const laptop = await device('laptop');
-      await laptop.db.execute('INSERT INTO todos (id, description, photo_id) VALUES (uuid(), ?, ?)', ['photo', saved.id]);
+      await laptop.db.execute('INSERT INTO todos (id, list_id, description, photo_id) VALUES (?, ?, ?, ?)', [todoId, listId, 'photo', saved.id]);
       await eventually(async () => (await stateOf(laptop.db, saved.id)) === AttachmentState.SYNCED);
       const row = await laptop.db.get('SELECT local_uri FROM attachments WHERE id = ?', [saved.id]);
       assert.equal(sha256(fs.readFileSync(row.local_uri)), sha256(bytes), 'downloaded bytes');

@@ -109,7 +109,7 @@ describe('tokens verify with jose against the JWKS over HTTP', () => {
       );
 
       // `uplink token` signs with the same configured key.
-      const cliToken = uplinkCli(['token', '--sub', 'bob', '--param', 'org=acme', '--ttl', '10m'], {
+      const cliToken = uplinkCli(['token', '--sub', 'bob', '--param', 'org=acme', '--ttl', '5m'], {
         ...claimEnv,
         ...keyEnv,
         UPLINK__SERVER__DATA_DIR: app.dataDir,
@@ -118,7 +118,7 @@ describe('tokens verify with jose against the JWKS over HTTP', () => {
       const { payload } = await jose.jwtVerify(cliToken, remote, { issuer: ISSUER, audience: 'powersync' });
       assert.equal(payload.sub, 'bob');
       assert.deepEqual(payload.parameters, { org: 'acme' });
-      assert.equal(payload.exp - payload.iat, 600);
+      assert.equal(payload.exp - payload.iat, 300);
     });
   }
 

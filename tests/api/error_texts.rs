@@ -1,0 +1,117 @@
+//! Error bodies speak to the client: no framework internals (`Debug` output
+//! of I/O errors, "Path deserialize error", Rust type names).
+
+use sha2::{Digest, Sha256};
+
+use crate::helpers::TestApp;
+
+const ADMIN_KEY: &str = "error-texts-admin-key-0123456789";
+
+/// Fragments of internal error text that must never reach a client.
+const INTERNALS: &[&str] = &[
+    "Custom {",
+    "Some(",
+    "kind:",
+    "deserialize error",
+    "i64",
+    "Error that occur",
+];
+
+async fn error_of(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for internal in INTERNALS {
+        assert!(!message.contains(internal), "{code}: {message}");
+    }
+    (status, code, message)
+}
+
+#[tokio::test]
+async fn path_and_query_errors_are_plain_messages() {
+    let app = TestApp::builder()
+        .config(|s| {
+            s.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())))
+        })
+        .spawn()
+        .await;
+    let get = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .header("X-Admin-Key", ADMIN_KEY)
+            .send()
+    };
+
+    let (status, code, message) = error_of(get("/api/admin/dead-letters/abc").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_path"), "{message}");
+
+    let (status, code, message) =
+        error_of(get("/api/admin/dead-letters?limit=many").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_query"), "{message}");
+    assert!(message.contains("query string"), "{message}");
+}
+
+#[tokio::test]
+async fn an_undecodable_body_gets_a_plain_message() {
+    let app = crate::upload::spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body("this is not gzip")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(response).await;
+    assert!((400..500).contains(&status), "{status}: {message}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn body_shape_errors_name_json_types_not_rust_ones() {
+    let app = crate::upload::spawn_fixture_app().await;
+    let token = app.token_for("alice").await;
+    let cases = [
+        (
+            "/api/data",
+            r#"{"batch":[{"op_id":"x","op":"PUT","type":"lists","id":"a"}]}"#,
+            "expected an integer",
+        ),
+        (
+            "/api/attachments/upload-url",
+            r#"{"filename":"a.jpg","size":"x"}"#,
+            "expected an integer",
+        ),
+        ("/api/attachments/upload-url", "[]", "expected an object"),
+    ];
+    for (path, body, plain) in cases {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, message) = error_of(response).await;
+        assert_eq!(status, 400, "{body}: {message}");
+        assert!(message.contains(plain), "{body}: {message}");
+        for rust in ["u64", "struct", "UploadUrlBody"] {
+            assert!(!message.contains(rust), "{body}: {message}");
+        }
+    }
+}
