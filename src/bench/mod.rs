@@ -20,7 +20,7 @@ mod server;
 mod targets;
 mod workload;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -186,21 +186,35 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
             "put100-owner and mixed-policies need --policy-url (an uplink with policies on todos) or --spawn"
         );
     }
-    for (workloads, env, url) in [
-        (main_workloads, Vec::new(), run.args.url.clone()),
+    for (workloads, policies, url) in [
+        (main_workloads, false, run.args.url.clone()),
         (
             policy_workloads,
-            policy_env(),
+            true,
             run.args.policy_url.clone().unwrap_or_default(),
         ),
     ] {
         if workloads.is_empty() {
             continue;
         }
-        let server = run.start_server(&env).await?;
-        let result = run.main_cases(server.as_ref(), &url, &workloads).await;
-        if let Some(server) = server {
-            server.stop().await;
+        let config = if run.args.spawn {
+            Some(todo_config(&run.args.server_config, policies)?)
+        } else {
+            None
+        };
+        let server = run.start_server(config.as_deref(), &[]).await;
+        let result = match server {
+            Ok(server) => {
+                let result = run.main_cases(server.as_ref(), &url, &workloads).await;
+                if let Some(server) = server {
+                    server.stop().await;
+                }
+                result
+            }
+            Err(err) => Err(err),
+        };
+        if let Some(config) = config {
+            let _ = std::fs::remove_file(config);
         }
         result?;
     }
@@ -249,23 +263,39 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Configuration of the spawned uplink for the policy cases: the owner and
-/// version of the todos (the table needs an integer `version` column).
-fn policy_env() -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "UPLINK__WRITE__TABLES__TODOS__OWNER_COLUMN",
-            "created_by".to_owned(),
-        ),
-        (
-            "UPLINK__WRITE__TABLES__TODOS__CONFLICT__STRATEGY",
-            "version".to_owned(),
-        ),
-        (
-            "UPLINK__WRITE__TABLES__TODOS__CONFLICT__COLUMN",
-            "version".to_owned(),
-        ),
-    ]
+/// The spawned uplink's configuration file for the write cases:
+/// `server_config` with the todos' policies removed (the plain cases, which
+/// the policy cases are compared with) or set to an owner (`created_by`)
+/// and a version (the policy cases; the table needs an integer `version`
+/// column). Written as JSON, which is YAML too.
+fn todo_config(server_config: &Path, policies: bool) -> anyhow::Result<PathBuf> {
+    let mut config: serde_json::Value = if server_config.exists() {
+        ::config::Config::builder()
+            .add_source(::config::File::from(server_config))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .with_context(|| format!("Failed to read {}", server_config.display()))?
+    } else {
+        serde_json::json!({})
+    };
+    let todos = &mut config["write"]["tables"]["todos"];
+    let columns = todos.get("columns").cloned();
+    *todos = serde_json::json!({});
+    if let Some(columns) = columns {
+        todos["columns"] = columns;
+    }
+    if policies {
+        todos["owner_column"] = "created_by".into();
+        todos["conflict"] = serde_json::json!({"strategy": "version", "column": "version"});
+    }
+    let path = std::env::temp_dir().join(format!(
+        "uplink-bench-{}-{}.yaml",
+        uuid::Uuid::new_v4().simple(),
+        if policies { "policies" } else { "plain" }
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    Ok(path)
 }
 
 /// A plain pool for the baselines: as many connections as the load has,
@@ -329,12 +359,18 @@ fn key_env(alg: KeyAlg) -> anyhow::Result<String> {
 }
 
 impl Run {
-    async fn start_server(&mut self, env: &[(&str, String)]) -> anyhow::Result<Option<Server>> {
+    /// Starts the local uplink (with --spawn) on `config`, else
+    /// `--server-config`.
+    async fn start_server(
+        &mut self,
+        config: Option<&Path>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Option<Server>> {
         if !self.args.spawn {
             return Ok(None);
         }
         let url = self.args.database_url.as_deref().unwrap_or_default();
-        let config = Some(self.args.server_config.as_path()).filter(|p| p.exists());
+        let config = config.or(Some(self.args.server_config.as_path()).filter(|p| p.exists()));
         let server = Server::spawn(config, url, env).await?;
         let ms = (server.startup.as_secs_f64() * 10_000.0).round() / 10.0;
         eprintln!("uplink ready in {ms} ms (pid {})", server.pid());
@@ -538,7 +574,7 @@ impl Run {
                 format!("--algs: unknown algorithm {name} (EdDSA, ES256, RS256, HS256)")
             })?;
             let env = [("UPLINK__AUTH__KEYS", key_env(alg)?)];
-            let Some(server) = self.start_server(&env).await? else {
+            let Some(server) = self.start_server(None, &env).await? else {
                 bail!("--spawn is required to run the tokens workload per algorithm");
             };
             let result = async {
@@ -666,5 +702,29 @@ impl Run {
                 |v| v < 1000.0,
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todos_of(path: &Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(path).expect("the config is written");
+        let _ = std::fs::remove_file(path);
+        let config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        config["write"]["tables"]["todos"].clone()
+    }
+
+    #[test]
+    fn the_write_cases_run_with_the_todos_plain_or_with_an_owner_and_a_version() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo/uplink.yaml");
+        let plain = todos_of(&todo_config(&example, false).expect("plain config"));
+        assert!(plain.get("owner_column").is_none(), "{plain}");
+        assert!(plain["columns"].as_array().is_some_and(|c| !c.is_empty()));
+        let secure = todos_of(&todo_config(&example, true).expect("policy config"));
+        assert_eq!(secure["owner_column"], "created_by");
+        assert_eq!(secure["conflict"]["column"], "version");
+        assert_eq!(secure["columns"], plain["columns"]);
     }
 }
