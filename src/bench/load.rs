@@ -135,16 +135,26 @@ pub async fn run(phase: &Phase, setup: &Setup<'_>, watch: Watch) -> anyhow::Resu
 
     let connections = (0..phase.connections).map(|i| {
         let mut source = match phase.workload {
-            Workload::Put100 | Workload::Mixed => Source::Writes {
-                client: Box::new(VirtualClient::new(
+            Workload::Put100
+            | Workload::Mixed
+            | Workload::Put100Owner
+            | Workload::MixedPolicies => {
+                let client = VirtualClient::new(
                     setup.user_id,
                     i,
                     setup.list_ids.get(i).copied().unwrap_or_default(),
                     setup.seed,
                     setup.id_salt,
-                )),
-                mixed: phase.workload == Workload::Mixed,
-            },
+                );
+                Source::Writes {
+                    client: Box::new(if phase.workload == Workload::MixedPolicies {
+                        client.with_versions()
+                    } else {
+                        client
+                    }),
+                    mixed: phase.workload.mixed(),
+                }
+            }
             Workload::Tokens => Source::Tokens {
                 user_id: format!("{}-{i}", setup.user_id),
             },

@@ -20,7 +20,7 @@ mod server;
 mod targets;
 mod workload;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -76,9 +76,14 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "put100,mixed,presign,tokens"
+        default_value = "put100,mixed,put100-owner,mixed-policies,presign,tokens"
     )]
     pub workload: Vec<Workload>,
+    /// Base URL of an uplink whose `todos` have `owner_column: created_by`
+    /// and a `version` conflict column, for put100-owner and mixed-policies
+    /// (needed without --spawn; with it, the benchmark starts one).
+    #[arg(long)]
+    pub policy_url: Option<String>,
     /// Postgres URL of the target's database: enables the naive, naive-typed and
     /// sql-limit baselines (needs the todo schema of examples/todo).
     #[arg(long, env = "UPLINK_BENCH_DATABASE_URL", hide_env_values = true)]
@@ -169,18 +174,47 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     };
     let started_at = chrono::Utc::now();
 
-    let main_workloads: Vec<Workload> = run
+    let (policy_workloads, main_workloads): (Vec<Workload>, Vec<Workload>) = run
         .args
         .workload
         .iter()
         .copied()
         .filter(|w| *w != Workload::Tokens)
-        .collect();
-    if !main_workloads.is_empty() {
-        let server = run.start_server(&[]).await?;
-        let result = run.main_cases(server.as_ref(), &main_workloads).await;
-        if let Some(server) = server {
-            server.stop().await;
+        .partition(|w| w.plain().is_some());
+    if !policy_workloads.is_empty() && !run.args.spawn && run.args.policy_url.is_none() {
+        bail!(
+            "put100-owner and mixed-policies need --policy-url (an uplink with policies on todos) or --spawn"
+        );
+    }
+    for (workloads, policies, url) in [
+        (main_workloads, false, run.args.url.clone()),
+        (
+            policy_workloads,
+            true,
+            run.args.policy_url.clone().unwrap_or_default(),
+        ),
+    ] {
+        if workloads.is_empty() {
+            continue;
+        }
+        let config = if run.args.spawn {
+            Some(todo_config(&run.args.server_config, policies)?)
+        } else {
+            None
+        };
+        let server = run.start_server(config.as_deref(), &[]).await;
+        let result = match server {
+            Ok(server) => {
+                let result = run.main_cases(server.as_ref(), &url, &workloads).await;
+                if let Some(server) = server {
+                    server.stop().await;
+                }
+                result
+            }
+            Err(err) => Err(err),
+        };
+        if let Some(config) = config {
+            let _ = std::fs::remove_file(config);
         }
         result?;
     }
@@ -227,6 +261,41 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// The spawned uplink's configuration file for the write cases:
+/// `server_config` with the todos' policies removed (the plain cases, which
+/// the policy cases are compared with) or set to an owner (`created_by`)
+/// and a version (the policy cases; the table needs an integer `version`
+/// column). Written as JSON, which is YAML too.
+fn todo_config(server_config: &Path, policies: bool) -> anyhow::Result<PathBuf> {
+    let mut config: serde_json::Value = if server_config.exists() {
+        ::config::Config::builder()
+            .add_source(::config::File::from(server_config))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .with_context(|| format!("Failed to read {}", server_config.display()))?
+    } else {
+        serde_json::json!({})
+    };
+    let todos = &mut config["write"]["tables"]["todos"];
+    let columns = todos.get("columns").cloned();
+    *todos = serde_json::json!({});
+    if let Some(columns) = columns {
+        todos["columns"] = columns;
+    }
+    if policies {
+        todos["owner_column"] = "created_by".into();
+        todos["conflict"] = serde_json::json!({"strategy": "version", "column": "version"});
+    }
+    let path = std::env::temp_dir().join(format!(
+        "uplink-bench-{}-{}.yaml",
+        uuid::Uuid::new_v4().simple(),
+        if policies { "policies" } else { "plain" }
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    Ok(path)
 }
 
 /// A plain pool for the baselines: as many connections as the load has,
@@ -290,12 +359,18 @@ fn key_env(alg: KeyAlg) -> anyhow::Result<String> {
 }
 
 impl Run {
-    async fn start_server(&mut self, env: &[(&str, String)]) -> anyhow::Result<Option<Server>> {
+    /// Starts the local uplink (with --spawn) on `config`, else
+    /// `--server-config`.
+    async fn start_server(
+        &mut self,
+        config: Option<&Path>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Option<Server>> {
         if !self.args.spawn {
             return Ok(None);
         }
         let url = self.args.database_url.as_deref().unwrap_or_default();
-        let config = Some(self.args.server_config.as_path()).filter(|p| p.exists());
+        let config = config.or(Some(self.args.server_config.as_path()).filter(|p| p.exists()));
         let server = Server::spawn(config, url, env).await?;
         let ms = (server.startup.as_secs_f64() * 10_000.0).round() / 10.0;
         eprintln!("uplink ready in {ms} ms (pid {})", server.pid());
@@ -304,6 +379,11 @@ impl Run {
     }
 
     fn http(&self, server: Option<&Server>, token: String) -> anyhow::Result<Http> {
+        self.http_at(server, &self.args.url, token)
+    }
+
+    /// A client of the spawned `server`, else of the uplink at `url`.
+    fn http_at(&self, server: Option<&Server>, url: &str, token: String) -> anyhow::Result<Http> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(self.args.connections)
             .timeout(Duration::from_secs(60))
@@ -311,10 +391,7 @@ impl Run {
             .context("Failed to build the HTTP client")?;
         Ok(Http {
             client,
-            base: server.map_or_else(
-                || self.args.url.trim_end_matches('/').to_owned(),
-                |s| s.base.clone(),
-            ),
+            base: server.map_or_else(|| url.trim_end_matches('/').to_owned(), |s| s.base.clone()),
             token,
         })
     }
@@ -327,11 +404,11 @@ impl Run {
     }
 
     /// A token for the write and presign requests.
-    async fn token(&self, server: Option<&Server>) -> anyhow::Result<String> {
+    async fn token(&self, server: Option<&Server>, url: &str) -> anyhow::Result<String> {
         if let Some(token) = &self.args.token {
             return Ok(token.clone());
         }
-        self.http(server, String::new())?
+        self.http_at(server, url, String::new())?
             .token(&self.args.user)
             .await
             .context(
@@ -424,13 +501,16 @@ impl Run {
         Ok(case)
     }
 
+    /// The cases of `workloads` against the spawned `server`, else the
+    /// uplink at `url`.
     async fn main_cases(
         &mut self,
         server: Option<&Server>,
+        url: &str,
         workloads: &[Workload],
     ) -> anyhow::Result<()> {
-        let token = self.token(server).await?;
-        let http = self.http(server, token)?;
+        let token = self.token(server, url).await?;
+        let http = self.http_at(server, url, token)?;
         if workloads.iter().any(|w| w.writes()) {
             self.create_lists(&http).await?;
         }
@@ -439,7 +519,9 @@ impl Run {
             let uplink = Target::Uplink(http.clone());
             let phase = self.phase(workload, None);
             let measured = self.case(&phase, &uplink, server, salt.next_u64()).await?;
-            if !workload.writes() {
+            // Policy cases are compared with their plain case, not with
+            // the baselines.
+            if !workload.writes() || workload.plain().is_some() {
                 continue;
             }
             if let (Some(db), Some(reusing), false) = (
@@ -492,7 +574,7 @@ impl Run {
                 format!("--algs: unknown algorithm {name} (EdDSA, ES256, RS256, HS256)")
             })?;
             let env = [("UPLINK__AUTH__KEYS", key_env(alg)?)];
-            let Some(server) = self.start_server(&env).await? else {
+            let Some(server) = self.start_server(None, &env).await? else {
                 bail!("--spawn is required to run the tokens workload per algorithm");
             };
             let result = async {
@@ -521,9 +603,20 @@ impl Run {
     }
 
     fn ratio(&self, workload: &str, over: &str) -> Option<f64> {
+        self.ratio_of(workload, self.find(workload, over)?)
+    }
+
+    /// uplink's rate in `workload` over the rate of `base`.
+    fn ratio_of(&self, workload: &str, base: &Case) -> Option<f64> {
         let uplink = self.find(workload, "uplink")?.ops_per_s;
-        let base = self.find(workload, over)?.ops_per_s;
+        let base = base.ops_per_s;
         (base > 0.0).then(|| (uplink / base * 1000.0).round() / 1000.0)
+    }
+
+    /// A policy case's rate over its plain case's (both uplink, same run).
+    fn policy_ratio(&self, workload: Workload) -> Option<f64> {
+        let plain = self.find(workload.plain()?.name(), "uplink")?;
+        self.ratio_of(workload.name(), plain)
     }
 
     fn ratios(&self) -> serde_json::Value {
@@ -537,6 +630,16 @@ impl Run {
                     "uplink_over_sql_limit": self.ratio(workload, "sql-limit"),
                 }),
             );
+        }
+        for workload in [Workload::Put100Owner, Workload::MixedPolicies] {
+            if let Some(plain) = workload.plain() {
+                out.insert(
+                    workload.name().to_owned(),
+                    serde_json::json!({
+                        format!("uplink_over_{}", plain.name()): self.policy_ratio(workload),
+                    }),
+                );
+            }
         }
         serde_json::Value::Object(out)
     }
@@ -572,6 +675,18 @@ impl Run {
                 |v| v >= 0.50,
             ),
             check(
+                "put100-owner / put100 (uplink)",
+                self.policy_ratio(Workload::Put100Owner),
+                ">= 0.70",
+                |v| v >= 0.70,
+            ),
+            check(
+                "mixed-policies / mixed (uplink)",
+                self.policy_ratio(Workload::MixedPolicies),
+                ">= 0.60",
+                |v| v >= 0.60,
+            ),
+            check(
                 &format!(
                     "peak RSS MB after mixed, {} connections",
                     self.args.connections
@@ -587,5 +702,29 @@ impl Run {
                 |v| v < 1000.0,
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todos_of(path: &Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(path).expect("the config is written");
+        let _ = std::fs::remove_file(path);
+        let config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        config["write"]["tables"]["todos"].clone()
+    }
+
+    #[test]
+    fn the_write_cases_run_with_the_todos_plain_or_with_an_owner_and_a_version() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo/uplink.yaml");
+        let plain = todos_of(&todo_config(&example, false).expect("plain config"));
+        assert!(plain.get("owner_column").is_none(), "{plain}");
+        assert!(plain["columns"].as_array().is_some_and(|c| !c.is_empty()));
+        let secure = todos_of(&todo_config(&example, true).expect("policy config"));
+        assert_eq!(secure["owner_column"], "created_by");
+        assert_eq!(secure["conflict"]["column"], "version");
+        assert_eq!(secure["columns"], plain["columns"]);
     }
 }

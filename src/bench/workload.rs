@@ -6,6 +6,7 @@
 //! values, same positions). Row ids come from a second generator salted per
 //! target run, so runs that share a table never collide.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
@@ -22,6 +23,15 @@ pub enum Workload {
     /// 60% PUT new / 30% PATCH / 10% DELETE of the client's earlier rows,
     /// several client transactions per batch, with a client id.
     Mixed,
+    /// `put100` on a todos table whose owner is `created_by`.
+    #[value(name = "put100-owner")]
+    #[serde(rename = "put100-owner")]
+    Put100Owner,
+    /// `mixed` on a todos table with an owner (`created_by`) and a version
+    /// column: each PATCH sends the version the client saw.
+    #[value(name = "mixed-policies")]
+    #[serde(rename = "mixed-policies")]
+    MixedPolicies,
     /// `GET /api/auth/token` (dev identity).
     Tokens,
     /// `POST /api/attachments/upload-url`.
@@ -33,13 +43,32 @@ impl Workload {
         match self {
             Self::Put100 => "put100",
             Self::Mixed => "mixed",
+            Self::Put100Owner => "put100-owner",
+            Self::MixedPolicies => "mixed-policies",
             Self::Tokens => "tokens",
             Self::Presign => "presign",
         }
     }
 
     pub fn writes(self) -> bool {
-        matches!(self, Self::Put100 | Self::Mixed)
+        matches!(
+            self,
+            Self::Put100 | Self::Mixed | Self::Put100Owner | Self::MixedPolicies
+        )
+    }
+
+    /// Whether batches mix PUT, PATCH and DELETE (else: PUTs only).
+    pub fn mixed(self) -> bool {
+        matches!(self, Self::Mixed | Self::MixedPolicies)
+    }
+
+    /// The workload without policies that this one is compared with.
+    pub fn plain(self) -> Option<Self> {
+        match self {
+            Self::Put100Owner => Some(Self::Put100),
+            Self::MixedPolicies => Some(Self::Mixed),
+            _ => None,
+        }
     }
 }
 
@@ -56,6 +85,8 @@ pub struct Put {
 pub struct Patch {
     pub id: Uuid,
     pub completed_at: DateTime<Utc>,
+    /// The row's version the client saw (tables with a version column).
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,9 +109,12 @@ impl Entry {
                 p.list_id
             )),
             Entry::Patch(p) => Some(format!(
-                "{{\"completed\":1,\"completed_at\":\"{}\",\"completed_by\":{}}}",
+                "{{\"completed\":1,\"completed_at\":\"{}\",\"completed_by\":{}{}}}",
                 timestamp(p.completed_at),
-                json_string(user_id)
+                json_string(user_id),
+                p.version
+                    .map(|v| format!(",\"version\":{v}"))
+                    .unwrap_or_default()
             )),
             Entry::Delete(_) => None,
         }
@@ -175,6 +209,9 @@ pub struct VirtualClient {
     ids: Rng,
     /// Rows this client created and has not deleted, oldest first.
     live: Vec<Uuid>,
+    /// The version of each row, when the table has a version column: rows
+    /// start at 1 and each applied PATCH bumps it.
+    versions: Option<HashMap<Uuid, i64>>,
     next_op_id: i64,
     next_tx_id: i64,
     created: u64,
@@ -192,11 +229,25 @@ impl VirtualClient {
             content: Rng::new(seed ^ stream),
             ids: Rng::new(id_salt ^ stream),
             live: Vec::new(),
+            versions: None,
             next_op_id: 1,
             next_tx_id: 1,
             created: 0,
             clock: DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
         }
+    }
+
+    /// PATCHes send the version of the row they change.
+    pub fn with_versions(mut self) -> Self {
+        self.versions = Some(HashMap::new());
+        self
+    }
+
+    /// The version a PATCH of `id` sends; the row's next one is one higher.
+    fn version_seen(&mut self, id: Uuid) -> Option<i64> {
+        let version = self.versions.as_mut()?.entry(id).or_insert(1);
+        *version += 1;
+        Some(*version - 1)
     }
 
     fn tick(&mut self) -> DateTime<Utc> {
@@ -252,7 +303,12 @@ impl VirtualClient {
                 match self.pick(&mut picked) {
                     Some(id) => {
                         let completed_at = self.tick();
-                        changes.push(Entry::Patch(Patch { id, completed_at }));
+                        let version = self.version_seen(id);
+                        changes.push(Entry::Patch(Patch {
+                            id,
+                            completed_at,
+                            version,
+                        }));
                     }
                     None => break,
                 }
@@ -280,6 +336,9 @@ impl VirtualClient {
                     Entry::Delete(id) => {
                         if let Some(i) = self.live.iter().position(|x| x == id) {
                             self.live.swap_remove(i);
+                        }
+                        if let Some(versions) = &mut self.versions {
+                            versions.remove(id);
                         }
                     }
                     Entry::Patch(_) => {}
@@ -409,5 +468,35 @@ mod tests {
                 .iter()
                 .any(|e| e["op"] == "PATCH" && e["data"]["completed"] == 1)
         );
+    }
+
+    #[test]
+    fn patches_send_the_version_each_row_is_at() {
+        let mut client = VirtualClient::new("u", 0, Uuid::nil(), 1, 2).with_versions();
+        let mut at: HashMap<Uuid, i64> = HashMap::new();
+        for _ in 0..20 {
+            let batch = client.mixed_batch(20, 2);
+            let body: serde_json::Value =
+                serde_json::from_str(&batch.to_json()).expect("valid JSON");
+            for (entry, sent) in batch
+                .entries()
+                .zip(body["batch"].as_array().expect("batch"))
+            {
+                match entry {
+                    Entry::Put(p) => {
+                        at.insert(p.id, 1);
+                    }
+                    Entry::Patch(p) => {
+                        let version = at.get_mut(&p.id).expect("a live row");
+                        assert_eq!(sent["data"]["version"], *version);
+                        *version += 1;
+                    }
+                    Entry::Delete(id) => {
+                        at.remove(id);
+                    }
+                }
+            }
+        }
+        assert!(at.values().any(|v| *v > 2), "some rows were patched twice");
     }
 }

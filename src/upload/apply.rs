@@ -12,7 +12,7 @@ use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 use super::dead_letter;
 use super::envelope::{Batch, Entry, Op};
 use super::plan::{Allowed, Prepared, Step, group};
-use super::policy::{self, ConflictNote, RowFailure, RowOutcome};
+use super::policy::{self, ConflictNote, Position, RowFailure, RowOutcome, SetFailure};
 use super::progress;
 use super::report::{EntryResult, Rejection, Report, Status};
 use super::sql::{self, quote_ident};
@@ -45,13 +45,24 @@ pub struct Apply<'r> {
     pub rls_role: Option<&'r str>,
 }
 
-type Position = (usize, usize);
-
 /// Why running entries stopped.
 enum RunFailure {
     Db(sqlx::Error),
     /// A policy refused the entry at this position.
     Refused(Position, Rejection),
+    /// A policy refused an entry of a set after writes that could fail
+    /// first: replaying the entries one at a time finds the culprit.
+    Unattributed(Rejection),
+}
+
+impl From<SetFailure> for RunFailure {
+    fn from(failure: SetFailure) -> Self {
+        match failure {
+            SetFailure::Refused(at, rejection) => Self::Refused(at, rejection),
+            SetFailure::RefusedLater(rejection) => Self::Unattributed(rejection),
+            SetFailure::Db(err) => Self::Db(err),
+        }
+    }
 }
 
 impl From<sqlx::Error> for RunFailure {
@@ -180,6 +191,9 @@ async fn run_steps(
                     Err(RowFailure::Db(err)) => return Err(RunFailure::Db(err)),
                 }
             }
+            Step::Statement(group) if group.policy.is_some() => {
+                conflicts.extend(run_policy_set(conn, ctx, &group).await?);
+            }
             Step::Statement(group) => match group.single_op() {
                 None => run_combined(conn, &group).await?,
                 Some(Op::Put) => {
@@ -205,6 +219,31 @@ async fn run_steps(
         }
     }
     Ok(conflicts)
+}
+
+/// Checks and writes a group of policy entries a set at a time.
+async fn run_policy_set(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    group: &super::plan::Group<'_, '_, '_>,
+) -> Result<Vec<(Position, ConflictNote)>, RunFailure> {
+    let Some(policy) = group.policy else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<_> = group
+        .entries
+        .iter()
+        .map(|p| (*p, &ctx.batch.transactions[p.at.0].entries[p.at.1]))
+        .collect();
+    Ok(policy::apply_set(
+        conn,
+        group.table,
+        policy,
+        &entries,
+        ctx.user_id,
+        ctx.client_id,
+    )
+    .await?)
 }
 
 /// Under row-level security, statements report the rows they touched.
@@ -286,6 +325,7 @@ async fn check_hidden_rows(
 fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), DbFailure> {
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
+        RunFailure::Unattributed(rejection) => Ok((None, rejection)),
         RunFailure::Db(err) => match classify(err) {
             DbFailure::Permanent(rejection) => Ok((None, rejection)),
             other => Err(other),
@@ -473,7 +513,7 @@ pub async fn apply_in(
                 Ok(conflicts) => conflicts,
                 Err(RunFailure::Db(err)) => return Err(classify(err)),
                 // Let the careful mode attribute it.
-                Err(RunFailure::Refused(_, rejection)) => {
+                Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
                     return Err(DbFailure::Permanent(rejection));
                 }
             };

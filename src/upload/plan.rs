@@ -25,8 +25,11 @@ pub struct Prepared<'c, 'a> {
     pub table: &'c Table,
     /// The client-owned columns, when the table declares them.
     pub owned: Option<&'c [&'c Column]>,
-    /// Set when the table's policy needs the per-row path.
+    /// Set when the table's policy checks rows.
     pub policy: Option<&'c Policy<'c>>,
+    /// The policy is applied one row at a time (`policy::apply_row`), not a
+    /// set at a time (`policy::apply_set`).
+    pub one_at_a_time: bool,
     pub op: Op,
     pub row: Row<'c, 'a>,
     /// The version the client last saw (`version` strategy), never written.
@@ -39,6 +42,7 @@ struct AllowedTable<'c> {
     table: &'c Table,
     owned: Option<Vec<&'c Column>>,
     policy: Policy<'c>,
+    one_at_a_time: bool,
 }
 
 /// Per table, the resolved client-owned columns and policy.
@@ -65,12 +69,14 @@ impl<'c> Allowed<'c> {
                     .filter(|c| c.writable)
                     .collect::<Vec<_>>()
             });
+            let one_at_a_time = settings.policies_one_row_at_a_time || !policy.set_based();
             tables.insert(
                 table.name.as_str(),
                 AllowedTable {
                     table,
                     owned,
                     policy,
+                    one_at_a_time,
                 },
             );
         }
@@ -79,9 +85,11 @@ impl<'c> Allowed<'c> {
 
     /// Whether every statement the batch can run has a plan that does not
     /// depend on the data: only PUTs (inserts with `ON CONFLICT`, which
-    /// always probe the key) of tables without a per-row policy. Such
-    /// batches may reuse generic plans; any lookup of existing rows must be
-    /// planned for the rows at hand (DESIGN.md, "Known trap").
+    /// always probe the key) of tables without a policy or with one applied
+    /// a set at a time (its row lock and version bump are unnamed
+    /// statements, planned each time). Such batches may reuse generic plans;
+    /// any lookup of existing rows must be planned for the rows at hand
+    /// (DESIGN.md, "Known trap").
     pub fn plans_are_fixed(&self, batch: &Batch<'_>) -> bool {
         batch
             .transactions
@@ -92,7 +100,7 @@ impl<'c> Allowed<'c> {
                     && self
                         .tables
                         .get(entry.table.as_ref())
-                        .is_none_or(|t| !t.policy.per_row())
+                        .is_none_or(|t| !(t.policy.checks_rows() && t.one_at_a_time))
             })
     }
 
@@ -109,6 +117,7 @@ impl<'c> Allowed<'c> {
             table,
             owned,
             policy,
+            one_at_a_time,
         }) = self.tables.get(entry.table.as_ref())
         else {
             return Err(Rejection::new(
@@ -168,7 +177,8 @@ impl<'c> Allowed<'c> {
             at,
             table,
             owned: owned.as_deref(),
-            policy: policy.per_row().then_some(policy),
+            policy: policy.checks_rows().then_some(policy),
+            one_at_a_time: *one_at_a_time,
             op: entry.op,
             row: Row {
                 id: entry.id.clone(),
@@ -180,7 +190,8 @@ impl<'c> Allowed<'c> {
     }
 }
 
-/// One statement's worth of rows, or one entry of a policy table.
+/// One statement's worth of rows, a set of policy entries, or one entry of
+/// a policy applied one row at a time.
 #[derive(Debug)]
 pub enum Step<'p, 'c, 'a> {
     Statement(Group<'p, 'c, 'a>),
@@ -193,6 +204,9 @@ pub enum Step<'p, 'c, 'a> {
 pub struct Group<'p, 'c, 'a> {
     pub table: &'c Table,
     pub owned: Option<&'c [&'c Column]>,
+    /// The table's policy: the group is checked and written by
+    /// `policy::apply_set`.
+    pub policy: Option<&'c Policy<'c>>,
     pub entries: Vec<&'p Prepared<'c, 'a>>,
 }
 
@@ -228,12 +242,13 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
     let mut steps: Vec<Step> = Vec::new();
     let mut ids: HashSet<&str> = HashSet::new();
     for entry in entries {
-        if entry.policy.is_some() {
+        if entry.policy.is_some() && entry.one_at_a_time {
             steps.push(Step::PerRow(entry));
             continue;
         }
-        // PATCH {} changes nothing; it needs no statement.
-        if entry.op == Op::Patch && entry.row.values.is_empty() {
+        // PATCH {} changes nothing; it needs no statement (a policy may
+        // still refuse it or report a conflict).
+        if entry.policy.is_none() && entry.op == Op::Patch && entry.row.values.is_empty() {
             continue;
         }
         let last = match steps.last() {
@@ -244,8 +259,10 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
             std::ptr::eq(g.table, entry.table)
                 && !ids.contains(entry.row.id.as_str())
                 && (g.single_op() == Some(entry.op) || (mix_ops && g.table.rows_independent))
-                // Without declared columns a PUT statement covers one column set.
+                // Without declared columns a PUT statement covers one column
+                // set (`apply_set` splits its writes by column set itself).
                 && !(entry.op == Op::Put
+                    && entry.policy.is_none()
                     && entry.owned.is_none()
                     && g.entries
                         .iter()
@@ -257,6 +274,7 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
             steps.push(Step::Statement(Group {
                 table: entry.table,
                 owned: entry.owned,
+                policy: entry.policy,
                 entries: Vec::new(),
             }));
         }

@@ -1,12 +1,15 @@
 //! Per-table write policies: ownership, optimistic concurrency, deltas,
 //! state machines, insert-only tables.
 //!
-//! Tables with such a policy take a per-row path: the current row is read
-//! with `FOR UPDATE` (so concurrent writers of one row serialise), the policy
-//! is checked against it, then the row is written. A new row is inserted
-//! without replacing one that appeared meanwhile, so concurrent creators of
-//! one id serialise on its key too. Tables without a policy stay on the
-//! set-based fast path.
+//! An entry of a table with such a policy is checked against the current
+//! row, read with `FOR UPDATE` (so concurrent writers of one row serialise),
+//! then written. A new row is inserted without replacing one that appeared
+//! meanwhile, so concurrent creators of one id serialise on its key too, and
+//! the one that loses is checked against the winner's row. `apply_set` does
+//! this for a set of entries on distinct rows in a few statements;
+//! `apply_row` one entry at a time, for delta columns and field timestamps
+//! (their write depends on the running value) and as the reference. Both
+//! decide with the same functions (`claim`, `check_new`, `check_existing`).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,8 +207,18 @@ impl<'c> Policy<'c> {
         })
     }
 
-    /// Whether entries of this table need the per-row path.
-    pub fn per_row(&self) -> bool {
+    /// Whether entries of this table can be checked and written a set at a
+    /// time (`apply_set`). Delta columns and per-field times are applied
+    /// one row at a time: a write's result depends on the running value.
+    pub fn set_based(&self) -> bool {
+        self.deltas.is_empty()
+            && self
+                .conflict
+                .is_none_or(|c| c.strategy != ConflictStrategy::FieldTimestamps)
+    }
+
+    /// Whether entries of this table are checked against the current row.
+    pub fn checks_rows(&self) -> bool {
         self.owner.is_some()
             || self.conflict.is_some()
             || !self.deltas.is_empty()
@@ -327,25 +340,95 @@ fn refused(code: &'static str, message: impl Into<String>) -> RowFailure {
     RowFailure::Refused(Rejection::new(code, message))
 }
 
-/// Applies one entry of a policy table. `client_id` is the batch's client id
-/// (delta columns need exactly-once delivery).
-pub async fn apply_row(
+/// What a policy decided for an entry on an existing row.
+pub enum Verdict<'c, 'a> {
+    /// Write `row`, then bump the version column if there is one; `note`
+    /// names values the server kept (field timestamps).
+    Write {
+        row: Row<'c, 'a>,
+        bump_version: Option<&'c Column>,
+        note: Option<ConflictNote>,
+    },
+    /// The server's row stays as it is.
+    Keep(ConflictNote),
+}
+
+/// Applies one entry of a policy table, one row at a time. `client_id` is
+/// the batch's client id (delta columns need exactly-once delivery).
+pub async fn apply_row<'c>(
     conn: &mut PgConnection,
     table: &Table,
-    policy: &Policy<'_>,
-    prepared: &Prepared<'_, '_>,
+    policy: &Policy<'c>,
+    prepared: &Prepared<'c, '_>,
     entry: &Entry<'_>,
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<RowOutcome, RowFailure> {
-    let mut row: Row = prepared.row.clone();
-    let value_of = |row: &Row, column: &str| -> Option<String> {
-        row.values
-            .iter()
-            .find(|(c, _)| c.name == column)
-            .and_then(|(_, v)| v.as_deref().map(str::to_owned))
-    };
+    let row = claim(table, policy, prepared, user_id, client_id)?;
 
+    // The current row, locked until the transaction ends; or, for a PUT of
+    // a new id, the row it inserts. The insert is the owner check's other
+    // half: two writers of one new id serialise on its key, and the one that
+    // does not insert it is checked against the row the other one wrote.
+    let mut lost_race = false;
+    let current = loop {
+        if let Some(current) = lock_current(conn, table, &row.id).await? {
+            break current;
+        }
+        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
+        if prepared.op != Op::Put {
+            return Ok(RowOutcome::Applied);
+        }
+        if lost_race {
+            return Err(taken(table, &row.id));
+        }
+        let new_row = check_new(policy, entry, row.clone())?;
+        let owned = written_columns(prepared, &new_row);
+        let inserted = sql::insert_new(table, owned.as_deref(), &[&new_row])
+            .fetch_text(conn)
+            .await?;
+        if !inserted.is_empty() {
+            return Ok(RowOutcome::Applied);
+        }
+        // Another transaction inserted the id since the read: check against its row.
+        lost_race = true;
+    };
+    match check_existing(table, policy, prepared, entry, row, &current, user_id)? {
+        Verdict::Keep(note) => Ok(RowOutcome::Conflict(note)),
+        Verdict::Write {
+            row,
+            bump_version,
+            note,
+        } => {
+            write_existing(conn, table, policy, prepared, entry, &row, bump_version).await?;
+            Ok(note.map_or(RowOutcome::Applied, RowOutcome::Conflict))
+        }
+    }
+}
+
+/// A PUT of an id taken by a row this user cannot read (row-level security).
+fn taken(table: &Table, id: &str) -> RowFailure {
+    refused(
+        "forbidden",
+        format!(
+            "row {} of `{}` belongs to another user",
+            json_string(id),
+            table.name
+        ),
+    )
+}
+
+/// The checks that need no current row (the operation, the client id delta
+/// columns need, the owner the entry names); returns the row to write, with
+/// the user as the owner of a PUT that names none.
+fn claim<'c, 'a>(
+    table: &Table,
+    policy: &Policy<'c>,
+    prepared: &Prepared<'c, 'a>,
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Row<'c, 'a>, RowFailure> {
+    let mut row: Row = prepared.row.clone();
     if policy.insert_only && prepared.op != Op::Put {
         return Err(refused(
             "insert_only",
@@ -378,38 +461,73 @@ pub async fn apply_row(
             _ => {}
         }
     }
+    Ok(row)
+}
 
-    // The current row, locked until the transaction ends; or, for a PUT of
-    // a new id, the row it inserts. The insert is the owner check's other
-    // half: two writers of one new id serialise on its key, and the one that
-    // does not insert it is checked against the row the other one wrote.
-    let mut lost_race = false;
-    let current = loop {
-        if let Some(current) = lock_current(conn, table, &row.id).await? {
-            break current;
-        }
-        // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
-        if prepared.op != Op::Put {
-            return Ok(RowOutcome::Applied);
-        }
-        if lost_race {
-            // The id is taken by a row this user cannot read (row-level security).
-            return Err(refused(
-                "forbidden",
-                format!(
-                    "row {} of `{}` belongs to another user",
-                    json_string(&row.id),
-                    table.name
-                ),
-            ));
-        }
-        if insert_new_row(conn, table, policy, prepared, entry, row.clone()).await? {
-            return Ok(RowOutcome::Applied);
-        }
-        // Another transaction inserted the id since the read: check against its row.
-        lost_race = true;
-    };
-    let Ok(server) = serde_json::from_str::<Value>(&current) else {
+/// The text a row sets `column` to, if it sets it to a value.
+fn value_of(row: &Row, column: &str) -> Option<String> {
+    row.values
+        .iter()
+        .find(|(c, _)| c.name == column)
+        .and_then(|(_, v)| v.as_deref().map(str::to_owned))
+}
+
+/// Checks a PUT of an id with no row against the policy; returns the row to
+/// insert (with its per-field times).
+fn check_new<'c, 'a>(
+    policy: &Policy<'c>,
+    entry: &Entry<'_>,
+    mut row: Row<'c, 'a>,
+) -> Result<Row<'c, 'a>, RowFailure> {
+    if let Some(transitions) = &policy.transitions
+        && let Some((_, Some(state))) = row
+            .values
+            .iter()
+            .find(|(c, _)| c.name == transitions.column.name)
+        && !transitions.initial.contains(state.as_ref())
+    {
+        let initial: Vec<&str> = transitions.initial.iter().copied().collect();
+        return Err(refused(
+            "invalid_transition",
+            format!(
+                "a new row's `{}` may not be {}; it starts as one of: {}",
+                transitions.column.name,
+                truncate_for_message(state),
+                initial.join(", ")
+            ),
+        ));
+    }
+    let field_column = policy
+        .conflict
+        .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
+        .map(|c| c.column);
+    if let Some(column) = field_column {
+        let times = field_times(entry.metadata);
+        let object: BTreeMap<&String, String> =
+            times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
+        row.values.retain(|(c, _)| c.name != column.name);
+        row.values.push((
+            column,
+            Some(Cow::Owned(
+                serde_json::to_string(&object).unwrap_or_default(),
+            )),
+        ));
+    }
+    Ok(row)
+}
+
+/// Checks an entry against the existing row `current` (its JSON text,
+/// locked): ownership, insert-only, locks, transitions, conflicts.
+fn check_existing<'c, 'a>(
+    table: &Table,
+    policy: &Policy<'c>,
+    prepared: &Prepared<'c, 'a>,
+    entry: &Entry<'_>,
+    mut row: Row<'c, 'a>,
+    current: &str,
+    user_id: &str,
+) -> Result<Verdict<'c, 'a>, RowFailure> {
+    let Ok(server) = serde_json::from_str::<Value>(current) else {
         return Err(RowFailure::Db(sqlx::Error::Decode(
             format!("the current row of `{}` is not JSON", table.name).into(),
         )));
@@ -419,18 +537,11 @@ pub async fn apply_row(
     if let Some(owner) = policy.owner
         && server_text(owner).as_deref() != Some(user_id)
     {
-        return Err(refused(
-            "forbidden",
-            format!(
-                "row {} of `{}` belongs to another user",
-                json_string(&row.id),
-                table.name
-            ),
-        ));
+        return Err(taken(table, &row.id));
     }
     if policy.insert_only {
         // The row exists: an insert-only table never changes it.
-        return Ok(RowOutcome::Conflict(ConflictNote {
+        return Ok(Verdict::Keep(ConflictNote {
             code: "already_exists",
             message: format!(
                 "row {} of `{}` exists already and is kept as it is (insert-only table)",
@@ -572,15 +683,18 @@ pub async fn apply_row(
                                 table: table.name.clone(),
                                 row_id: row.id.clone(),
                                 client_data: client_data(entry),
-                                server_data: Some(current.clone()),
+                                server_data: Some(current.to_owned()),
                             }
                         }),
                     };
                     if conflict.on_conflict == OnConflict::Reject {
                         return Err(refused("stale_field", note.message));
                     }
-                    write_existing(conn, table, policy, prepared, entry, &row, None).await?;
-                    return Ok(RowOutcome::Conflict(note));
+                    return Ok(Verdict::Write {
+                        row,
+                        bump_version: None,
+                        note: Some(note),
+                    });
                 }
             }
             ConflictStrategy::FieldTimestamps => {}
@@ -589,23 +703,28 @@ pub async fn apply_row(
     if let (Some((code, message)), Some(conflict)) = (stale, policy.conflict) {
         return match conflict.on_conflict {
             OnConflict::Reject => Err(refused(code, message)),
-            on_conflict => Ok(RowOutcome::Conflict(ConflictNote {
+            on_conflict => Ok(Verdict::Keep(ConflictNote {
                 code,
                 message,
                 record: (on_conflict == OnConflict::Record).then(|| RecordedConflict {
                     table: table.name.clone(),
                     row_id: row.id.clone(),
                     client_data: client_data(entry),
-                    server_data: Some(current.clone()),
+                    server_data: Some(current.to_owned()),
                 }),
             })),
         };
     }
-    write_existing(conn, table, policy, prepared, entry, &row, bump_version).await?;
-    Ok(RowOutcome::Applied)
+    Ok(Verdict::Write {
+        row,
+        bump_version,
+        note: None,
+    })
 }
 
-/// Reads the row with `id` as JSON text and locks it until the transaction ends.
+/// Reads the row with `id` as JSON text and locks it until the transaction
+/// ends. Unnamed, so it is planned for the row at hand even in a batch that
+/// allows generic plans (`apply_set` falls back to `apply_row` there).
 async fn lock_current(
     conn: &mut PgConnection,
     table: &Table,
@@ -616,60 +735,10 @@ async fn lock_current(
         quote_ident(&table.name),
         table.id_type
     ))
+    .persistent(false)
     .bind(id)
     .fetch_optional(conn)
     .await
-}
-
-/// Inserts the row of a PUT of an id that did not exist; false when another
-/// transaction inserted the id first (nothing was written).
-async fn insert_new_row(
-    conn: &mut PgConnection,
-    table: &Table,
-    policy: &Policy<'_>,
-    prepared: &Prepared<'_, '_>,
-    entry: &Entry<'_>,
-    mut row: Row<'_, '_>,
-) -> Result<bool, RowFailure> {
-    if let Some(transitions) = &policy.transitions
-        && let Some((_, Some(state))) = row
-            .values
-            .iter()
-            .find(|(c, _)| c.name == transitions.column.name)
-        && !transitions.initial.contains(state.as_ref())
-    {
-        let initial: Vec<&str> = transitions.initial.iter().copied().collect();
-        return Err(refused(
-            "invalid_transition",
-            format!(
-                "a new row's `{}` may not be {}; it starts as one of: {}",
-                transitions.column.name,
-                truncate_for_message(state),
-                initial.join(", ")
-            ),
-        ));
-    }
-    let field_column = policy
-        .conflict
-        .filter(|c| c.strategy == ConflictStrategy::FieldTimestamps)
-        .map(|c| c.column);
-    if let Some(column) = field_column {
-        let times = field_times(entry.metadata);
-        let object: BTreeMap<&String, String> =
-            times.iter().map(|(k, v)| (k, v.to_rfc3339())).collect();
-        row.values.retain(|(c, _)| c.name != column.name);
-        row.values.push((
-            column,
-            Some(Cow::Owned(
-                serde_json::to_string(&object).unwrap_or_default(),
-            )),
-        ));
-    }
-    let owned = written_columns(prepared, &row);
-    let inserted = sql::insert_new(table, owned.as_deref(), &[&row])
-        .fetch_text(conn)
-        .await?;
-    Ok(!inserted.is_empty())
 }
 
 /// The columns a PUT writes: the table's client-owned columns plus those the
@@ -766,6 +835,8 @@ async fn write_existing(
         sqlx::query(&format!(
             "UPDATE {t} SET {c} = {c} + 1 WHERE \"id\" = ($1::text)::{id_type}"
         ))
+        // Unnamed, as `lock_current`.
+        .persistent(false)
         .bind(&row.id)
         .execute(&mut *conn)
         .await?;
@@ -795,6 +866,373 @@ pub async fn record_conflicts(
         .bind(client_id)
         .bind(op_id)
         .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// (client transaction, entry) position of an entry in its batch.
+pub type Position = (usize, usize);
+
+/// Why a set of policy entries was not applied.
+pub enum SetFailure {
+    /// The policy refused this entry, the first of the set in the client's
+    /// order: the one the one-at-a-time application refuses too.
+    Refused(Position, Rejection),
+    /// The policy refused a later entry: which entry the one-at-a-time
+    /// application blames depends on the writes before it.
+    RefusedLater(Rejection),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for SetFailure {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Db(err)
+    }
+}
+
+/// An entry of a set, with the batch entry it came from.
+pub type SetEntry<'p, 'c, 'a, 'b> = (&'p Prepared<'c, 'a>, &'b Entry<'a>);
+
+/// Entries refused so far, and how a refusal is reported.
+struct Refusals {
+    first: Option<Position>,
+    refused: Vec<(Position, Rejection)>,
+}
+
+impl Refusals {
+    fn note(&mut self, at: Position, failure: RowFailure) -> Result<(), sqlx::Error> {
+        match failure {
+            RowFailure::Refused(rejection) => {
+                self.refused.push((at, rejection));
+                Ok(())
+            }
+            RowFailure::Db(err) => Err(err),
+        }
+    }
+
+    /// The refusal of the earliest refused entry, if any.
+    fn failure(&mut self) -> Option<SetFailure> {
+        self.refused.sort_by_key(|(at, _)| *at);
+        match self.refused.drain(..).next() {
+            Some((at, rejection)) if Some(at) == self.first => {
+                Some(SetFailure::Refused(at, rejection))
+            }
+            Some((_, rejection)) => Some(SetFailure::RefusedLater(rejection)),
+            None => None,
+        }
+    }
+}
+
+/// A decided write to an existing row.
+struct Write<'p, 'c, 'a> {
+    prepared: &'p Prepared<'c, 'a>,
+    row: Row<'c, 'a>,
+    bump_version: Option<&'c Column>,
+}
+
+/// Applies entries of one policy table, each on a different row, with the
+/// decisions of `apply_row` in a few set-based statements: one reads and
+/// locks the current rows, each entry is checked against its row as
+/// `apply_row` checks it, then the rows that pass are written together. A
+/// new id is inserted without replacing a row that appeared meanwhile, and
+/// an entry that loses that race is checked against the winner's row, as in
+/// `apply_row`. Returns the conflict notes in the client's order.
+pub async fn apply_set<'c>(
+    conn: &mut PgConnection,
+    table: &Table,
+    policy: &Policy<'c>,
+    entries: &[SetEntry<'_, 'c, '_, '_>],
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<(Position, ConflictNote)>, SetFailure> {
+    let mut refusals = Refusals {
+        first: entries.iter().map(|(p, _)| p.at).min(),
+        refused: Vec::new(),
+    };
+    let mut claimed = Vec::with_capacity(entries.len());
+    for &(prepared, entry) in entries {
+        match claim(table, policy, prepared, user_id, client_id) {
+            Ok(row) => claimed.push((prepared, entry, row)),
+            Err(failure) => refusals.note(prepared.at, failure)?,
+        }
+    }
+    let ids: Vec<&str> = claimed.iter().map(|(_, _, r)| r.id.as_str()).collect();
+    let Some(current) = lock_rows(conn, table, &ids).await? else {
+        // Two ids name one row (say, a uuid in upper and lower case).
+        return apply_each(conn, table, policy, entries, user_id, client_id).await;
+    };
+
+    let mut notes = Vec::new();
+    let mut writes = Vec::new();
+    let mut inserts = Vec::new();
+    for ((prepared, entry, row), locked) in claimed.into_iter().zip(current) {
+        match locked.current {
+            Some(current) => {
+                let verdict =
+                    check_existing(table, policy, prepared, entry, row, &current, user_id);
+                match verdict {
+                    Ok(verdict) => decided(prepared, verdict, &mut writes, &mut notes),
+                    Err(failure) => refusals.note(prepared.at, failure)?,
+                }
+            }
+            // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
+            None if prepared.op != Op::Put => {}
+            None => match check_new(policy, entry, row.clone()) {
+                Ok(new_row) => inserts.push(Insert {
+                    prepared,
+                    entry,
+                    key: locked.key,
+                    claimed: row,
+                    row: new_row,
+                }),
+                Err(failure) => refusals.note(prepared.at, failure)?,
+            },
+        }
+    }
+    if let Some(failure) = refusals.failure() {
+        return Err(failure);
+    }
+    write_set(conn, table, &writes).await?;
+
+    let inserted = insert_set(conn, table, &inserts).await?;
+    let lost: Vec<Insert> = inserts
+        .into_iter()
+        .filter(|insert| !inserted.contains(&insert.key))
+        .collect();
+    if !lost.is_empty() {
+        // Other transactions inserted these ids since the read: check the
+        // entries against their rows.
+        let ids: Vec<&str> = lost.iter().map(|i| i.claimed.id.as_str()).collect();
+        // The first read found these keys distinct.
+        let current = lock_rows(conn, table, &ids)
+            .await?
+            .ok_or_else(|| sqlx::Error::Decode("two new ids name one key".into()))?;
+        let mut writes = Vec::new();
+        for (insert, locked) in lost.into_iter().zip(current) {
+            let Insert {
+                prepared,
+                entry,
+                claimed,
+                ..
+            } = insert;
+            let verdict = match locked.current {
+                Some(current) => {
+                    check_existing(table, policy, prepared, entry, claimed, &current, user_id)
+                }
+                None => Err(taken(table, &claimed.id)),
+            };
+            match verdict {
+                Ok(verdict) => decided(prepared, verdict, &mut writes, &mut notes),
+                Err(failure) => refusals.note(prepared.at, failure)?,
+            }
+        }
+        if let Some(failure) = refusals.failure() {
+            return Err(failure);
+        }
+        write_set(conn, table, &writes).await?;
+    }
+    notes.sort_by_key(|(at, _)| *at);
+    Ok(notes)
+}
+
+/// Files a verdict: a write to make, a note to report.
+fn decided<'p, 'c, 'a>(
+    prepared: &'p Prepared<'c, 'a>,
+    verdict: Verdict<'c, 'a>,
+    writes: &mut Vec<Write<'p, 'c, 'a>>,
+    notes: &mut Vec<(Position, ConflictNote)>,
+) {
+    match verdict {
+        Verdict::Keep(note) => notes.push((prepared.at, note)),
+        Verdict::Write {
+            row,
+            bump_version,
+            note,
+        } => {
+            writes.push(Write {
+                prepared,
+                row,
+                bump_version,
+            });
+            notes.extend(note.map(|n| (prepared.at, n)));
+        }
+    }
+}
+
+/// `apply_row` for each entry in the client's order.
+async fn apply_each<'c>(
+    conn: &mut PgConnection,
+    table: &Table,
+    policy: &Policy<'c>,
+    entries: &[SetEntry<'_, 'c, '_, '_>],
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<(Position, ConflictNote)>, SetFailure> {
+    let mut ordered = entries.to_vec();
+    ordered.sort_by_key(|(p, _)| p.at);
+    let first = ordered.first().map(|(p, _)| p.at);
+    let mut notes = Vec::new();
+    for (prepared, entry) in ordered {
+        match apply_row(conn, table, policy, prepared, entry, user_id, client_id).await {
+            Ok(RowOutcome::Applied) => {}
+            Ok(RowOutcome::Conflict(note)) => notes.push((prepared.at, note)),
+            Err(RowFailure::Refused(rejection)) if Some(prepared.at) == first => {
+                return Err(SetFailure::Refused(prepared.at, rejection));
+            }
+            Err(RowFailure::Refused(rejection)) => return Err(SetFailure::RefusedLater(rejection)),
+            Err(RowFailure::Db(err)) => return Err(SetFailure::Db(err)),
+        }
+    }
+    Ok(notes)
+}
+
+/// An id of a set, as read under lock.
+#[derive(Clone)]
+struct Locked {
+    /// The id as Postgres prints the key (RETURNING gives it so).
+    key: String,
+    /// The current row as JSON text, if there is one.
+    current: Option<String>,
+}
+
+/// Reads the rows with `ids` as JSON text, in the order of `ids`, and locks
+/// them (in key order) until the transaction ends. `None` when two ids name
+/// the same key (say, a uuid in upper and lower case). The statement is
+/// unnamed, so it is planned for the ids at hand even in a batch that
+/// allows generic plans.
+async fn lock_rows(
+    conn: &mut PgConnection,
+    table: &Table,
+    ids: &[&str],
+) -> Result<Option<Vec<Locked>>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    // The whole array is cast first, so an id the key type refuses fails
+    // the statement whether or not the table has rows, as in `lock_current`.
+    let keys = format!(
+        "unnest(($1::text[])::{}[]) WITH ORDINALITY AS u(id, i)",
+        table.id_type
+    );
+    let found: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+        "WITH l AS (SELECT u.i, to_jsonb(t)::text AS row FROM {keys} \
+         JOIN {} AS t ON t.\"id\" = u.id ORDER BY t.\"id\" FOR UPDATE OF t) \
+         SELECT u.i, u.id::text, l.row FROM {keys} LEFT JOIN l ON l.i = u.i ORDER BY u.i",
+        quote_ident(&table.name),
+    ))
+    .persistent(false)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    let mut seen = BTreeSet::new();
+    if !found.iter().all(|(_, key, _)| seen.insert(key.as_str())) || found.len() != ids.len() {
+        return Ok(None);
+    }
+    Ok(Some(
+        found
+            .into_iter()
+            .map(|(_, key, current)| Locked { key, current })
+            .collect(),
+    ))
+}
+
+/// The columns a statement writes (see `written_columns`) and its rows.
+type ColumnSet<'r, 'c, 'a> = (Option<Vec<&'c Column>>, Vec<&'r Row<'c, 'a>>);
+
+/// PUT rows grouped by the columns they write: one statement per column set.
+fn by_columns<'r, 'c, 'a>(
+    rows: impl Iterator<Item = (&'r Prepared<'c, 'a>, &'r Row<'c, 'a>)>,
+) -> Vec<ColumnSet<'r, 'c, 'a>>
+where
+    'c: 'r,
+    'a: 'r,
+{
+    let mut sets: Vec<(BTreeSet<&str>, ColumnSet<'r, 'c, 'a>)> = Vec::new();
+    for (prepared, row) in rows {
+        let columns = written_columns(prepared, row);
+        let key: BTreeSet<&str> = match &columns {
+            Some(columns) => columns.iter().map(|c| c.name.as_str()).collect(),
+            None => row.values.iter().map(|(c, _)| c.name.as_str()).collect(),
+        };
+        match sets.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, (_, rows))) => rows.push(row),
+            None => sets.push((key, (columns, vec![row]))),
+        }
+    }
+    sets.into_iter().map(|(_, set)| set).collect()
+}
+
+/// A PUT of an id that had no row.
+struct Insert<'p, 'c, 'a, 'b> {
+    prepared: &'p Prepared<'c, 'a>,
+    entry: &'b Entry<'a>,
+    /// The id as Postgres prints the key.
+    key: String,
+    /// The row as claimed, to check against a row that appears meanwhile.
+    claimed: Row<'c, 'a>,
+    /// The row to insert.
+    row: Row<'c, 'a>,
+}
+
+/// Inserts the rows of PUTs of ids that had no row; returns the keys
+/// inserted (another transaction may have taken the others meanwhile).
+async fn insert_set(
+    conn: &mut PgConnection,
+    table: &Table,
+    inserts: &[Insert<'_, '_, '_, '_>],
+) -> Result<BTreeSet<String>, sqlx::Error> {
+    let mut inserted = BTreeSet::new();
+    for (owned, rows) in by_columns(inserts.iter().map(|i| (i.prepared, &i.row))) {
+        let keys = sql::insert_new(table, owned.as_deref(), &rows)
+            .fetch_text(conn)
+            .await?;
+        inserted.extend(keys);
+    }
+    Ok(inserted)
+}
+
+/// Writes decided entries to their existing (locked) rows, as
+/// `write_existing` does one by one: deletes, updates, replacing upserts,
+/// then the version bumps.
+async fn write_set(
+    conn: &mut PgConnection,
+    table: &Table,
+    writes: &[Write<'_, '_, '_>],
+) -> Result<(), sqlx::Error> {
+    let of = |op: Op| writes.iter().filter(move |w| w.prepared.op == op);
+    let deleted: Vec<&str> = of(Op::Delete).map(|w| w.row.id.as_str()).collect();
+    if !deleted.is_empty() {
+        sql::delete(table, deleted).execute(conn).await?;
+    }
+    // PATCH {} writes nothing (it would still fire update triggers).
+    let patched: Vec<&Row> = of(Op::Patch)
+        .map(|w| &w.row)
+        .filter(|r| !r.values.is_empty())
+        .collect();
+    if let Some(statement) = sql::update(table, &patched) {
+        statement.execute(conn).await?;
+    }
+    for (owned, rows) in by_columns(of(Op::Put).map(|w| (w.prepared, &w.row))) {
+        sql::upsert(table, owned.as_deref(), &rows)
+            .execute(conn)
+            .await?;
+    }
+    let bumped: Vec<&str> = writes
+        .iter()
+        .filter(|w| w.bump_version.is_some())
+        .map(|w| w.row.id.as_str())
+        .collect();
+    if let Some(column) = writes.iter().find_map(|w| w.bump_version) {
+        let c = quote_ident(&column.name);
+        sqlx::query(&format!(
+            "UPDATE {} AS t SET {c} = t.{c} + 1 WHERE t.\"id\" = ANY(($1::text[])::{}[])",
+            quote_ident(&table.name),
+            table.id_type
+        ))
+        .persistent(false)
+        .bind(bumped)
+        .execute(conn)
         .await?;
     }
     Ok(())

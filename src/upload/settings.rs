@@ -22,6 +22,10 @@ pub struct WriteSettings {
     /// The tables clients may write, by name. Anything else is rejected.
     #[serde(default)]
     pub tables: BTreeMap<String, TableSettings>,
+    /// Check and write policy tables one row at a time: the reference the
+    /// set-based path is tested against (slower; for troubleshooting).
+    #[serde(default)]
+    pub policies_one_row_at_a_time: bool,
     #[serde(default)]
     pub dead_letters: DeadLetterSettings,
 }
@@ -64,6 +68,7 @@ impl Default for WriteSettings {
             max_entries_per_batch: default_max_entries(),
             transient_retries: default_retries(),
             tables: BTreeMap::new(),
+            policies_one_row_at_a_time: false,
             dead_letters: DeadLetterSettings::default(),
         }
     }

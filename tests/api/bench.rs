@@ -13,28 +13,43 @@ struct Cli {
     args: BenchArgs,
 }
 
-async fn todo_app() -> TestApp {
+/// The todo demo; with `policies`, its todos have an owner (`created_by`)
+/// and a version column, as `uplink bench --spawn` configures them.
+async fn todo_app(policies: bool) -> TestApp {
     let root = repo_root();
     let schema = std::fs::read_to_string(root.join("examples/todo/schema.sql"))
         .expect("examples/todo/schema.sql is readable");
-    let todo = Settings::load(Some(&root.join("examples/todo/uplink.yaml")))
+    let mut todo = Settings::load(Some(&root.join("examples/todo/uplink.yaml")))
         .expect("examples/todo/uplink.yaml loads");
-    TestApp::builder()
-        .schema(schema)
-        .config(move |s| s.write = todo.write)
-        .spawn()
-        .await
+    let mut builder = TestApp::builder().schema(schema);
+    if policies {
+        builder = builder.schema("ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1");
+        let todos = todo
+            .write
+            .tables
+            .get_mut("todos")
+            .expect("todos are writable");
+        todos.owner_column = Some("created_by".to_owned());
+        todos.conflict = Some(
+            serde_json::from_value(serde_json::json!({"strategy": "version", "column": "version"}))
+                .expect("a conflict policy"),
+        );
+    }
+    builder.config(move |s| s.write = todo.write).spawn().await
 }
 
 #[tokio::test]
 async fn bench_runs_every_workload_and_writes_a_report() {
     // Arrange
-    let app = todo_app().await;
+    let app = todo_app(false).await;
+    let secure = todo_app(true).await;
     let report_path = app.data_dir.join("bench.json");
     let cli = Cli::parse_from([
         "bench",
         "--url",
         &app.address,
+        "--policy-url",
+        &secure.address,
         "--database-url",
         &app.db_url,
         "--duration",
@@ -46,7 +61,7 @@ async fn bench_runs_every_workload_and_writes_a_report() {
         "--batch-size",
         "20",
         "--workload",
-        "put100,mixed,presign,tokens",
+        "put100,mixed,put100-owner,mixed-policies,presign,tokens",
         "--json",
         report_path.to_str().expect("utf-8 path"),
     ]);
@@ -73,6 +88,8 @@ async fn bench_runs_every_workload_and_writes_a_report() {
         ("mixed", "uplink"),
         ("mixed", "naive"),
         ("mixed", "sql-limit"),
+        ("put100-owner", "uplink"),
+        ("mixed-policies", "uplink"),
         ("presign", "uplink"),
         ("tokens", "uplink"),
     ] {
@@ -105,7 +122,38 @@ async fn bench_runs_every_workload_and_writes_a_report() {
             );
         }
     }
-    assert!(report["targets"].as_array().is_some_and(|t| t.len() == 5));
+    for (workload, ratio) in [
+        ("put100-owner", "uplink_over_put100"),
+        ("mixed-policies", "uplink_over_mixed"),
+    ] {
+        assert!(
+            report["ratios"][workload][ratio]
+                .as_f64()
+                .is_some_and(|r| r > 0.0),
+            "{workload} {ratio} is reported: {}",
+            report["ratios"]
+        );
+    }
+    assert!(report["targets"].as_array().is_some_and(|t| t.len() == 7));
+
+    // The policy cases wrote through the policies: every todo is the
+    // user's, and the PATCHes of mixed-policies bumped versions.
+    let (mine, others, bumped): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE created_by = 'bench'), \
+                count(*) FILTER (WHERE created_by IS DISTINCT FROM 'bench'), \
+                count(*) FILTER (WHERE version > 1) FROM todos",
+    )
+    .fetch_one(&secure.db_pool)
+    .await
+    .expect("count todos");
+    assert!(
+        mine > 0 && others == 0,
+        "{mine} todos of the user, {others} of others"
+    );
+    assert!(
+        bumped > 0,
+        "PATCHes sent the version they saw and bumped it"
+    );
 
     // The rows really are in the database: each write case left its todos.
     let todos: i64 = sqlx::query_scalar("SELECT count(*) FROM todos")

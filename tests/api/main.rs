@@ -22,6 +22,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod policies;
+mod policy_properties;
 mod reliability;
 mod reliability_checker;
 mod shutdown;

@@ -765,6 +765,66 @@ mod ownership {
         );
     }
 
+    /// The same race with several new ids in one client transaction,
+    /// checked and written a set at a time: one user gets every row, the
+    /// other's transaction is refused at its first entry and writes nothing.
+    #[tokio::test]
+    async fn two_users_creating_the_same_ids_in_one_batch_cannot_share_them() {
+        const TRIALS: usize = 30;
+        let app = spawn().await;
+        let (alice, bob) = (app.token_for("alice").await, app.token_for("bob").await);
+        for trial in 0..TRIALS {
+            let ids: Vec<String> = (0..5).map(|_| Uuid::new_v4().to_string()).collect();
+            let batch = |name: &str| -> Value {
+                let entries: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"op": "PUT", "type": "lists", "id": id, "tx_id": 1, "data": {"name": name}}))
+                    .collect();
+                json!({"batch": entries})
+            };
+            let (by_alice, by_bob) = (batch("alice's"), batch("bob's"));
+            let ((_, a), (_, b)) = tokio::join!(
+                app.post_batch(&alice, &by_alice),
+                app.post_batch(&bob, &by_bob)
+            );
+
+            let status =
+                |r: &Value| match (r["applied"].as_u64(), r["rejected"].as_u64(), code_of(r)) {
+                    (Some(5), Some(0), None) => "applied",
+                    (Some(0), Some(5), Some("forbidden")) => "forbidden",
+                    _ => panic!("trial {trial}: unexpected report {r}"),
+                };
+            let winner = match (status(&a), status(&b)) {
+                ("applied", "forbidden") => "alice",
+                ("forbidden", "applied") => "bob",
+                other => panic!("trial {trial}: {other:?}: {a} / {b}"),
+            };
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, owner_id FROM lists WHERE id = ANY($1::text[]::uuid[])",
+            )
+            .bind(&ids)
+            .fetch_all(&app.db_pool)
+            .await
+            .unwrap();
+            assert_eq!(rows.len(), 5, "trial {trial}");
+            for (name, owner) in rows {
+                assert_eq!(
+                    (name, owner),
+                    (format!("{winner}'s"), winner.to_owned()),
+                    "trial {trial}"
+                );
+            }
+        }
+        assert_eq!(
+            scalar::<i64>(
+                &app,
+                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'forbidden'"
+            )
+            .await,
+            TRIALS as i64
+        );
+    }
+
     const RLS_SCHEMA: &str = r#"
         DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'uplink_test_authenticated') THEN
