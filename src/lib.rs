@@ -13,5 +13,6 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
+pub mod sweep;
 pub mod telemetry;
 pub mod upload;

@@ -16,19 +16,16 @@ pub fn spawn(attachments: Attachments) {
     if interval.is_zero() {
         return;
     }
-    tokio::spawn(async move {
-        // First sweep one interval after start, not during start-up.
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match remove_stale_uploads(&attachments).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "removed stale pending attachment uploads"),
-                Err(err) => tracing::warn!(error = ?err, "attachment cleanup failed; will retry"),
-            }
-        }
-    });
+    // First sweep one interval after start, not during start-up.
+    crate::sweep::every(
+        interval,
+        interval,
+        "stale pending attachment uploads",
+        move || {
+            let attachments = attachments.clone();
+            async move { remove_stale_uploads(&attachments).await }
+        },
+    );
 }
 
 pub async fn remove_stale_uploads(attachments: &Attachments) -> anyhow::Result<u64> {

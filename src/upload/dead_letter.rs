@@ -271,20 +271,15 @@ pub fn spawn_retention(db: PgPool, retention: Duration) {
     if retention.is_zero() {
         return;
     }
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(RETENTION_SWEEP_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match delete_expired(&db, retention).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "deleted dead letters past their retention"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "dead letter retention sweep failed; will retry")
-                }
-            }
-        }
-    });
+    crate::sweep::every(
+        RETENTION_SWEEP_INTERVAL,
+        Duration::ZERO,
+        "dead letters past their retention",
+        move || {
+            let db = db.clone();
+            async move { delete_expired(&db, retention).await }
+        },
+    );
 }
 
 /// Deletes dead letters created more than `retention` ago; returns how many.
