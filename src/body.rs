@@ -24,7 +24,7 @@ use actix_web::{HttpMessage, web};
 use futures_util::StreamExt;
 
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::limits::json_depth_exceeds;
 
 /// How a body is encoded (`Content-Encoding`): identity or gzip, nothing else.
@@ -54,23 +54,27 @@ enum BodyError {
 impl BodyError {
     fn into_api(self) -> ApiError {
         match self {
-            Self::TooLarge { max } => ApiError::PayloadTooLarge(format!(
-                "request body is larger than {max} bytes (after decompression)"
-            )),
-            Self::TooDeep { max } => ApiError::bad_request(
-                "json_too_deep",
+            Self::TooLarge { max } => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body is larger than {max} bytes (after decompression)"),
+            ),
+            Self::TooDeep { max } => ApiError::new(
+                ErrorCode::JsonTooDeep,
                 format!("request body is nested deeper than {max} levels"),
             ),
-            Self::TimedOut { after } => ApiError::RequestTimeout(format!(
-                "the request body did not arrive within {}",
-                humantime::format_duration(after)
-            )),
-            Self::BadGzip => ApiError::bad_request(
-                "invalid_gzip",
+            Self::TimedOut { after } => ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {}",
+                    humantime::format_duration(after)
+                ),
+            ),
+            Self::BadGzip => ApiError::new(
+                ErrorCode::InvalidGzip,
                 "the request body is not valid gzip (Content-Encoding: gzip)",
             ),
             Self::Unreadable => {
-                ApiError::bad_request("invalid_body", "request body could not be read")
+                ApiError::new(ErrorCode::InvalidBody, "request body could not be read")
             }
         }
     }
@@ -176,7 +180,8 @@ fn encoding(req: &ServiceRequest) -> Result<Encoding, ApiError> {
 }
 
 fn unsupported_encoding() -> ApiError {
-    ApiError::UnsupportedMediaType(
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
         "unsupported Content-Encoding: send the body as is or with `Content-Encoding: gzip`"
             .to_owned(),
     )

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::attachments::Attachments;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -55,7 +55,8 @@ async fn ready(
     attachments: web::Data<Attachments>,
 ) -> Result<HttpResponse, ApiError> {
     if !startup.is_done() {
-        return Err(ApiError::Unavailable(
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
             "starting: waiting for the database (migrations, schema)".to_owned(),
         ));
     }
@@ -68,9 +69,13 @@ async fn ready(
         }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database unreachable");
-            Err(ApiError::Unavailable("database unreachable".to_owned()))
+            Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "database unreachable".to_owned(),
+            ))
         }
-        Err(_) => Err(ApiError::Unavailable(
+        Err(_) => Err(ApiError::new(
+            ErrorCode::Unavailable,
             "database did not answer in time".to_owned(),
         )),
     }
@@ -81,11 +86,13 @@ async fn check_storage(attachments: &Attachments) -> Result<(), ApiError> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => {
             tracing::warn!(error = ?err, storage = attachments.storage_name(), "readiness: attachment storage unreachable");
-            Err(ApiError::Unavailable(
+            Err(ApiError::new(
+                ErrorCode::Unavailable,
                 "attachment storage unreachable".to_owned(),
             ))
         }
-        Err(_) => Err(ApiError::Unavailable(
+        Err(_) => Err(ApiError::new(
+            ErrorCode::Unavailable,
             "attachment storage did not answer in time".to_owned(),
         )),
     }

@@ -6,7 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod body;
 pub mod config;
-pub mod database;
+pub mod db;
 pub mod error;
 pub mod health;
 pub mod limits;

@@ -194,7 +194,7 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 }
 
 fn too_many(wait: Duration) -> ApiError {
-    ApiError::TooManyRequests {
+    ApiError::RateLimited {
         retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
     }
 }

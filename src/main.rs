@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use uplink::config::Settings;
 use uplink::startup::Application;
-use uplink::{database, telemetry, upload};
+use uplink::{db, telemetry, upload};
 
 /// uplink: the backend for PowerSync apps (write path, credentials, attachments).
 #[derive(Parser)]
@@ -83,8 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let settings = settings()?;
-            let pool = database::pool(&settings.database, settings.database_url())?;
-            database::migrate(&pool).await?;
+            let pool = db::pool::pool(&settings.database, settings.database_url())?;
+            db::migrate::run(&pool).await?;
             println!("migrations applied");
         }
         Command::CheckConfig => match settings() {

@@ -13,9 +13,9 @@ use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
-use crate::error::{self, ApiError};
+use crate::error::{self, ApiError, ErrorCode};
 use crate::telemetry::UplinkRootSpan;
-use crate::{admin, attachments, auth, body, database, health, limits, metrics, openapi, upload};
+use crate::{admin, attachments, auth, body, health, limits, metrics, openapi, upload};
 
 pub struct Application {
     port: u16,
@@ -32,10 +32,10 @@ impl Application {
         for (key, message) in settings.warnings() {
             tracing::warn!(key, "{key} {message}");
         }
-        let db = database::pool(&settings.database, settings.database_url())?;
-        let reachable = database::reachable(&db).await;
+        let db = crate::db::pool::pool(&settings.database, settings.database_url())?;
+        let reachable = crate::db::pool::reachable(&db).await;
         if reachable && settings.database.migrate_on_start {
-            database::migrate(&db).await?;
+            crate::db::migrate::run(&db).await?;
         }
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
             .with_context(|| {
@@ -163,12 +163,12 @@ fn connect_when_the_database_answers(state: &AppState) {
         loop {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_CONNECT_DELAY);
-            if !database::reachable(&db).await {
+            if !crate::db::pool::reachable(&db).await {
                 continue;
             }
             let prepared = async {
                 if migrate {
-                    database::migrate(&db).await?;
+                    crate::db::migrate::run(&db).await?;
                 }
                 writer.reload_schema().await
             };
@@ -324,11 +324,10 @@ fn run(
 }
 
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
 }
 
 /// Gives responses produced outside our handlers (actix's own 404/405/413…)

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::AdminKey;
 use super::conflicts;
-use crate::error::ApiError;
+use crate::db::DbFailure;
+use crate::error::{ApiError, ErrorCode};
 use crate::upload::{ReplayOutcome, Writer, dead_letter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -48,8 +49,8 @@ fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(50),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             format!("`limit` must be between 1 and {MAX_LIMIT}"),
         )),
     }
@@ -58,44 +59,22 @@ fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
 /// A database failure on an admin route: transient ones are 503 like
 /// everywhere else; anything else is logged and opaque.
 fn db_error(err: sqlx::Error) -> ApiError {
-    if is_transient(&err) {
-        ApiError::Unavailable("the database is unavailable".to_owned())
-    } else {
-        ApiError::Unexpected(anyhow::Error::new(err))
-    }
-}
-
-fn is_transient(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            ["08", "53", "57", "58", "40"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }),
-        _ => false,
-    }
+    DbFailure::from(err).into()
 }
 
 fn anyhow_error(err: anyhow::Error) -> ApiError {
-    let transient = err.chain().any(|cause| {
-        cause
-            .downcast_ref::<sqlx::Error>()
-            .is_some_and(is_transient)
-    });
-    if transient {
-        ApiError::Unavailable("the database is unavailable".to_owned())
+    if DbFailure::is_transient_cause(&err) {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the database is unavailable".to_owned(),
+        )
     } else {
         ApiError::Unexpected(err)
     }
 }
 
 fn no_dead_letter(id: i64) -> ApiError {
-    ApiError::NotFound(format!("no dead letter {id}"))
+    ApiError::new(ErrorCode::NotFound, format!("no dead letter {id}"))
 }
 
 #[utoipa::path(
@@ -182,8 +161,8 @@ pub async fn replay_dead_letter(
     let id = id.into_inner();
     match writer.replay_dead_letter(id).await.map_err(anyhow_error)? {
         ReplayOutcome::NotFound => Err(no_dead_letter(id)),
-        ReplayOutcome::AlreadyReplayed => Err(ApiError::Conflict {
-            code: "already_replayed",
+        ReplayOutcome::AlreadyReplayed => Err(ApiError::Refused {
+            code: ErrorCode::AlreadyReplayed,
             message: format!("dead letter {id} was already replayed"),
         }),
         outcome => Ok(HttpResponse::Ok().json(outcome)),
@@ -247,8 +226,8 @@ pub async fn reload_schema(
                 // The operator needs the reason (a column gone, a table
                 // renamed); it names config keys and tables, not secrets.
                 tracing::warn!(error = %format!("{err:#}"), "schema reload refused");
-                Err(ApiError::Conflict {
-                    code: "schema_mismatch",
+                Err(ApiError::Refused {
+                    code: ErrorCode::SchemaMismatch,
                     message: format!("{err:#}"),
                 })
             }
@@ -298,8 +277,8 @@ pub async fn list_conflicts(
         Some("true") => Some(true),
         Some("all") => None,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "`resolved` must be true, false or all",
             ));
         }
@@ -337,11 +316,11 @@ pub async fn resolve_conflict(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request("invalid_path", "the conflict id must be a uuid"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
     let conflict = conflicts::resolve(writer.db(), id)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("no write conflict {id}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
     Ok(HttpResponse::Ok().json(conflict))
 }

@@ -17,7 +17,7 @@ use super::local::{FILES_PATH, LocalStorage, Refusal, SignedQuery};
 use super::records;
 use super::requests::Sha256Sum;
 use super::serving;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn refusal(refusal: Refusal) -> ApiError {
-    ApiError::Forbidden(
+    ApiError::new(
+        ErrorCode::Forbidden,
         match refusal {
             Refusal::Expired => "this URL has expired",
             Refusal::BadSignature => "the URL's signature does not match the request",
@@ -37,8 +38,8 @@ fn refusal(refusal: Refusal) -> ApiError {
 }
 
 fn upload_closed() -> ApiError {
-    ApiError::Conflict {
-        code: "upload_closed",
+    ApiError::Refused {
+        code: ErrorCode::UploadClosed,
         message: "this upload URL no longer accepts a body: the upload was completed, deleted \
                   or abandoned; ask for a new upload URL"
             .to_owned(),
@@ -52,10 +53,12 @@ fn authorize<'a>(
     key: &str,
     query: &SignedQuery,
 ) -> Result<&'a LocalStorage, ApiError> {
-    let local = attachments
-        .local
-        .as_deref()
-        .ok_or_else(|| ApiError::NotFound("local attachment storage is not enabled".to_owned()))?;
+    let local = attachments.local.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "local attachment storage is not enabled".to_owned(),
+        )
+    })?;
     local
         .verify(req.method().as_str(), key, query, |name| {
             req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -64,8 +67,8 @@ fn authorize<'a>(
     // Only keys uplink signed reach here; re-check the shape before
     // touching the file system anyway.
     if !key::is_object_key(&attachments.settings.key_prefix, key) {
-        return Err(ApiError::bad_request(
-            "invalid_key",
+        return Err(ApiError::new(
+            ErrorCode::InvalidKey,
             "not an attachment key",
         ));
     }
@@ -128,13 +131,17 @@ async fn put_file(
     let mut written: u64 = 0;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("incomplete_body", "the upload body could not be read")
+            ApiError::new(
+                ErrorCode::IncompleteBody,
+                "the upload body could not be read",
+            )
         })?;
         written += chunk.len() as u64;
         if written > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the upload is larger than the {limit} bytes this URL allows"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the upload is larger than the {limit} bytes this URL allows"),
+            ));
         }
         hasher.update(&chunk);
         file.write_all(&chunk)
@@ -144,16 +151,16 @@ async fn put_file(
     if let Some(expected) = expected_length
         && expected != written
     {
-        return Err(ApiError::bad_request(
-            "incomplete_body",
+        return Err(ApiError::new(
+            ErrorCode::IncompleteBody,
             format!("received {written} of {expected} bytes"),
         ));
     }
     if let Some(expected) = expected_sum {
         let actual = Sha256Sum::from_bytes(hasher.finalize().into());
         if actual != expected {
-            return Err(ApiError::bad_request(
-                "bad_digest",
+            return Err(ApiError::new(
+                ErrorCode::BadDigest,
                 "the body does not match x-amz-checksum-sha256",
             ));
         }
@@ -206,7 +213,10 @@ async fn get_file(
     let file = match tokio::fs::File::open(local.path_of(&key)).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::NotFound("no such object".to_owned()));
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no such object".to_owned(),
+            ));
         }
         Err(err) => return Err(io_error(err, "open an attachment")),
     };

@@ -6,7 +6,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 use sqlx::{PgConnection, PgPool, Transaction};
 
-use crate::error::ApiError;
+use crate::db::DbFailure;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -80,7 +81,7 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
         .size
         .map(i64::try_from)
         .transpose()
-        .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))?;
     let mut attempt = 1;
     loop {
         let result: Result<Option<Row>, sqlx::Error> = sqlx::query_as(&format!(
@@ -119,10 +120,9 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
 }
 
 fn is_insert_race(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| matches!(code.as_ref(), "23505" | "40001" | "40P01")),
+    match crate::db::failure::database_failure(err) {
+        Some(DbFailure::Conflict(_)) => true,
+        Some(DbFailure::Refused(refusal)) => refusal.code == ErrorCode::UniqueViolation,
         _ => false,
     }
 }
@@ -131,7 +131,10 @@ fn is_insert_race(err: &sqlx::Error) -> bool {
 pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
     db.begin().await.map_err(|err| {
         tracing::warn!(error = %err, "attachments: no database connection");
-        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the database is unavailable; retry later".to_owned(),
+        )
     })
 }
 
@@ -245,7 +248,7 @@ pub async fn mark_uploaded(
     size: u64,
 ) -> Result<Option<Record>, ApiError> {
     let size = i64::try_from(size)
-        .map_err(|_| ApiError::bad_request("invalid_size", "size is out of range"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))?;
     let row: Option<Row> = sqlx::query_as(&format!(
         "UPDATE attachments
          SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
@@ -305,29 +308,15 @@ pub async fn sql_allows_read(
 pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
     db.acquire().await.map_err(|err| {
         tracing::warn!(error = %err, "attachments: no database connection");
-        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the database is unavailable; retry later".to_owned(),
+        )
     })
 }
 
 /// Transient database failures become 503 (the device retries); the rest
 /// are unexpected and logged.
 pub fn db_error(err: sqlx::Error) -> ApiError {
-    let transient = match &err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            matches!(&code[..2.min(code.len())], "08" | "40" | "53" | "57" | "58")
-        }),
-        _ => false,
-    };
-    if transient {
-        tracing::warn!(error = %err, "attachments: database unavailable");
-        ApiError::Unavailable("the database is unavailable; retry later".to_owned())
-    } else {
-        ApiError::Unexpected(anyhow::Error::new(err).context("attachments database query failed"))
-    }
+    DbFailure::from(err).into()
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::{self, AttachmentId};
 use super::settings::AttachmentSettings;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// `POST /api/attachments/upload-url`; fields in camelCase or snake_case.
 #[derive(Debug, Deserialize)]
@@ -72,22 +72,22 @@ impl UploadRequest {
     pub fn parse(body: UploadUrlBody, settings: &AttachmentSettings) -> Result<Self, ApiError> {
         let id = match body.id.as_deref() {
             Some(raw) => {
-                AttachmentId::parse(raw).map_err(|m| ApiError::bad_request("invalid_id", m))?
+                AttachmentId::parse(raw).map_err(|m| ApiError::new(ErrorCode::InvalidId, m))?
             }
             None => AttachmentId::generate(),
         };
         let filename = key::clean_filename(&body.filename);
         if filename.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "invalid_filename",
+            return Err(ApiError::new(
+                ErrorCode::InvalidFilename,
                 "filename must not be empty",
             ));
         }
         let content_type = match body.content_type.as_deref() {
             Some(raw) if !raw.trim().is_empty() => {
                 normalize_content_type(raw).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_content_type",
+                    ApiError::new(
+                        ErrorCode::InvalidContentType,
                         "contentType must look like `type/subtype`",
                     )
                 })?
@@ -95,9 +95,10 @@ impl UploadRequest {
             _ => guess_content_type(&key::extension(&filename)).to_owned(),
         };
         if !settings.allows_content_type(&content_type) {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "content type `{content_type}` is not allowed for attachments"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("content type `{content_type}` is not allowed for attachments"),
+            ));
         }
         if let Some(size) = body.size
             && size > settings.max_size
@@ -106,8 +107,8 @@ impl UploadRequest {
         }
         let sha256 = match body.checksum_sha256.as_deref() {
             Some(raw) => Some(Sha256Sum::parse(raw).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_checksum",
+                ApiError::new(
+                    ErrorCode::InvalidChecksum,
                     "checksumSha256 must be a SHA-256 digest in base64 or hex",
                 )
             })?),
@@ -124,9 +125,10 @@ impl UploadRequest {
 }
 
 pub fn too_large(size: u64, max: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "attachment of {size} bytes is larger than the limit of {max} bytes"
-    ))
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("attachment of {size} bytes is larger than the limit of {max} bytes"),
+    )
 }
 
 /// `Image/PNG; charset=x` → `image/png`; `None` unless it is `token/token`.
@@ -256,7 +258,7 @@ mod tests {
         ];
         for (json, code) in cases {
             let err = UploadRequest::parse(body(json.clone()), &settings).expect_err(code);
-            assert_eq!(err.code(), code, "{json}");
+            assert_eq!(err.code().as_str(), code, "{json}");
         }
     }
 }

@@ -15,7 +15,7 @@ use super::requests::{
 use super::settings::ReadPolicy;
 use super::storage::{PutConstraints, UrlContext};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/attachments/upload-url", web::post().to(upload_url))
@@ -67,24 +67,33 @@ fn request_base(req: &HttpRequest, trust_forwarded: bool) -> String {
 
 fn storage_error(err: anyhow::Error) -> ApiError {
     tracing::warn!(error = ?err, "attachments: storage request failed");
-    ApiError::Unavailable("attachment storage is unavailable; retry later".to_owned())
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "attachment storage is unavailable; retry later".to_owned(),
+    )
 }
 
 fn parse_id(raw: &str) -> Result<key::AttachmentId, ApiError> {
-    key::AttachmentId::parse(raw).map_err(|m| ApiError::bad_request("invalid_id", m))
+    key::AttachmentId::parse(raw).map_err(|m| ApiError::new(ErrorCode::InvalidId, m))
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("attachment `{id}` does not exist"))
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("attachment `{id}` does not exist"),
+    )
 }
 
 fn forbidden() -> ApiError {
-    ApiError::Forbidden("this attachment belongs to another user".to_owned())
+    ApiError::new(
+        ErrorCode::Forbidden,
+        "this attachment belongs to another user".to_owned(),
+    )
 }
 
 fn not_uploaded(id: &str) -> ApiError {
-    ApiError::Conflict {
-        code: "not_uploaded",
+    ApiError::Refused {
+        code: ErrorCode::NotUploaded,
         message: format!("attachment `{id}` has not been uploaded yet"),
     }
 }
@@ -224,17 +233,18 @@ fn check_limits(
     if let Some(declared) = record.size
         && declared != size
     {
-        return Err(ApiError::bad_request(
-            "size_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::SizeMismatch,
             format!("the upload has {size} bytes, {declared} were declared"),
         ));
     }
     let stored_type = stored_type.and_then(normalize_content_type);
     let effective = stored_type.as_deref().unwrap_or(&record.content_type);
     if effective != record.content_type || !settings.allows_content_type(effective) {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "the upload's content type `{effective}` is not the declared, allowed one"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("the upload's content type `{effective}` is not the declared, allowed one"),
+        ));
     }
     Ok(())
 }
@@ -254,8 +264,8 @@ fn check_checksum(
     }
     match stored.and_then(Sha256Sum::parse) {
         Some(stored) if stored == declared => Ok(()),
-        _ => Err(ApiError::bad_request(
-            "checksum_mismatch",
+        _ => Err(ApiError::new(
+            ErrorCode::ChecksumMismatch,
             "the stored object does not have the declared SHA-256",
         )),
     }
@@ -274,7 +284,8 @@ async fn download_url(
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id.as_str()))?;
     if !may_read(&attachments, &user, &record).await? {
-        return Err(ApiError::Forbidden(
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
             "you may not download this attachment".to_owned(),
         ));
     }
@@ -339,7 +350,9 @@ async fn delete(
     let record = match owned(&mut *decision.connection().await?, &user, id.as_str()).await {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
-        Err(ApiError::NotFound(_)) => return Ok(HttpResponse::NoContent().finish()),
+        Err(err) if err.code() == ErrorCode::NotFound => {
+            return Ok(HttpResponse::NoContent().finish());
+        }
         Err(other) => return Err(other),
     };
     attachments

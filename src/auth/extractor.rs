@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::Auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::telemetry;
 
 #[derive(Debug, Clone)]
@@ -41,8 +41,8 @@ impl AuthUser {
 /// (the schemes the PowerSync Service accepts).
 pub fn credential(req: &HttpRequest) -> Result<&str, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
-            "missing_token",
+        return Err(ApiError::new(
+            ErrorCode::MissingToken,
             "send Authorization: Bearer <token>",
         ));
     };
@@ -53,8 +53,8 @@ pub fn credential(req: &HttpRequest) -> Result<&str, ApiError> {
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(ApiError::unauthorized(
-            "missing_token",
+        return Err(ApiError::new(
+            ErrorCode::MissingToken,
             "the Authorization header holds no token",
         ));
     }
@@ -62,8 +62,8 @@ pub fn credential(req: &HttpRequest) -> Result<&str, ApiError> {
 }
 
 fn malformed_header() -> ApiError {
-    ApiError::unauthorized(
-        "invalid_token",
+    ApiError::new(
+        ErrorCode::InvalidToken,
         "the Authorization header must be `Bearer <token>` or `Token <token>`",
     )
 }

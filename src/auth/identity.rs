@@ -10,7 +10,7 @@ use crate::auth::extractor::credential;
 use crate::auth::settings::{IdentityMode, IdentitySettings};
 use crate::auth::upstream::Upstream;
 use crate::auth::verify;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub enum Identity {
     Dev { default_user_id: String },
@@ -91,7 +91,7 @@ impl Identity {
             Self::ApiKey(keys) => {
                 let presented = match req.headers().get(HeaderName::from_static("x-api-key")) {
                     Some(value) => value.to_str().map_err(|_| {
-                        ApiError::unauthorized("invalid_token", "the X-API-Key header is not text")
+                        ApiError::new(ErrorCode::InvalidToken, "the X-API-Key header is not text")
                     })?,
                     None => credential(req)?,
                 };
@@ -104,7 +104,7 @@ impl Identity {
                     }
                 }
                 let key = granted.ok_or_else(|| {
-                    ApiError::unauthorized("invalid_token", "the API key is not valid")
+                    ApiError::new(ErrorCode::InvalidToken, "the API key is not valid")
                 })?;
                 Ok(Grant {
                     user_id: key.user_id.clone(),

@@ -8,7 +8,7 @@ use tracing_actix_web::RootSpan;
 
 use crate::auth::identity::Requested;
 use crate::auth::{Auth, AuthUser};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Longest user id accepted (the `sub` of issued tokens).
 const MAX_USER_ID_LEN: usize = 255;
@@ -105,16 +105,23 @@ fn requested(query: TokenQuery, body: &[u8]) -> Result<Requested, ApiError> {
         TokenBody::default()
     } else {
         serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("request body does not fit: {e}"))
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("request body does not fit: {e}"),
+            )
         })?
     };
-    let query_parameters =
-        match query.parameters {
-            None => None,
-            Some(text) => Some(serde_json::from_str::<Map<String, Value>>(&text).map_err(
-                |_| ApiError::bad_request("invalid_query", "`parameters` must be a JSON object"),
-            )?),
-        };
+    let query_parameters = match query.parameters {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str::<Map<String, Value>>(&text).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "`parameters` must be a JSON object",
+                )
+            })?,
+        ),
+    };
     Ok(Requested {
         user_id: body.user_id.or(query.user_id),
         parameters: body.parameters.or(query_parameters),
@@ -126,8 +133,8 @@ fn check_user_id(user_id: &str) -> Result<(), ApiError> {
         || user_id.len() > MAX_USER_ID_LEN
         || user_id.chars().any(char::is_control)
     {
-        return Err(ApiError::bad_request(
-            "invalid_user_id",
+        return Err(ApiError::new(
+            ErrorCode::InvalidUserId,
             format!("the user id must be 1 to {MAX_USER_ID_LEN} bytes without control characters"),
         ));
     }

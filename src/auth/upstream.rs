@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::auth::keys::{self, KeyAlg};
 use crate::auth::settings::JwtIdentitySettings;
 use crate::auth::verify;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Largest JWKS document accepted from a provider.
 const MAX_JWKS_BYTES: usize = 1 << 20;
@@ -95,8 +95,8 @@ impl Upstream {
         let alg = KeyAlg::from_jwt(header.alg)
             .filter(|alg| self.algorithms.contains(alg))
             .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_token",
+                ApiError::new(
+                    ErrorCode::InvalidToken,
                     "the token's algorithm is not accepted for the identity provider",
                 )
             })?;
@@ -167,7 +167,8 @@ impl Upstream {
             return Ok(found);
         }
         if !self.ever_fetched() {
-            return Err(ApiError::Unavailable(
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
                 "the identity provider's keys cannot be fetched; try again".to_owned(),
             ));
         }

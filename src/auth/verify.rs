@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::auth::keys::KeyAlg;
 use crate::auth::keyset::{KeySet, SigningKey};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Clock skew tolerated on `exp`/`nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -21,13 +21,13 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// algorithms fail here.
 pub fn header(token: &str) -> Result<Header, ApiError> {
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "the token is larger than 16 KB",
         ));
     }
     jsonwebtoken::decode_header(token)
-        .map_err(|_| ApiError::unauthorized("invalid_token", "the token is malformed"))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the token is malformed"))
 }
 
 /// What an uplink token must satisfy besides its signature.
@@ -47,8 +47,8 @@ pub fn verify_own(
     header: &Header,
 ) -> Result<Value, ApiError> {
     let Some(alg) = KeyAlg::from_jwt(header.alg) else {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "the token's algorithm is not accepted",
         ));
     };
@@ -106,8 +106,8 @@ pub fn require_subject(claims: &Value, claim: &str) -> Result<String, ApiError> 
         _ => String::new(),
     };
     if user.is_empty() {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
             format!("the token has no `{claim}` claim naming the user"),
         ));
     }
@@ -121,8 +121,8 @@ pub fn require_issued_in_past(claims: &Value) -> Result<(), ApiError> {
     match claims.get("iat").map(Value::as_f64) {
         None => Ok(()),
         Some(Some(iat)) if iat <= (now + LEEWAY_SECS as i64) as f64 => Ok(()),
-        Some(_) => Err(ApiError::unauthorized(
-            "invalid_token",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "the token's `iat` is in the future",
         )),
     }
@@ -135,14 +135,14 @@ fn require_lifetime_within(claims: &Value, max_lifetime: Duration) -> Result<(),
         claims.get("iat").and_then(Value::as_f64),
         claims.get("exp").and_then(Value::as_f64),
     ) else {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "the token has no numeric `iat` and `exp`",
         ));
     };
     if exp - iat > max_lifetime.as_secs().saturating_add(LEEWAY_SECS) as f64 {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "the token lives longer than uplink issues tokens for (auth.token_ttl)",
         ));
     }
@@ -150,8 +150,8 @@ fn require_lifetime_within(claims: &Value, max_lifetime: Duration) -> Result<(),
 }
 
 pub fn unknown_key() -> ApiError {
-    ApiError::unauthorized(
-        "unknown_key",
+    ApiError::new(
+        ErrorCode::UnknownKey,
         "the token is signed with a key that is not (or no longer) trusted",
     )
 }
@@ -159,27 +159,30 @@ pub fn unknown_key() -> ApiError {
 pub fn map_error(err: jsonwebtoken::errors::Error) -> ApiError {
     match err.kind() {
         ErrorKind::ExpiredSignature => {
-            ApiError::unauthorized("expired_token", "the token has expired")
+            ApiError::new(ErrorCode::ExpiredToken, "the token has expired")
         }
-        ErrorKind::InvalidAudience => {
-            ApiError::unauthorized("wrong_audience", "the token is not meant for this audience")
-        }
+        ErrorKind::InvalidAudience => ApiError::new(
+            ErrorCode::WrongAudience,
+            "the token is not meant for this audience",
+        ),
         ErrorKind::InvalidIssuer => {
-            ApiError::unauthorized("invalid_token", "the token has the wrong issuer")
+            ApiError::new(ErrorCode::InvalidToken, "the token has the wrong issuer")
         }
         ErrorKind::ImmatureSignature => {
-            ApiError::unauthorized("invalid_token", "the token is not valid yet")
+            ApiError::new(ErrorCode::InvalidToken, "the token is not valid yet")
         }
-        ErrorKind::InvalidSignature => {
-            ApiError::unauthorized("invalid_token", "the token's signature does not verify")
-        }
-        ErrorKind::InvalidAlgorithm => ApiError::unauthorized(
-            "invalid_token",
+        ErrorKind::InvalidSignature => ApiError::new(
+            ErrorCode::InvalidToken,
+            "the token's signature does not verify",
+        ),
+        ErrorKind::InvalidAlgorithm => ApiError::new(
+            ErrorCode::InvalidToken,
             "the token's algorithm is not accepted for its key",
         ),
-        ErrorKind::MissingRequiredClaim(claim) => {
-            ApiError::unauthorized("invalid_token", format!("the token has no `{claim}` claim"))
-        }
-        _ => ApiError::unauthorized("invalid_token", "the token is invalid"),
+        ErrorKind::MissingRequiredClaim(claim) => ApiError::new(
+            ErrorCode::InvalidToken,
+            format!("the token has no `{claim}` claim"),
+        ),
+        _ => ApiError::new(ErrorCode::InvalidToken, "the token is invalid"),
     }
 }

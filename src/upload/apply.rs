@@ -11,12 +11,12 @@ use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
 use super::dead_letter;
 use super::envelope::{Batch, Entry, Op};
+use super::failure::{Failure, classify};
 use super::plan::{Allowed, Prepared, Step, group};
 use super::policy::{self, ConflictNote, Position, RowFailure, RowOutcome, SetFailure};
 use super::progress;
 use super::report::{EntryResult, Rejection, Report, Status};
 use super::sql::{self, quote_ident};
-use super::sqlstate::{DbFailure, classify};
 
 /// Who is writing.
 pub struct Actor<'r> {
@@ -322,12 +322,12 @@ async fn check_hidden_rows(
 /// A refusal as a rejection, with the entry's position when a policy named
 /// it (a refused statement does not say which of its rows failed), or the
 /// classified database failure.
-fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), DbFailure> {
+fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Unattributed(rejection) => Ok((None, rejection)),
         RunFailure::Db(err) => match classify(err) {
-            DbFailure::Permanent(rejection) => Ok((None, rejection)),
+            Failure::Permanent(rejection) => Ok((None, rejection)),
             other => Err(other),
         },
     }
@@ -341,7 +341,7 @@ async fn one_at_a_time(
     conn: &mut PgConnection,
     ctx: &RunContext<'_, '_, '_>,
     runnable: &[&Prepared<'_, '_>],
-) -> Result<TxOutcome, DbFailure> {
+) -> Result<TxOutcome, Failure> {
     let mut savepoint = conn.begin().await.map_err(classify)?;
     let mut conflicts = Vec::new();
     for prepared in runnable {
@@ -366,7 +366,7 @@ async fn run_careful(
     conn: &mut PgConnection,
     ctx: &RunContext<'_, '_, '_>,
     work: &TxWork<'_, '_>,
-) -> Result<TxOutcome, DbFailure> {
+) -> Result<TxOutcome, Failure> {
     if let Some((culprit, rejection)) = work.first_refusal() {
         return Ok(TxOutcome::Rejected {
             culprit,
@@ -447,7 +447,7 @@ async fn assume_role(
     conn: &mut PgConnection,
     role: &str,
     actor: &Actor<'_>,
-) -> Result<(), DbFailure> {
+) -> Result<(), Failure> {
     sqlx::query(
         "SELECT set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true)",
     )
@@ -471,7 +471,7 @@ pub async fn apply_in(
     options: &Apply<'_>,
     mode: Mode,
     lock_rows: bool,
-) -> Result<Report, DbFailure> {
+) -> Result<Report, Failure> {
     let client_id = batch
         .client_id
         .as_deref()
@@ -514,7 +514,7 @@ pub async fn apply_in(
                 Err(RunFailure::Db(err)) => return Err(classify(err)),
                 // Let the careful mode attribute it.
                 Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
-                    return Err(DbFailure::Permanent(rejection));
+                    return Err(Failure::Permanent(rejection));
                 }
             };
             for (t, w) in work.iter().enumerate() {
@@ -700,7 +700,7 @@ fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcom
 
 /// Checks deferred constraints per statement, so a violation is attributed
 /// to its client transaction rather than failing the commit.
-pub async fn check_constraints_immediately(conn: &mut PgConnection) -> Result<(), DbFailure> {
+pub async fn check_constraints_immediately(conn: &mut PgConnection) -> Result<(), Failure> {
     sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
         .execute(conn)
         .await

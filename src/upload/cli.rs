@@ -7,7 +7,7 @@ use clap::Subcommand;
 use super::schema::Catalog;
 use super::{ReplayOutcome, Writer, dead_letter};
 use crate::config::Settings;
-use crate::database;
+use crate::db;
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLetterCommand {
@@ -29,14 +29,14 @@ pub enum DeadLetterCommand {
 
 /// Prints a ready-to-edit `write.tables` allow-list for the live database.
 pub async fn print_schema(settings: &Settings) -> anyhow::Result<()> {
-    let pool = database::pool(&settings.database, settings.database_url())?;
+    let pool = db::pool::pool(&settings.database, settings.database_url())?;
     let catalog = Catalog::load(&pool, &settings.write.schema).await?;
     print!("{}", catalog.to_allow_list_yaml(&settings.write.schema));
     Ok(())
 }
 
 pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> anyhow::Result<bool> {
-    let pool = database::pool(&settings.database, settings.database_url())?;
+    let pool = db::pool::pool(&settings.database, settings.database_url())?;
     match command {
         DeadLetterCommand::List { limit, all } => {
             let letters = dead_letter::list(&pool, limit, all)

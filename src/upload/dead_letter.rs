@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 use sqlx::{PgConnection, PgPool};
 
 use super::envelope::{ClientTransaction, Entry};
+use super::failure::{Failure, classify};
 use super::report::Rejection;
 use super::sql::json_string;
-use super::sqlstate::{DbFailure, classify};
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
 pub fn entry_json(entry: &Entry<'_>) -> String {
@@ -135,7 +135,7 @@ pub fn transaction_json(transaction: &ClientTransaction<'_>) -> String {
 
 /// Stores a rejected client transaction, unless its user already has
 /// `max_per_user` pending dead letters: then the whole batch is refused
-/// (`DbFailure::DeadLetterLimit`) and stays on the device, rather than
+/// (`Failure::DeadLetterLimit`) and stays on the device, rather than
 /// acknowledging a transaction that is stored nowhere.
 pub async fn insert(
     conn: &mut PgConnection,
@@ -145,7 +145,7 @@ pub async fn insert(
     transaction: &ClientTransaction<'_>,
     failed_op_id: Option<i64>,
     rejection: &Rejection,
-) -> Result<(), DbFailure> {
+) -> Result<(), Failure> {
     // Concurrent batches of one user count and insert one after the other.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('uplink_dead_letters/' || $1, 0))")
         .bind(user_id)
@@ -167,7 +167,7 @@ pub async fn insert(
             max_per_user,
             "dead letter limit reached; batch refused"
         );
-        return Err(DbFailure::DeadLetterLimit(format!(
+        return Err(Failure::DeadLetterLimit(format!(
             "a client transaction was rejected ({}: {}), and this user already has \
              {max_per_user} dead letters waiting for an operator \
              (write.dead_letters.max_per_user); nothing was applied, retry after \

@@ -105,10 +105,10 @@ pub enum EnvelopeError {
 }
 
 impl EnvelopeError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error::ErrorCode {
         match self {
-            Self::Json(_) => "invalid_json",
-            Self::Shape(_) => "invalid_envelope",
+            Self::Json(_) => crate::error::ErrorCode::InvalidJson,
+            Self::Shape(_) => crate::error::ErrorCode::InvalidEnvelope,
         }
     }
 }
@@ -648,7 +648,12 @@ mod tests {
         ];
         for (body, code) in cases {
             let err = Batch::parse(body, None).expect_err(&String::from_utf8_lossy(body));
-            assert_eq!(err.code(), *code, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err.code().as_str(),
+                *code,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

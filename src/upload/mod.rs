@@ -6,6 +6,7 @@ pub mod cli;
 mod coerce;
 pub mod dead_letter;
 pub mod envelope;
+mod failure;
 mod plan;
 mod policy;
 mod progress;
@@ -14,7 +15,6 @@ mod routes;
 pub mod schema;
 mod settings;
 mod sql;
-mod sqlstate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,12 +33,13 @@ pub use coerce::coerce;
 
 use apply::{Apply, Mode, apply_in, check_constraints_immediately};
 use envelope::Batch;
+use failure::{Failure, classify};
 use plan::Allowed;
 use report::Report;
 use schema::Catalog;
-use sqlstate::{DbFailure, classify};
 
 use crate::config::{ConfigError, Settings};
+use crate::error::{ApiError, ErrorCode};
 
 /// Why a batch could not be processed at all.
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +59,13 @@ pub enum WriteError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<WriteError> for crate::error::ApiError {
+impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
         match err {
-            WriteError::Unavailable(message) => Self::Unavailable(message),
-            WriteError::Invalid(message) => Self::bad_request("invalid_value", message),
-            WriteError::DeadLetterLimit(message) => Self::LimitReached {
-                code: "dead_letter_limit",
+            WriteError::Unavailable(message) => Self::new(ErrorCode::Unavailable, message),
+            WriteError::Invalid(message) => Self::new(ErrorCode::InvalidValue, message),
+            WriteError::DeadLetterLimit(message) => Self::Refused {
+                code: ErrorCode::DeadLetterLimit,
                 message,
             },
             WriteError::Unexpected(err) => Self::Unexpected(err),
@@ -186,8 +187,8 @@ impl Writer {
                 .await
             {
                 Ok(report) => return Ok(report),
-                Err(DbFailure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
-                Err(DbFailure::Permanent(rejection))
+                Err(Failure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
+                Err(Failure::Permanent(rejection))
                     if rejection
                         .sqlstate
                         .as_deref()
@@ -201,7 +202,7 @@ impl Writer {
                             .to_owned(),
                     ));
                 }
-                Err(DbFailure::Permanent(rejection)) => {
+                Err(Failure::Permanent(rejection)) => {
                     // Careful mode contains refusals in savepoints; one here
                     // came from uplink's own statements.
                     return Err(WriteError::Unexpected(anyhow::anyhow!(
@@ -210,24 +211,24 @@ impl Writer {
                         rejection.sqlstate
                     )));
                 }
-                Err(DbFailure::Retryable(sqlstate)) if attempt < retries => {
+                Err(Failure::Retryable(sqlstate)) if attempt < retries => {
                     attempt += 1;
                     lock_rows = true;
                     tracing::debug!(%sqlstate, attempt, "retrying batch after a transient conflict");
                     tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;
                 }
-                Err(DbFailure::Retryable(sqlstate)) => {
+                Err(Failure::Retryable(sqlstate)) => {
                     return Err(WriteError::Unavailable(format!(
                         "the database kept reporting conflicts (SQLSTATE {sqlstate})"
                     )));
                 }
-                Err(DbFailure::Unavailable(message)) => {
+                Err(Failure::Unavailable(message)) => {
                     return Err(WriteError::Unavailable(message));
                 }
-                Err(DbFailure::DeadLetterLimit(message)) => {
+                Err(Failure::DeadLetterLimit(message)) => {
                     return Err(WriteError::DeadLetterLimit(message));
                 }
-                Err(DbFailure::Unexpected(err)) => return Err(WriteError::Unexpected(err)),
+                Err(Failure::Unexpected(err)) => return Err(WriteError::Unexpected(err)),
             }
         }
     }
@@ -240,9 +241,9 @@ impl Writer {
         mode: Mode,
         lock_rows: bool,
         deferrable: bool,
-    ) -> Result<Report, DbFailure> {
+    ) -> Result<Report, Failure> {
         // Connections plan every statement for its parameters (see
-        // `database::connect_options`); a batch of inserts may reuse plans.
+        // `db::pool::connect_options`); a batch of inserts may reuse plans.
         let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
             "BEGIN; SET LOCAL plan_cache_mode = auto"
         } else {
@@ -255,14 +256,14 @@ impl Writer {
         let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
         match tx.commit().await.map_err(classify) {
             Ok(()) => Ok(report),
-            Err(DbFailure::Unavailable(message)) => {
+            Err(Failure::Unavailable(message)) => {
                 // The connection died around COMMIT: the batch may have
                 // committed. With a client id the progress row tells; never
                 // answer "nothing applied" for a batch that was.
                 if self.committed(batch, options.actor.user_id).await {
                     Ok(report)
                 } else {
-                    Err(DbFailure::Unavailable(message))
+                    Err(Failure::Unavailable(message))
                 }
             }
             Err(other) => Err(other),
@@ -381,29 +382,29 @@ impl Writer {
 
 /// Not getting a connection at all (refused, auth, database gone) is
 /// transient for the device, whatever the SQLSTATE.
-fn unavailable(err: sqlx::Error) -> DbFailure {
+fn unavailable(err: sqlx::Error) -> Failure {
     match classify(err) {
-        DbFailure::Unavailable(message) => DbFailure::Unavailable(message),
-        DbFailure::Retryable(sqlstate) => DbFailure::Retryable(sqlstate),
+        Failure::Unavailable(message) => Failure::Unavailable(message),
+        Failure::Retryable(sqlstate) => Failure::Retryable(sqlstate),
         other => {
             let detail = match other {
-                DbFailure::Unexpected(e) => format!("{e:#}"),
-                DbFailure::Permanent(r) => r.message,
+                Failure::Unexpected(e) => format!("{e:#}"),
+                Failure::Permanent(r) => r.message,
                 _ => String::new(),
             };
             tracing::warn!(error = %detail, "cannot open a database transaction");
-            DbFailure::Unavailable("the database is unavailable".to_owned())
+            Failure::Unavailable("the database is unavailable".to_owned())
         }
     }
 }
 
-fn failure(failure: DbFailure) -> anyhow::Error {
+fn failure(failure: Failure) -> anyhow::Error {
     match failure {
-        DbFailure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
-        DbFailure::Retryable(s) => anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again"),
-        DbFailure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
-        DbFailure::DeadLetterLimit(m) => anyhow::anyhow!(m),
-        DbFailure::Unexpected(e) => e,
+        Failure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
+        Failure::Retryable(s) => anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again"),
+        Failure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
+        Failure::DeadLetterLimit(m) => anyhow::anyhow!(m),
+        Failure::Unexpected(e) => e,
     }
 }
 

@@ -8,7 +8,8 @@ use serde_json::json;
 use super::envelope::{Batch, EnvelopeError, Op, Shape};
 use super::{Actor, Writer};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::db::DbFailure;
+use crate::error::{ApiError, ErrorCode};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/data/checkpoint").route(web::put().to(checkpoint)))
@@ -37,14 +38,15 @@ fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     if is_json {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
             "expected Content-Type: application/json".to_owned(),
         ))
     }
 }
 
 fn envelope_error(err: EnvelopeError) -> ApiError {
-    ApiError::bad_request(err.code(), err.to_string())
+    ApiError::new(err.code(), err.to_string())
 }
 
 async fn apply(
@@ -56,8 +58,8 @@ async fn apply(
     crate::limits::check_upload_user(req, user.user_id())?;
     let max = writer.settings().max_entries_per_batch;
     if batch.entry_count() > max {
-        return Err(ApiError::bad_request(
-            "too_many_entries",
+        return Err(ApiError::new(
+            ErrorCode::TooManyEntries,
             format!("a batch may hold at most {max} entries; send smaller batches"),
         ));
     }
@@ -133,7 +135,7 @@ async fn checkpoint(
     } else {
         require_json(&req)?;
         serde_json::from_slice::<CheckpointBody>(&body)
-            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?
             .client_id
     };
     let client_id = from_body
@@ -145,7 +147,10 @@ async fn checkpoint(
         })
         .filter(|id| !id.is_empty() && id.len() <= 256)
         .ok_or_else(|| {
-            ApiError::bad_request("invalid_body", "`client_id` (1 to 256 bytes) is required")
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                "`client_id` (1 to 256 bytes) is required",
+            )
         })?;
     let checkpoint: i64 = sqlx::query_scalar(
         "INSERT INTO checkpoints AS c (user_id, client_id) VALUES ($1, $2) \
@@ -156,9 +161,6 @@ async fn checkpoint(
     .bind(&client_id)
     .fetch_one(writer.db())
     .await
-    .map_err(|err| match super::sqlstate::classify(err) {
-        super::sqlstate::DbFailure::Unexpected(e) => ApiError::Unexpected(e),
-        _ => ApiError::Unavailable("the database is unavailable".to_owned()),
-    })?;
+    .map_err(DbFailure::from)?;
     Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))
 }

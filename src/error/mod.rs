@@ -11,37 +11,18 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 /// Seconds a client is asked to wait when a quota needs an operator.
 pub const LIMIT_RETRY_AFTER_SECS: u64 = 60;
 
+mod code;
+
+pub use code::ErrorCode;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The request itself is malformed (400).
+    /// A refusal the client can act on; its code gives the HTTP status.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
-    /// Missing or invalid credentials (401, with `WWW-Authenticate`).
-    #[error("{message}")]
-    Unauthorized { code: &'static str, message: String },
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The resource is in a state that does not allow the request (409).
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("{0}")]
-    PayloadTooLarge(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// The request body did not arrive within `server.body_timeout` (408).
-    #[error("{0}")]
-    RequestTimeout(String),
+    Refused { code: ErrorCode, message: String },
+    /// Over a rate limit (429 `rate_limited`): retry after this many seconds.
     #[error("too many requests")]
-    TooManyRequests { retry_after_secs: u64 },
-    /// A per-user quota is full until an operator acts (429); the client
-    /// keeps its data and retries after `LIMIT_RETRY_AFTER_SECS`.
-    #[error("{message}")]
-    LimitReached { code: &'static str, message: String },
-    /// Transient: the client should retry the same request later (503).
-    #[error("{0}")]
-    Unavailable(String),
+    RateLimited { retry_after_secs: u64 },
     /// A bug or an unexpected failure: logged with its cause chain, never sent.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -59,34 +40,18 @@ struct ErrorDetail<'a> {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Refused {
             code,
             message: message.into(),
         }
     }
 
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unauthorized {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. }
-            | Self::Unauthorized { code, .. }
-            | Self::Conflict { code, .. }
-            | Self::LimitReached { code, .. } => code,
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::RequestTimeout(_) => "request_timeout",
-            Self::TooManyRequests { .. } => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
-            Self::Unexpected(_) => "internal_error",
+            Self::Refused { code, .. } => *code,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unexpected(_) => ErrorCode::InternalError,
         }
     }
 
@@ -107,49 +72,32 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::TooManyRequests { .. } | Self::LimitReached { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Unexpected(cause) = self {
             tracing::error!(error = ?cause, "request failed unexpectedly");
         }
-        let mut response = json_error(self.status_code(), self.code(), &self.public_message());
+        let code = self.code();
+        let mut response = json_error(code.status(), code.as_str(), &self.public_message());
+        let retry_after = match self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            // A quota that needs an operator: the client keeps its data and
+            // asks again much later.
+            _ if code == ErrorCode::DeadLetterLimit => Some(LIMIT_RETRY_AFTER_SECS),
+            _ if code.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECS),
+            _ => None,
+        };
         let headers = response.headers_mut();
-        match self {
-            Self::Unauthorized { code, .. } => {
-                let challenge = format!("Bearer realm=\"uplink\", error=\"{code}\"");
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.insert(header::WWW_AUTHENTICATE, value);
-                }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if code.status() == StatusCode::UNAUTHORIZED {
+            let challenge = format!("Bearer realm=\"uplink\", error=\"{code}\"");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
             }
-            Self::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
-            Self::TooManyRequests { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            Self::LimitReached { .. } => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(LIMIT_RETRY_AFTER_SECS),
-                );
-            }
-            _ => {}
         }
         response
     }
@@ -162,24 +110,26 @@ pub fn json_extractor_error(
 ) -> actix_web::Error {
     use actix_error::JsonPayloadError as E;
     let api = match &err {
-        E::ContentType => {
-            ApiError::UnsupportedMediaType("expected Content-Type: application/json".to_owned())
-        }
-        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
-            ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes"))
-        }
-        E::Deserialize(inner) if inner.is_data() => ApiError::bad_request(
-            "invalid_body",
+        E::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected Content-Type: application/json",
+        ),
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        ),
+        E::Deserialize(inner) if inner.is_data() => ApiError::new(
+            ErrorCode::InvalidBody,
             format!(
                 "request body does not fit: {}",
                 plain_serde_message(&inner.to_string())
             ),
         ),
-        E::Deserialize(inner) => ApiError::bad_request(
-            "invalid_json",
+        E::Deserialize(inner) => ApiError::new(
+            ErrorCode::InvalidJson,
             format!("request body is not valid JSON: {inner}"),
         ),
-        _ => ApiError::bad_request("invalid_body", "request body could not be read"),
+        _ => ApiError::new(ErrorCode::InvalidBody, "request body could not be read"),
     };
     api.into()
 }
@@ -197,15 +147,15 @@ pub fn query_extractor_error(
         ),
         _ => "the query string is not valid".to_owned(),
     };
-    ApiError::bad_request("invalid_query", message).into()
+    ApiError::new(ErrorCode::InvalidQuery, message).into()
 }
 
 /// Path parameters are ids: the parse error's wording is the framework's
 /// (`can not parse "x" to a i64`), so it is not passed on.
 pub fn path_extractor_error(err: actix_error::PathError, req: &HttpRequest) -> actix_web::Error {
     tracing::debug!(error = %err, path = req.path(), "path parameter refused");
-    ApiError::bad_request(
-        "invalid_path",
+    ApiError::new(
+        ErrorCode::InvalidPath,
         "a path parameter has the wrong form (for example, an id that is not a number)",
     )
     .into()
@@ -257,20 +207,21 @@ pub fn framework_error_message(err: &actix_web::Error, status: StatusCode) -> St
 
 /// The error code used for a bare status that reached the client without a body of ours.
 pub fn code_for_status(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        408 => "request_timeout",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        429 => "rate_limited",
-        503 => "unavailable",
-        s if s >= 500 => "internal_error",
-        _ => "error",
-    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => return "error",
+    };
+    code.as_str()
 }
 
 #[cfg(test)]

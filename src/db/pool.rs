@@ -1,4 +1,4 @@
-//! The connection pool and uplink's own migrations.
+//! The connection pool.
 
 use std::str::FromStr;
 
@@ -7,9 +7,6 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
-
-/// uplink's own tables, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Builds a lazy pool: the process starts (and `/health/ready` answers 503)
 /// even while Postgres is down.
@@ -30,7 +27,8 @@ pub fn connect_options(settings: &DatabaseSettings, url: &str) -> anyhow::Result
         .options([
             ("TimeZone", "UTC"),
             // Set-based statements must not fall back to a generic plan made
-            // while a table was empty (see DESIGN.md, "Known trap"). A batch
+            // while a table was empty: its plan would scan the grown table for
+            // every row. A batch
             // of inserts only lifts this for its transaction (`Writer::attempt`).
             ("plan_cache_mode", "force_custom_plan"),
             ("statement_timeout", statement_timeout.as_str()),
@@ -46,11 +44,4 @@ pub async fn reachable(pool: &PgPool) -> bool {
         tokio::time::timeout(REACHABLE_TIMEOUT, pool.acquire()).await,
         Ok(Ok(_))
     )
-}
-
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("Failed to run uplink's migrations")
 }

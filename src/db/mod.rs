@@ -1,0 +1,8 @@
+//! The database seam: the pool, uplink's migrations, and the one place where
+//! database errors are classified.
+
+pub mod failure;
+pub mod migrate;
+pub mod pool;
+
+pub use failure::{DbFailure, Refusal};
