@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::json_depth_exceeds;
+use crate::limits::json_depth::json_depth_exceeds;
 
 /// How a body is encoded (`Content-Encoding`): identity or gzip, nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

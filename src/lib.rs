@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
+pub mod store;
 pub mod sweep;
 pub mod telemetry;
 pub mod upload;

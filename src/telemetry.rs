@@ -8,7 +8,8 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::config::{Environment, LogFormat, LogSettings};
+use crate::config::environment::Environment;
+use crate::config::sections::{LogFormat, LogSettings};
 
 /// Installs the global subscriber: JSON in production, human-readable in
 /// development; the level comes from `RUST_LOG` when set, else from config.

@@ -4,9 +4,11 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas split the work instead of racing,
 //! and a concurrent `complete` waits for the batch and then finds no row.
 
-use anyhow::Context;
+use anyhow::anyhow;
 
-use super::Attachments;
+use super::state::Attachments;
+use crate::db::DbFailure;
+use crate::store::attachments as store;
 
 const BATCH: i64 = 100;
 
@@ -23,64 +25,63 @@ pub fn spawn(attachments: Attachments) {
         "stale pending attachment uploads",
         move || {
             let attachments = attachments.clone();
-            async move { remove_stale_uploads(&attachments).await }
+            async move { attachments.remove_stale_uploads().await }
         },
     );
 }
 
-pub async fn remove_stale_uploads(attachments: &Attachments) -> anyhow::Result<u64> {
-    let max_age = attachments.settings.cleanup.pending_max_age.as_secs_f64();
-    if let Some(local) = &attachments.local {
-        let temp = local
-            .remove_stale_temp_files(attachments.settings.cleanup.pending_max_age)
-            .await?;
-        if temp > 0 {
-            tracing::info!(removed = temp, "removed stale temporary upload files");
-        }
-    }
-    let mut removed = 0;
-    loop {
-        let mut tx = attachments
-            .db
-            .begin()
-            .await
-            .context("Failed to start the attachment cleanup")?;
-        let stale: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, object_key FROM attachments
-             WHERE state = 'pending' AND updated_at < now() - make_interval(secs => $1)
-             ORDER BY updated_at
-             LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-        )
-        .bind(max_age)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await
-        .context("Failed to select stale attachment uploads")?;
-        let mut gone = Vec::with_capacity(stale.len());
-        let mut failed = false;
-        for (id, key) in &stale {
-            match attachments.storage.delete(key).await {
-                Ok(()) => gone.push(id.clone()),
-                Err(err) => {
-                    failed = true;
-                    tracing::warn!(attachment_id = %id, error = ?err, "could not delete a stale upload");
-                }
+impl Attachments {
+    /// Removes uploads that stayed `pending` longer than
+    /// `attachments.cleanup.pending_max_age`; returns how many.
+    pub async fn remove_stale_uploads(&self) -> anyhow::Result<u64> {
+        let max_age = self.settings.cleanup.pending_max_age.as_secs_f64();
+        if let Some(local) = &self.local {
+            let temp = local
+                .remove_stale_temp_files(self.settings.cleanup.pending_max_age)
+                .await?;
+            if temp > 0 {
+                tracing::info!(removed = temp, "removed stale temporary upload files");
             }
         }
-        sqlx::query("DELETE FROM attachments WHERE id = ANY($1) AND state = 'pending'")
-            .bind(&gone)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to delete stale attachment rows")?;
-        tx.commit()
-            .await
-            .context("Failed to commit the attachment cleanup")?;
-        removed += gone.len() as u64;
-        // Stop on a short batch, or when storage fails (retry next tick
-        // rather than spin on the same rows).
-        if (stale.len() as i64) < BATCH || failed {
-            return Ok(removed);
+        let mut removed = 0;
+        loop {
+            let mut tx = store::begin(&self.db)
+                .await
+                .map_err(failed("Failed to start the attachment cleanup"))?;
+            let stale = store::lock_stale_uploads(&mut tx, max_age, BATCH)
+                .await
+                .map_err(failed("Failed to select stale attachment uploads"))?;
+            let mut gone = Vec::with_capacity(stale.len());
+            let mut storage_failed = false;
+            for upload in &stale {
+                match self.storage.delete(&upload.object_key).await {
+                    Ok(()) => gone.push(upload.id.clone()),
+                    Err(err) => {
+                        storage_failed = true;
+                        tracing::warn!(attachment_id = %upload.id, error = ?err, "could not delete a stale upload");
+                    }
+                }
+            }
+            store::remove_pending(&mut tx, &gone)
+                .await
+                .map_err(failed("Failed to delete stale attachment rows"))?;
+            store::commit(tx)
+                .await
+                .map_err(failed("Failed to commit the attachment cleanup"))?;
+            removed += gone.len() as u64;
+            // Stop on a short batch, or when storage fails (retry next tick
+            // rather than spin on the same rows).
+            if (stale.len() as i64) < BATCH || storage_failed {
+                return Ok(removed);
+            }
         }
+    }
+}
+
+/// A failed step of the sweep as an error to log, saying which step.
+fn failed(step: &'static str) -> impl FnOnce(DbFailure) -> anyhow::Error {
+    move |failure| match failure {
+        DbFailure::Fatal(cause) => cause.context(step),
+        other => anyhow!("{other:?}").context(step),
     }
 }

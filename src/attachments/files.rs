@@ -11,13 +11,13 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Attachments;
 use super::key;
 use super::local::{FILES_PATH, LocalStorage, Refusal, SignedQuery};
-use super::records;
 use super::requests::Sha256Sum;
 use super::serving;
+use super::state::Attachments;
 use crate::error::{ApiError, ErrorCode};
+use crate::store::attachments as store;
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -98,8 +98,8 @@ async fn put_file(
     let local = authorize(&attachments, &req, &key, &query)?;
     // A signed URL stays valid until it expires; only a pending upload may
     // use it (checked again, under a lock, before the object is replaced).
-    let mut conn = records::connection(&attachments.db).await?;
-    if !records::lock_open_upload(&mut conn, &key).await? {
+    let mut conn = store::connection(&attachments.db).await?;
+    if !store::lock_open_upload(&mut conn, &key).await? {
         return Err(upload_closed());
     }
     drop(conn);
@@ -169,12 +169,12 @@ async fn put_file(
         .await
         .map_err(|e| io_error(e, "flush an upload"))?;
     drop(file);
-    let mut tx = records::begin(&attachments.db).await?;
-    if !records::lock_open_upload(&mut tx, &key).await? {
+    let mut tx = store::begin(&attachments.db).await?;
+    if !store::lock_open_upload(&mut tx, &key).await? {
         return Err(upload_closed());
     }
     publish(&temp_path, &local.path_of(&key)).await?;
-    tx.commit().await.map_err(records::db_error)?;
+    store::commit(tx).await?;
     let mut temp = temp;
     temp.0 = None;
     Ok(HttpResponse::Ok().finish())

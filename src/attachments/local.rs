@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::storage::{ObjectInfo, PresignedRequest, PutConstraints, Storage, UrlContext, expiry};
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 

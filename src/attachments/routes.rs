@@ -5,17 +5,17 @@ use actix_web::http::uri::Authority;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sqlx::PgConnection;
 
-use super::Attachments;
 use super::key;
-use super::records::{self, NewUpload, Record, State};
 use super::requests::{
     CompleteResponse, DownloadUrlResponse, Sha256Sum, UploadRequest, UploadUrlBody,
     UploadUrlResponse, normalize_content_type, too_large,
 };
 use super::settings::ReadPolicy;
+use super::state::Attachments;
 use super::storage::{PutConstraints, UrlContext};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorCode};
+use crate::store::attachments::{self as store, Decision, NewUpload, Record, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/attachments/upload-url", web::post().to(upload_url))
@@ -40,8 +40,8 @@ fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
 impl Attachments {
     /// Local uploads pass through uplink and check the row: only then is
     /// there a `PUT` to serialise with.
-    async fn decision(&self) -> Result<records::Decision, ApiError> {
-        records::Decision::begin(&self.db, self.local.is_some()).await
+    async fn decision(&self) -> Result<Decision, ApiError> {
+        Ok(Decision::begin(&self.db, self.local.is_some()).await?)
     }
 }
 
@@ -73,6 +73,11 @@ fn storage_error(err: anyhow::Error) -> ApiError {
     )
 }
 
+/// A size as the `attachments` table stores it (`bigint`).
+fn stored_size(size: u64) -> Result<i64, ApiError> {
+    i64::try_from(size).map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))
+}
+
 fn parse_id(raw: &str) -> Result<key::AttachmentId, ApiError> {
     key::AttachmentId::parse(raw).map_err(|m| ApiError::new(ErrorCode::InvalidId, m))
 }
@@ -101,7 +106,7 @@ fn not_uploaded(id: &str) -> ApiError {
 /// The attachment if it exists (not deleted) and `user` owns it, locked
 /// until `conn`'s transaction (if any) ends.
 async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
-    let record = records::find_for_update(conn, id)
+    let record = store::find_for_update(conn, id)
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id))?;
@@ -127,7 +132,8 @@ async fn upload_url(
         &request.id,
         &request.filename,
     );
-    let record = records::upsert_pending(
+    let size = request.size.map(stored_size).transpose()?;
+    let record = store::upsert_pending(
         &attachments.db,
         NewUpload {
             id: request.id.as_str(),
@@ -135,7 +141,7 @@ async fn upload_url(
             object_key: &object_key,
             filename: &request.filename,
             content_type: &request.content_type,
-            size: request.size,
+            size,
             sha256_hex: request.sha256.as_ref().map(|s| s.hex()),
         },
     )
@@ -205,7 +211,8 @@ async fn complete(
             .map_err(storage_error)?;
         return Err(violation);
     }
-    let record = records::mark_uploaded(&mut *decision.connection().await?, id.as_str(), info.size)
+    let size = stored_size(info.size)?;
+    let record = store::mark_uploaded(&mut *decision.connection().await?, id.as_str(), size)
         .await?
         .ok_or_else(|| not_found(id.as_str()))?;
     decision.commit().await?;
@@ -279,7 +286,7 @@ async fn download_url(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = records::find(&attachments.db, id.as_str())
+    let record = store::find(&attachments.db, id.as_str())
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id.as_str()))?;
@@ -329,9 +336,14 @@ async fn may_read(
         ReadPolicy::Owner => Ok(false),
         ReadPolicy::Authenticated => Ok(true),
         ReadPolicy::Sql => match attachments.settings.read_sql.as_deref() {
-            Some(sql) => {
-                records::sql_allows_read(&attachments.db, sql, user.user_id(), &record.id).await
-            }
+            Some(sql) => store::sql_allows_read(&attachments.db, sql, user.user_id(), &record.id)
+                .await
+                .map_err(|failure| match ApiError::from(failure) {
+                    ApiError::Unexpected(cause) => {
+                        ApiError::Unexpected(cause.context("attachments.read_sql failed"))
+                    }
+                    other => other,
+                }),
             None => Ok(false),
         },
     }
@@ -360,7 +372,7 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    records::mark_deleted(&mut *decision.connection().await?, &record.id).await?;
+    store::mark_deleted(&mut *decision.connection().await?, &record.id).await?;
     decision.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Environment, Secret};
+use crate::config::environment::Environment;
+use crate::config::error::ConfigError;
+use crate::config::secret::Secret;
 
 /// The longest lifetime S3 accepts for a SigV4 presigned URL.
 pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

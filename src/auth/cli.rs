@@ -6,9 +6,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use crate::auth::issue::{self, TokenRequest};
-use crate::auth::keys::{KeyAlg, PrivateKey};
-use crate::auth::keyset::KeySet;
+use super::alg::KeyAlg;
+use super::issue::{self, TokenRequest};
+use super::keys::PrivateKey;
+use super::keyset::KeySet;
+use super::verify;
 use crate::config::Settings;
 
 /// The PowerSync Service refuses tokens living longer than a day.
@@ -142,14 +144,14 @@ fn bench(duration: Duration) -> anyhow::Result<String> {
             issue::sign(key, "uplink", &audience, &request).map(drop)
         }))?;
         let token = issue::sign(key, "uplink", &audience, &request)?.token;
-        let header = crate::auth::verify::header(&token)?;
+        let header = verify::header(&token)?;
         let verify = rate(Box::new(|| {
-            let rules = crate::auth::verify::OwnTokenRules {
+            let rules = verify::OwnTokenRules {
                 issuer: "uplink",
                 audience: &audience,
                 max_lifetime: request.ttl,
             };
-            crate::auth::verify::verify_own(&keys, &rules, &token, &header)
+            verify::verify_own(&keys, &rules, &token, &header)
                 .map(drop)
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }))?;

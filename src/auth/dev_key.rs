@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::auth::keys::{KeyAlg, PrivateKey};
+use super::alg::KeyAlg;
+use super::keys::PrivateKey;
 
 pub const FILE_NAME: &str = "dev-signing-key.pem";
 

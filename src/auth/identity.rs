@@ -6,10 +6,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::extractor::credential;
-use crate::auth::settings::{IdentityMode, IdentitySettings};
-use crate::auth::upstream::Upstream;
-use crate::auth::verify;
+use super::credential::credential;
+use super::settings::{IdentityMode, IdentitySettings};
+use super::upstream::Upstream;
+use super::verify;
 use crate::error::{ApiError, ErrorCode};
 
 pub enum Identity {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::auth::keyset::SigningKey;
+use super::keyset::SigningKey;
 
 /// Claims of an issued token, in the shape the PowerSync Service reads.
 #[derive(Serialize)]

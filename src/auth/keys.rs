@@ -1,5 +1,5 @@
-//! Signing keys: loading (PEM or JWK, inline or file), generation, public
-//! JWKs and RFC 7638 thumbprints.
+//! Private signing keys: parsing (PEM or JWK), generation, and export
+//! (public and private JWK, PEM).
 //!
 //! Parsing and generation use the RustCrypto crates (ed25519-dalek, p256,
 //! rsa), rather than josekit: josekit needs OpenSSL (a system library in
@@ -9,92 +9,23 @@
 //! verifying (jsonwebtoken) run on aws-lc-rs, from keys converted once.
 
 use std::fmt;
-use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::auth::settings::KeySettings;
+use super::alg::{MAX_RSA_BITS, MIN_RSA_BITS};
+use super::jwk::{decoding_key_from_public_jwk, thumbprint};
 
-/// Smallest RSA modulus accepted, in bits.
-pub const MIN_RSA_BITS: usize = 2048;
-
-/// Largest RSA modulus accepted, in bits: aws-lc signs and verifies no larger.
-pub const MAX_RSA_BITS: usize = 8192;
-
-/// Signature algorithms uplink signs with (and pins when verifying).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-pub enum KeyAlg {
-    #[serde(
-        rename = "EdDSA",
-        alias = "eddsa",
-        alias = "ed25519",
-        alias = "Ed25519"
-    )]
-    EdDsa,
-    #[serde(rename = "ES256", alias = "es256")]
-    Es256,
-    #[serde(rename = "RS256", alias = "rs256")]
-    Rs256,
-    #[serde(rename = "HS256", alias = "hs256")]
-    Hs256,
-}
-
-impl KeyAlg {
-    pub fn jwt(self) -> Algorithm {
-        match self {
-            Self::EdDsa => Algorithm::EdDSA,
-            Self::Es256 => Algorithm::ES256,
-            Self::Rs256 => Algorithm::RS256,
-            Self::Hs256 => Algorithm::HS256,
-        }
-    }
-
-    pub fn from_jwt(alg: Algorithm) -> Option<Self> {
-        match alg {
-            Algorithm::EdDSA => Some(Self::EdDsa),
-            Algorithm::ES256 => Some(Self::Es256),
-            Algorithm::RS256 => Some(Self::Rs256),
-            Algorithm::HS256 => Some(Self::Hs256),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDsa => "EdDSA",
-            Self::Es256 => "ES256",
-            Self::Rs256 => "RS256",
-            Self::Hs256 => "HS256",
-        }
-    }
-
-    /// Parses the CLI spelling (`ed25519`, `es256`, `rs256`, `hs256`, or the JWA name).
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "ed25519" | "eddsa" => Some(Self::EdDsa),
-            "es256" => Some(Self::Es256),
-            "rs256" => Some(Self::Rs256),
-            "hs256" => Some(Self::Hs256),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for KeyAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The public path of the algorithms, next to the key type:
+/// `auth::keys::{KeyAlg, PrivateKey}`.
+pub use super::alg::KeyAlg;
 
 /// Private key material of one of the supported kinds.
 pub enum PrivateKey {
@@ -212,6 +143,11 @@ impl PrivateKey {
             (alg, kty) => bail!("a JWK with kty `{kty}` cannot be a {alg} key"),
         };
         key.checked()
+    }
+
+    /// An HS256 key from its shared secret (at least 32 bytes).
+    pub fn from_secret(secret: Vec<u8>) -> anyhow::Result<Self> {
+        Self::Hmac(secret).checked()
     }
 
     fn checked(self) -> anyhow::Result<Self> {
@@ -360,131 +296,9 @@ impl PrivateKey {
     }
 }
 
-/// RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
-pub fn thumbprint(jwk: &Value) -> String {
-    let s = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or("");
-    let canonical = match s("kty") {
-        "OKP" => json!({"crv": s("crv"), "kty": "OKP", "x": s("x")}),
-        "EC" => json!({"crv": s("crv"), "kty": "EC", "x": s("x"), "y": s("y")}),
-        "RSA" => json!({"e": s("e"), "kty": "RSA", "n": s("n")}),
-        other => json!({"k": s("k"), "kty": other}),
-    };
-    // serde_json's map is ordered by key (no `preserve_order` feature), which
-    // is the member order RFC 7638 requires.
-    B64.encode(Sha256::digest(canonical.to_string().as_bytes()))
-}
-
-/// A verification key from a public JWK, checking sizes that jsonwebtoken
-/// itself would index into without checking.
-pub fn decoding_key_from_public_jwk(jwk: &Value) -> anyhow::Result<DecodingKey> {
-    let s = |name: &str| {
-        jwk.get(name)
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("the JWK has no `{name}`"))
-    };
-    let len = |name: &str| -> anyhow::Result<usize> {
-        Ok(B64
-            .decode(s(name)?)
-            .map_err(|_| anyhow!("the JWK member `{name}` is not base64url"))?
-            .len())
-    };
-    match s("kty")? {
-        "OKP" => {
-            if s("crv")? != "Ed25519" || len("x")? != 32 {
-                bail!("only Ed25519 OKP keys with a 32-byte `x` are supported");
-            }
-            Ok(DecodingKey::from_ed_components(s("x")?)?)
-        }
-        "EC" => {
-            if s("crv")? != "P-256" || len("x")? != 32 || len("y")? != 32 {
-                bail!("only P-256 EC keys are supported");
-            }
-            Ok(DecodingKey::from_ec_components(s("x")?, s("y")?)?)
-        }
-        "RSA" => {
-            if len("n")? * 8 < MIN_RSA_BITS {
-                bail!("RSA keys under {MIN_RSA_BITS} bits are refused");
-            }
-            Ok(DecodingKey::from_rsa_components(s("n")?, s("e")?)?)
-        }
-        other => bail!("unsupported key type `{other}`"),
-    }
-}
-
-/// Loads one configured key (reads its file when it has one).
-/// Why a signing key file is too open, if it is: any group or other
-/// permission lets more than uplink's user read the key. Only a warning,
-/// since Kubernetes mounts secrets 0644 unless told otherwise.
-pub fn file_access_warning(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "{} has mode {mode:04o}: other users of the machine may read the signing key; \
-             make it 0600 (or 0400), e.g. a Kubernetes secret volume with defaultMode: 0400",
-            path.display()
-        )
-    })
-}
-
-pub fn load(settings: &KeySettings) -> anyhow::Result<PrivateKey> {
-    let sources = [
-        settings.private_key_pem.is_some(),
-        settings.private_key_jwk.is_some(),
-        settings.secret.is_some(),
-        settings.file.is_some(),
-    ]
-    .iter()
-    .filter(|set| **set)
-    .count();
-    if sources != 1 {
-        bail!(
-            "set exactly one of `private_key_pem`, `private_key_jwk`, `secret` (HS256) or `file` (found {sources})"
-        );
-    }
-    let alg = settings.alg;
-    if let Some(pem) = &settings.private_key_pem {
-        return PrivateKey::from_pem(alg, pem.expose()).context("private_key_pem");
-    }
-    if let Some(jwk) = &settings.private_key_jwk {
-        return PrivateKey::from_jwk(alg, jwk.expose()).context("private_key_jwk");
-    }
-    if let Some(secret) = &settings.secret {
-        if alg != KeyAlg::Hs256 {
-            bail!("`secret` is for HS256 keys only; {alg} needs a private key");
-        }
-        return PrivateKey::Hmac(secret.expose().as_bytes().to_vec()).checked();
-    }
-    let path = settings.file.as_deref().unwrap_or(Path::new(""));
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("file: cannot read {}", path.display()))?;
-    let parsed = if text.trim_start().starts_with('{') {
-        PrivateKey::from_jwk(alg, &text)
-    } else {
-        PrivateKey::from_pem(alg, &text)
-    };
-    parsed.with_context(|| format!("file {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thumbprint_matches_the_rfc_7638_example() {
-        // RFC 7638, section 3.1.
-        let jwk = json!({
-            "kty": "RSA",
-            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
-            "e": "AQAB",
-            "alg": "RS256",
-            "kid": "2011-04-29"
-        });
-        assert_eq!(
-            thumbprint(&jwk),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
-    }
 
     #[test]
     fn private_jwk_and_pem_round_trip_to_the_same_key() {

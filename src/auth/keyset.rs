@@ -7,9 +7,11 @@ use anyhow::{Context, bail};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
-use crate::auth::dev_key;
-use crate::auth::keys::{self, KeyAlg, PrivateKey};
-use crate::auth::signer::Signer;
+use super::alg::KeyAlg;
+use super::dev_key;
+use super::key_source;
+use super::keys::PrivateKey;
+use super::signer::Signer;
 use crate::config::Settings;
 
 pub struct SigningKey {
@@ -41,8 +43,8 @@ impl KeySet {
         let single = configured.len() == 1;
         let mut loaded = Vec::with_capacity(configured.len());
         for (i, key) in configured.iter().enumerate() {
-            let private =
-                keys::load(key).with_context(|| format!("auth.keys[{i}]: cannot load the key"))?;
+            let private = key_source::load(key)
+                .with_context(|| format!("auth.keys[{i}]: cannot load the key"))?;
             let active = key.active.unwrap_or(single);
             loaded.push((private, key.kid.clone(), active));
         }

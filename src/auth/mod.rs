@@ -1,123 +1,35 @@
 //! Credentials: signing keys, the token endpoint that `fetchCredentials()`
 //! calls, the JWKS the PowerSync Service verifies with, and verifying
 //! incoming tokens (`AuthUser`).
+//!
+//! This file only names the module's parts: the files inside import each
+//! other directly, never through here.
 
+mod alg;
 pub mod cli;
+mod credential;
 mod dev_key;
 mod extractor;
 mod identity;
 pub mod issue;
+mod jwk;
+mod key_source;
 pub mod keys;
 mod keyset;
 mod routes;
-mod settings;
+pub mod settings;
 mod signer;
+mod state;
 mod upstream;
+mod user;
 pub mod verify;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use serde_json::{Map, Value};
-
-pub use extractor::AuthUser;
+pub use key_source::KeySettings;
 pub use keyset::KeySet;
 pub use routes::configure;
 pub use settings::{
     ApiKeyIdentitySettings, ApiKeySettings, AuthSettings, DevIdentitySettings, IdentityMode,
-    IdentitySettings, JwtIdentitySettings, KeySettings, MAX_TOKEN_TTL,
+    IdentitySettings, JwtIdentitySettings, MAX_TOKEN_TTL,
 };
-
-use crate::config::Settings;
-use crate::error::ApiError;
-
-/// Everything the credential routes and `AuthUser` need; cheap to clone.
-#[derive(Clone)]
-pub struct Auth {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    keys: KeySet,
-    issuer: String,
-    audience: Vec<String>,
-    powersync_url: String,
-    token_ttl: Duration,
-    identity: identity::Identity,
-    accept_upstream_tokens: bool,
-}
-
-impl Auth {
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let auth = &settings.auth;
-        let keys = KeySet::from_settings(settings)?;
-        let identity = identity::Identity::build(&auth.identity)?;
-        tracing::info!(
-            active_kid = %keys.active().kid,
-            alg = %keys.active().alg,
-            identity = auth.identity.mode.as_str(),
-            "credentials ready"
-        );
-        Ok(Self {
-            inner: Arc::new(Inner {
-                keys,
-                issuer: auth.issuer.clone(),
-                audience: auth.audience.clone(),
-                powersync_url: auth.powersync_url.clone(),
-                token_ttl: auth.token_ttl,
-                identity,
-                accept_upstream_tokens: auth.accept_upstream_tokens,
-            }),
-        })
-    }
-
-    pub fn keys(&self) -> &KeySet {
-        &self.inner.keys
-    }
-
-    /// Signs a token for `user_id` with the active key and the configured lifetime.
-    pub fn issue(
-        &self,
-        user_id: &str,
-        parameters: Option<&Map<String, Value>>,
-    ) -> anyhow::Result<issue::IssuedToken> {
-        issue::sign(
-            self.inner.keys.active(),
-            &self.inner.issuer,
-            &self.inner.audience,
-            &issue::TokenRequest {
-                user_id,
-                parameters,
-                ttl: self.inner.token_ttl,
-            },
-        )
-    }
-
-    /// Verifies an incoming bearer token: uplink's own, or (when
-    /// `auth.accept_upstream_tokens`) the upstream provider's.
-    pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let header = verify::header(token)?;
-        let own = match &header.kid {
-            Some(kid) => self.inner.keys.contains(kid),
-            None => keys::KeyAlg::from_jwt(header.alg)
-                .is_some_and(|alg| self.inner.keys.with_alg(alg).next().is_some()),
-        };
-        if own || !self.inner.accept_upstream_tokens {
-            let rules = verify::OwnTokenRules {
-                issuer: &self.inner.issuer,
-                audience: &self.inner.audience,
-                max_lifetime: self.inner.token_ttl,
-            };
-            let claims = verify::verify_own(&self.inner.keys, &rules, token, &header)?;
-            let user_id = verify::require_subject(&claims, "sub")?;
-            return Ok(AuthUser::new(user_id, claims));
-        }
-        let upstream = self
-            .inner
-            .identity
-            .upstream()
-            .ok_or_else(verify::unknown_key)?;
-        let verified = upstream.verify(token, &header).await?;
-        Ok(AuthUser::new(verified.user_id, verified.claims))
-    }
-}
+pub use state::Auth;
+pub use user::AuthUser;

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing_actix_web::RootSpan;
 
-use crate::auth::identity::Requested;
-use crate::auth::{Auth, AuthUser};
+use super::identity::Requested;
+use super::state::Auth;
+use super::user::AuthUser;
 use crate::error::{ApiError, ErrorCode};
 
 /// Longest user id accepted (the `sub` of issued tokens).
@@ -75,7 +76,7 @@ async fn token(
 ) -> Result<HttpResponse, ApiError> {
     crate::limits::check_token_ip(&req)?;
     let requested = requested(query.into_inner(), &body)?;
-    let grant = auth.inner.identity.grant(&req, requested).await?;
+    let grant = auth.identity().grant(&req, requested).await?;
     check_user_id(&grant.user_id)?;
     crate::limits::check_token_user(&req, &grant.user_id)?;
     // On the request's root span (this handler's own span has no user field).
@@ -94,7 +95,7 @@ async fn token(
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(TokenResponse {
             token: &issued.token,
-            powersync_url: &auth.inner.powersync_url,
+            powersync_url: auth.powersync_url(),
             expires_at,
             user_id: &grant.user_id,
         }))

@@ -1,13 +1,14 @@
 //! The `auth:` configuration section and its start-up rules.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::keys::{self, KeyAlg};
-use crate::config::{ConfigError, Environment, Secret};
+use super::alg::KeyAlg;
+use super::key_source::{self, KeySettings};
+use crate::config::environment::Environment;
+use crate::config::error::ConfigError;
 
 /// The PowerSync Service rejects `exp - iat` above a day; its docs recommend
 /// an hour at most, which is what uplink enforces for issued tokens.
@@ -46,31 +47,6 @@ impl Default for AuthSettings {
             accept_upstream_tokens: false,
         }
     }
-}
-
-/// One signing key; exactly one of `private_key_pem`, `private_key_jwk`,
-/// `secret` (HS256) or `file` holds its material.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeySettings {
-    pub alg: KeyAlg,
-    /// Defaults to the RFC 7638 thumbprint of the public key.
-    #[serde(default)]
-    pub kid: Option<String>,
-    #[serde(default)]
-    pub private_key_pem: Option<Secret>,
-    /// The private JWK as JSON text.
-    #[serde(default)]
-    pub private_key_jwk: Option<Secret>,
-    /// HS256 only (development): the shared secret.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    /// A file holding a PEM or a JWK.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// Whether this key signs new tokens; a single key is active by default.
-    #[serde(default)]
-    pub active: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -236,7 +212,7 @@ impl AuthSettings {
                      use EdDSA, ES256 or RS256",
                 ));
             }
-            keys::load(key).map_err(|e| ConfigError::invalid(name, format!("{e:#}")))?;
+            key_source::load(key).map_err(|e| ConfigError::invalid(name, format!("{e:#}")))?;
         }
         let active = self.keys.iter().filter(|k| k.active == Some(true)).count();
         let single_default = self.keys.len() == 1 && self.keys[0].active.is_none();
@@ -368,7 +344,11 @@ impl AuthSettings {
             ));
         }
         for (i, key) in self.keys.iter().enumerate() {
-            if let Some(message) = key.file.as_deref().and_then(keys::file_access_warning) {
+            if let Some(message) = key
+                .file
+                .as_deref()
+                .and_then(key_source::file_access_warning)
+            {
                 warnings.push((format!("auth.keys[{i}].file"), message));
             }
         }

@@ -17,7 +17,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use serde::Serialize;
 
-use crate::auth::keys::{KeyAlg, PrivateKey};
+use super::alg::KeyAlg;
+use super::keys::PrivateKey;
 
 pub enum Signer {
     Ed25519(Ed25519KeyPair),

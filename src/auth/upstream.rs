@@ -11,9 +11,10 @@ use anyhow::{Context, bail};
 use jsonwebtoken::{DecodingKey, Header};
 use serde_json::{Map, Value};
 
-use crate::auth::keys::{self, KeyAlg};
-use crate::auth::settings::JwtIdentitySettings;
-use crate::auth::verify;
+use super::alg::KeyAlg;
+use super::jwk::decoding_key_from_public_jwk;
+use super::settings::JwtIdentitySettings;
+use super::verify;
 use crate::error::{ApiError, ErrorCode};
 
 /// Largest JWKS document accepted from a provider.
@@ -261,7 +262,7 @@ impl Upstream {
                     _ => continue, // an algorithm uplink does not accept
                 },
             };
-            match keys::decoding_key_from_public_jwk(jwk) {
+            match decoding_key_from_public_jwk(jwk) {
                 Ok(decoding) => keys.push(ProviderKey {
                     kid: jwk.get("kid").and_then(Value::as_str).map(str::to_owned),
                     alg,

@@ -7,8 +7,8 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Header, Validation};
 use serde_json::Value;
 
-use crate::auth::keys::KeyAlg;
-use crate::auth::keyset::{KeySet, SigningKey};
+use super::alg::KeyAlg;
+use super::keyset::{KeySet, SigningKey};
 use crate::error::{ApiError, ErrorCode};
 
 /// Clock skew tolerated on `exp`/`nbf`, in seconds.

@@ -3,74 +3,33 @@
 //! Layers, later wins: `config/base.yaml` ← `config/{environment}.yaml` ←
 //! `--config FILE` ← `UPLINK__SECTION__KEY` environment variables (and
 //! `DATABASE_URL` for `database.url`).
+//!
+//! This file gathers every module's settings section, so those sections
+//! import the shared types from the leaf files (`secret`, `error`,
+//! `environment`), never from here: that keeps imports one-way.
 
-use std::fmt;
-use std::net::IpAddr;
+pub mod environment;
+pub mod error;
+pub mod secret;
+pub mod sections;
+
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::{attachments, auth, upload};
+pub use environment::Environment;
+pub use error::ConfigError;
+pub use secret::Secret;
+pub use sections::{
+    AdminSettings, DatabaseSettings, LogFormat, LogSettings, RlsSettings, ServerSettings,
+};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    Development,
-    Production,
-}
-
-impl Environment {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        match std::env::var("UPLINK_ENVIRONMENT").as_deref() {
-            Err(_) | Ok("") | Ok("development") | Ok("dev") => Ok(Self::Development),
-            Ok("production") | Ok("prod") => Ok(Self::Production),
-            Ok(other) => Err(ConfigError::invalid(
-                "environment",
-                format!("UPLINK_ENVIRONMENT is `{other}`; use `development` or `production`"),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Development => "development",
-            Self::Production => "production",
-        }
-    }
-
-    pub fn is_production(self) -> bool {
-        self == Self::Production
-    }
-}
-
-/// A secret from configuration: never printed, serialized as a placeholder.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(SecretString);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(SecretString::from(value.into()))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("[redacted]")
-    }
-}
+use crate::attachments::settings::AttachmentSettings;
+use crate::auth::settings::AuthSettings;
+use crate::limits::cors::validate_cors_origins;
+use crate::limits::settings::LimitSettings;
+use crate::metrics::MetricsSettings;
+use crate::upload::WriteSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -82,113 +41,21 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     #[serde(default)]
-    pub auth: auth::AuthSettings,
+    pub auth: AuthSettings,
     #[serde(default)]
-    pub write: upload::WriteSettings,
+    pub write: WriteSettings,
     #[serde(default)]
-    pub attachments: attachments::AttachmentSettings,
+    pub attachments: AttachmentSettings,
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
-    pub metrics: crate::metrics::MetricsSettings,
+    pub metrics: MetricsSettings,
     #[serde(default)]
-    pub limits: crate::limits::LimitSettings,
+    pub limits: LimitSettings,
 }
 
 fn default_environment() -> Environment {
     Environment::Development
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    pub host: IpAddr,
-    pub port: u16,
-    /// Largest accepted request body, in bytes (after decompression).
-    pub max_body_bytes: usize,
-    /// How long a request body may take to arrive once uplink reads it.
-    #[serde(with = "humantime_serde", default = "default_body_timeout")]
-    pub body_timeout: Duration,
-    /// How long in-flight requests may take to finish after SIGTERM.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_timeout: Duration,
-    /// Worker threads; 0 means one per CPU core.
-    #[serde(default)]
-    pub workers: usize,
-    /// Where uplink keeps local state (generated dev keys, local attachments).
-    pub data_dir: PathBuf,
-    /// Origins browsers may call uplink from (CORS); empty = none.
-    #[serde(default)]
-    pub cors_origins: Vec<String>,
-}
-
-fn default_body_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    pub url: Option<Secret>,
-    pub max_connections: u32,
-    #[serde(with = "humantime_serde")]
-    pub acquire_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub statement_timeout: Duration,
-    pub migrate_on_start: bool,
-    /// Row-level security: run the app's writes as this role, with the
-    /// PostgREST claim settings (`request.jwt.claims`, `request.jwt.claim.sub`).
-    #[serde(default)]
-    pub rls: Option<RlsSettings>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RlsSettings {
-    /// A role uplink's database user may `SET ROLE` to (e.g. `authenticated`).
-    pub role: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// JSON in production, human-readable in development.
-    Auto,
-    Json,
-    Pretty,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// A `tracing` filter such as `info` or `uplink=debug,info`; `RUST_LOG` wins.
-    pub level: String,
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Hex SHA-256 of the admin API key; the admin API is off when unset.
-    pub api_key_sha256: Option<String>,
-}
-
-/// A configuration problem, naming the key it concerns.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid configuration: {key}: {message}")]
-    Invalid { key: String, message: String },
-    #[error("invalid configuration: {0}")]
-    Load(#[from] config::ConfigError),
-}
-
-impl ConfigError {
-    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// Where `config/` lives: `UPLINK_CONFIG_DIR`, else `./config`, else next to the crate.
@@ -299,7 +166,7 @@ impl Settings {
                 "must be 64 hex characters (the SHA-256 of the admin key)",
             ));
         }
-        crate::limits::validate_cors_origins(&self.server.cors_origins)?;
+        validate_cors_origins(&self.server.cors_origins)?;
         self.limits.validate()?;
         self.auth.validate(self.environment)?;
         self.write.validate()?;

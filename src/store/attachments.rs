@@ -1,4 +1,8 @@
-//! The `attachments` table: one row per attachment id.
+//! The `attachments` table: one row per attachment id, recording which
+//! object belongs to whom and whether its upload finished.
+//!
+//! Plain values in, `DbFailure` out: the attachment routes decide what a
+//! failure means for the client.
 
 use std::ops::{Deref, DerefMut};
 
@@ -7,7 +11,7 @@ use sqlx::postgres::Postgres;
 use sqlx::{PgConnection, PgPool, Transaction};
 
 use crate::db::DbFailure;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -70,18 +74,13 @@ pub struct NewUpload<'a> {
     pub object_key: &'a str,
     pub filename: &'a str,
     pub content_type: &'a str,
-    pub size: Option<u64>,
+    pub size: Option<i64>,
     pub sha256_hex: Option<String>,
 }
 
 /// Records a pending upload, or refreshes the owner's existing one (the
 /// attachment queue retries). `None` when the id belongs to another user.
-pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Record>, ApiError> {
-    let size = new
-        .size
-        .map(i64::try_from)
-        .transpose()
-        .map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))?;
+pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Record>, DbFailure> {
     let mut attempt = 1;
     loop {
         let result: Result<Option<Row>, sqlx::Error> = sqlx::query_as(&format!(
@@ -104,38 +103,47 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
         .bind(new.object_key)
         .bind(new.filename)
         .bind(new.content_type)
-        .bind(size)
+        .bind(new.size)
         .bind(new.sha256_hex.as_deref())
         .fetch_optional(&mut *connection(db).await?)
         .await;
-        match result {
+        match result.map_err(DbFailure::from) {
             Ok(row) => return Ok(row.map(Record::from)),
             // Two first requests for one id racing: the loser can trip over
             // the winner's object_key (not the ON CONFLICT target) or a
             // deadlock; run again, now on the conflict path.
-            Err(err) if attempt < 3 && is_insert_race(&err) => attempt += 1,
-            Err(err) => return Err(db_error(err)),
+            Err(failure) if attempt < 3 && is_insert_race(&failure) => attempt += 1,
+            Err(failure) => return Err(failure),
         }
     }
 }
 
-fn is_insert_race(err: &sqlx::Error) -> bool {
-    match crate::db::failure::database_failure(err) {
-        Some(DbFailure::Conflict(_)) => true,
-        Some(DbFailure::Refused(refusal)) => refusal.code == ErrorCode::UniqueViolation,
+fn is_insert_race(failure: &DbFailure) -> bool {
+    match failure {
+        DbFailure::Conflict(_) => true,
+        DbFailure::Refused(refusal) => refusal.code == ErrorCode::UniqueViolation,
         _ => false,
     }
 }
 
 /// Starts a transaction for a decision that row locks must keep atomic.
-pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, ApiError> {
-    db.begin().await.map_err(|err| {
-        tracing::warn!(error = %err, "attachments: no database connection");
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "the database is unavailable; retry later".to_owned(),
-        )
-    })
+/// Failing to start one (server down, pool exhausted) is always transient.
+pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, DbFailure> {
+    db.begin().await.map_err(no_connection)
+}
+
+pub async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), DbFailure> {
+    tx.commit().await.map_err(DbFailure::from)
+}
+
+/// A pooled connection; failing to get one (server down, refusing
+/// connections, pool exhausted) is always transient.
+pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, DbFailure> {
+    db.acquire().await.map_err(no_connection)
+}
+
+fn no_connection(err: sqlx::Error) -> DbFailure {
+    DbFailure::Transient(format!("attachments: no database connection: {err}"))
 }
 
 /// Where `complete` and `delete` read and write the attachment's row.
@@ -178,7 +186,7 @@ impl DerefMut for DecisionConnection<'_> {
 }
 
 impl Decision {
-    pub async fn begin(db: &PgPool, locked: bool) -> Result<Self, ApiError> {
+    pub async fn begin(db: &PgPool, locked: bool) -> Result<Self, DbFailure> {
         Ok(if locked {
             Self::Locked(begin(db).await?)
         } else {
@@ -186,16 +194,16 @@ impl Decision {
         })
     }
 
-    pub async fn connection(&mut self) -> Result<DecisionConnection<'_>, ApiError> {
+    pub async fn connection(&mut self) -> Result<DecisionConnection<'_>, DbFailure> {
         Ok(match self {
             Self::Locked(tx) => DecisionConnection::InTransaction(tx),
             Self::Unlocked(db) => DecisionConnection::Pooled(connection(db).await?),
         })
     }
 
-    pub async fn commit(self) -> Result<(), ApiError> {
+    pub async fn commit(self) -> Result<(), DbFailure> {
         match self {
-            Self::Locked(tx) => tx.commit().await.map_err(db_error),
+            Self::Locked(tx) => commit(tx).await,
             Self::Unlocked(_) => Ok(()),
         }
     }
@@ -205,14 +213,13 @@ impl Decision {
 pub async fn find_for_update(
     conn: &mut PgConnection,
     id: &str,
-) -> Result<Option<Record>, ApiError> {
+) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM attachments WHERE id = $1 FOR UPDATE"
     ))
     .bind(id)
     .fetch_optional(conn)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(row.map(Record::from))
 }
 
@@ -220,23 +227,24 @@ pub async fn find_for_update(
 /// (`pending`). Inside a transaction the row stays share-locked until it
 /// ends, so the object can be put in place before `complete` or `delete`
 /// looks at it, never after.
-pub async fn lock_open_upload(conn: &mut PgConnection, object_key: &str) -> Result<bool, ApiError> {
+pub async fn lock_open_upload(
+    conn: &mut PgConnection,
+    object_key: &str,
+) -> Result<bool, DbFailure> {
     let state: Option<String> =
         sqlx::query_scalar("SELECT state FROM attachments WHERE object_key = $1 FOR SHARE")
             .bind(object_key)
             .fetch_optional(conn)
-            .await
-            .map_err(db_error)?;
+            .await?;
     Ok(state.as_deref().map(State::parse) == Some(State::Pending))
 }
 
-pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
+pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *connection(db).await?)
-            .await
-            .map_err(db_error)?;
+            .await?;
     Ok(row.map(Record::from))
 }
 
@@ -245,10 +253,8 @@ pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, ApiError> {
 pub async fn mark_uploaded(
     conn: &mut PgConnection,
     id: &str,
-    size: u64,
-) -> Result<Option<Record>, ApiError> {
-    let size = i64::try_from(size)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))?;
+    size: i64,
+) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
         "UPDATE attachments
          SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
@@ -258,13 +264,12 @@ pub async fn mark_uploaded(
     .bind(id)
     .bind(size)
     .fetch_optional(conn)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(row.map(Record::from))
 }
 
 /// Keeps the row as a tombstone, so another user cannot take the id over.
-pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), ApiError> {
+pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), DbFailure> {
     sqlx::query(
         "UPDATE attachments
          SET state = 'deleted', deleted_at = now(), updated_at = now()
@@ -272,8 +277,7 @@ pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), ApiEr
     )
     .bind(id)
     .execute(conn)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(())
 }
 
@@ -284,7 +288,7 @@ pub async fn sql_allows_read(
     read_sql: &str,
     user_id: &str,
     id: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbFailure> {
     let query = format!(
         "SELECT COALESCE(({})::boolean, false) FROM (SELECT $1::text, $2::text) AS uplink_params",
         read_sql.trim().trim_end_matches(';')
@@ -293,30 +297,46 @@ pub async fn sql_allows_read(
         .bind(user_id)
         .bind(id)
         .fetch_one(&mut *connection(db).await?)
-        .await
-        .map_err(|err| match db_error(err) {
-            ApiError::Unexpected(cause) => {
-                ApiError::Unexpected(cause.context("attachments.read_sql failed"))
-            }
-            other => other,
-        })?;
+        .await?;
     Ok(allowed)
 }
 
-/// A pooled connection; failing to get one (server down, refusing
-/// connections, pool exhausted) is always transient: 503.
-pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, ApiError> {
-    db.acquire().await.map_err(|err| {
-        tracing::warn!(error = %err, "attachments: no database connection");
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "the database is unavailable; retry later".to_owned(),
-        )
-    })
+/// A pending upload the cleanup removes.
+pub struct StaleUpload {
+    pub id: String,
+    pub object_key: String,
 }
 
-/// Transient database failures become 503 (the device retries); the rest
-/// are unexpected and logged.
-pub fn db_error(err: sqlx::Error) -> ApiError {
-    DbFailure::from(err).into()
+/// Up to `limit` uploads pending for longer than `max_age_secs`, oldest
+/// first, locked with `SKIP LOCKED`: several replicas split the work
+/// instead of racing, and a concurrent `complete` waits for the batch.
+pub async fn lock_stale_uploads(
+    conn: &mut PgConnection,
+    max_age_secs: f64,
+    limit: i64,
+) -> Result<Vec<StaleUpload>, DbFailure> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, object_key FROM attachments
+         WHERE state = 'pending' AND updated_at < now() - make_interval(secs => $1)
+         ORDER BY updated_at
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(max_age_secs)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, object_key)| StaleUpload { id, object_key })
+        .collect())
+}
+
+/// Removes the rows of these uploads that are still pending.
+pub async fn remove_pending(conn: &mut PgConnection, ids: &[String]) -> Result<(), DbFailure> {
+    sqlx::query("DELETE FROM attachments WHERE id = ANY($1) AND state = 'pending'")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,85 @@
+//! `Attachments`: the state the attachment routes share (settings, the
+//! storage backend, the pool), and building the backend.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use super::dev_secret;
+use super::local::LocalStorage;
+#[cfg(feature = "s3")]
+use super::s3::S3Storage;
+use super::settings::{AttachmentSettings, StorageKind};
+use super::storage::Storage;
+use crate::config::Settings;
+
+/// Shared attachment state: settings, the storage backend, the pool.
+#[derive(Clone)]
+pub struct Attachments {
+    pub(super) settings: Arc<AttachmentSettings>,
+    pub(super) storage: Arc<dyn Storage>,
+    /// Set when the backend is `local`, for the routes that serve its files.
+    pub(super) local: Option<Arc<LocalStorage>>,
+    /// `limits.trust_forwarded_for`: whether `Forwarded` / `X-Forwarded-Host`
+    /// / `X-Forwarded-Proto` may name the host in local URLs.
+    pub(super) trust_forwarded: bool,
+    pub(super) db: PgPool,
+}
+
+impl Attachments {
+    /// Builds the backend without starting background work.
+    pub async fn new(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
+        let config = &settings.attachments;
+        let (storage, local): (Arc<dyn Storage>, _) = match config.storage {
+            StorageKind::Local => {
+                let root = config
+                    .local
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| settings.server.data_dir.join("attachments"));
+                tokio::fs::create_dir_all(root.join(".tmp"))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "Failed to create the attachments directory {} (attachments.local.dir)",
+                            root.display()
+                        )
+                    })?;
+                let secret = match &config.local.hmac_secret {
+                    Some(secret) => secret.clone(),
+                    None => dev_secret::load_or_create(&settings.server.data_dir).await?,
+                };
+                let local = Arc::new(LocalStorage::new(
+                    root,
+                    secret,
+                    config.local.public_url.clone(),
+                ));
+                (local.clone(), Some(local))
+            }
+            #[cfg(feature = "s3")]
+            StorageKind::S3 => (Arc::new(S3Storage::build(&config.s3).await?), None),
+            #[cfg(not(feature = "s3"))]
+            StorageKind::S3 => anyhow::bail!(
+                "storage.backend is `s3`, but this uplink was built without S3 support (the `s3` feature)"
+            ),
+        };
+        tracing::info!(storage = storage.name(), "attachments storage ready");
+        Ok(Self {
+            settings: Arc::new(config.clone()),
+            storage,
+            local,
+            trust_forwarded: settings.limits.trust_forwarded_for,
+            db: db.clone(),
+        })
+    }
+
+    /// Whether the storage answers, for `/health/ready`.
+    pub async fn check_storage(&self) -> anyhow::Result<()> {
+        self.storage.check().await
+    }
+
+    pub fn storage_name(&self) -> &'static str {
+        self.storage.name()
+    }
+}

@@ -1,0 +1,117 @@
+//! `Auth`: the state the credential routes and `AuthUser` share: the
+//! signing keys, the token rules and who may get a token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::alg::KeyAlg;
+use super::identity::Identity;
+use super::issue;
+use super::keyset::KeySet;
+use super::user::AuthUser;
+use super::verify;
+use crate::config::Settings;
+use crate::error::ApiError;
+
+/// Everything the credential routes and `AuthUser` need; cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: KeySet,
+    issuer: String,
+    audience: Vec<String>,
+    powersync_url: String,
+    token_ttl: Duration,
+    identity: Identity,
+    accept_upstream_tokens: bool,
+}
+
+impl Auth {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let auth = &settings.auth;
+        let keys = KeySet::from_settings(settings)?;
+        let identity = Identity::build(&auth.identity)?;
+        tracing::info!(
+            active_kid = %keys.active().kid,
+            alg = %keys.active().alg,
+            identity = auth.identity.mode.as_str(),
+            "credentials ready"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys,
+                issuer: auth.issuer.clone(),
+                audience: auth.audience.clone(),
+                powersync_url: auth.powersync_url.clone(),
+                token_ttl: auth.token_ttl,
+                identity,
+                accept_upstream_tokens: auth.accept_upstream_tokens,
+            }),
+        })
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.inner.keys
+    }
+
+    /// Who may get a token (`auth.identity.mode`).
+    pub(super) fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The PowerSync Service URL returned to devices with each token.
+    pub(super) fn powersync_url(&self) -> &str {
+        &self.inner.powersync_url
+    }
+
+    /// Signs a token for `user_id` with the active key and the configured lifetime.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        parameters: Option<&Map<String, Value>>,
+    ) -> anyhow::Result<issue::IssuedToken> {
+        issue::sign(
+            self.inner.keys.active(),
+            &self.inner.issuer,
+            &self.inner.audience,
+            &issue::TokenRequest {
+                user_id,
+                parameters,
+                ttl: self.inner.token_ttl,
+            },
+        )
+    }
+
+    /// Verifies an incoming bearer token: uplink's own, or (when
+    /// `auth.accept_upstream_tokens`) the upstream provider's.
+    pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let header = verify::header(token)?;
+        let own = match &header.kid {
+            Some(kid) => self.inner.keys.contains(kid),
+            None => KeyAlg::from_jwt(header.alg)
+                .is_some_and(|alg| self.inner.keys.with_alg(alg).next().is_some()),
+        };
+        if own || !self.inner.accept_upstream_tokens {
+            let rules = verify::OwnTokenRules {
+                issuer: &self.inner.issuer,
+                audience: &self.inner.audience,
+                max_lifetime: self.inner.token_ttl,
+            };
+            let claims = verify::verify_own(&self.inner.keys, &rules, token, &header)?;
+            let user_id = verify::require_subject(&claims, "sub")?;
+            return Ok(AuthUser::new(user_id, claims));
+        }
+        let upstream = self
+            .inner
+            .identity
+            .upstream()
+            .ok_or_else(verify::unknown_key)?;
+        let verified = upstream.verify(token, &header).await?;
+        Ok(AuthUser::new(verified.user_id, verified.claims))
+    }
+}
