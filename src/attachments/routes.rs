@@ -14,6 +14,7 @@ use super::settings::ReadPolicy;
 use super::state::Attachments;
 use super::storage::{PutConstraints, UrlContext};
 use crate::auth::AuthUser;
+use crate::db::DbFailure;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::attachments::{self as store, Decision, NewUpload, Record, State};
 
@@ -338,14 +339,20 @@ async fn may_read(
         ReadPolicy::Sql => match attachments.settings.read_sql.as_deref() {
             Some(sql) => store::sql_allows_read(&attachments.db, sql, user.user_id(), &record.id)
                 .await
-                .map_err(|failure| match ApiError::from(failure) {
-                    ApiError::Unexpected(cause) => {
-                        ApiError::Unexpected(cause.context("attachments.read_sql failed"))
-                    }
-                    other => other,
-                }),
+                .map_err(read_sql_failed),
             None => Ok(false),
         },
+    }
+}
+
+/// A failure of the operator's `attachments.read_sql`: unexpected ones say
+/// which query failed in the log.
+fn read_sql_failed(failure: DbFailure) -> ApiError {
+    match ApiError::from(failure) {
+        ApiError::Unexpected(cause) => {
+            ApiError::Unexpected(cause.context("attachments.read_sql failed"))
+        }
+        other => other,
     }
 }
 
