@@ -121,6 +121,25 @@ impl serde::Serialize for ErrorCode {
     }
 }
 
+/// The OpenAPI schema of a code: a string, not an enum, since a status the
+/// framework answers without a code of ours reads `error` and clients must
+/// take new codes in their stride. The description lists every code.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let codes: Vec<String> = Self::ALL.iter().map(|code| format!("`{code}`")).collect();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(format!(
+                "Stable snake_case code; docs/troubleshooting.md explains each: {}.",
+                codes.join(", ")
+            )))
+            .examples([serde_json::json!("invalid_envelope")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
+
 #[cfg(test)]
 mod tests {
     use super::ErrorCode;
