@@ -4,9 +4,11 @@
 //!
 //! Nothing is described here: each handler carries its `#[utoipa::path]`
 //! and each wire type its `ToSchema`; this file lists the handlers. A route
-//! that shares its handler with a described one is added by `aliases`.
+//! that shares its handler with a described one is added by `aliases`; a
+//! rule a type cannot state (exactly one of two members) by `constraints`.
 
 mod aliases;
+mod constraints;
 pub mod schemas;
 mod security;
 
@@ -16,6 +18,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
 use aliases::Aliases;
+use constraints::ExactlyOne;
 use security::Security;
 
 #[derive(OpenApi)]
@@ -52,7 +55,7 @@ use security::Security;
         crate::admin::routes::resolve_conflict,
         crate::admin::routes::reload_schema,
     ),
-    modifiers(&Security, &Aliases),
+    modifiers(&Security, &Aliases, &ExactlyOne),
     tags(
         (name = "health", description = "Probes"),
         (name = "credentials", description = "Tokens for the PowerSync Service and the keys to verify them"),
