@@ -41,6 +41,8 @@ impl Startup {
 }
 
 /// 200 while the process serves requests.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "The process serves requests", body = crate::openapi::schemas::Live)))]
 #[get("/health/live")]
 async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -48,6 +50,12 @@ async fn live() -> HttpResponse {
 
 /// 200 when start-up is done, the database answers a query and attachment
 /// storage is reachable, each within a short timeout.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Database and attachment storage reachable", body = crate::openapi::schemas::Ready),
+        (status = 503, description = "Database or storage unreachable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[get("/health/ready")]
 async fn ready(
     startup: web::Data<Startup>,

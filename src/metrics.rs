@@ -332,6 +332,13 @@ pub async fn track_requests(
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    description = "Prometheus text format. Absent (404) when metrics.enabled is false or metrics.port \
+                   moves it to its own port.",
+    responses(
+        (status = 200, description = "Metrics", content_type = "text/plain", body = String),
+        (status = 404, description = "Served elsewhere or disabled", body = crate::error::ErrorBody),
+    ))]
 pub async fn serve(metrics: web::Data<Metrics>) -> Result<HttpResponse, crate::error::ApiError> {
     let text = metrics.render().await?;
     Ok(HttpResponse::Ok()

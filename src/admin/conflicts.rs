@@ -6,19 +6,30 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A write that lost to the server's version (`on_conflict: record`), as
+/// stored in `write_conflicts` (the PowerSync docs' conflict table).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Conflict {
+    /// A uuid.
+    #[schema(value_type = String)]
     pub id: Uuid,
     pub table_name: String,
     pub row_id: String,
+    /// Why, e.g. `stale_version`.
     pub conflict_type: String,
+    /// The values the client sent.
+    #[schema(value_type = Value)]
     pub client_data: sqlx::types::Json<serde_json::Value>,
+    /// The row as the server had it.
+    #[schema(value_type = Option<Value>)]
     pub server_data: Option<sqlx::types::Json<serde_json::Value>>,
     pub resolved: bool,
     pub user_id: String,
     pub client_id: Option<String>,
     pub op_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
 

@@ -87,11 +87,11 @@ fn no_dead_letter(id: i64) -> ApiError {
         ("all" = Option<bool>, Query, description = "Include dead letters already replayed"),
     ),
     responses(
-        (status = 200, description = "Dead letters, newest first", body = crate::openapi::schemas::DeadLetterList),
-        (status = 400, description = "Bad query", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "Dead letters, newest first", body = dead_letter::DeadLetterList),
+        (status = 400, description = "Bad query", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_list_dead_letters", skip_all)]
@@ -116,11 +116,11 @@ pub async fn list_dead_letters(
     security(("admin_key" = [])),
     params(("id" = i64, Path, description = "Dead letter id")),
     responses(
-        (status = 200, description = "The dead letter with its entries", body = crate::openapi::schemas::DeadLetter),
-        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "The dead letter with its entries", body = dead_letter::DeadLetter),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_show_dead_letter", skip_all, fields(id = *id))]
@@ -145,11 +145,11 @@ pub async fn show_dead_letter(
     params(("id" = i64, Path, description = "Dead letter id")),
     responses(
         (status = 200, description = "Replayed: `outcome` is `applied` (marked replayed) or `rejected` (still failing; kept)", body = crate::openapi::schemas::ReplayResult),
-        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 409, description = "Already replayed", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::error::ErrorBody),
+        (status = 409, description = "Already replayed", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_replay_dead_letter", skip_all, fields(id = *id))]
@@ -177,10 +177,10 @@ pub async fn replay_dead_letter(
     params(("id" = i64, Path, description = "Dead letter id")),
     responses(
         (status = 204, description = "Discarded"),
-        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_discard_dead_letter", skip_all, fields(id = *id))]
@@ -208,10 +208,10 @@ pub async fn discard_dead_letter(
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "The app's schema was re-read", body = crate::openapi::schemas::Reloaded),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 409, description = "The live schema no longer fits `write.tables`; the previous schema stays in use", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
+        (status = 409, description = "The live schema no longer fits `write.tables`; the previous schema stays in use", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_reload_schema", skip_all)]
@@ -259,10 +259,10 @@ pub struct ConflictQuery {
     ),
     responses(
         (status = 200, description = "Write conflicts, newest first", body = crate::openapi::schemas::ConflictList),
-        (status = 400, description = "Bad query", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "The admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "Bad query", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_list_conflicts", skip_all)]
@@ -302,11 +302,11 @@ pub async fn list_conflicts(
     security(("admin_key" = [])),
     params(("id" = String, Path, description = "Conflict id (uuid)")),
     responses(
-        (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = crate::openapi::schemas::Conflict),
-        (status = 400, description = "Bad id", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "Missing or wrong admin key", body = crate::openapi::schemas::ErrorBody),
-        (status = 404, description = "No such conflict, or the admin API is disabled", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Database unavailable; retry", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = conflicts::Conflict),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such conflict, or the admin API is disabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable; retry", body = crate::error::ErrorBody),
     )
 )]
 #[tracing::instrument(name = "admin_resolve_conflict", skip_all, fields(id = %id.as_str()))]

@@ -86,6 +86,27 @@ impl Drop for TempFile {
     }
 }
 
+#[utoipa::path(put, path = "/api/attachments/files/{key}", tag = "attachments",
+    description = "Local storage only: the upload URL returned by upload-url (HMAC-signed, expiring). \
+                   The body is the file's bytes.",
+    params(
+        ("key" = String, Path, description = "Object key, as signed"),
+        ("expires" = Option<i64>, Query, description = "Signed expiry (Unix seconds)"),
+        ("max" = Option<u64>, Query, description = "Signed size limit"),
+        ("headers" = Option<String>, Query, description = "Signed header names"),
+        ("signature" = Option<String>, Query, description = "HMAC-SHA256 signature"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Bad URL or body", body = crate::error::ErrorBody),
+        (status = 403, description = "Expired URL or bad signature", body = crate::error::ErrorBody),
+        (status = 404, description = "Local storage is not enabled", body = crate::error::ErrorBody),
+        (status = 409, description = "The upload was completed, deleted or abandoned since the URL was issued (`upload_closed`)", body = crate::error::ErrorBody),
+        (status = 413, description = "Over the signed size", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn put_file(
     req: HttpRequest,
@@ -201,6 +222,27 @@ fn io_error(err: std::io::Error, what: &str) -> ApiError {
     ApiError::Unexpected(anyhow::Error::new(err).context(format!("Failed to {what}")))
 }
 
+#[utoipa::path(get, path = "/api/attachments/files/{key}", tag = "attachments",
+    description = "Local storage only: the download URL returned by download-url.",
+    params(
+        ("key" = String, Path, description = "Object key, as signed"),
+        ("expires" = Option<i64>, Query, description = "Signed expiry (Unix seconds)"),
+        ("ct" = Option<String>, Query, description = "Signed content type"),
+        ("signature" = Option<String>, Query, description = "HMAC-SHA256 signature"),
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(
+                ("Content-Disposition" = String, description = "`attachment` unless the type is a raster image, audio or video (`inline`)"),
+                ("X-Content-Type-Options" = String, description = "`nosniff`"),
+                ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            )),
+        (status = 400, description = "Bad URL", body = crate::error::ErrorBody),
+        (status = 403, description = "Expired URL or bad signature", body = crate::error::ErrorBody),
+        (status = 404, description = "No such object, or local storage is not enabled", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn get_file(
     req: HttpRequest,

@@ -8,11 +8,11 @@
 
 mod cleanup;
 mod dev_secret;
-mod files;
+pub(crate) mod files;
 pub mod key;
 pub mod local;
 mod requests;
-mod routes;
+pub(crate) mod routes;
 #[cfg(feature = "s3")]
 pub mod s3;
 mod serving;

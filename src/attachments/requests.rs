@@ -11,12 +11,16 @@ use super::settings::AttachmentSettings;
 use crate::error::{ApiError, ErrorCode};
 
 /// `POST /api/attachments/upload-url`; fields in camelCase or snake_case.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UploadUrlRequest)]
 pub struct UploadUrlBody {
+    /// Client-chosen id (letters, digits, `-`, `_`); generated when absent.
     pub id: Option<String>,
+    /// Aliases `fileName`, `file_name`; only its extension is used.
     #[serde(alias = "fileName", alias = "file_name")]
     pub filename: String,
+    /// Aliases `content_type`, `mediaType`, `media_type`.
     #[serde(
         rename = "contentType",
         alias = "content_type",
@@ -24,8 +28,11 @@ pub struct UploadUrlBody {
         alias = "media_type"
     )]
     pub content_type: Option<String>,
+    /// Bytes; signed into the URL when given. Aliases `contentLength`, `content_length`.
     #[serde(alias = "contentLength", alias = "content_length")]
     pub size: Option<u64>,
+    /// Base64 or hex SHA-256 of the bytes; signed into the URL when given.
+    /// Aliases `checksum_sha256`, `sha256`.
     #[serde(rename = "checksumSha256", alias = "checksum_sha256", alias = "sha256")]
     pub checksum_sha256: Option<String>,
 }
@@ -166,34 +173,39 @@ fn guess_content_type(ext: &str) -> &'static str {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadUrlResponse {
     pub id: String,
     pub key: String,
+    /// Send the bytes here with `method` and exactly these `headers`.
     pub upload_url: String,
+    #[schema(value_type = String, example = "PUT")]
     pub method: &'static str,
     pub headers: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadUrlResponse {
     pub id: String,
     pub download_url: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub content_type: String,
     pub size: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteResponse {
     pub id: String,
     pub key: String,
     pub size: u64,
     pub content_type: String,
+    /// Hex SHA-256, when the upload declared one.
     pub sha256: Option<String>,
 }
 

@@ -117,6 +117,21 @@ async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Rec
     Ok(record)
 }
 
+#[utoipa::path(post, path = "/api/attachments/upload-url", tag = "attachments",
+    description = "A signed URL to upload one file to; send the returned `headers` as-is. \
+                   Then POST /api/attachments/{id}/complete.",
+    request_body(content = UploadUrlBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Where and how to upload", body = UploadUrlResponse),
+        (status = 400, description = "Bad filename, id, content type, size or checksum", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 403, description = "The id belongs to another user", body = crate::error::ErrorBody),
+        (status = 413, description = "Declared size over attachments.max_size", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON, or a content type attachments.allowed_content_types refuses", body = crate::error::ErrorBody),
+        (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id))]
 async fn upload_url(
     req: HttpRequest,
@@ -179,6 +194,22 @@ async fn upload_url(
     }))
 }
 
+#[utoipa::path(post, path = "/api/attachments/{id}/complete", tag = "attachments",
+    description = "Checks the uploaded object (size, type, checksum) and marks it uploaded.",
+    params(("id" = String, Path, description = "Attachment id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recorded", body = CompleteResponse),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 404, description = "No such attachment", body = crate::error::ErrorBody),
+        (status = 409, description = "The object is missing or breaks the signed limits", body = crate::error::ErrorBody),
+        (status = 413, description = "The object is over attachments.max_size (deleted)", body = crate::error::ErrorBody),
+        (status = 415, description = "The object's type is not allowed (deleted)", body = crate::error::ErrorBody),
+        (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
 async fn complete(
     user: AuthUser,
@@ -279,6 +310,19 @@ fn check_checksum(
     }
 }
 
+#[utoipa::path(get, path = "/api/attachments/{id}/download-url", tag = "attachments",
+    params(("id" = String, Path, description = "Attachment id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A signed download URL", body = DownloadUrlResponse),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 403, description = "attachments.read_policy refuses", body = crate::error::ErrorBody),
+        (status = 404, description = "No such attachment", body = crate::error::ErrorBody),
+        (status = 409, description = "Not uploaded yet (`not_uploaded`)", body = crate::error::ErrorBody),
+        (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
 async fn download_url(
     req: HttpRequest,
@@ -356,6 +400,17 @@ fn read_sql_failed(failure: DbFailure) -> ApiError {
     }
 }
 
+#[utoipa::path(delete, path = "/api/attachments/{id}", tag = "attachments", operation_id = "delete_attachment",
+    params(("id" = String, Path, description = "Attachment id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted, or already gone"),
+        (status = 400, description = "Bad id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
+        (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(user_id = %user.user_id(), attachment_id = %path.as_str()))]
 async fn delete(
     user: AuthUser,

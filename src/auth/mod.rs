@@ -16,7 +16,7 @@ mod jwk;
 mod key_source;
 pub mod keys;
 mod keyset;
-mod routes;
+pub(crate) mod routes;
 pub mod settings;
 mod signer;
 mod state;

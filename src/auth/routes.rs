@@ -24,6 +24,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Who the presented token belongs to: lets a client (or an operator
 /// debugging a provider setup) check a token against this server.
+#[utoipa::path(get, path = "/api/auth/me", tag = "credentials",
+    description = "Who the presented token belongs to (to check a client or provider setup).",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user and claims", body = crate::openapi::schemas::Me),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 503, description = "The identity provider's keys are unreachable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn me(user: AuthUser) -> HttpResponse {
     HttpResponse::Ok()
@@ -31,6 +40,9 @@ async fn me(user: AuthUser) -> HttpResponse {
         .json(serde_json::json!({ "user_id": user.user_id(), "claims": user.claims() }))
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "credentials",
+    description = "Public keys for the PowerSync Service (`client_auth.jwks_uri`). Cached 5 minutes.",
+    responses((status = 200, description = "Every configured key, signing or not", body = crate::openapi::schemas::Jwks)))]
 #[tracing::instrument(skip_all)]
 async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
     HttpResponse::Ok()
@@ -50,22 +62,54 @@ struct TokenQuery {
     parameters: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// Body of `POST /api/auth/token` (all fields optional; `dev` mode honours them).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TokenRequest)]
 struct TokenBody {
+    /// The user to issue for (`dev` identity mode only). Alias: `userId`.
     #[serde(alias = "userId")]
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     user_id: Option<String>,
+    /// Copied into the token's `parameters` claim (`dev` mode only).
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     parameters: Option<Map<String, Value>>,
 }
 
-#[derive(Serialize)]
+/// What `fetchCredentials()` returns to the SDK.
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse<'a> {
+    /// A JWT for the PowerSync Service.
     token: &'a str,
+    /// The PowerSync Service URL (`auth.powersync_url`).
     powersync_url: &'a str,
+    /// RFC 3339 expiry of `token`.
+    #[schema(format = DateTime)]
     expires_at: String,
     user_id: &'a str,
 }
 
+#[utoipa::path(post, path = "/api/auth/token", tag = "credentials", operation_id = "token_post",
+    description = "A PowerSync token for `fetchCredentials()`. Who may get one is `auth.identity.mode`: \
+                   `dev` (anyone, `?user_id=`), `jwt` (Bearer token of the identity provider), \
+                   `api_key` (Bearer API key). POST takes the same request in a JSON body.",
+    params(
+        ("user_id" = Option<String>, Query, description = "dev mode: the user (default auth.identity.dev.default_user_id)"),
+        ("parameters" = Option<String>, Query, description = "dev mode: a JSON object, as text, for the token's `parameters` claim"),
+    ),
+    request_body(content = Option<TokenBody>, content_type = "application/json"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A token", body = TokenResponse),
+        (status = 400, description = "Bad body, user id or parameters", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid credential (jwt, api_key modes)", body = crate::error::ErrorBody),
+        (status = 403, description = "The credential may not get a token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited (limits.token_per_ip, limits.token_per_user)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The identity provider's keys are unreachable", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn token(
     req: HttpRequest,

@@ -196,30 +196,37 @@ pub async fn insert(
     .map_err(classify)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A rejected client transaction kept for an operator.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
     pub user_id: String,
     pub client_id: Option<String>,
     pub tx_id: Option<i64>,
+    /// The rejection code of the entry that caused it.
     pub code: String,
     pub sqlstate: Option<String>,
     pub constraint_name: Option<String>,
     pub column_name: Option<String>,
     pub message: String,
     pub failed_op_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub replayed_at: Option<DateTime<Utc>>,
+    /// `applied`, or why the last replay failed.
     pub replay_outcome: Option<String>,
-    /// Kept as stored: re-parsing into a `Value` would refuse entries nested
-    /// deeper than serde_json's recursion limit, which the write path accepts.
+    /// The transaction's entries, in the SDK's shape. Kept as stored:
+    /// re-parsing into a `Value` would refuse entries nested deeper than
+    /// serde_json's recursion limit, which the write path accepts.
+    #[schema(value_type = Vec<HashMap<String, Value>>)]
     pub entries: sqlx::types::Json<Box<RawValue>>,
     #[serde(skip)]
     pub entry_count: i32,
 }
 
 /// What the admin API answers for a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetter>,
 }

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use super::report::Rejection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
 pub enum Op {
     Put,
     Patch,
@@ -115,24 +116,34 @@ impl EnvelopeError {
 
 /// The body's members. Unknown keys are refused (400) rather than ignored:
 /// a misspelt `batch` must never read as an empty upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WireBody<'a> {
+#[schema(as = UploadBatch)]
+#[schema(
+    description = "An upload batch: exactly one of `batch` (flat, the SDK's `getCrudBatch()`; answered with `Report`) or `transactions` (grouped, the reference write contract; answered with `TransactionsReport`)."
+)]
+pub(super) struct WireBody<'a> {
+    /// Entries; consecutive entries with one `tx_id` form one atomic unit.
     #[serde(default, borrow)]
     batch: Option<Vec<WireEntry<'a>>>,
+    /// Client transactions, each one atomic unit.
     #[serde(default, borrow)]
     transactions: Option<Vec<WireTransaction<'a>>>,
+    /// Enables exactly-once (alias `clientId`; or the `PowerSync-Client-Id` header).
     #[serde(default, alias = "clientId")]
     client_id: Option<String>,
     /// Sent by older reference-contract connectors; ignored there too
     /// (uplink always dead-letters a rejected transaction and goes on).
     #[serde(default, rename = "on_fatal_error")]
+    #[schema(value_type = Option<Value>)]
     _on_fatal_error: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ClientTransaction)]
 struct WireTransaction<'a> {
+    /// Aliases `transactionId`, `tx_id`, `txId`.
     #[serde(default, alias = "transactionId", alias = "tx_id", alias = "txId")]
     transaction_id: Option<i64>,
     #[serde(borrow)]
@@ -144,19 +155,38 @@ struct WireTransaction<'a> {
 /// reference write contract (`table`, `transaction_id`, `op_data`,
 /// `previous_values`) and the SDKs' CrudEntry property names (`clientId` is
 /// the op id there, `transactionId`, `opData`, `previousValues`). `null`
-/// reads as absent (Dart's `toJson` writes every key).
-#[derive(Default)]
+/// reads as absent (Dart's `toJson` writes every key). Any other member
+/// rejects the entry with `unknown_field`. The schema names the SDK's
+/// `toJSON` spelling; the others are in each member's description.
+#[derive(Default, utoipa::ToSchema)]
+#[schema(as = Entry)]
 struct WireEntry<'a> {
+    /// Aliases `opId`, `clientId`.
     op_id: Option<i64>,
+    #[schema(value_type = Op, required = true)]
     op: Option<Cow<'a, str>>,
+    /// The table (alias `table`).
+    #[schema(rename = "type", value_type = String, required = true, min_length = 1)]
     table: Option<Cow<'a, str>>,
+    /// The row id.
+    #[schema(value_type = String, required = true, min_length = 1)]
     id: Option<&'a RawValue>,
+    /// Aliases `txId`, `transaction_id`, `transactionId`.
     tx_id: Option<i64>,
+    /// Column values (aliases `op_data`, `opData`); absent for DELETE.
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     data: Option<&'a RawValue>,
+    /// The SDK's `metadata` string.
+    #[schema(value_type = Option<Value>)]
     metadata: Option<&'a RawValue>,
+    /// Previous values, when the client tracks them (aliases
+    /// `previous_values`, `previousValues`); used for delta columns.
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     old: Option<&'a RawValue>,
+    #[schema(ignore)]
     unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Fields seen (bit `Field as u8`), to refuse one field given twice.
+    #[schema(ignore)]
     seen: u8,
 }
 

@@ -11,7 +11,7 @@ mod plan;
 mod policy;
 mod progress;
 pub mod report;
-mod routes;
+pub(crate) mod routes;
 pub mod schema;
 mod settings;
 mod sql;

@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = EntryStatus)]
 pub enum Status {
     Applied,
     Duplicate,
@@ -41,14 +42,16 @@ impl Rejection {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntryResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op_id: Option<i64>,
     pub table: String,
     pub id: String,
     pub status: Status,
+    /// Why, e.g. `stale_version`, `check_violation`, `transaction_rejected`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -58,7 +61,12 @@ pub struct EntryResult {
     pub column: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+/// What a batch did. `200` whatever each entry's outcome.
+// No other members (`deny_unknown_fields` gives the schema
+// `additionalProperties: false`): that is what tells it from a
+// `TransactionsReport` (which adds `entries`) when both have empty lists.
+#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     pub applied: usize,
     pub duplicates: usize,
@@ -98,7 +106,9 @@ impl Report {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What a `transactions`-shaped batch did: the reference write contract's
+/// per-transaction `results` and uplink's report.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransactionsReport {
     pub applied: usize,
     pub duplicates: usize,
@@ -115,7 +125,7 @@ pub struct TransactionsReport {
 /// `requires_client_handling: false`) and the next one applied, so
 /// `not_attempted` and `retryable_error` do not occur (a transient failure
 /// answers 503 for the whole request).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TransactionResult {
     Success,
@@ -126,9 +136,10 @@ pub enum TransactionResult {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FailedOperation {
     /// uplink's per-entry code (`foreign_key_violation`, `unknown_field`, …).
+    #[schema(value_type = String)]
     pub error_code: &'static str,
     pub message: String,
     /// The entry at fault, zero-based within its transaction.
@@ -136,7 +147,8 @@ pub struct FailedOperation {
     pub details: FailureDetails,
 }
 
-#[derive(Debug, Serialize)]
+/// `table`, `id`, and `constraint` / `column` when known.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FailureDetails {
     pub table: String,
     pub id: String,

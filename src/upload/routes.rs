@@ -82,6 +82,27 @@ async fn apply(
 }
 
 /// `POST /api/data`: a batch from the SDK's `uploadData()`.
+#[utoipa::path(post, path = "/api/data", tag = "write", operation_id = "upload_batch",
+    description = "Applies a batch from the SDK's `uploadData()` in one database transaction, \
+                   exactly once per (user, client_id). Conflicts and rejected entries are reported \
+                   with 200 (a 4xx would block the device's queue); each rejected client \
+                   transaction is rolled back alone and kept as a dead letter.",
+    params(("PowerSync-Client-Id" = Option<String>, Header, description = "The client id, when not in the body")),
+    request_body(content = super::envelope::WireBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Processed; per-entry outcomes in `results`, or for the \
+            `transactions` shape one result per transaction in `results` and per-entry outcomes in `entries`",
+            body = crate::openapi::schemas::UploadReport),
+        (status = 400, description = "Malformed envelope, too many entries (write.max_entries_per_batch) or JSON nested deeper than limits.max_json_depth", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Over limits.upload_per_user (`rate_limited`), or a client transaction was rejected while the user already has write.dead_letters.max_per_user dead letters (`dead_letter_limit`); nothing was applied, retry after Retry-After", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Transient; nothing was applied, retry the same batch", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(name = "upload", skip_all)]
 async fn upload(
     user: AuthUser,
@@ -99,6 +120,21 @@ async fn upload(
 }
 
 /// The Node demo's `PUT|PATCH|DELETE /api/data` with `{"table", "data": {"id", …}}`.
+#[utoipa::path(put, path = "/api/data", tag = "write", operation_id = "single_put",
+    description = "The Node demo's single PUT (insert or replace).",
+    request_body(content = crate::openapi::schemas::SingleOperation, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Processed", body = super::report::Report),
+        (status = 400, description = "Malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Transient; retry", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn single(
     user: AuthUser,
     req: HttpRequest,
@@ -115,14 +151,29 @@ async fn single(
     apply(&req, &writer, &user, batch).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CheckpointRequest)]
 struct CheckpointBody {
+    /// Alias `clientId`; or the `PowerSync-Client-Id` header.
     #[serde(default, alias = "clientId")]
     client_id: Option<String>,
 }
 
 /// `PUT /api/data/checkpoint`: increments the custom write checkpoint of the
 /// authenticated user's client and returns it.
+#[utoipa::path(put, path = "/api/data/checkpoint", tag = "write",
+    description = "Increments and returns the custom write checkpoint of (user, client_id).",
+    params(("PowerSync-Client-Id" = Option<String>, Header, description = "The client id, when not in the body")),
+    request_body(content = Option<CheckpointBody>, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new checkpoint", body = crate::openapi::schemas::Checkpoint),
+        (status = 400, description = "No client id", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Transient; retry", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(name = "checkpoint", skip_all)]
 async fn checkpoint(
     user: AuthUser,
