@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AdminKey;
-use super::conflicts;
+use super::key::AdminKey;
 use crate::db::DbFailure;
 use crate::error::{ApiError, ErrorCode};
-use crate::upload::{ReplayOutcome, Writer, dead_letter};
+use crate::store::{conflicts, dead_letters};
+use crate::upload::{ReplayOutcome, Writer};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/admin/dead-letters", web::get().to(list_dead_letters))
@@ -56,12 +56,6 @@ fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// A database failure on an admin route: transient ones are 503 like
-/// everywhere else; anything else is logged and opaque.
-fn db_error(err: sqlx::Error) -> ApiError {
-    DbFailure::from(err).into()
-}
-
 fn anyhow_error(err: anyhow::Error) -> ApiError {
     if DbFailure::is_transient_cause(&err) {
         ApiError::new(
@@ -101,10 +95,8 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let letters = dead_letter::list(writer.db(), limit(query.limit)?, query.all)
-        .await
-        .map_err(db_error)?;
-    Ok(HttpResponse::Ok().json(dead_letter::DeadLetterList {
+    let letters = dead_letters::list(writer.db(), limit(query.limit)?, query.all).await?;
+    Ok(HttpResponse::Ok().json(dead_letters::DeadLetterList {
         dead_letters: letters,
     }))
 }
@@ -130,9 +122,8 @@ pub async fn show_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let letter = dead_letter::get(writer.db(), id)
-        .await
-        .map_err(db_error)?
+    let letter = dead_letters::get(writer.db(), id)
+        .await?
         .ok_or_else(|| no_dead_letter(id))?;
     Ok(HttpResponse::Ok().json(letter))
 }
@@ -190,10 +181,7 @@ pub async fn discard_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if dead_letter::discard(writer.db(), id)
-        .await
-        .map_err(db_error)?
-    {
+    if dead_letters::discard(writer.db(), id).await? {
         tracing::info!(id, "dead letter discarded");
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -289,9 +277,7 @@ pub async fn list_conflicts(
         table_name: query.table.as_deref(),
         limit: limit(query.limit)?,
     };
-    let found = conflicts::list(writer.db(), &filter)
-        .await
-        .map_err(db_error)?;
+    let found = conflicts::list(writer.db(), &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
 }
 
@@ -318,8 +304,7 @@ pub async fn resolve_conflict(
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
     let conflict = conflicts::resolve(writer.db(), id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
     Ok(HttpResponse::Ok().json(conflict))
