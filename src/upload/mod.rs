@@ -1,5 +1,13 @@
 //! The write path: applies the SDK's upload batches to Postgres exactly once,
 //! in order, with set-based statements.
+//!
+//! This file holds the `Writer` (build, schema reload, retries). A request
+//! goes `routes` → `envelope` (wire shapes into a `batch`) → `Writer::apply`
+//! → `apply` (one database transaction: `work` marks duplicates and
+//! prepares entries with `plan`, `run` executes the grouped steps, the
+//! `policy` steps for tables with a policy, `careful` localises a refusal)
+//! → `bookkeeping` (conflicts, dead letters; progress in `store`) →
+//! `report`. Every statement on the app's tables is in `sql`.
 
 mod allow_list;
 mod apply;
