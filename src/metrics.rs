@@ -18,9 +18,7 @@ use prometheus::{
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::upload::WriteSettings;
-use crate::upload::envelope::{Batch, Entry};
-use crate::upload::report::{EntryResult, Report, Status};
+use crate::store::dead_letters;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +56,15 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// One entry of a processed batch, as metric labels: its table (`other`
+/// outside `write.tables`), op and outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryOutcome<'a> {
+    pub table: &'a str,
+    pub op: &'static str,
+    pub outcome: &'static str,
 }
 
 #[derive(Clone)]
@@ -193,35 +200,17 @@ impl Metrics {
         req.app_data::<web::Data<Self>>().map(|data| data.get_ref())
     }
 
-    /// Counts what a processed batch did, entry by entry. Tables outside
-    /// `write.tables` are counted as `other`: a client must not be able to
-    /// create series at will.
-    pub fn record_batch(&self, batch: &Batch<'_>, report: &Report, write: &WriteSettings) {
+    /// Counts what a processed batch did, entry by entry as the write path
+    /// reports it, and the client transactions it dead-lettered.
+    pub fn record_batch(&self, entries: &[EntryOutcome<'_>], dead_lettered: usize) {
         let inner = &self.inner;
-        inner.batch_entries.observe(batch.entry_count() as f64);
-        let mut not_applied = report.results.iter().peekable();
-        for entry in batch.transactions.iter().flat_map(|t| t.entries.iter()) {
-            // `results` lists the entries that were not applied, in request
-            // order: walk both lists side by side.
-            let outcome = match not_applied.peek() {
-                Some(result) if is_result_of(result, entry) => {
-                    let result = not_applied.next();
-                    result.map_or("applied", |r| outcome_label(r.status))
-                }
-                _ => "applied",
-            };
+        inner.batch_entries.observe(entries.len() as f64);
+        for entry in entries {
             inner
                 .write_entries
-                .with_label_values(&[table_label(write, &entry.table), entry.op.as_str(), outcome])
+                .with_label_values(&[entry.table, entry.op, entry.outcome])
                 .inc();
         }
-        // One dead letter per rejected client transaction: its cause entry
-        // carries the specific code, the others `transaction_rejected`.
-        let dead_lettered = report
-            .results
-            .iter()
-            .filter(|r| r.status == Status::Rejected && r.code != Some("transaction_rejected"))
-            .count();
         inner.dead_letters.inc_by(dead_lettered as u64);
     }
 
@@ -265,10 +254,7 @@ impl Metrics {
         // gauge keeps its last value when the count cannot be read quickly.
         let pending = tokio::time::timeout(
             std::time::Duration::from_secs(2),
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL",
-            )
-            .fetch_one(&inner.db),
+            dead_letters::count_all_pending(&inner.db),
         )
         .await;
         match pending {
@@ -281,27 +267,6 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&inner.registry.gather(), &mut out)?;
         Ok(String::from_utf8(out)?)
-    }
-}
-
-fn table_label<'a>(write: &WriteSettings, table: &'a str) -> &'a str {
-    if write.tables.contains_key(table) {
-        table
-    } else {
-        "other"
-    }
-}
-
-fn is_result_of(result: &EntryResult, entry: &Entry<'_>) -> bool {
-    result.op_id == entry.op_id && result.table == entry.table && result.id == entry.id
-}
-
-fn outcome_label(status: Status) -> &'static str {
-    match status {
-        Status::Applied => "applied",
-        Status::Duplicate => "duplicate",
-        Status::Conflict => "conflict",
-        Status::Rejected => "rejected",
     }
 }
 

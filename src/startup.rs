@@ -305,7 +305,7 @@ fn run(
             .app_data(web::PathConfig::default().error_handler(error::path_extractor_error))
             .configure(health::configure)
             .configure(auth::configure)
-            .configure(upload::configure)
+            .configure(upload::routes::configure)
             .configure(attachments::configure)
             .configure(metrics::configure(&state.settings.metrics))
             .configure(openapi::configure)

@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AdminKey;
-use super::conflicts;
+use super::key::AdminKey;
 use crate::db::DbFailure;
 use crate::error::{ApiError, ErrorCode};
-use crate::upload::{ReplayOutcome, Writer, dead_letter};
+use crate::store::{conflicts, dead_letters};
+use crate::upload::{ReplayOutcome, Writer};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/admin/dead-letters", web::get().to(list_dead_letters))
@@ -56,12 +56,6 @@ fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// A database failure on an admin route: transient ones are 503 like
-/// everywhere else; anything else is logged and opaque.
-fn db_error(err: sqlx::Error) -> ApiError {
-    DbFailure::from(err).into()
-}
-
 fn anyhow_error(err: anyhow::Error) -> ApiError {
     if DbFailure::is_transient_cause(&err) {
         ApiError::new(
@@ -87,7 +81,7 @@ fn no_dead_letter(id: i64) -> ApiError {
         ("all" = Option<bool>, Query, description = "Include dead letters already replayed"),
     ),
     responses(
-        (status = 200, description = "Dead letters, newest first", body = dead_letter::DeadLetterList),
+        (status = 200, description = "Dead letters, newest first", body = crate::store::dead_letters::DeadLetterList),
         (status = 400, description = "Bad query", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
@@ -101,10 +95,8 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let letters = dead_letter::list(writer.db(), limit(query.limit)?, query.all)
-        .await
-        .map_err(db_error)?;
-    Ok(HttpResponse::Ok().json(dead_letter::DeadLetterList {
+    let letters = dead_letters::list(writer.db(), limit(query.limit)?, query.all).await?;
+    Ok(HttpResponse::Ok().json(dead_letters::DeadLetterList {
         dead_letters: letters,
     }))
 }
@@ -116,7 +108,7 @@ pub async fn list_dead_letters(
     security(("admin_key" = [])),
     params(("id" = i64, Path, description = "Dead letter id")),
     responses(
-        (status = 200, description = "The dead letter with its entries", body = dead_letter::DeadLetter),
+        (status = 200, description = "The dead letter with its entries", body = crate::store::dead_letters::DeadLetter),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::error::ErrorBody),
@@ -130,9 +122,8 @@ pub async fn show_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let letter = dead_letter::get(writer.db(), id)
-        .await
-        .map_err(db_error)?
+    let letter = dead_letters::get(writer.db(), id)
+        .await?
         .ok_or_else(|| no_dead_letter(id))?;
     Ok(HttpResponse::Ok().json(letter))
 }
@@ -190,10 +181,7 @@ pub async fn discard_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if dead_letter::discard(writer.db(), id)
-        .await
-        .map_err(db_error)?
-    {
+    if dead_letters::discard(writer.db(), id).await? {
         tracing::info!(id, "dead letter discarded");
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -289,9 +277,7 @@ pub async fn list_conflicts(
         table_name: query.table.as_deref(),
         limit: limit(query.limit)?,
     };
-    let found = conflicts::list(writer.db(), &filter)
-        .await
-        .map_err(db_error)?;
+    let found = conflicts::list(writer.db(), &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
 }
 
@@ -302,7 +288,7 @@ pub async fn list_conflicts(
     security(("admin_key" = [])),
     params(("id" = String, Path, description = "Conflict id (uuid)")),
     responses(
-        (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = conflicts::Conflict),
+        (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = crate::store::conflicts::Conflict),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "No such conflict, or the admin API is disabled", body = crate::error::ErrorBody),
@@ -318,8 +304,7 @@ pub async fn resolve_conflict(
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
     let conflict = conflicts::resolve(writer.db(), id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
     Ok(HttpResponse::Ok().json(conflict))

@@ -29,7 +29,7 @@ use crate::auth::settings::AuthSettings;
 use crate::limits::cors::validate_cors_origins;
 use crate::limits::settings::LimitSettings;
 use crate::metrics::MetricsSettings;
-use crate::upload::WriteSettings;
+use crate::upload::settings::WriteSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

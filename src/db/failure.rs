@@ -3,17 +3,21 @@
 
 use crate::error::{ApiError, ErrorCode};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DbFailure {
     /// The database cannot be reached, is overloaded or is shutting down:
     /// nothing was done; try again later (503).
+    #[error("{0}")]
     Transient(String),
     /// A serialization failure or deadlock (the SQLSTATE): the transaction
     /// may succeed when run again.
+    #[error("transient conflict (SQLSTATE {0})")]
     Conflict(String),
     /// The data is refused: a constraint, a type, a permission, the schema.
+    #[error("refused: {} (SQLSTATE {})", .0.message, .0.sqlstate)]
     Refused(Refusal),
     /// Anything else: a bug or an unexpected state, logged with its cause.
+    #[error(transparent)]
     Fatal(anyhow::Error),
 }
 
@@ -59,13 +63,21 @@ impl DbFailure {
     /// Whether any cause in an error chain is a transient database failure.
     pub fn is_transient_cause(err: &anyhow::Error) -> bool {
         err.chain().any(|cause| {
-            cause.downcast_ref::<sqlx::Error>().is_some_and(|err| {
-                matches!(
-                    connection_failure(err).or_else(|| database_failure(err)),
-                    Some(DbFailure::Transient(_) | DbFailure::Conflict(_))
-                )
-            })
+            let classified = cause
+                .downcast_ref::<DbFailure>()
+                .is_some_and(Self::is_transient);
+            classified
+                || cause.downcast_ref::<sqlx::Error>().is_some_and(|err| {
+                    connection_failure(err)
+                        .or_else(|| database_failure(err))
+                        .is_some_and(|failure| failure.is_transient())
+                })
         })
+    }
+
+    /// Unavailable or conflicting: the same work may succeed when retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::Conflict(_))
     }
 }
 

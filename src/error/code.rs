@@ -107,6 +107,24 @@ error_codes! {
     ConstraintViolation = "constraint_violation", OK, "the row breaks a constraint of the table";
     SchemaMismatch = "schema_mismatch", CONFLICT, "the write does not fit the table's current schema";
     RejectedByDatabase = "rejected_by_database", OK, "a trigger or rule of the database refused the write";
+    // The write path's own per-entry codes.
+    Duplicate = "duplicate", OK, "the entry's op_id is at or below the client's progress: it was applied before";
+    TransactionRejected = "transaction_rejected", OK, "another entry of the same client transaction was rejected";
+    UnknownField = "unknown_field", OK, "the entry has a member uplink does not know; it is not applied without it";
+    UnknownTable = "unknown_table", OK, "the table is not in `write.tables`";
+    UnknownColumn = "unknown_column", OK, "the column is not writable by clients";
+    InvalidOpId = "invalid_op_id", OK, "the op_id is not a positive integer";
+    OpIdNotIncreasing = "op_id_not_increasing", OK, "the op_id does not increase within the request";
+    ReadOnlyColumn = "read_only_column", OK, "read-only columns were dropped; the rest of the entry was applied";
+    InsertOnly = "insert_only", OK, "the table accepts only PUTs of new rows";
+    AlreadyExists = "already_exists", OK, "a PUT on an insert-only table found the row existing; it is kept";
+    ClientIdRequired = "client_id_required", OK, "delta columns need a client id to apply exactly once";
+    InvalidTransition = "invalid_transition", OK, "the state machine column may not change to (or start as) this state";
+    RowLocked = "row_locked", OK, "the row's state (`locked_when`) accepts no change";
+    StaleVersion = "stale_version", OK, "the row's version differs from the one the client saw";
+    VersionRequired = "version_required", OK, "the update does not say which version of the row the client saw";
+    StaleUpdate = "stale_update", OK, "the server's row was modified after the client's write (timestamp)";
+    StaleField = "stale_field", OK, "newer server values of some fields were kept (field timestamps)";
 }
 
 impl std::fmt::Display for ErrorCode {

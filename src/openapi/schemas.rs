@@ -72,7 +72,7 @@ pub struct Reloaded {
 
 #[derive(ToSchema)]
 pub struct ConflictList {
-    pub conflicts: Vec<crate::admin::conflicts::Conflict>,
+    pub conflicts: Vec<crate::store::conflicts::Conflict>,
 }
 
 /// The Node demo's single-operation body.

@@ -5,9 +5,10 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::schema::Catalog;
-use super::{ReplayOutcome, Writer, dead_letter};
+use super::{ReplayOutcome, Writer};
 use crate::config::Settings;
 use crate::db;
+use crate::store::dead_letters;
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLetterCommand {
@@ -39,7 +40,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
     let pool = db::pool::pool(&settings.database, settings.database_url())?;
     match command {
         DeadLetterCommand::List { limit, all } => {
-            let letters = dead_letter::list(&pool, limit, all)
+            let letters = dead_letters::list(&pool, limit, all)
                 .await
                 .context("Failed to list dead letters")?;
             println!(
@@ -64,7 +65,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
             }
             Ok(true)
         }
-        DeadLetterCommand::Show { id } => match dead_letter::get(&pool, id).await? {
+        DeadLetterCommand::Show { id } => match dead_letters::get(&pool, id).await? {
             Some(letter) => {
                 println!("{}", serde_json::to_string_pretty(&letter)?);
                 Ok(true)
@@ -81,7 +82,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
             Ok(matches!(outcome, ReplayOutcome::Applied(_)))
         }
         DeadLetterCommand::Discard { id } => {
-            let found = dead_letter::discard(&pool, id).await?;
+            let found = dead_letters::discard(&pool, id).await?;
             if found {
                 println!("discarded dead letter {id}");
             } else {

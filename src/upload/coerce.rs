@@ -73,7 +73,7 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, s
         return Err(format!(
             "column `{}`: the number {} is beyond the range of Postgres numbers",
             column.name,
-            super::envelope::truncate_for_message(&value[number])
+            super::batch::truncate_for_message(&value[number])
         ));
     }
     Ok(Some(value))

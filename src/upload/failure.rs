@@ -1,7 +1,7 @@
 //! How a failed attempt at a batch ends: the database's classification
 //! (`db::DbFailure`) in the write path's terms.
 
-use super::report::Rejection;
+use super::rejection::Rejection;
 use crate::db::DbFailure;
 
 pub enum Failure {
@@ -22,7 +22,7 @@ impl From<DbFailure> for Failure {
             DbFailure::Transient(message) => Self::Unavailable(message),
             DbFailure::Conflict(sqlstate) => Self::Retryable(sqlstate),
             DbFailure::Refused(refusal) => Self::Permanent(Rejection {
-                code: refusal.code.as_str(),
+                code: refusal.code,
                 message: refusal.message,
                 sqlstate: Some(refusal.sqlstate),
                 constraint_name: refusal.constraint,
@@ -33,6 +33,44 @@ impl From<DbFailure> for Failure {
     }
 }
 
+impl From<sqlx::Error> for Failure {
+    fn from(err: sqlx::Error) -> Self {
+        DbFailure::from(err).into()
+    }
+}
+
 pub fn classify(err: sqlx::Error) -> Failure {
-    crate::db::failure::classify(err).into()
+    err.into()
+}
+
+/// Not getting a connection at all (refused, auth, database gone) is
+/// transient for the device, whatever the SQLSTATE.
+pub fn unavailable(err: sqlx::Error) -> Failure {
+    match classify(err) {
+        Failure::Unavailable(message) => Failure::Unavailable(message),
+        Failure::Retryable(sqlstate) => Failure::Retryable(sqlstate),
+        other => {
+            let detail = match other {
+                Failure::Unexpected(e) => format!("{e:#}"),
+                Failure::Permanent(r) => r.message,
+                _ => String::new(),
+            };
+            tracing::warn!(error = %detail, "cannot open a database transaction");
+            Failure::Unavailable("the database is unavailable".to_owned())
+        }
+    }
+}
+
+impl From<Failure> for anyhow::Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
+            Failure::Retryable(s) => {
+                anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again")
+            }
+            Failure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
+            Failure::DeadLetterLimit(m) => anyhow::anyhow!(m),
+            Failure::Unexpected(e) => e,
+        }
+    }
 }

@@ -1,39 +1,56 @@
 //! The write path: applies the SDK's upload batches to Postgres exactly once,
 //! in order, with set-based statements.
+//!
+//! This file holds the `Writer` (build, schema reload, retries). A request
+//! goes `routes` → `envelope` (wire shapes into a `batch`) → `Writer::apply`
+//! → `apply` (one database transaction: `work` marks duplicates and
+//! prepares entries with `plan`, `run` executes the grouped steps, the
+//! `policy` steps for tables with a policy, `careful` localises a refusal)
+//! → `bookkeeping` (conflicts, dead letters; progress in `store`) →
+//! `report`. Every statement on the app's tables is in `sql`.
 
+mod allow_list;
 mod apply;
+mod batch;
+mod bookkeeping;
+mod careful;
 pub mod cli;
 mod coerce;
 pub mod dead_letter;
 pub mod envelope;
 mod failure;
+mod jsonb;
 mod plan;
 mod policy;
-mod progress;
+mod prepared;
+mod rejection;
+mod replay;
 pub mod report;
-pub(crate) mod routes;
+pub mod routes;
+mod run;
 pub mod schema;
-mod settings;
+pub mod settings;
+mod spellings;
 mod sql;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use sqlx::PgPool;
 use tokio::sync::RwLock;
 
 pub use apply::Actor;
-pub use routes::configure;
+pub use replay::ReplayOutcome;
 pub use settings::{DeadLetterSettings, TableSettings, WriteSettings};
 
 /// Value coercion, exposed for the fuzz targets (fuzz/).
 #[doc(hidden)]
 pub use coerce::coerce;
 
-use apply::{Apply, Mode, apply_in, check_constraints_immediately};
+use apply::{Apply, Mode, apply_in};
 use envelope::Batch;
-use failure::{Failure, classify};
+use failure::{Failure, classify, unavailable};
 use plan::Allowed;
 use report::Report;
 use schema::Catalog;
@@ -94,7 +111,7 @@ impl Writer {
         let writer = Self::new(settings, db);
         match Catalog::load(db, &settings.write.schema).await {
             Ok(catalog) => {
-                catalog.check(&settings.write)?;
+                allow_list::check(&catalog, &settings.write)?;
                 *writer.inner.catalog.write().await = Some(Arc::new(catalog));
             }
             Err(err) => {
@@ -129,8 +146,7 @@ impl Writer {
     /// the configuration keeps the previous catalogue and reports why.
     pub async fn reload_schema(&self) -> anyhow::Result<()> {
         let catalog = Catalog::load(&self.inner.db, &self.inner.settings.schema).await?;
-        catalog
-            .check(&self.inner.settings)
+        allow_list::check(&catalog, &self.inner.settings)
             .map_err(|e: ConfigError| anyhow::anyhow!(e))?;
         *self.inner.catalog.write().await = Some(Arc::new(catalog));
         tracing::info!("schema reloaded");
@@ -188,12 +204,7 @@ impl Writer {
             {
                 Ok(report) => return Ok(report),
                 Err(Failure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
-                Err(Failure::Permanent(rejection))
-                    if rejection
-                        .sqlstate
-                        .as_deref()
-                        .is_some_and(|s| s.starts_with("22")) =>
-                {
+                Err(Failure::Permanent(rejection)) if rejection.code == ErrorCode::InvalidValue => {
                     // Careful mode contains the app's refusals in savepoints;
                     // this one came from uplink's own statements, fed with
                     // text from the request (the user or client id).
@@ -251,7 +262,7 @@ impl Writer {
         };
         let mut tx = self.inner.db.begin_with(begin).await.map_err(unavailable)?;
         if deferrable {
-            check_constraints_immediately(&mut tx).await?;
+            sql::check_constraints_immediately(&mut tx).await?;
         }
         let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
         match tx.commit().await.map_err(classify) {
@@ -285,13 +296,7 @@ impl Writer {
         else {
             return false;
         };
-        let progress: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT last_op_id FROM uplink_client_progress WHERE user_id = $1 AND client_id = $2",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_optional(&self.inner.db)
-        .await;
+        let progress = crate::store::progress::last_op_id(&self.inner.db, user_id, client_id).await;
         matches!(progress, Ok(Some(last)) if last >= last_in_batch)
     }
 
@@ -300,119 +305,6 @@ impl Writer {
     pub async fn replay_dead_letter(&self, id: i64) -> anyhow::Result<ReplayOutcome> {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
-        let mut tx = self.inner.db.begin().await.context("Failed to begin")?;
-        // The entries as text: parsing them into a `Value` would refuse
-        // nesting deeper than serde_json's recursion limit.
-        type Letter = (
-            String,
-            Option<String>,
-            String,
-            Option<chrono::DateTime<chrono::Utc>>,
-        );
-        let row: Option<Letter> = sqlx::query_as(
-            "SELECT user_id, client_id, entries::text, replayed_at FROM uplink_dead_letters \
-             WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("Failed to read the dead letter")?;
-        let Some((user_id, client_id, entries, replayed_at)) = row else {
-            return Ok(ReplayOutcome::NotFound);
-        };
-        if replayed_at.is_some() {
-            return Ok(ReplayOutcome::AlreadyReplayed);
-        }
-        let body = format!(r#"{{"batch":{entries}}}"#);
-        let mut batch = Batch::parse(body.as_bytes(), None).map_err(|e| anyhow::anyhow!(e))?;
-        // The client the entries came from (delta columns need it); its
-        // progress is not tracked: these op_ids were consumed already.
-        batch.client_id = client_id;
-        // The entries form one client transaction, whatever their tx_id says.
-        let all: Vec<_> = batch
-            .transactions
-            .drain(..)
-            .flat_map(|t| t.entries)
-            .collect();
-        batch.transactions = vec![envelope::ClientTransaction {
-            tx_id: all.first().and_then(|e| e.tx_id),
-            entries: all,
-        }];
-        let claims = serde_json::json!({ "sub": user_id });
-        let options = Apply {
-            actor: Actor {
-                user_id: &user_id,
-                claims: &claims,
-            },
-            dead_letters: None,
-            track_progress: false,
-            rls_role: self.inner.rls_role.as_deref(),
-        };
-        check_constraints_immediately(&mut tx)
-            .await
-            .map_err(failure)?;
-        let report = apply_in(&mut tx, &allowed, &batch, &options, Mode::Careful, true)
-            .await
-            .map_err(failure)?;
-        let outcome = if report.rejected == 0 {
-            sqlx::query(
-                "UPDATE uplink_dead_letters SET replayed_at = now(), replay_outcome = 'applied' WHERE id = $1",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            ReplayOutcome::Applied(report)
-        } else {
-            let code = report
-                .results
-                .iter()
-                .find_map(|r| r.code.filter(|c| *c != "transaction_rejected"))
-                .unwrap_or("rejected");
-            sqlx::query("UPDATE uplink_dead_letters SET replay_outcome = $2 WHERE id = $1")
-                .bind(id)
-                .bind(format!("rejected again: {code}"))
-                .execute(&mut *tx)
-                .await?;
-            ReplayOutcome::Rejected(report)
-        };
-        tx.commit().await.context("Failed to commit the replay")?;
-        Ok(outcome)
+        replay::replay(&self.inner.db, &allowed, self.inner.rls_role.as_deref(), id).await
     }
-}
-
-/// Not getting a connection at all (refused, auth, database gone) is
-/// transient for the device, whatever the SQLSTATE.
-fn unavailable(err: sqlx::Error) -> Failure {
-    match classify(err) {
-        Failure::Unavailable(message) => Failure::Unavailable(message),
-        Failure::Retryable(sqlstate) => Failure::Retryable(sqlstate),
-        other => {
-            let detail = match other {
-                Failure::Unexpected(e) => format!("{e:#}"),
-                Failure::Permanent(r) => r.message,
-                _ => String::new(),
-            };
-            tracing::warn!(error = %detail, "cannot open a database transaction");
-            Failure::Unavailable("the database is unavailable".to_owned())
-        }
-    }
-}
-
-fn failure(failure: Failure) -> anyhow::Error {
-    match failure {
-        Failure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
-        Failure::Retryable(s) => anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again"),
-        Failure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
-        Failure::DeadLetterLimit(m) => anyhow::anyhow!(m),
-        Failure::Unexpected(e) => e,
-    }
-}
-
-#[derive(Debug, serde::Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum ReplayOutcome {
-    Applied(Report),
-    Rejected(Report),
-    AlreadyReplayed,
-    NotFound,
 }

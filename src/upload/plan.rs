@@ -9,34 +9,15 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use super::batch::{Batch, Entry, Op, truncate_for_message};
 use super::coerce::coerce;
-use super::envelope::{Batch, Entry, Op, truncate_for_message};
-use super::policy::Policy;
-use super::report::Rejection;
+use super::policy::resolve::Policy;
+use super::prepared::{Position, Prepared};
+use super::rejection::Rejection;
 use super::schema::{Catalog, Column, Table};
 use super::settings::{ConflictStrategy, WriteSettings};
 use super::sql::Row;
-
-/// An entry that passed validation: its table and coerced values.
-#[derive(Debug, Clone)]
-pub struct Prepared<'c, 'a> {
-    /// (client transaction, entry) position in the batch.
-    pub at: (usize, usize),
-    pub table: &'c Table,
-    /// The client-owned columns, when the table declares them.
-    pub owned: Option<&'c [&'c Column]>,
-    /// Set when the table's policy checks rows.
-    pub policy: Option<&'c Policy<'c>>,
-    /// The policy is applied one row at a time (`policy::apply_row`), not a
-    /// set at a time (`policy::apply_set`).
-    pub one_at_a_time: bool,
-    pub op: Op,
-    pub row: Row<'c, 'a>,
-    /// The version the client last saw (`version` strategy), never written.
-    pub conflict_value: Option<Cow<'a, str>>,
-    /// Read-only columns the client tried to write (dropped from the row).
-    pub read_only_hits: Vec<String>,
-}
+use crate::error::ErrorCode;
 
 struct AllowedTable<'c> {
     table: &'c Table,
@@ -89,7 +70,7 @@ impl<'c> Allowed<'c> {
     /// a set at a time (its row lock and version bump are unnamed
     /// statements, planned each time). Such batches may reuse generic plans;
     /// any lookup of existing rows must be planned for the rows at hand
-    /// (DESIGN.md, "Known trap").
+    /// (docs/architecture.md, the generic-plan trap).
     pub fn plans_are_fixed(&self, batch: &Batch<'_>) -> bool {
         batch
             .transactions
@@ -107,7 +88,7 @@ impl<'c> Allowed<'c> {
     /// Checks the table and columns and coerces the values.
     pub fn prepare<'s, 'a>(
         &'s self,
-        at: (usize, usize),
+        at: Position,
         entry: &Entry<'a>,
     ) -> Result<Prepared<'s, 'a>, Rejection> {
         if let Some(refusal) = entry.refusal() {
@@ -121,7 +102,7 @@ impl<'c> Allowed<'c> {
         }) = self.tables.get(entry.table.as_ref())
         else {
             return Err(Rejection::new(
-                "unknown_table",
+                ErrorCode::UnknownTable,
                 format!(
                     "table {} is not writable by clients",
                     truncate_for_message(&entry.table)
@@ -130,7 +111,7 @@ impl<'c> Allowed<'c> {
         };
         if entry.id.contains('\0') {
             return Err(Rejection::new(
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 "the row id contains a NUL character (\\u0000), which Postgres cannot store",
             ));
         }
@@ -157,7 +138,7 @@ impl<'c> Allowed<'c> {
                 };
                 let Some(column) = column else {
                     return Err(Rejection::new(
-                        "unknown_column",
+                        ErrorCode::UnknownColumn,
                         format!(
                             "column {} of table `{}` is not writable by clients",
                             truncate_for_message(key),
@@ -166,7 +147,7 @@ impl<'c> Allowed<'c> {
                     ));
                 };
                 let value = coerce(column, raw).map_err(|message| {
-                    Rejection::new("invalid_value", message).with_column(&column.name)
+                    Rejection::new(ErrorCode::InvalidValue, message).with_column(&column.name)
                 })?;
                 // A repeated key: the last one wins, as in JavaScript.
                 values.retain(|(c, _)| c.name != column.name);

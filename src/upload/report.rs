@@ -1,6 +1,15 @@
-//! What a request did, per entry: the response body of `POST /api/data`.
+//! What a request did, per entry: the response body of `POST /api/data`,
+//! built from the outcome of each client transaction, and each entry's
+//! outcome for the metrics.
 
 use serde::Serialize;
+
+use super::batch::{Batch, Entry};
+use super::rejection::Rejection;
+use super::settings::WriteSettings;
+use super::work::{TxOutcome, TxWork};
+use crate::error::ErrorCode;
+use crate::metrics::EntryOutcome;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -12,33 +21,15 @@ pub enum Status {
     Rejected,
 }
 
-/// Why an entry (and its client transaction) was not applied.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rejection {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sqlstate: Option<String>,
-    #[serde(rename = "constraint", skip_serializing_if = "Option::is_none")]
-    pub constraint_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<String>,
-}
-
-impl Rejection {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            sqlstate: None,
-            constraint_name: None,
-            column: None,
+impl Status {
+    /// As serialized (and as the metrics' `outcome` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Conflict => "conflict",
+            Self::Rejected => "rejected",
         }
-    }
-
-    pub fn with_column(mut self, column: &str) -> Self {
-        self.column = Some(column.to_owned());
-        self
     }
 }
 
@@ -51,8 +42,7 @@ pub struct EntryResult {
     pub status: Status,
     /// Why, e.g. `stale_version`, `check_violation`, `transaction_rejected`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub code: Option<&'static str>,
+    pub code: Option<ErrorCode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(rename = "constraint", skip_serializing_if = "Option::is_none")]
@@ -77,9 +67,47 @@ pub struct Report {
     /// Where each client transaction's results end in `results`.
     #[serde(skip)]
     pub transaction_ends: Vec<usize>,
+    /// Every entry's status, in request order.
+    #[serde(skip)]
+    pub statuses: Vec<Status>,
 }
 
 impl Report {
+    /// Each entry's outcome as the metrics count it, in request order.
+    /// Tables outside `write.tables` are labelled `other`: a client must
+    /// not be able to create series at will.
+    pub fn outcomes<'b>(
+        &self,
+        batch: &'b Batch<'_>,
+        write: &WriteSettings,
+    ) -> Vec<EntryOutcome<'b>> {
+        batch
+            .transactions
+            .iter()
+            .flat_map(|t| &t.entries)
+            .zip(&self.statuses)
+            .map(|(entry, status)| EntryOutcome {
+                table: if write.tables.contains_key(entry.table.as_ref()) {
+                    entry.table.as_ref()
+                } else {
+                    "other"
+                },
+                op: entry.op.as_str(),
+                outcome: status.as_str(),
+            })
+            .collect()
+    }
+
+    /// Client transactions rejected (and dead-lettered) by this batch.
+    pub fn rejected_transactions(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| {
+                r.status == Status::Rejected && r.code != Some(ErrorCode::TransactionRejected)
+            })
+            .count()
+    }
+
     /// Marks the end of one client transaction's results (request order).
     pub fn end_transaction(&mut self) {
         self.transaction_ends.push(self.results.len());
@@ -139,8 +167,7 @@ pub enum TransactionResult {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FailedOperation {
     /// uplink's per-entry code (`foreign_key_violation`, `unknown_field`, …).
-    #[schema(value_type = String)]
-    pub error_code: &'static str,
+    pub error_code: ErrorCode,
     pub message: String,
     /// The entry at fault, zero-based within its transaction.
     pub operation_index: usize,
@@ -172,14 +199,14 @@ impl TransactionResult {
         };
         let (index, culprit) = std::iter::once(first)
             .chain(rejected)
-            .find(|(_, r)| r.code != Some(TRANSACTION_REJECTED))
+            .find(|(_, r)| r.code != Some(ErrorCode::TransactionRejected))
             .unwrap_or(first);
         let message = culprit.message.clone().unwrap_or_default();
         Self::FatalError {
             requires_client_handling: false,
             message: message.clone(),
             failed_operation: FailedOperation {
-                error_code: culprit.code.unwrap_or("rejected"),
+                error_code: culprit.code.unwrap_or(ErrorCode::TransactionRejected),
                 message,
                 operation_index: index,
                 details: FailureDetails {
@@ -193,5 +220,118 @@ impl TransactionResult {
     }
 }
 
-/// The code of the other entries of a rejected client transaction.
-pub const TRANSACTION_REJECTED: &str = "transaction_rejected";
+fn result_for(entry: &Entry<'_>, status: Status, code: ErrorCode, message: String) -> EntryResult {
+    EntryResult {
+        op_id: entry.op_id,
+        table: entry.table.to_string(),
+        id: entry.id.clone(),
+        status,
+        code: Some(code),
+        message: Some(message),
+        constraint_name: None,
+        column: None,
+    }
+}
+
+/// The report of a batch from what became of each client transaction.
+pub fn build_report(batch: &Batch<'_>, work: &[TxWork<'_, '_>], outcomes: &[TxOutcome]) -> Report {
+    let mut report = Report::default();
+    for ((transaction, w), outcome) in batch.transactions.iter().zip(work).zip(outcomes) {
+        for (position, (entry, slot)) in transaction.entries.iter().zip(&w.entries).enumerate() {
+            let status = match slot {
+                None => report.duplicate(entry),
+                Some(prepared) => match outcome {
+                    TxOutcome::Applied { conflicts } => {
+                        let note = conflicts
+                            .iter()
+                            .find(|(e, _)| *e == position)
+                            .map(|(_, n)| n);
+                        let read_only = prepared
+                            .as_ref()
+                            .ok()
+                            .map(|p| p.read_only_hits.as_slice())
+                            .filter(|h| !h.is_empty());
+                        match (note, read_only) {
+                            (Some(note), _) => {
+                                report.conflict(entry, note.code, note.message.clone(), None)
+                            }
+                            (None, Some(columns)) => report.conflict(
+                                entry,
+                                ErrorCode::ReadOnlyColumn,
+                                format!(
+                                    "read-only columns were not written ({}); the rest of the entry was applied",
+                                    columns.join(", ")
+                                ),
+                                columns.first().cloned(),
+                            ),
+                            (None, None) => {
+                                report.applied += 1;
+                                Status::Applied
+                            }
+                        }
+                    }
+                    TxOutcome::Rejected { culprit, rejection } => {
+                        report.rejected(entry, (position == *culprit).then_some(rejection))
+                    }
+                },
+            };
+            report.statuses.push(status);
+        }
+        report.end_transaction();
+    }
+    report
+}
+
+impl Report {
+    fn duplicate(&mut self, entry: &Entry<'_>) -> Status {
+        self.duplicates += 1;
+        self.results.push(result_for(
+            entry,
+            Status::Duplicate,
+            ErrorCode::Duplicate,
+            "already applied (op_id at or below this client's progress)".to_owned(),
+        ));
+        Status::Duplicate
+    }
+
+    fn conflict(
+        &mut self,
+        entry: &Entry<'_>,
+        code: ErrorCode,
+        message: String,
+        column: Option<String>,
+    ) -> Status {
+        self.conflicts += 1;
+        let mut result = result_for(entry, Status::Conflict, code, message);
+        result.column = column;
+        self.results.push(result);
+        Status::Conflict
+    }
+
+    /// An entry of a rejected client transaction; `culprit` is the
+    /// rejection when this entry caused it.
+    fn rejected(&mut self, entry: &Entry<'_>, culprit: Option<&Rejection>) -> Status {
+        self.rejected += 1;
+        let result = match culprit {
+            Some(rejection) => {
+                let mut result = result_for(
+                    entry,
+                    Status::Rejected,
+                    rejection.code,
+                    rejection.message.clone(),
+                );
+                result.constraint_name = rejection.constraint_name.clone();
+                result.column = rejection.column.clone();
+                result
+            }
+            None => result_for(
+                entry,
+                Status::Rejected,
+                ErrorCode::TransactionRejected,
+                "another entry of this client transaction was rejected".to_owned(),
+            ),
+        };
+        self.results.push(result);
+        Status::Rejected
+    }
+}

@@ -5,11 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Writer;
+use super::apply::Actor;
 use super::envelope::{Batch, EnvelopeError, Op, Shape};
-use super::{Actor, Writer};
 use crate::auth::AuthUser;
-use crate::db::DbFailure;
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::store::checkpoints;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/data/checkpoint").route(web::put().to(checkpoint)))
@@ -72,8 +74,11 @@ async fn apply(
             &batch,
         )
         .await?;
-    if let Some(metrics) = crate::metrics::Metrics::of(req) {
-        metrics.record_batch(&batch, &report, writer.settings());
+    if let Some(metrics) = Metrics::of(req) {
+        metrics.record_batch(
+            &report.outcomes(&batch, writer.settings()),
+            report.rejected_transactions(),
+        );
     }
     Ok(match batch.shape {
         Shape::Batch => HttpResponse::Ok().json(report),
@@ -203,15 +208,6 @@ async fn checkpoint(
                 "`client_id` (1 to 256 bytes) is required",
             )
         })?;
-    let checkpoint: i64 = sqlx::query_scalar(
-        "INSERT INTO checkpoints AS c (user_id, client_id) VALUES ($1, $2) \
-         ON CONFLICT (user_id, client_id) DO UPDATE SET checkpoint = c.checkpoint + 1 \
-         RETURNING c.checkpoint",
-    )
-    .bind(user.user_id())
-    .bind(&client_id)
-    .fetch_one(writer.db())
-    .await
-    .map_err(DbFailure::from)?;
+    let checkpoint = checkpoints::increment(writer.db(), user.user_id(), &client_id).await?;
     Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))
 }

@@ -5,9 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use sqlx::PgPool;
 
-use super::settings::WriteSettings;
-use crate::config::ConfigError;
-
 /// How uplink converts a client's JSON value for a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -220,50 +217,6 @@ impl Catalog {
             tables,
             has_deferrable,
         })
-    }
-
-    /// Checks the allow-list against the live schema; the error names the
-    /// configuration key and the missing table or column.
-    pub fn check(&self, settings: &WriteSettings) -> Result<(), ConfigError> {
-        for (name, table_settings) in &settings.tables {
-            let key = format!("write.tables.{name}");
-            let Some(table) = self.tables.get(name) else {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!(
-                        "table `{name}` does not exist in schema `{}`",
-                        settings.schema
-                    ),
-                ));
-            };
-            if !table.id_is_key {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!(
-                        "table `{name}` needs an `id` column with a primary key or unique index (PowerSync's row id)"
-                    ),
-                ));
-            }
-            for column in table_settings.columns.iter().flatten() {
-                match table.column(column) {
-                    None => {
-                        return Err(ConfigError::invalid(
-                            format!("{key}.columns"),
-                            format!("column `{name}.{column}` does not exist"),
-                        ));
-                    }
-                    Some(c) if !c.writable => {
-                        return Err(ConfigError::invalid(
-                            format!("{key}.columns"),
-                            format!("column `{name}.{column}` is generated and cannot be written"),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            super::policy::Policy::resolve(table, table_settings)?;
-        }
-        Ok(())
     }
 
     /// A ready-to-edit `write.tables` allow-list for every table with an `id` key.

@@ -647,7 +647,7 @@ async fn dead_letters_past_their_retention_are_deleted() {
     let retention = app.settings.write.dead_letters.retention;
     assert_eq!(retention, std::time::Duration::from_secs(30 * 24 * 3600));
 
-    let removed = uplink::upload::dead_letter::delete_expired(&app.db_pool, retention)
+    let removed = uplink::store::dead_letters::delete_expired(&app.db_pool, retention)
         .await
         .unwrap();
 

@@ -1,109 +1,12 @@
-//! Set-based statements over the app's tables. Every identifier comes from the
-//! introspected catalogue and is quoted here; every value is bound. A
-//! statement's rows travel column by column, one text array each, unnested
-//! and cast to the column's type: Postgres parses each value with the type's
-//! own input function, as it would a literal.
+//! Set-based writes of the app's rows. A statement's rows travel column by
+//! column, one text array each, unnested and cast to the column's type:
+//! Postgres parses each value with the type's own input function, as it
+//! would a literal.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection};
-
-use super::schema::{Column, Table};
-
-/// A row of a statement: its id and the values it sets, as the text the
-/// column type parses (`None` is SQL NULL; see `coerce`).
-#[derive(Debug, Clone)]
-pub struct Row<'c, 'a> {
-    pub id: String,
-    pub values: Vec<(&'c Column, Option<Cow<'a, str>>)>,
-}
-
-impl Row<'_, '_> {
-    /// The value for `column`: `None` when the row does not carry it.
-    fn value(&self, column: &str) -> Option<Option<&str>> {
-        self.values
-            .iter()
-            .find(|(c, _)| c.name == column)
-            .map(|(_, v)| v.as_deref())
-    }
-}
-
-/// A statement and its parameters, in placeholder order.
-pub struct Statement<'p> {
-    pub sql: String,
-    params: Vec<Param<'p>>,
-}
-
-enum Param<'p> {
-    Text(Vec<Option<&'p str>>),
-    Flags(Vec<bool>),
-}
-
-impl Statement<'_> {
-    pub async fn execute(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query_with(&self.sql, self.arguments()?)
-            .execute(conn)
-            .await
-            .map(|_| ())
-    }
-
-    /// Runs the statement; the text of its one column, per returned row.
-    pub async fn fetch_text(&self, conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar_with(&self.sql, self.arguments()?)
-            .fetch_all(conn)
-            .await
-    }
-
-    fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
-        let mut arguments = PgArguments::default();
-        for param in &self.params {
-            match param {
-                Param::Text(values) => arguments.add(values),
-                Param::Flags(values) => arguments.add(values),
-            }
-            .map_err(sqlx::Error::Encode)?;
-        }
-        Ok(arguments)
-    }
-}
-
-/// Collects parameters while a statement's text is written.
-#[derive(Default)]
-struct Binds<'p> {
-    params: Vec<Param<'p>>,
-}
-
-impl<'p> Binds<'p> {
-    /// Binds a text array; returns its placeholder.
-    fn text(&mut self, values: Vec<Option<&'p str>>) -> String {
-        self.params.push(Param::Text(values));
-        format!("${}::text[]", self.params.len())
-    }
-
-    fn flags(&mut self, values: Vec<bool>) -> String {
-        self.params.push(Param::Flags(values));
-        format!("${}::bool[]", self.params.len())
-    }
-
-    fn statement(self, sql: String) -> Statement<'p> {
-        Statement {
-            sql,
-            params: self.params,
-        }
-    }
-}
-
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A JSON string literal for `text`.
-pub fn json_string(text: &str) -> String {
-    // Serializing a &str cannot fail.
-    serde_json::to_string(text).unwrap_or_default()
-}
+use super::statement::{Binds, Row, Statement, quote_ident};
+use crate::upload::schema::{Column, Table};
 
 /// How the rows of a statement carry one of its columns.
 #[derive(Clone, Copy, PartialEq, Eq)]

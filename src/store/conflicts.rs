@@ -1,10 +1,13 @@
-//! Write conflicts recorded by `on_conflict: record` policies (the
-//! `write_conflicts` table): listing and resolving them.
+//! `write_conflicts`: writes that lost to the server's row under an
+//! `on_conflict: record` policy; recorded by the write path, listed and
+//! resolved by operators.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::db::DbFailure;
 
 /// A write that lost to the server's version (`on_conflict: record`), as
 /// stored in `write_conflicts` (the PowerSync docs' conflict table).
@@ -46,8 +49,47 @@ pub struct Filter<'a> {
     pub limit: i64,
 }
 
+/// A conflict to record: the client's values and the server's row, as JSON text.
+#[derive(Debug, Clone)]
+pub struct NewConflict<'a> {
+    pub table_name: &'a str,
+    pub row_id: &'a str,
+    /// The per-entry code reported to the client (`stale_version`, …).
+    pub conflict_type: &'a str,
+    pub client_data: &'a str,
+    pub server_data: Option<&'a str>,
+    pub op_id: Option<i64>,
+}
+
+/// Records conflicts of one batch (inside its transaction, as uplink itself).
+pub async fn record(
+    conn: &mut PgConnection,
+    conflicts: &[NewConflict<'_>],
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<(), DbFailure> {
+    for conflict in conflicts {
+        sqlx::query(
+            "INSERT INTO write_conflicts \
+             (table_name, row_id, conflict_type, client_data, server_data, user_id, client_id, op_id) \
+             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)",
+        )
+        .bind(conflict.table_name)
+        .bind(conflict.row_id)
+        .bind(conflict.conflict_type)
+        .bind(conflict.client_data)
+        .bind(conflict.server_data)
+        .bind(user_id)
+        .bind(client_id)
+        .bind(conflict.op_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Conflicts newest first.
-pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, sqlx::Error> {
+pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, DbFailure> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM write_conflicts \
          WHERE ($1::boolean IS NULL OR resolved = $1) \
@@ -61,11 +103,12 @@ pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, sql
     .bind(filter.limit)
     .fetch_all(db)
     .await
+    .map_err(DbFailure::from)
 }
 
 /// Marks a conflict resolved (again: keeps the first resolution time) and
 /// returns it; `None` when there is none with this id.
-pub async fn resolve(db: &PgPool, id: Uuid) -> Result<Option<Conflict>, sqlx::Error> {
+pub async fn resolve(db: &PgPool, id: Uuid) -> Result<Option<Conflict>, DbFailure> {
     sqlx::query_as(&format!(
         "UPDATE write_conflicts SET resolved = true, resolved_at = COALESCE(resolved_at, now()) \
          WHERE id = $1 RETURNING {COLUMNS}"
@@ -73,4 +116,5 @@ pub async fn resolve(db: &PgPool, id: Uuid) -> Result<Option<Conflict>, sqlx::Er
     .bind(id)
     .fetch_optional(db)
     .await
+    .map_err(DbFailure::from)
 }

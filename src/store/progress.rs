@@ -1,15 +1,18 @@
-//! Exactly-once: the highest applied `op_id` per (user, client), kept in the
-//! same database transaction as the writes it covers. The row lock taken here
-//! serialises concurrent requests of one client, on any replica.
+//! `uplink_client_progress`: the highest applied `op_id` per (user, client),
+//! kept in the same database transaction as the writes it covers. The row
+//! lock taken by `lock` serialises concurrent requests of one client, on any
+//! replica.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+
+use crate::db::DbFailure;
 
 /// Locks the client's progress row (creating it) and returns its `last_op_id`.
 pub async fn lock(
     conn: &mut PgConnection,
     user_id: &str,
     client_id: &str,
-) -> Result<i64, sqlx::Error> {
+) -> Result<i64, DbFailure> {
     sqlx::query_scalar(
         "INSERT INTO uplink_client_progress AS p (user_id, client_id, last_op_id) VALUES ($1, $2, 0) \
          ON CONFLICT (user_id, client_id) DO UPDATE SET updated_at = now() \
@@ -19,14 +22,16 @@ pub async fn lock(
     .bind(client_id)
     .fetch_one(conn)
     .await
+    .map_err(DbFailure::from)
 }
 
+/// Raises the client's `last_op_id` to `last_op_id` (never lowers it).
 pub async fn advance(
     conn: &mut PgConnection,
     user_id: &str,
     client_id: &str,
     last_op_id: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbFailure> {
     // An upsert (of the row `lock` created) rather than an UPDATE: its plan
     // is the key probe whatever the table's statistics say.
     sqlx::query(
@@ -40,4 +45,22 @@ pub async fn advance(
     .execute(conn)
     .await
     .map(|_| ())
+    .map_err(DbFailure::from)
+}
+
+/// The client's `last_op_id`, read without a lock; `None` for a client
+/// never seen.
+pub async fn last_op_id(
+    db: &PgPool,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<i64>, DbFailure> {
+    sqlx::query_scalar(
+        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = $1 AND client_id = $2",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await
+    .map_err(DbFailure::from)
 }

@@ -1,0 +1,233 @@
+//! `uplink_dead_letters`: rejected client transactions, stored durably for
+//! operators to list, inspect, replay or discard (CLI and admin API share
+//! these functions).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sqlx::{PgConnection, PgPool};
+
+use crate::db::DbFailure;
+
+/// A rejected client transaction kept for an operator.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub user_id: String,
+    pub client_id: Option<String>,
+    pub tx_id: Option<i64>,
+    /// The rejection code of the entry that caused it.
+    pub code: String,
+    pub sqlstate: Option<String>,
+    pub constraint_name: Option<String>,
+    pub column_name: Option<String>,
+    pub message: String,
+    pub failed_op_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub replayed_at: Option<DateTime<Utc>>,
+    /// `applied`, or why the last replay failed.
+    pub replay_outcome: Option<String>,
+    /// The transaction's entries, in the SDK's shape. Kept as stored:
+    /// re-parsing into a `Value` would refuse entries nested deeper than
+    /// serde_json's recursion limit, which the write path accepts.
+    #[schema(value_type = Vec<HashMap<String, Value>>)]
+    pub entries: sqlx::types::Json<Box<RawValue>>,
+    #[serde(skip)]
+    pub entry_count: i32,
+}
+
+/// What the admin API answers for a listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+const COLUMNS: &str = "id, user_id, client_id, tx_id, code, sqlstate, constraint_name, column_name, \
+                       message, failed_op_id, created_at, replayed_at, replay_outcome, entries, \
+                       jsonb_array_length(entries) AS entry_count";
+
+/// A rejected client transaction to store.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter<'a> {
+    pub user_id: &'a str,
+    pub client_id: Option<&'a str>,
+    pub tx_id: Option<i64>,
+    /// The entries as JSON text that `jsonb` accepts.
+    pub entries: &'a str,
+    pub code: &'a str,
+    pub sqlstate: Option<&'a str>,
+    pub constraint_name: Option<&'a str>,
+    pub column_name: Option<&'a str>,
+    pub message: &'a str,
+    pub failed_op_id: Option<i64>,
+}
+
+/// Serialises the callers that count and then insert one user's dead
+/// letters, until the transaction ends.
+pub async fn lock_user(conn: &mut PgConnection, user_id: &str) -> Result<(), DbFailure> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('uplink_dead_letters/' || $1, 0))")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(DbFailure::from)
+}
+
+/// The user's dead letters not yet replayed, counted up to `cap`.
+pub async fn count_pending(
+    conn: &mut PgConnection,
+    user_id: &str,
+    cap: u32,
+) -> Result<i64, DbFailure> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM uplink_dead_letters \
+         WHERE user_id = $1 AND replayed_at IS NULL LIMIT $2) AS capped",
+    )
+    .bind(user_id)
+    .bind(i64::from(cap))
+    .fetch_one(conn)
+    .await
+    .map_err(DbFailure::from)
+}
+
+pub async fn insert(conn: &mut PgConnection, letter: &NewDeadLetter<'_>) -> Result<(), DbFailure> {
+    sqlx::query(
+        "INSERT INTO uplink_dead_letters \
+         (user_id, client_id, tx_id, entries, code, sqlstate, constraint_name, column_name, message, failed_op_id) \
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(letter.user_id)
+    .bind(letter.client_id)
+    .bind(letter.tx_id)
+    .bind(letter.entries)
+    .bind(letter.code)
+    .bind(letter.sqlstate)
+    .bind(letter.constraint_name)
+    .bind(letter.column_name)
+    .bind(letter.message)
+    .bind(letter.failed_op_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(DbFailure::from)
+}
+
+/// Dead letters newest first; replayed ones only when asked.
+pub async fn list(
+    db: &PgPool,
+    limit: i64,
+    include_replayed: bool,
+) -> Result<Vec<DeadLetter>, DbFailure> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uplink_dead_letters \
+         WHERE $2 OR replayed_at IS NULL ORDER BY id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .bind(include_replayed)
+    .fetch_all(db)
+    .await
+    .map_err(DbFailure::from)
+}
+
+pub async fn get(db: &PgPool, id: i64) -> Result<Option<DeadLetter>, DbFailure> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uplink_dead_letters WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .map_err(DbFailure::from)
+}
+
+/// Deletes a dead letter; false when there was none.
+pub async fn discard(db: &PgPool, id: i64) -> Result<bool, DbFailure> {
+    let result = sqlx::query("DELETE FROM uplink_dead_letters WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Deletes dead letters created more than `retention` ago; returns how many.
+pub async fn delete_expired(db: &PgPool, retention: Duration) -> Result<u64, DbFailure> {
+    let result = sqlx::query(
+        "DELETE FROM uplink_dead_letters WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Pending dead letters of every user (for the metrics gauge).
+pub async fn count_all_pending(db: &PgPool) -> Result<i64, DbFailure> {
+    sqlx::query_scalar("SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL")
+        .fetch_one(db)
+        .await
+        .map_err(DbFailure::from)
+}
+
+/// A dead letter as a replay needs it, locked until the transaction ends.
+#[derive(Debug)]
+pub struct ToReplay {
+    pub user_id: String,
+    pub client_id: Option<String>,
+    /// The entries as stored, as JSON text.
+    pub entries: String,
+    pub replayed: bool,
+}
+
+pub async fn lock_for_replay(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<ToReplay>, DbFailure> {
+    // The entries as text: parsing them into a `Value` would refuse nesting
+    // deeper than serde_json's recursion limit.
+    type Letter = (String, Option<String>, String, Option<DateTime<Utc>>);
+    let row: Option<Letter> = sqlx::query_as(
+        "SELECT user_id, client_id, entries::text, replayed_at FROM uplink_dead_letters \
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(
+        row.map(|(user_id, client_id, entries, replayed_at)| ToReplay {
+            user_id,
+            client_id,
+            entries,
+            replayed: replayed_at.is_some(),
+        }),
+    )
+}
+
+/// Marks a dead letter replayed: its entries were applied.
+pub async fn mark_replayed(conn: &mut PgConnection, id: i64) -> Result<(), DbFailure> {
+    sqlx::query(
+        "UPDATE uplink_dead_letters SET replayed_at = now(), replay_outcome = 'applied' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(DbFailure::from)
+}
+
+/// Notes why a replay was rejected; the dead letter stays pending.
+pub async fn note_replay_failure(
+    conn: &mut PgConnection,
+    id: i64,
+    outcome: &str,
+) -> Result<(), DbFailure> {
+    sqlx::query("UPDATE uplink_dead_letters SET replay_outcome = $2 WHERE id = $1")
+        .bind(id)
+        .bind(outcome)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(DbFailure::from)
+}

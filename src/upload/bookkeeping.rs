@@ -1,0 +1,77 @@
+//! uplink's own rows for a batch, written in its transaction after the
+//! app's writes (as uplink itself): recorded conflicts and dead letters.
+
+use sqlx::PgConnection;
+
+use super::batch::Batch;
+use super::dead_letter::{self, Rejected};
+use super::failure::Failure;
+use super::work::TxOutcome;
+use crate::store::conflicts::{self, NewConflict};
+
+/// Writes the conflicts that policies chose to record (`on_conflict: record`).
+pub async fn record_conflicts(
+    conn: &mut PgConnection,
+    batch: &Batch<'_>,
+    outcomes: &[TxOutcome],
+    user_id: &str,
+) -> Result<(), Failure> {
+    let recorded: Vec<NewConflict> = batch
+        .transactions
+        .iter()
+        .zip(outcomes)
+        .flat_map(|(transaction, outcome)| match outcome {
+            TxOutcome::Applied { conflicts } => conflicts
+                .iter()
+                .filter_map(|(e, note)| {
+                    note.record.as_ref().map(|r| NewConflict {
+                        table_name: &r.table,
+                        row_id: &r.row_id,
+                        conflict_type: note.code.as_str(),
+                        client_data: &r.client_data,
+                        server_data: r.server_data.as_deref(),
+                        op_id: transaction.entries[*e].op_id,
+                    })
+                })
+                .collect(),
+            TxOutcome::Rejected { .. } => Vec::new(),
+        })
+        .collect();
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    conflicts::record(conn, &recorded, user_id, batch.client_id.as_deref()).await?;
+    Ok(())
+}
+
+/// Stores the rejected client transactions as dead letters, at most
+/// `max_per_user` pending per user.
+pub async fn dead_letter_rejected(
+    conn: &mut PgConnection,
+    max_per_user: u32,
+    batch: &Batch<'_>,
+    outcomes: &[TxOutcome],
+    user_id: &str,
+) -> Result<(), Failure> {
+    let rejected: Vec<Rejected> = batch
+        .transactions
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(transaction, outcome)| match outcome {
+            TxOutcome::Rejected { culprit, rejection } => Some(Rejected {
+                transaction,
+                failed_op_id: transaction.entries.get(*culprit).and_then(|e| e.op_id),
+                rejection,
+            }),
+            TxOutcome::Applied { .. } => None,
+        })
+        .collect();
+    dead_letter::store_rejected(
+        conn,
+        max_per_user,
+        user_id,
+        batch.client_id.as_deref(),
+        &rejected,
+    )
+    .await
+}

@@ -1,0 +1,93 @@
+//! The careful mode: after a refusal aborted the fast attempt, each client
+//! transaction runs in a savepoint, so only a failing one is rolled back
+//! (and dead-lettered); the entry at fault is found by replaying that
+//! transaction one entry at a time.
+
+use sqlx::{Acquire, PgConnection};
+
+use super::failure::{Failure, classify};
+use super::prepared::{Position, Prepared};
+use super::rejection::Rejection;
+use super::run::{RunContext, RunFailure, run};
+use super::work::{TxOutcome, TxWork};
+
+/// Runs one client transaction inside a savepoint.
+pub async fn run_careful(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    work: &TxWork<'_, '_>,
+) -> Result<TxOutcome, Failure> {
+    if let Some((culprit, rejection)) = work.first_refusal() {
+        return Ok(TxOutcome::Rejected {
+            culprit,
+            rejection: rejection.clone(),
+        });
+    }
+    let runnable: Vec<&Prepared> = work.runnable().collect();
+    if runnable.is_empty() {
+        return Ok(TxOutcome::Applied {
+            conflicts: Vec::new(),
+        });
+    }
+    let mut savepoint = conn.begin().await.map_err(classify)?;
+    let failure = match run(&mut savepoint, ctx, &runnable).await {
+        Ok(conflicts) => {
+            savepoint.commit().await.map_err(classify)?;
+            return Ok(TxOutcome::Applied {
+                conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
+            });
+        }
+        Err(failure) => failure,
+    };
+    savepoint.rollback().await.map_err(classify)?;
+    match refusal(failure)? {
+        // A policy named the entry itself.
+        (Some(at), rejection) => Ok(TxOutcome::Rejected {
+            culprit: at.1,
+            rejection,
+        }),
+        (None, _) => one_at_a_time(conn, ctx, &runnable).await,
+    }
+}
+
+/// Applies a failed client transaction's entries one at a time inside a
+/// savepoint: the first refused entry is the culprit and everything is
+/// rolled back; if each entry applies, that is the reference result and it
+/// is kept.
+async fn one_at_a_time(
+    conn: &mut PgConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    runnable: &[&Prepared<'_, '_>],
+) -> Result<TxOutcome, Failure> {
+    let mut savepoint = conn.begin().await.map_err(classify)?;
+    let mut conflicts = Vec::new();
+    for prepared in runnable {
+        match run(&mut savepoint, ctx, &[*prepared]).await {
+            Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
+            Err(failure) => {
+                let (_, rejection) = refusal(failure)?;
+                savepoint.rollback().await.map_err(classify)?;
+                return Ok(TxOutcome::Rejected {
+                    culprit: prepared.at.1,
+                    rejection,
+                });
+            }
+        }
+    }
+    savepoint.commit().await.map_err(classify)?;
+    Ok(TxOutcome::Applied { conflicts })
+}
+
+/// A refusal as a rejection, with the entry's position when a policy named
+/// it (a refused statement does not say which of its rows failed), or the
+/// classified database failure.
+fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
+    match failure {
+        RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
+        RunFailure::Unattributed(rejection) => Ok((None, rejection)),
+        RunFailure::Db(err) => match classify(err) {
+            Failure::Permanent(rejection) => Ok((None, rejection)),
+            other => Err(other),
+        },
+    }
+}

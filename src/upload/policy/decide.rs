@@ -1,0 +1,127 @@
+//! The decide step: the conflict strategy's judgement and `on_conflict`
+//! make the verdict, a complete write or a note for the client.
+
+use serde_json::Value;
+
+use super::resolve::Policy;
+use super::strategy::{self, Judgement};
+use super::values::{as_text, client_data};
+use super::verdict::{ConflictNote, Delta, RecordedConflict, RowFailure, Verdict, Write, refused};
+use crate::error::ErrorCode;
+use crate::upload::batch::{Entry, Op};
+use crate::upload::prepared::Prepared;
+use crate::upload::schema::Table;
+use crate::upload::settings::OnConflict;
+use crate::upload::sql::Row;
+
+/// Decides an entry that passed the checks against the existing row
+/// `server` (`current` is its JSON text). Without a conflict strategy the
+/// last write wins.
+pub fn decide<'c, 'a>(
+    table: &Table,
+    policy: &Policy<'c>,
+    prepared: &Prepared<'c, 'a>,
+    entry: &Entry<'_>,
+    row: Row<'c, 'a>,
+    server: &Value,
+    current: &str,
+) -> Result<Verdict<'c, 'a>, RowFailure> {
+    let Some(conflict) = policy.conflict else {
+        return Ok(Verdict::Write(
+            write(policy, prepared, entry, row, None),
+            None,
+        ));
+    };
+    let record = |row: &Row| {
+        (conflict.on_conflict == OnConflict::Record).then(|| RecordedConflict {
+            table: table.name.clone(),
+            row_id: row.id.clone(),
+            client_data: client_data(entry),
+            server_data: Some(current.to_owned()),
+        })
+    };
+    match strategy::judge(&conflict, prepared, entry, row, server) {
+        Judgement::Current { row, bump_version } => Ok(Verdict::Write(
+            write(policy, prepared, entry, row, bump_version),
+            None,
+        )),
+        Judgement::Stale { row, code, message } => match conflict.on_conflict {
+            OnConflict::Reject => Err(refused(code, message)),
+            _ => Ok(Verdict::Keep(ConflictNote {
+                code,
+                message,
+                record: record(&row),
+            })),
+        },
+        Judgement::Merged { row, kept } => {
+            let message = format!("newer server values kept for {}", kept.join(", "));
+            if conflict.on_conflict == OnConflict::Reject {
+                return Err(refused(ErrorCode::StaleField, message));
+            }
+            let note = ConflictNote {
+                code: ErrorCode::StaleField,
+                message,
+                record: record(&row),
+            };
+            Ok(Verdict::Write(
+                write(policy, prepared, entry, row, None),
+                Some(note),
+            ))
+        }
+    }
+}
+
+/// The write of a decided entry: a PATCH's delta columns are split off to
+/// be added to the running value.
+fn write<'c, 'a>(
+    policy: &Policy<'c>,
+    prepared: &Prepared<'c, 'a>,
+    entry: &Entry<'_>,
+    mut row: Row<'c, 'a>,
+    bump_version: Option<&'c crate::upload::schema::Column>,
+) -> Write<'c, 'a> {
+    let deltas = if prepared.op == Op::Patch && !policy.deltas.is_empty() {
+        take_deltas(policy, entry, &mut row)
+    } else {
+        Vec::new()
+    };
+    Write {
+        row,
+        bump_version,
+        deltas,
+    }
+}
+
+/// Removes the delta columns from `row`: the client's change is new −
+/// previous when it sent `old` (trackPrevious), else the value itself.
+fn take_deltas<'c>(
+    policy: &Policy<'c>,
+    entry: &Entry<'_>,
+    row: &mut Row<'c, '_>,
+) -> Vec<Delta<'c>> {
+    let old: Option<Value> = entry.old.and_then(|o| serde_json::from_str(o.get()).ok());
+    let old = match old {
+        Some(Value::String(text)) => serde_json::from_str(&text).ok(),
+        other => other,
+    };
+    let deltas: Vec<Delta> = policy
+        .deltas
+        .iter()
+        .filter_map(|d| {
+            let new = row.values.iter().find(|(c, _)| c.name == d.name)?;
+            let previous = old
+                .as_ref()
+                .and_then(|o: &Value| o.get(&d.name))
+                .and_then(as_text)
+                .unwrap_or_else(|| "0".to_owned());
+            Some(Delta {
+                column: d,
+                new: new.1.as_deref().unwrap_or_default().to_owned(),
+                previous,
+            })
+        })
+        .collect();
+    row.values
+        .retain(|(c, _)| !deltas.iter().any(|d| d.column.name == c.name));
+    deltas
+}

@@ -1,0 +1,35 @@
+//! Conflict strategies, one file each: whether a client's write to an
+//! existing row is current. Without one (no `conflict:` setting) the last
+//! write wins. A new strategy adds a `ConflictStrategy` setting, its file
+//! here and its column check in `resolve`.
+
+pub mod field_timestamps;
+mod judgement;
+mod timestamp;
+mod version;
+
+use serde_json::Value;
+
+pub use judgement::Judgement;
+
+use super::resolve::Conflict;
+use crate::upload::batch::Entry;
+use crate::upload::prepared::Prepared;
+use crate::upload::settings::ConflictStrategy;
+use crate::upload::sql::Row;
+
+pub fn judge<'c, 'a>(
+    conflict: &Conflict<'c>,
+    prepared: &Prepared<'c, 'a>,
+    entry: &Entry<'_>,
+    row: Row<'c, 'a>,
+    server: &Value,
+) -> Judgement<'c, 'a> {
+    match conflict.strategy {
+        ConflictStrategy::Version => version::judge(conflict.column, prepared, row, server),
+        ConflictStrategy::Timestamp => timestamp::judge(conflict.column, row, server),
+        ConflictStrategy::FieldTimestamps => {
+            field_timestamps::judge(conflict.column, prepared, entry, row, server)
+        }
+    }
+}
