@@ -1,9 +1,9 @@
-//! `uplink bench` against a running app: it drives every workload and both
+//! `uplink-bench` against a running app: it drives every workload and both
 //! baselines and writes a well-formed report. No timing is asserted.
 
 use clap::Parser;
-use uplink::bench::BenchArgs;
 use uplink::config::Settings;
+use uplink_bench::BenchArgs;
 
 use crate::helpers::{TestApp, repo_root};
 
@@ -67,7 +67,7 @@ async fn bench_runs_every_workload_and_writes_a_report() {
     ]);
 
     // Act
-    uplink::bench::run(cli.args)
+    uplink_bench::run(cli.args)
         .await
         .expect("the benchmark runs");
 

@@ -171,7 +171,7 @@ async fn other_content_encodings_and_broken_gzip_are_refused() {
 
 /// VmHWM (peak resident memory) of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    uplink::bench::procfs::peak_rss_kb(pid).expect("VmHWM in /proc/<pid>/status")
+    uplink_bench::procfs::peak_rss_kb(pid).expect("VmHWM in /proc/<pid>/status")
 }
 
 #[tokio::test]

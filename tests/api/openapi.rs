@@ -55,9 +55,7 @@ fn registered_paths() -> BTreeSet<String> {
                 continue;
             }
             if path.extension().is_none_or(|e| e != "rs")
-                || path
-                    .components()
-                    .any(|c| c.as_os_str() == "openapi" || c.as_os_str() == "bench")
+                || path.components().any(|c| c.as_os_str() == "openapi")
             {
                 continue;
             }

@@ -213,6 +213,8 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The chaos run's figures, on the test's output for whoever runs it.
+    #[allow(clippy::print_stdout)]
     pub fn print(&self) {
         println!("chaos summary ({:.1}s)", self.elapsed.as_secs_f64());
         println!("  requests:              {}", self.requests);

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// What one request of a workload carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
