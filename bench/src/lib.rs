@@ -14,6 +14,7 @@
 
 mod args;
 mod baseline_db;
+mod batch;
 mod cases;
 mod load;
 pub mod procfs;
@@ -25,6 +26,7 @@ mod spawn_config;
 mod suite;
 mod summary;
 mod targets;
+mod virtual_client;
 mod workload;
 
 pub use args::BenchArgs;

@@ -16,7 +16,8 @@ use hdrhistogram::Histogram;
 
 use crate::procfs;
 use crate::targets::{self, Target};
-use crate::workload::{VirtualClient, Workload};
+use crate::virtual_client::VirtualClient;
+use crate::workload::Workload;
 
 pub struct Phase {
     pub workload: Workload,
