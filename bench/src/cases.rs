@@ -181,6 +181,7 @@ impl Run {
     }
 }
 
+/// The `alg` in a token's header: which kind of key signed it.
 fn alg_of(token: &str) -> Option<String> {
     let header = token.split('.').next()?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
