@@ -26,6 +26,8 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 # ---- builder: dependencies first (cached layer), then uplink itself -------
+# The context holds the whole workspace (the bench/ crate too: cargo reads
+# every member's manifest), but only the uplink binary is built.
 FROM chef AS builder
 # Queries checked at compile time use the committed .sqlx/ data; a build never
 # needs a live database.

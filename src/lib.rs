@@ -3,7 +3,6 @@
 pub mod admin;
 pub mod attachments;
 pub mod auth;
-pub mod bench;
 pub mod body;
 pub mod config;
 pub mod db;

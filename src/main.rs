@@ -1,3 +1,9 @@
+//! The `uplink` command line: serve, migrate, and the operator's tools.
+//! (The load generator is a binary of its own: `uplink-bench`.)
+
+// A command-line front end: printing its results is its job.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,8 +39,6 @@ enum Command {
     /// List, show, replay or discard rejected client transactions.
     #[command(subcommand)]
     DeadLetters(upload::cli::DeadLetterCommand),
-    /// Load-test an uplink and compare it with the naive and sql-limit baselines.
-    Bench(Box<uplink::bench::BenchArgs>),
     /// Signing keys: `keys generate --alg ed25519|es256|rs256`.
     Keys(uplink::auth::cli::KeysArgs),
     /// Print a token signed with the active key (development and debugging).
@@ -106,7 +110,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Bench(args) => uplink::bench::run(*args).await?,
         Command::Keys(args) => print!("{}", uplink::auth::cli::keys(args)?),
         Command::Token(args) => println!("{}", uplink::auth::cli::token(&settings()?, args)?),
         Command::Healthcheck { url } => {

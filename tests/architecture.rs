@@ -10,10 +10,15 @@ const MAX_LINES: usize = 500;
 /// The one file that may name SQLSTATE codes.
 const SQLSTATE_FILE: &str = "src/db/failure.rs";
 
+/// The source directories of the workspace's crates: uplink's and the
+/// benchmark's (bench/). Imports are followed within each crate.
+const CRATE_SOURCES: &[&str] = &["src", "bench/src"];
+
 #[test]
 fn no_source_file_is_over_the_line_limit() {
-    let long: Vec<String> = sources()
+    let long: Vec<String> = CRATE_SOURCES
         .iter()
+        .flat_map(|dir| sources(dir))
         .filter(|file| file.text.lines().count() > MAX_LINES)
         .map(|file| format!("{} ({} lines)", file.path, file.text.lines().count()))
         .collect();
@@ -22,7 +27,16 @@ fn no_source_file_is_over_the_line_limit() {
 
 #[test]
 fn no_import_circles() {
-    let files = sources();
+    let circles: Vec<Vec<String>> = CRATE_SOURCES
+        .iter()
+        .flat_map(|dir| import_circles(&sources(dir)))
+        .collect();
+    assert!(circles.is_empty(), "import circles: {circles:#?}");
+}
+
+/// Each circle among `files` (one crate) as its imports, `a.rs -> b.rs`,
+/// to show where to cut it.
+fn import_circles(files: &[Source]) -> Vec<Vec<String>> {
     let modules: BTreeMap<Vec<String>, usize> = files
         .iter()
         .enumerate()
@@ -38,8 +52,7 @@ fn no_import_circles() {
                 .collect()
         })
         .collect();
-    // Each circle as its imports, `a.rs -> b.rs`, to show where to cut it.
-    let circles: Vec<Vec<String>> = strongly_connected(&edges)
+    strongly_connected(&edges)
         .into_iter()
         .filter(|component| component.len() > 1)
         .map(|component| {
@@ -51,13 +64,12 @@ fn no_import_circles() {
             }
             imports
         })
-        .collect();
-    assert!(circles.is_empty(), "import circles: {circles:#?}");
+        .collect()
 }
 
 #[test]
 fn sqlstate_codes_appear_in_one_file() {
-    let offenders: Vec<String> = sources()
+    let offenders: Vec<String> = sources("src")
         .iter()
         .filter(|file| file.path != SQLSTATE_FILE)
         .flat_map(|file| {
@@ -94,10 +106,11 @@ struct Source {
     text: String,
 }
 
-fn sources() -> Vec<Source> {
+/// The library's files under `dir` (a crate's source directory).
+fn sources(dir: &str) -> Vec<Source> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    collect(&root.join("src"), &mut files);
+    collect(&root.join(dir), &mut files);
     files
         .into_iter()
         .filter(|path| !path.ends_with("main.rs"))
@@ -106,7 +119,7 @@ fn sources() -> Vec<Source> {
             let mut module: Vec<String> = relative
                 .with_extension("")
                 .iter()
-                .skip(1)
+                .skip(Path::new(dir).iter().count())
                 .map(|part| part.to_string_lossy().into_owned())
                 .collect();
             if matches!(module.last().map(String::as_str), Some("mod" | "lib")) {

@@ -1,6 +1,9 @@
 //! `uplink schema` and `uplink dead-letters …`: operator commands sharing the
 //! write path's implementation (the admin API calls the same functions).
 
+// Operator commands: printing their results is their job.
+#![allow(clippy::print_stdout)]
+
 use anyhow::Context;
 use clap::Subcommand;
 

@@ -4,35 +4,20 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, error_code};
-
-const ADMIN_KEY: &str = "correct-horse-battery-staple-admin";
-
-fn with_admin_key(settings: &mut uplink::config::Settings) {
-    settings.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())));
-}
+use crate::support::app::{ADMIN_KEY, TestApp, spawn_app, with_admin_key};
+use crate::support::fixtures::{fixture_schema, fixture_write_settings, tables_from_yaml};
+use crate::support::process::uplink_command;
+use crate::support::responses::error_code;
 
 async fn spawn_admin_app() -> TestApp {
     TestApp::builder()
-        .schema(crate::upload::fixture_schema())
-        .config(crate::upload_fixtures::fixture_write_settings)
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
         .config(with_admin_key)
         .spawn()
         .await
-}
-
-impl TestApp {
-    async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
-        self.client
-            .request(method, self.url(path))
-            .header("X-Admin-Key", ADMIN_KEY)
-            .send()
-            .await
-            .expect("admin request failed")
-    }
 }
 
 /// A todo whose list does not exist: its client transaction is rejected and dead-lettered.
@@ -56,7 +41,7 @@ async fn dead_letter_from(app: &TestApp, client_id: &str, list_id: &str) -> Stri
 
 #[tokio::test]
 async fn the_admin_api_does_not_exist_without_a_configured_key() {
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app().await;
 
     let response = app
         .admin(reqwest::Method::GET, "/api/admin/dead-letters")
@@ -373,7 +358,7 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
     let app = TestApp::builder()
         .schema(DOCUMENTS)
         .config(|s| {
-            s.write.tables = crate::policies::tables_from_yaml(
+            s.write.tables = tables_from_yaml(
                 "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: record } }\n",
             )
         })
@@ -478,8 +463,8 @@ fn deeply_nested_todo(depth: usize) -> String {
 #[tokio::test]
 async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli() {
     let app = TestApp::builder()
-        .schema(crate::upload::fixture_schema())
-        .config(crate::upload_fixtures::fixture_write_settings)
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
         .config(with_admin_key)
         .config(|s| s.limits.max_json_depth = 300)
         .spawn()
@@ -537,9 +522,7 @@ async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli
     assert_eq!(replay.status(), 200, "replay reads the entries back too");
 
     for args in [vec!["list"], vec!["show", &id.to_string()]] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_uplink"))
-            .current_dir(crate::helpers::repo_root())
-            .env_remove("UPLINK_ENVIRONMENT")
+        let output = uplink_command()
             .env("DATABASE_URL", &app.db_url)
             .arg("dead-letters")
             .args(&args)
@@ -562,8 +545,8 @@ fn two_dead_letters_per_user(settings: &mut uplink::config::Settings) {
 #[tokio::test]
 async fn a_user_at_the_dead_letter_cap_gets_429_and_nothing_is_applied_or_stored() {
     let app = TestApp::builder()
-        .schema(crate::upload::fixture_schema())
-        .config(crate::upload_fixtures::fixture_write_settings)
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
         .config(with_admin_key)
         .config(two_dead_letters_per_user)
         .spawn()

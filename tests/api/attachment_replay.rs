@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use uplink::attachments::Attachments;
 
-use crate::attachments_support::{AttachmentApp, Backend, Presigned};
-use crate::helpers::error_code;
+use crate::support::attachments::{AttachmentApp, Backend, Presigned};
+use crate::support::responses::error_code;
 
 const ALICE: &str = "alice";
 

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use uplink::attachments::{Attachments, ReadPolicy};
 use uplink::config::Secret;
 
-use crate::attachments_support::{AttachmentApp, Backend, Presigned};
-use crate::helpers::error_code;
+use crate::support::attachments::{AttachmentApp, BUCKET, Backend, Presigned};
+use crate::support::database::Outage;
+use crate::support::responses::error_code;
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -497,7 +498,7 @@ async fn delete_twice_is_no_content(backend: Backend) {
 async fn hostile_filenames_and_owners_stay_under_the_prefix(backend: Backend) {
     let t = AttachmentApp::spawn(backend).await;
     let root = match &t.s3 {
-        Some(s3) => s3.root.join(crate::attachments_support::BUCKET),
+        Some(s3) => s3.root.join(BUCKET),
         None => t.app.data_dir.join("attachments"),
     };
     let cases = [
@@ -860,22 +861,7 @@ async fn unreachable_s3_is_not_ready_and_complete_answers_503() {
 async fn database_down_answers_503_and_records_nothing() {
     let t = AttachmentApp::spawn(Backend::Local).await;
     let token = t.token(ALICE).await;
-    let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
-        .await
-        .expect("admin connection");
-    let db = t.app.db_name.clone();
-    let allow = |on: bool| format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS {on}"#);
-    sqlx::query(&allow(false))
-        .execute(&admin)
-        .await
-        .expect("block connections");
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&db)
-    .execute(&admin)
-    .await
-    .expect("drop connections");
+    let outage = Outage::begin(&t.app.db_name).await;
 
     let response = t
         .app
@@ -890,10 +876,7 @@ async fn database_down_answers_503_and_records_nothing() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");
-    sqlx::query(&allow(true))
-        .execute(&admin)
-        .await
-        .expect("allow connections");
+    outage.end().await;
     let check = sqlx::PgPool::connect(&t.app.db_url)
         .await
         .expect("reconnect");

@@ -4,7 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::responses::error_code;
 
 async fn me(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(app.url("/api/auth/me"));

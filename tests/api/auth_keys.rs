@@ -8,7 +8,9 @@ use uplink::auth::keys::{KeyAlg, PrivateKey};
 use uplink::auth::{ApiKeySettings, IdentityMode, KeySettings};
 use uplink::config::Secret;
 
-use crate::helpers::{TestApp, error_code, repo_root};
+use crate::support::app::TestApp;
+use crate::support::process::uplink_command;
+use crate::support::responses::error_code;
 
 fn key_settings(pem: &str, alg: KeyAlg, active: bool) -> KeySettings {
     KeySettings {
@@ -225,9 +227,8 @@ fn uplink_production() -> Command {
         .unwrap();
     let keys = serde_json::json!([{ "alg": "EdDSA", "private_key_pem": key }]).to_string();
     let api_keys = serde_json::json!([{ "sha256": "b".repeat(64), "user_id": "svc" }]).to_string();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
+    let mut command = uplink_command();
     command
-        .current_dir(repo_root())
         .env("UPLINK_ENVIRONMENT", "production")
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/db")
         .env("UPLINK__AUTH__KEYS", keys)
@@ -288,9 +289,7 @@ fn development_also_refuses_a_lifetime_over_an_hour_and_bad_key_material() {
         ("UPLINK__AUTH__AUDIENCE", "", "auth.audience"),
     ];
     for (var, value, key) in cases {
-        let output = Command::new(env!("CARGO_BIN_EXE_uplink"))
-            .current_dir(repo_root())
-            .env_remove("UPLINK_ENVIRONMENT")
+        let output = uplink_command()
             .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/db")
             .env(var, value)
             .arg("check-config")

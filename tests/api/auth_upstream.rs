@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use uplink::auth::IdentityMode;
 use uplink::auth::keys::{KeyAlg, PrivateKey};
 
-use crate::helpers::{TestApp, error_code};
+use crate::support::app::TestApp;
+use crate::support::responses::error_code;
 
 const ISSUER: &str = "https://id.example.test/";
 const AUDIENCE: &str = "my-app";

@@ -1,11 +1,11 @@
-//! `uplink bench` against a running app: it drives every workload and both
+//! `uplink-bench` against a running app: it drives every workload and both
 //! baselines and writes a well-formed report. No timing is asserted.
 
 use clap::Parser;
-use uplink::bench::BenchArgs;
-use uplink::config::Settings;
+use uplink_bench::BenchArgs;
 
-use crate::helpers::{TestApp, repo_root};
+use crate::support::app::TestApp;
+use crate::support::fixtures::todo_example;
 
 #[derive(Parser)]
 struct Cli {
@@ -14,28 +14,24 @@ struct Cli {
 }
 
 /// The todo demo; with `policies`, its todos have an owner (`created_by`)
-/// and a version column, as `uplink bench --spawn` configures them.
+/// and a version column, as `uplink-bench --spawn` configures them.
 async fn todo_app(policies: bool) -> TestApp {
-    let root = repo_root();
-    let schema = std::fs::read_to_string(root.join("examples/todo/schema.sql"))
-        .expect("examples/todo/schema.sql is readable");
-    let mut todo = Settings::load(Some(&root.join("examples/todo/uplink.yaml")))
-        .expect("examples/todo/uplink.yaml loads");
-    let mut builder = TestApp::builder().schema(schema);
+    let mut builder = todo_example();
     if policies {
-        builder = builder.schema("ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1");
-        let todos = todo
-            .write
-            .tables
-            .get_mut("todos")
-            .expect("todos are writable");
-        todos.owner_column = Some("created_by".to_owned());
-        todos.conflict = Some(
-            serde_json::from_value(serde_json::json!({"strategy": "version", "column": "version"}))
-                .expect("a conflict policy"),
-        );
+        builder = builder
+            .schema("ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1")
+            .config(|s| {
+                let todos = s.write.tables.get_mut("todos").expect("todos are writable");
+                todos.owner_column = Some("created_by".to_owned());
+                todos.conflict = Some(
+                    serde_json::from_value(
+                        serde_json::json!({"strategy": "version", "column": "version"}),
+                    )
+                    .expect("a conflict policy"),
+                );
+            });
     }
-    builder.config(move |s| s.write = todo.write).spawn().await
+    builder.spawn().await
 }
 
 #[tokio::test]
@@ -67,7 +63,7 @@ async fn bench_runs_every_workload_and_writes_a_report() {
     ]);
 
     // Act
-    uplink::bench::run(cli.args)
+    uplink_bench::run(cli.args)
         .await
         .expect("the benchmark runs");
 

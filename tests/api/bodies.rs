@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, error_code};
-use crate::shutdown::ServerProcess;
-use crate::upload::spawn_fixture_app;
+use crate::support::app::TestApp;
+use crate::support::fixtures::{fixture_schema, fixture_write_settings, spawn_fixture_app};
+use crate::support::process::ServerProcess;
+use crate::support::responses::error_code;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -171,7 +172,7 @@ async fn other_content_encodings_and_broken_gzip_are_refused() {
 
 /// VmHWM (peak resident memory) of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    uplink::bench::procfs::peak_rss_kb(pid).expect("VmHWM in /proc/<pid>/status")
+    uplink_bench::procfs::peak_rss_kb(pid).expect("VmHWM in /proc/<pid>/status")
 }
 
 #[tokio::test]
@@ -299,9 +300,9 @@ async fn without_a_valid_token_the_body_is_never_waited_for() {
 #[tokio::test]
 async fn a_body_slower_than_the_body_timeout_gets_408_and_the_connection_closes() {
     let app = TestApp::builder()
-        .schema(crate::upload::fixture_schema())
+        .schema(fixture_schema())
         .config(|s| {
-            crate::upload_fixtures::fixture_write_settings(s);
+            fixture_write_settings(s);
             s.server.body_timeout = Duration::from_secs(1);
         })
         .spawn()

@@ -2,17 +2,14 @@
 
 use std::process::Command;
 
-use crate::helpers::repo_root;
+use crate::support::process::uplink_command;
 
 fn uplink() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
-    command
-        .current_dir(repo_root())
-        .env_remove("UPLINK_ENVIRONMENT")
-        .env(
-            "DATABASE_URL",
-            "postgres://postgres:hunter2-secret@127.0.0.1:1/db",
-        );
+    let mut command = uplink_command();
+    command.env(
+        "DATABASE_URL",
+        "postgres://postgres:hunter2-secret@127.0.0.1:1/db",
+    );
     command
 }
 

@@ -9,7 +9,9 @@ use std::process::Command;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
-use crate::helpers::repo_root;
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::fixtures::todo_example;
+use crate::support::repo::repo_root;
 
 const UPLINK_SERVICE: &str = "uplink";
 const POWERSYNC_SERVICE: &str = "powersync";
@@ -930,6 +932,7 @@ fn dockerfile_follows_the_house_rules() {
             ".dockerignore must exclude {needed}"
         );
     }
+    // bench: a workspace member, whose manifest cargo reads to build uplink.
     for kept in [
         "src",
         "config",
@@ -937,6 +940,7 @@ fn dockerfile_follows_the_house_rules() {
         "Cargo.toml",
         "Cargo.lock",
         ".sqlx",
+        "bench",
     ] {
         assert!(
             !ignored.contains(kept),
@@ -962,7 +966,7 @@ fn healthcheck(port: u16) -> std::process::Output {
 
 #[tokio::test]
 async fn healthcheck_passes_while_uplink_serves_and_fails_once_it_stopped() {
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app().await;
     let port = app.port;
 
     let output = tokio::task::spawn_blocking(move || healthcheck(port))
@@ -987,22 +991,8 @@ async fn healthcheck_passes_while_uplink_serves_and_fails_once_it_stopped() {
 
 // ---------------------------------------------------------------- the example app
 
-/// uplink as `scripts/run` and compose start it: the todo example's schema
-/// and its `write` configuration, exactly as shipped.
-async fn todo_example_app() -> crate::helpers::TestApp {
-    let schema = read("examples/todo/schema.sql");
-    let example =
-        uplink::config::Settings::load(Some(&repo_root().join("examples/todo/uplink.yaml")))
-            .expect("examples/todo/uplink.yaml loads");
-    crate::helpers::TestApp::builder()
-        .schema(schema)
-        .config(move |s| s.write = example.write)
-        .spawn()
-        .await
-}
-
 /// Sends `batch` as `user`'s device; returns the report.
-async fn upload(app: &crate::helpers::TestApp, user: &str, batch: Json) -> Json {
+async fn upload(app: &TestApp, user: &str, batch: Json) -> Json {
     let token = app.token_for(user).await;
     let (status, report) = app
         .post_batch(
@@ -1017,7 +1007,7 @@ async fn upload(app: &crate::helpers::TestApp, user: &str, batch: Json) -> Json 
 #[tokio::test]
 async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
     use serde_json::json;
-    let app = todo_example_app().await;
+    let app = todo_example().spawn().await;
     let (list, todo, bobs_list) = (
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4(),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_norway::Value;
 
-use crate::helpers::repo_root;
+use crate::support::repo::repo_root;
 
 /// Every key path of a YAML mapping: sections and leaves (`server`,
 /// `server.port`, …). Lists and empty maps are leaves.

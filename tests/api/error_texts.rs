@@ -1,11 +1,8 @@
 //! Error bodies speak to the client: no framework internals (`Debug` output
 //! of I/O errors, "Path deserialize error", Rust type names).
 
-use sha2::{Digest, Sha256};
-
-use crate::helpers::TestApp;
-
-const ADMIN_KEY: &str = "error-texts-admin-key-0123456789";
+use crate::support::app::{TestApp, with_admin_key};
+use crate::support::fixtures::spawn_fixture_app;
 
 /// Fragments of internal error text that must never reach a client.
 const INTERNALS: &[&str] = &[
@@ -36,31 +33,20 @@ async fn error_of(response: reqwest::Response) -> (u16, String, String) {
 
 #[tokio::test]
 async fn path_and_query_errors_are_plain_messages() {
-    let app = TestApp::builder()
-        .config(|s| {
-            s.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())))
-        })
-        .spawn()
-        .await;
-    let get = |path: &str| {
-        app.client
-            .get(app.url(path))
-            .header("X-Admin-Key", ADMIN_KEY)
-            .send()
-    };
+    let app = TestApp::builder().config(with_admin_key).spawn().await;
+    let get = |path: &'static str| app.admin(reqwest::Method::GET, path);
 
-    let (status, code, message) = error_of(get("/api/admin/dead-letters/abc").await.unwrap()).await;
+    let (status, code, message) = error_of(get("/api/admin/dead-letters/abc").await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_path"), "{message}");
 
-    let (status, code, message) =
-        error_of(get("/api/admin/dead-letters?limit=many").await.unwrap()).await;
+    let (status, code, message) = error_of(get("/api/admin/dead-letters?limit=many").await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_query"), "{message}");
     assert!(message.contains("query string"), "{message}");
 }
 
 #[tokio::test]
 async fn an_undecodable_body_gets_a_plain_message() {
-    let app = crate::upload::spawn_fixture_app().await;
+    let app = spawn_fixture_app().await;
     let token = app.token_for("alice").await;
     let response = app
         .client
@@ -82,7 +68,7 @@ async fn an_undecodable_body_gets_a_plain_message() {
 
 #[tokio::test]
 async fn body_shape_errors_name_json_types_not_rust_ones() {
-    let app = crate::upload::spawn_fixture_app().await;
+    let app = spawn_fixture_app().await;
     let token = app.token_for("alice").await;
     let cases = [
         (

@@ -1,6 +1,7 @@
 //! Every error, ours or the framework's, has the `{"error": {"code", "message"}}` shape.
 
-use crate::helpers::{error_code, spawn_app};
+use crate::support::app::spawn_app;
+use crate::support::responses::error_code;
 
 #[tokio::test]
 async fn unknown_route_is_404_with_the_json_shape() {

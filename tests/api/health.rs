@@ -1,4 +1,5 @@
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::responses::error_code;
 use uplink::config::Secret;
 
 #[tokio::test]

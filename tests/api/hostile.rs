@@ -5,7 +5,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::upload::spawn_fixture_app;
+use crate::support::fixtures::spawn_fixture_app;
 
 /// What a case must get.
 enum Expect {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::attachments_support::{AttachmentApp, Backend, Presigned};
+use crate::support::attachments::{AttachmentApp, Backend, Presigned};
 
 async fn ok_json(response: reqwest::Response) -> Value {
     assert!(response.status().is_success(), "{}", response.status());

@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code};
-use crate::upload::spawn_fixture_app;
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::fixtures::{fixture_schema, fixture_write_settings, spawn_fixture_app};
+use crate::support::responses::error_code;
 
 const ALLOWED: &str = "https://app.example.com";
 
@@ -75,7 +76,7 @@ async fn an_actual_cross_origin_request_carries_the_grant() {
 
 #[tokio::test]
 async fn without_configured_origins_no_cors_grant_is_given() {
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app().await;
 
     let preflight = preflight(&app, ALLOWED).await;
     let get = app
@@ -175,8 +176,8 @@ async fn a_burst_over_the_per_ip_token_limit_gets_429_whoever_is_asked_for() {
 #[tokio::test]
 async fn a_burst_of_uploads_over_the_per_user_limit_gets_429_and_applies_nothing() {
     let app = TestApp::builder()
-        .schema(crate::upload::fixture_schema())
-        .config(crate::upload_fixtures::fixture_write_settings)
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
         .config(|s| {
             s.limits.upload_per_user.per_second = 0.01;
             s.limits.upload_per_user.burst = 2;
@@ -271,8 +272,8 @@ async fn brackets_inside_strings_do_not_count_as_nesting() {
 #[tokio::test]
 async fn a_batch_over_max_entries_per_batch_is_refused_whole() {
     let app = TestApp::builder()
-        .schema(crate::upload::fixture_schema())
-        .config(crate::upload_fixtures::fixture_write_settings)
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
         .config(|s| s.write.max_entries_per_batch = 2)
         .spawn()
         .await;

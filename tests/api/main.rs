@@ -1,9 +1,9 @@
 //! Integration tests: the real server over real HTTP, a fresh Postgres database per test.
+//! Shared code lives in `support/`; the test files import only from there.
 
 mod admin;
 mod attachment_replay;
 mod attachments;
-mod attachments_support;
 mod auth;
 mod auth_keys;
 mod auth_upstream;
@@ -15,7 +15,6 @@ mod docs;
 mod error_texts;
 mod errors;
 mod health;
-mod helpers;
 mod hostile;
 mod hostile_attachments;
 mod limits;
@@ -24,9 +23,9 @@ mod openapi;
 mod policies;
 mod policy_properties;
 mod reliability;
-mod reliability_checker;
 mod shutdown;
 mod startup;
+mod support;
 mod token_attacks;
 mod upload;
 mod upload_fixtures;

@@ -4,12 +4,13 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app};
-use crate::upload::spawn_fixture_app;
+use crate::support::app::{TestApp, spawn_app, test_settings};
+use crate::support::database::{create_database, database_url};
+use crate::support::fixtures::{spawn_fixture_app, tables_from_yaml};
 
 /// The value of one sample of the Prometheus text format, matched by name
 /// and (a subset of) its labels.
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| {
@@ -35,22 +36,6 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
                 .then(|| value.parse().ok())
                 .flatten()
         })
-}
-
-impl TestApp {
-    pub async fn scrape(&self) -> String {
-        let response = self.get("/metrics").await;
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            content_type.starts_with("text/plain; version=0.0.4"),
-            "{content_type}"
-        );
-        response.text().await.unwrap()
-    }
 }
 
 #[tokio::test]
@@ -199,8 +184,8 @@ async fn latency_pool_and_build_info_are_reported() {
 
 #[tokio::test]
 async fn metrics_on_their_own_port_are_not_on_the_main_port() {
-    let db_name = crate::helpers::create_database().await;
-    let mut settings = crate::helpers::test_settings(&crate::helpers::database_url(&db_name));
+    let db_name = create_database().await;
+    let mut settings = test_settings(&database_url(&db_name));
     settings.metrics.port = Some(0);
     let application = uplink::startup::Application::build(settings)
         .await
@@ -246,7 +231,7 @@ async fn a_stale_version_is_counted_as_a_conflict() {
             "CREATE TABLE documents (id uuid PRIMARY KEY, content text, version bigint NOT NULL DEFAULT 1)",
         )
         .config(|s| {
-            s.write.tables = crate::policies::tables_from_yaml(
+            s.write.tables = tables_from_yaml(
                 "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: record } }\n",
             )
         })

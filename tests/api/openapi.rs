@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::helpers::{repo_root, spawn_app};
+use crate::support::app::spawn_app;
+use crate::support::repo::repo_root;
 
 #[tokio::test]
 async fn the_committed_openapi_json_is_what_the_server_serves() {
@@ -55,9 +56,7 @@ fn registered_paths() -> BTreeSet<String> {
                 continue;
             }
             if path.extension().is_none_or(|e| e != "rs")
-                || path
-                    .components()
-                    .any(|c| c.as_os_str() == "openapi" || c.as_os_str() == "bench")
+                || path.components().any(|c| c.as_os_str() == "openapi")
             {
                 continue;
             }

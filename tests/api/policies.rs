@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
-use uplink::upload::TableSettings;
+use crate::support::app::{TestApp, test_settings};
+use crate::support::database::fresh_database;
+use crate::support::fixtures::tables_from_yaml;
 
 const SCHEMA: &str = r#"
 CREATE TABLE lists (id uuid PRIMARY KEY, name text NOT NULL, owner_id text);
@@ -31,25 +32,6 @@ write:
       read_only_columns: [approved_by]
     events: { insert_only: true }
 "#;
-
-/// The `write.tables` of a YAML snippet, as the config loader reads it.
-pub fn tables_from_yaml(yaml: &str) -> std::collections::BTreeMap<String, TableSettings> {
-    #[derive(serde::Deserialize)]
-    struct Write {
-        tables: std::collections::BTreeMap<String, TableSettings>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Root {
-        write: Write,
-    }
-    let root: Root = config::Config::builder()
-        .add_source(config::File::from_str(yaml, config::FileFormat::Yaml))
-        .build()
-        .unwrap()
-        .try_deserialize()
-        .unwrap();
-    root.write.tables
-}
 
 async fn spawn() -> TestApp {
     TestApp::builder()
@@ -895,12 +877,9 @@ mod misconfiguration {
     use uplink::startup::Application;
 
     async fn build_error(yaml: &str) -> String {
-        let db = crate::helpers::create_database().await;
-        let url = crate::helpers::database_url(&db);
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
-        let mut settings = crate::helpers::test_settings(&url);
-        settings.database.url = Some(Secret::new(url));
+        let database = fresh_database(&[SCHEMA]).await;
+        let mut settings = test_settings(&database.url);
+        settings.database.url = Some(Secret::new(database.url));
         settings.write.tables = tables_from_yaml(yaml);
         match Application::build(settings).await {
             Ok(_) => panic!("start-up must fail for {yaml}"),

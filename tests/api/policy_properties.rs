@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::TestApp;
-use crate::policies::tables_from_yaml;
+use crate::support::app::TestApp;
+use crate::support::fixtures::tables_from_yaml;
 
 const SCHEMA: &str = "
 CREATE TABLE docs (id text PRIMARY KEY, owner_id text, body text CHECK (body <> 'bad'),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::reliability_checker::{Fault, Faults, Plan, run};
+use crate::support::reliability_checker::{Fault, Faults, Plan, run};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)

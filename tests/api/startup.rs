@@ -4,8 +4,8 @@
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::helpers::{database_url, server_url};
-use crate::shutdown::ServerProcess;
+use crate::support::database::{database_url, server_url};
+use crate::support::process::ServerProcess;
 
 const BANNER: &str = "DEV IDENTITY IS ON";
 

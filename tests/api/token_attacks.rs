@@ -14,9 +14,9 @@ use uplink::auth::{IdentityMode, KeySettings};
 use uplink::config::Secret;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, error_code};
-use crate::upload::fixture_schema;
-use crate::upload_fixtures::fixture_write_settings;
+use crate::support::app::TestApp;
+use crate::support::fixtures::{fixture_schema, fixture_write_settings};
+use crate::support::responses::error_code;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

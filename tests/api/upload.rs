@@ -4,45 +4,13 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, error_code};
-use crate::upload_fixtures::fixture_write_settings;
-
-pub fn fixture_schema() -> String {
-    std::fs::read_to_string(
-        crate::helpers::repo_root().join("tests/fixtures/sdk-batches/schema.sql"),
-    )
-    .expect("fixture schema")
-}
-
-pub async fn spawn_fixture_app() -> TestApp {
-    TestApp::builder()
-        .schema(fixture_schema())
-        .config(fixture_write_settings)
-        .spawn()
-        .await
-}
-
-impl TestApp {
-    pub async fn post_batch(&self, token: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url("/api/data"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request failed");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.db_pool)
-            .await
-            .unwrap()
-    }
-}
+use crate::support::app::TestApp;
+use crate::support::database::{Outage, server_url};
+use crate::support::fixtures::{
+    fixture_schema, fixture_write_settings, spawn_fixture_app, tables_from_yaml,
+};
+use crate::support::process::uplink_command;
+use crate::support::responses::error_code;
 
 fn put_list(op_id: i64, tx_id: i64, id: &str, name: &str) -> Value {
     json!({"op_id": op_id, "op": "PUT", "type": "lists", "id": id, "tx_id": tx_id, "data": {"name": name}})
@@ -228,19 +196,7 @@ async fn database_down_answers_503_and_the_same_batch_applies_later() {
     let id = Uuid::new_v4().to_string();
     let body = json!({"client_id": "c1", "batch": [put_list(1, 1, &id, "kept")]});
     // Make the database refuse connections and drop uplink's open ones.
-    let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
-        .await
-        .unwrap();
-    let db = app.db_name.clone();
-    sqlx::query(&format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS false"#))
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&db)
-        .execute(&admin)
-        .await
-        .unwrap();
+    let outage = Outage::begin(&app.db_name).await;
 
     let response = app
         .client
@@ -255,10 +211,7 @@ async fn database_down_answers_503_and_the_same_batch_applies_later() {
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");
 
-    sqlx::query(&format!(r#"ALTER DATABASE "{db}" ALLOW_CONNECTIONS true"#))
-        .execute(&admin)
-        .await
-        .unwrap();
+    outage.end().await;
     let check = sqlx::PgPool::connect(&app.db_url).await.unwrap();
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM lists")
         .fetch_one(&check)
@@ -358,9 +311,7 @@ struct StatementLog {
 
 impl StatementLog {
     async fn start(app: &TestApp) -> Self {
-        let admin = sqlx::PgPool::connect(&crate::helpers::server_url())
-            .await
-            .unwrap();
+        let admin = sqlx::PgPool::connect(&server_url()).await.unwrap();
         let db = &app.db_name;
         for setting in ["log_statement = 'all'", "log_parameter_max_length = 0"] {
             sqlx::query(&format!(r#"ALTER DATABASE "{db}" SET {setting}"#))
@@ -582,9 +533,7 @@ fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
         "write:\n  tables:\n    lists: { columns: [name] }\n    todos: { columns: [description, list_id, completed] }\n",
     )
     .unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_uplink"))
-        .current_dir(crate::helpers::repo_root())
-        .env_remove("UPLINK_ENVIRONMENT")
+    uplink_command()
         .env("DATABASE_URL", &app.db_url)
         .arg("--config")
         .arg(&config)
@@ -687,9 +636,8 @@ async fn a_deferred_constraint_rejects_its_own_client_transaction() {
                  parent_id uuid REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED);",
         )
         .config(|s| {
-            s.write.tables = crate::policies::tables_from_yaml(
-                "write:\n  tables:\n    parents: {}\n    children: {}\n",
-            )
+            s.write.tables =
+                tables_from_yaml("write:\n  tables:\n    parents: {}\n    children: {}\n")
         })
         .spawn()
         .await;
@@ -717,9 +665,7 @@ async fn length_limited_columns_refuse_longer_values_and_never_match_a_prefix() 
             "CREATE TABLE codes (id varchar(4) PRIMARY KEY, code char(3), label varchar(5));
              INSERT INTO codes VALUES ('abcd', 'xyz', 'kept');",
         )
-        .config(|s| {
-            s.write.tables = crate::policies::tables_from_yaml("write:\n  tables:\n    codes: {}\n")
-        })
+        .config(|s| s.write.tables = tables_from_yaml("write:\n  tables:\n    codes: {}\n"))
         .spawn()
         .await;
     let token = app.token_for("erin").await;

@@ -8,71 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{TestApp, repo_root};
-
-/// The client-writable columns of the fixtures' client schema (their README).
-pub const FIXTURE_TABLES: &[(&str, &[&str])] = &[
-    ("lists", &["name", "owner_id", "created_at"]),
-    (
-        "todos",
-        &[
-            "description",
-            "list_id",
-            "completed",
-            "completed_at",
-            "created_by",
-            "created_at",
-        ],
-    ),
-    (
-        "items",
-        &[
-            "title",
-            "qty",
-            "big_count",
-            "is_active",
-            "price",
-            "weight",
-            "due_at",
-            "ship_date",
-            "list_id",
-            "attrs",
-            "tags",
-            "status",
-            "note",
-        ],
-    ),
-    ("inventory", &["product", "quantity"]),
-    ("documents", &["content"]),
-    ("events", &["kind", "payload", "occurred_at"]),
-    (
-        "settings",
-        &[
-            "theme",
-            "font_size",
-            "notifications",
-            "price_limit",
-            "prefs",
-            "muted_channels",
-            "updated_at",
-        ],
-    ),
-];
-
-pub fn fixture_write_settings(settings: &mut uplink::config::Settings) {
-    settings.write.tables = FIXTURE_TABLES
-        .iter()
-        .map(|(table, columns)| {
-            (
-                table.to_string(),
-                uplink::upload::TableSettings {
-                    columns: Some(columns.iter().map(|c| c.to_string()).collect()),
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-}
+use crate::support::app::TestApp;
+use crate::support::fixtures::fixture_write_settings;
+use crate::support::repo::repo_root;
 
 fn fixture_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![repo_root().join("tests/fixtures/sdk-batches")];

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::helpers::{TestApp, create_database, database_url};
+use crate::support::app::TestApp;
+use crate::support::database::fresh_database;
 
 const SCHEMA: &str = "
 CREATE TABLE pa (id text PRIMARY KEY, a integer CHECK (a >= 0), b text);
@@ -203,9 +204,7 @@ fn uplink_equals_one_at_a_time_application() {
             .spawn()
             .await;
         let token = app.token_for("prop").await;
-        let reference_url = database_url(&create_database().await);
-        let reference = PgPool::connect(&reference_url).await.unwrap();
-        sqlx::raw_sql(SCHEMA).execute(&reference).await.unwrap();
+        let reference = fresh_database(&[SCHEMA]).await.pool;
         (app, token, reference)
     });
 

@@ -7,8 +7,9 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, error_code};
-use crate::upload::spawn_fixture_app;
+use crate::support::app::TestApp;
+use crate::support::fixtures::spawn_fixture_app;
+use crate::support::responses::error_code;
 
 async fn list_name(app: &TestApp, id: &str) -> Option<String> {
     sqlx::query_scalar("SELECT name FROM lists WHERE id = $1::uuid")

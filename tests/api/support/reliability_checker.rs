@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use crate::helpers::{create_database, database_url, server_url};
+use super::database::{fresh_database, server_url};
+use super::process::uplink_command;
 
 /// The app schema of the checker. Shared rows exist before the triggers, so
 /// their initial value is not an audited write.
@@ -91,12 +92,10 @@ impl UplinkProcess {
             .append(true)
             .open(&self.log)
             .expect("open the process log");
-        let child = Command::new(env!("CARGO_BIN_EXE_uplink"))
-            .current_dir(crate::helpers::repo_root())
+        let child = uplink_command()
             .arg("--config")
             .arg(&self.config)
             .arg("serve")
-            .env_remove("UPLINK_ENVIRONMENT")
             .env("DATABASE_URL", &self.db_url)
             .stdout(Stdio::null())
             .stderr(log)
@@ -213,6 +212,8 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The chaos run's figures, on the test's output for whoever runs it.
+    #[allow(clippy::print_stdout)]
     pub fn print(&self) {
         println!("chaos summary ({:.1}s)", self.elapsed.as_secs_f64());
         println!("  requests:              {}", self.requests);
@@ -297,14 +298,9 @@ struct Counters {
 
 /// Creates the database, starts uplink, runs the plan, verifies, returns the summary.
 pub async fn run(plan: Plan) -> Summary {
-    let db_name = create_database().await;
-    let db_url = database_url(&db_name);
-    let setup = PgPool::connect(&db_url).await.expect("connect for setup");
-    sqlx::raw_sql(&checker_schema(plan.shared_rows))
-        .execute(&setup)
-        .await
-        .expect("load the checker schema");
-    setup.close().await;
+    let database = fresh_database(&[checker_schema(plan.shared_rows)]).await;
+    database.pool.close().await;
+    let (db_name, db_url) = (database.name, database.url);
 
     let process = Arc::new(Mutex::new(UplinkProcess::start(&db_url, 8).await));
     let base = process.lock().await.url("");

@@ -1,5 +1,5 @@
-//! A local uplink started by the benchmark (`--spawn`): this same binary's
-//! `serve`, on a free port, timed from spawn to the first ready answer.
+//! A local uplink started by the benchmark (`--spawn`): `uplink serve` on a
+//! free port, timed from spawn to the first ready answer.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::procfs;
+use crate::procfs;
 
 pub struct Server {
     child: Child,
@@ -16,15 +16,32 @@ pub struct Server {
     data_dir: PathBuf,
 }
 
+/// The uplink binary to start: `explicit` (--uplink-bin), else `uplink` next
+/// to this executable, where `cargo build --bin uplink` puts it.
+pub fn uplink_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    let exe = std::env::current_exe().context("Failed to find this executable")?;
+    let sibling = exe.with_file_name(format!("uplink{}", std::env::consts::EXE_SUFFIX));
+    if !sibling.is_file() {
+        bail!(
+            "no uplink binary at {}: build it (cargo build --release --bin uplink) or pass --uplink-bin",
+            sibling.display()
+        );
+    }
+    Ok(sibling)
+}
+
 impl Server {
-    /// Starts `uplink serve` and waits until `/health/ready` answers 200.
+    /// Starts `exe serve` and waits until `/health/ready` answers 200.
     /// `env` adds configuration (e.g. `UPLINK__AUTH__KEYS`).
     pub async fn spawn(
+        exe: &Path,
         config: Option<&Path>,
         database_url: &str,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("Failed to find the uplink executable")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("Failed to find a free port")?
@@ -58,7 +75,9 @@ impl Server {
             .timeout(Duration::from_secs(2))
             .build()?;
         let started = Instant::now();
-        let mut child = command.spawn().context("Failed to start uplink serve")?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("Failed to start {} serve", exe.display()))?;
         loop {
             if let Some(status) = child.try_wait()? {
                 bail!("uplink serve exited during start-up ({status}); its log is above");

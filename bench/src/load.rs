@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use hdrhistogram::Histogram;
 
-use super::procfs;
-use super::targets::{self, Target};
-use super::workload::{VirtualClient, Workload};
+use crate::procfs;
+use crate::targets::{self, Target};
+use crate::virtual_client::VirtualClient;
+use crate::workload::Workload;
 
 pub struct Phase {
     pub workload: Workload,

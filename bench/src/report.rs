@@ -6,7 +6,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::load::{CpuSplit, Outcome};
+use crate::load::{CpuSplit, Outcome};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {

@@ -1,15 +1,27 @@
-#![allow(dead_code)] // shared by test modules that each use a part of it
+//! `TestApp`: the real server in-process on a fresh, migrated database and a
+//! random port, with one helper per endpoint the tests call. Every extension
+//! of `TestApp` lives here.
 
-//! `spawn_app()`: a fresh, migrated database and the real server on a random port.
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use uplink::config::{Secret, Settings};
 use uplink::startup::Application;
+
+use super::database::fresh_database;
+
+/// The admin API key of the apps the admin tests configure (`with_admin_key`).
+pub const ADMIN_KEY: &str = "correct-horse-battery-staple-admin";
+
+/// Enables the admin API with `ADMIN_KEY`.
+pub fn with_admin_key(settings: &mut Settings) {
+    settings.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())));
+}
 
 pub struct TestApp {
     pub address: String,
@@ -21,37 +33,6 @@ pub struct TestApp {
     pub settings: Settings,
     pub handle: actix_web::dev::ServerHandle,
     pub data_dir: PathBuf,
-}
-
-/// The Postgres server the tests create their databases on.
-pub fn server_url() -> String {
-    std::env::var("UPLINK_TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .expect("set DATABASE_URL to a Postgres server (scripts/test does this for you)")
-}
-
-/// `server_url()` with another database name (query parameters kept).
-pub fn database_url(name: &str) -> String {
-    let server = server_url();
-    let authority_start = server.find("://").map_or(0, |i| i + 3);
-    let (head, tail) = match server[authority_start..].find('/') {
-        Some(i) => server.split_at(authority_start + i),
-        None => (server.as_str(), ""),
-    };
-    let query = tail.find('?').map_or("", |i| &tail[i..]);
-    format!("{head}/{name}{query}")
-}
-
-/// Creates an empty database with a unique name and returns its name.
-pub async fn create_database() -> String {
-    let name = format!("uplink_test_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server_url())
-        .await
-        .expect("Failed to connect to the test Postgres server");
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("Failed to create the test database");
-    name
 }
 
 /// Settings as the development environment loads them, pointed at `db_url`,
@@ -142,6 +123,54 @@ impl TestApp {
             .expect("token response has a token")
             .to_owned()
     }
+
+    /// POST /api/data with `token`: the status and the report (null when
+    /// the body is not JSON).
+    pub async fn post_batch(&self, token: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/data"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The one number `sql` selects from the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db_pool)
+            .await
+            .unwrap()
+    }
+
+    /// A request to the admin API with `ADMIN_KEY`.
+    pub async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .header("X-Admin-Key", ADMIN_KEY)
+            .send()
+            .await
+            .expect("admin request failed")
+    }
+
+    /// GET /metrics: the Prometheus text, checked for its content type.
+    pub async fn scrape(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        response.text().await.unwrap()
+    }
 }
 
 impl TestAppBuilder {
@@ -157,18 +186,8 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let db_name = create_database().await;
-        let db_url = database_url(&db_name);
-        let db_pool = PgPool::connect(&db_url)
-            .await
-            .expect("Failed to connect to the test database");
-        for sql in &self.schema {
-            sqlx::raw_sql(sql)
-                .execute(&db_pool)
-                .await
-                .expect("Failed to load the test schema");
-        }
-        let mut settings = test_settings(&db_url);
+        let database = fresh_database(&self.schema).await;
+        let mut settings = test_settings(&database.url);
         for customize in self.customize {
             customize(&mut settings);
         }
@@ -182,9 +201,9 @@ impl TestAppBuilder {
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
-            db_pool,
-            db_url,
-            db_name,
+            db_pool: database.pool,
+            db_url: database.url,
+            db_name: database.name,
             client: reqwest::Client::new(),
             settings,
             handle,
@@ -195,23 +214,4 @@ impl TestAppBuilder {
 
 pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
-}
-
-/// The repository root (for config files, examples and fixtures).
-pub fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Asserts the JSON error shape and returns the code.
-pub async fn error_code(response: reqwest::Response) -> String {
-    let body: serde_json::Value = response.json().await.expect("error body is JSON");
-    let code = body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error.code in {body}"))
-        .to_owned();
-    assert!(
-        body["error"]["message"].is_string(),
-        "no error.message in {body}"
-    );
-    code
 }

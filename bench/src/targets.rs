@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::workload::{Batch, Entry};
+use crate::batch::{Batch, Entry};
 
 /// Where the work goes.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use uplink::attachments::{S3Settings, StorageKind};
 use uplink::config::{Secret, Settings};
 
-use crate::helpers::TestApp;
+use super::app::TestApp;
 
 pub const ACCESS_KEY: &str = "UPLINKTESTACCESSKEY";
 pub const SECRET_KEY: &str = "uplink-test-secret-access-key-0123456789";

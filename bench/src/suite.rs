@@ -1,0 +1,150 @@
+//! The whole benchmark: its cases in order, then the report printed and
+//! written as JSON.
+
+// The report is the tool's output.
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, bail};
+
+use crate::args::BenchArgs;
+use crate::baseline_db::{baseline_pool, find_postmaster};
+use crate::procfs;
+use crate::report;
+use crate::run::Run;
+use crate::spawn_config::todo_config;
+use crate::workload::Workload;
+
+/// Runs the benchmark on its own single-threaded runtime and prints the report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("uplink-bench".to_owned())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("Failed to start the benchmark runtime")
+                .and_then(|runtime| runtime.block_on(suite(args)));
+            let _ = tx.send(result);
+        })
+        .context("Failed to start the benchmark thread")?;
+    rx.await.context("the benchmark thread stopped")?
+}
+
+async fn suite(args: BenchArgs) -> anyhow::Result<()> {
+    if args.connections == 0 || args.batch_size == 0 {
+        bail!("--connections and --batch-size must be at least 1");
+    }
+    if args.spawn && args.database_url.is_none() {
+        bail!("--spawn needs --database-url (the database the local uplink serves)");
+    }
+    let (db, db_reusing_plans) = match &args.database_url {
+        Some(url) => (
+            Some(baseline_pool(url, args.connections, "force_custom_plan").await?),
+            Some(baseline_pool(url, args.connections, "auto").await?),
+        ),
+        None => (None, None),
+    };
+    let postmaster = match &db {
+        Some(db) => find_postmaster(db).await,
+        None => None,
+    };
+    let mut run = Run {
+        db,
+        db_reusing_plans,
+        postmaster,
+        cases: Vec::new(),
+        startups_ms: Vec::new(),
+        list_ids: Vec::new(),
+        args,
+    };
+    let started_at = chrono::Utc::now();
+
+    let (policy_workloads, main_workloads): (Vec<Workload>, Vec<Workload>) = run
+        .args
+        .workload
+        .iter()
+        .copied()
+        .filter(|w| *w != Workload::Tokens)
+        .partition(|w| w.plain().is_some());
+    if !policy_workloads.is_empty() && !run.args.spawn && run.args.policy_url.is_none() {
+        bail!(
+            "put100-owner and mixed-policies need --policy-url (an uplink with policies on todos) or --spawn"
+        );
+    }
+    for (workloads, policies, url) in [
+        (main_workloads, false, run.args.url.clone()),
+        (
+            policy_workloads,
+            true,
+            run.args.policy_url.clone().unwrap_or_default(),
+        ),
+    ] {
+        if workloads.is_empty() {
+            continue;
+        }
+        let config = if run.args.spawn {
+            Some(todo_config(&run.args.server_config, policies)?)
+        } else {
+            None
+        };
+        let server = run.start_server(config.as_deref(), &[]).await;
+        let result = match server {
+            Ok(server) => {
+                let result = run.main_cases(server.as_ref(), &url, &workloads).await;
+                if let Some(server) = server {
+                    server.stop().await;
+                }
+                result
+            }
+            Err(err) => Err(err),
+        };
+        if let Some(config) = config {
+            let _ = std::fs::remove_file(config);
+        }
+        result?;
+    }
+    if run.args.workload.contains(&Workload::Tokens) {
+        run.token_cases().await?;
+    }
+
+    let checks = run.checks();
+    println!();
+    println!("{}", report::table(&run.cases));
+    println!("{}", report::checks_table(&checks));
+    if !run.startups_ms.is_empty() {
+        println!("start-up to ready (ms): {:?}", run.startups_ms);
+    }
+    let json = serde_json::json!({
+        "uplink_version": env!("CARGO_PKG_VERSION"),
+        "started_at": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "machine": procfs::machine(),
+        "settings": {
+            "connections": run.args.connections,
+            "batch_size": run.args.batch_size,
+            "mixed_transactions_per_batch": run.args.transactions,
+            "duration_s": run.args.duration.as_secs_f64(),
+            "warmup_s": run.args.warmup.as_secs_f64(),
+            "rate_rps": run.args.rate,
+            "spawned_uplink": run.args.spawn,
+            "baselines": run.db.is_some() && !run.args.no_baselines,
+            "reset_tables": run.args.reset_tables,
+            "generator_threads": 1,
+            "seed": run.args.seed,
+        },
+        "startup_ms": run.startups_ms,
+        "cases": run.cases,
+        "ratios": run.ratios(),
+        "targets": checks,
+    });
+    if let Some(path) = &run.args.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create {}", dir.display()))?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("Failed to write {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}

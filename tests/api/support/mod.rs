@@ -1,0 +1,11 @@
+//! Code the test files share; they import from here and never from each
+//! other.
+
+pub mod app;
+pub mod attachments;
+pub mod database;
+pub mod fixtures;
+pub mod process;
+pub mod reliability_checker;
+pub mod repo;
+pub mod responses;
