@@ -121,7 +121,7 @@ impl Case {
     }
 }
 
-/// One DESIGN.md target and whether this run met it.
+/// One of the project's performance targets and whether this run met it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,

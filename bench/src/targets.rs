@@ -313,7 +313,7 @@ pub async fn sql_limit(pool: &PgPool, batch: &Batch) -> anyhow::Result<u64> {
 }
 
 /// Empties the todos and refreshes statistics, so each run starts from an
-/// empty, freshly analysed table (the generic-plan trap of DESIGN.md), and
+/// empty, freshly analysed table (the generic-plan trap, docs/architecture.md), and
 /// right after a checkpoint: a case that ran into one would write full
 /// pages for every index page it touched first, and the cases would not
 /// compare.

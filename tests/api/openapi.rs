@@ -105,7 +105,7 @@ fn every_registered_route_is_described() {
 
     assert!(
         missing.is_empty(),
-        "routes without an OpenAPI description (add them in src/openapi): {missing:?}"
+        "routes without an OpenAPI description (a `#[utoipa::path]` on the handler, listed in src/openapi/mod.rs): {missing:?}"
     );
 }
 
