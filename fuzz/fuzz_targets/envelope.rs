@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uplink::limits::json_depth_exceeds;
+use uplink::limits::json_depth::json_depth_exceeds;
 use uplink::upload::coerce;
 use uplink::upload::envelope::{Batch, Op};
 use uplink::upload::schema::{Column, ValueKind};

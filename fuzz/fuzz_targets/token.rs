@@ -9,7 +9,8 @@ use jsonwebtoken::Header;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use uplink::auth::KeySet;
-use uplink::auth::keys::{KeyAlg, PrivateKey, decoding_key_from_public_jwk};
+use uplink::auth::jwk::decoding_key_from_public_jwk;
+use uplink::auth::keys::{KeyAlg, PrivateKey};
 use uplink::auth::verify;
 
 struct Trusted {

@@ -12,7 +12,7 @@ mod dev_key;
 mod extractor;
 mod identity;
 pub mod issue;
-mod jwk;
+pub mod jwk;
 mod key_source;
 pub mod keys;
 mod keyset;
