@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use super::batch::Batch;
 use super::bookkeeping::{dead_letter_rejected, record_conflicts};
 use super::careful::run_careful;
-use super::failure::{Failure, classify};
+use super::failure::Failure;
 use super::plan::{Allowed, group};
 use super::prepared::Prepared;
 use super::report::{Report, build_report};
@@ -107,7 +107,7 @@ async fn run_work(
         .collect();
     let steps = group(&all, options.rls_role.is_none());
     if lock_rows || steps.len() > 1 {
-        lock_in_order(conn, work).await.map_err(classify)?;
+        lock_in_order(conn, work).await.map_err(Failure::from)?;
     }
     if let Some(role) = options.rls_role {
         let claims = options.actor.claims.to_string();
@@ -117,7 +117,7 @@ async fn run_work(
         Mode::Fast => {
             let conflicts = match run_steps(conn, ctx, steps).await {
                 Ok(conflicts) => conflicts,
-                Err(RunFailure::Db(err)) => return Err(classify(err)),
+                Err(RunFailure::Db(err)) => return Err(Failure::from(err)),
                 // Let the careful mode attribute it.
                 Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
                     return Err(Failure::Permanent(rejection));

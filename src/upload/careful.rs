@@ -5,7 +5,7 @@
 
 use sqlx::{Acquire, PgConnection};
 
-use super::failure::{Failure, classify};
+use super::failure::Failure;
 use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
 use super::run::{RunContext, RunFailure, run};
@@ -29,17 +29,17 @@ pub async fn run_careful(
             conflicts: Vec::new(),
         });
     }
-    let mut savepoint = conn.begin().await.map_err(classify)?;
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
     let failure = match run(&mut savepoint, ctx, &runnable).await {
         Ok(conflicts) => {
-            savepoint.commit().await.map_err(classify)?;
+            savepoint.commit().await.map_err(Failure::from)?;
             return Ok(TxOutcome::Applied {
                 conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
             });
         }
         Err(failure) => failure,
     };
-    savepoint.rollback().await.map_err(classify)?;
+    savepoint.rollback().await.map_err(Failure::from)?;
     match refusal(failure)? {
         // A policy named the entry itself.
         (Some(at), rejection) => Ok(TxOutcome::Rejected {
@@ -59,14 +59,14 @@ async fn one_at_a_time(
     ctx: &RunContext<'_, '_, '_>,
     runnable: &[&Prepared<'_, '_>],
 ) -> Result<TxOutcome, Failure> {
-    let mut savepoint = conn.begin().await.map_err(classify)?;
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
     let mut conflicts = Vec::new();
     for prepared in runnable {
         match run(&mut savepoint, ctx, &[*prepared]).await {
             Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
             Err(failure) => {
                 let (_, rejection) = refusal(failure)?;
-                savepoint.rollback().await.map_err(classify)?;
+                savepoint.rollback().await.map_err(Failure::from)?;
                 return Ok(TxOutcome::Rejected {
                     culprit: prepared.at.1,
                     rejection,
@@ -74,7 +74,7 @@ async fn one_at_a_time(
             }
         }
     }
-    savepoint.commit().await.map_err(classify)?;
+    savepoint.commit().await.map_err(Failure::from)?;
     Ok(TxOutcome::Applied { conflicts })
 }
 
@@ -85,7 +85,7 @@ fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Unattributed(rejection) => Ok((None, rejection)),
-        RunFailure::Db(err) => match classify(err) {
+        RunFailure::Db(err) => match Failure::from(err) {
             Failure::Permanent(rejection) => Ok((None, rejection)),
             other => Err(other),
         },

@@ -39,14 +39,10 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-pub fn classify(err: sqlx::Error) -> Failure {
-    err.into()
-}
-
 /// Not getting a connection at all (refused, auth, database gone) is
 /// transient for the device, whatever the SQLSTATE.
 pub fn unavailable(err: sqlx::Error) -> Failure {
-    match classify(err) {
+    match Failure::from(err) {
         Failure::Unavailable(message) => Failure::Unavailable(message),
         Failure::Retryable(sqlstate) => Failure::Retryable(sqlstate),
         other => {

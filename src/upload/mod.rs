@@ -50,7 +50,7 @@ pub use coerce::coerce;
 
 use apply::{Apply, Mode, apply_in};
 use envelope::Batch;
-use failure::{Failure, classify, unavailable};
+use failure::{Failure, unavailable};
 use plan::Allowed;
 use report::Report;
 use schema::Catalog;
@@ -265,7 +265,7 @@ impl Writer {
             sql::check_constraints_immediately(&mut tx).await?;
         }
         let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
-        match tx.commit().await.map_err(classify) {
+        match tx.commit().await.map_err(Failure::from) {
             Ok(()) => Ok(report),
             Err(Failure::Unavailable(message)) => {
                 // The connection died around COMMIT: the batch may have
