@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::attachments::Attachments;
+use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,8 +59,8 @@ async fn live() -> HttpResponse {
 #[get("/health/ready")]
 async fn ready(
     startup: web::Data<Startup>,
-    db: web::Data<PgPool>,
-    attachments: web::Data<Attachments>,
+    db: web::Data<Database>,
+    attachments: Option<web::Data<Attachments>>,
 ) -> Result<HttpResponse, ApiError> {
     if !startup.is_done() {
         return Err(ApiError::new(
@@ -68,12 +68,17 @@ async fn ready(
             "starting: waiting for the database (migrations, schema)".to_owned(),
         ));
     }
-    let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db.get_ref());
-    match tokio::time::timeout(READY_TIMEOUT, probe).await {
-        Ok(Ok(_)) => {
-            check_storage(&attachments).await?;
+    match tokio::time::timeout(READY_TIMEOUT, db.ping()).await {
+        Ok(Ok(())) => {
+            let storage = match attachments {
+                Some(attachments) => {
+                    check_storage(&attachments).await?;
+                    "ok"
+                }
+                None => "disabled",
+            };
             Ok(HttpResponse::Ok()
-                .json(json!({"status": "ready", "database": "ok", "storage": "ok"})))
+                .json(json!({"status": "ready", "database": "ok", "storage": storage})))
         }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database unreachable");

@@ -87,8 +87,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let settings = settings()?;
-            let pool = db::pool::pool(&settings.database, settings.database_url())?;
-            db::migrate::run(&pool).await?;
+            let database = db::pool::connect(&settings.database, settings.database_url())?;
+            db::migrate::run(&database).await?;
             println!("migrations applied");
         }
         Command::CheckConfig => match settings() {

@@ -16,9 +16,9 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 
-use crate::store::dead_letters;
+use crate::db::pool::Database;
+use crate::store::{dead_letters, mysql};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -84,12 +84,12 @@ struct Inner {
     pool_connections: IntGaugeVec,
     dead_letters_pending: IntGauge,
     identity_mode: &'static str,
-    db: PgPool,
+    db: Database,
 }
 
 impl Metrics {
     pub fn new(
-        db: PgPool,
+        db: Database,
         max_connections: u32,
         identity_mode: &'static str,
     ) -> anyhow::Result<Self> {
@@ -240,8 +240,9 @@ impl Metrics {
     /// Samples the gauges and renders every metric in the text format.
     pub async fn render(&self) -> anyhow::Result<String> {
         let inner = &self.inner;
-        let size = i64::from(inner.db.size());
-        let idle = i64::try_from(inner.db.num_idle()).unwrap_or(i64::MAX);
+        let (size, idle) = inner.db.pool_size();
+        let size = i64::from(size);
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
         inner
             .pool_connections
             .with_label_values(&["idle"])
@@ -252,11 +253,13 @@ impl Metrics {
             .set((size - idle).max(0));
         // A scrape must not fail or hang because the database does: the
         // gauge keeps its last value when the count cannot be read quickly.
-        let pending = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            dead_letters::count_all_pending(&inner.db),
-        )
-        .await;
+        let count = async {
+            match &inner.db {
+                Database::Postgres(pool) => dead_letters::count_all_pending(pool).await,
+                Database::MySql(pool) => mysql::dead_letters::count_all_pending(pool).await,
+            }
+        };
+        let pending = tokio::time::timeout(std::time::Duration::from_secs(2), count).await;
         match pending {
             Ok(Ok(count)) => inner.dead_letters_pending.set(count),
             Ok(Err(err)) => {

@@ -9,10 +9,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::db::pool::Database;
 use crate::error::{self, ApiError, ErrorCode};
 use crate::telemetry::UplinkRootSpan;
 use crate::{admin, attachments, auth, body, health, limits, metrics, openapi, upload};
@@ -32,7 +32,7 @@ impl Application {
         for (key, message) in settings.warnings() {
             tracing::warn!(key, "{key} {message}");
         }
-        let db = crate::db::pool::pool(&settings.database, settings.database_url())?;
+        let db = crate::db::pool::connect(&settings.database, settings.database_url())?;
         let reachable = crate::db::pool::reachable(&db).await;
         if reachable && settings.database.migrate_on_start {
             crate::db::migrate::run(&db).await?;
@@ -193,10 +193,11 @@ const MAX_CONNECT_DELAY: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub db: PgPool,
+    pub db: Database,
     pub auth: auth::Auth,
     pub writer: upload::Writer,
-    pub attachments: attachments::Attachments,
+    /// `None` when `attachments.enabled` is off: the routes are not served.
+    pub attachments: Option<attachments::Attachments>,
     pub metrics: metrics::Metrics,
     pub limits: limits::Limits,
     pub admin: admin::Admin,
@@ -206,7 +207,11 @@ pub struct AppState {
 impl AppState {
     /// With `db_reachable` false the schema is read later
     /// (`connect_when_the_database_answers`) and start-up is pending.
-    pub async fn build(settings: Settings, db: PgPool, db_reachable: bool) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        db: Database,
+        db_reachable: bool,
+    ) -> anyhow::Result<Self> {
         let auth = auth::Auth::build(&settings).await?;
         let (writer, startup) = if db_reachable {
             let writer = upload::Writer::build(&settings, &db).await?;
@@ -215,7 +220,13 @@ impl AppState {
             let writer = upload::Writer::new(&settings, &db);
             (writer, health::Startup::pending())
         };
-        let attachments = attachments::Attachments::build(&settings, &db).await?;
+        // Attachment records live in Postgres (configuration refuses them on MySQL).
+        let attachments = match db.postgres() {
+            Some(pool) if settings.attachments.enabled => {
+                Some(attachments::Attachments::build(&settings, pool).await?)
+            }
+            _ => None,
+        };
         let metrics = metrics::Metrics::new(
             db.clone(),
             settings.database.max_connections,
@@ -294,7 +305,7 @@ fn run(
             .app_data(web::Data::new(state.db.clone()))
             .app_data(web::Data::new(state.auth.clone()))
             .app_data(web::Data::new(state.writer.clone()))
-            .app_data(web::Data::new(state.attachments.clone()))
+            .app_data(state.attachments.clone().map(web::Data::new))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(
                 web::JsonConfig::default()
@@ -306,7 +317,11 @@ fn run(
             .configure(health::configure)
             .configure(auth::configure)
             .configure(upload::routes::configure)
-            .configure(attachments::configure)
+            .configure(|cfg| {
+                if state.attachments.is_some() {
+                    attachments::configure(cfg);
+                }
+            })
             .configure(metrics::configure(&state.settings.metrics))
             .configure(openapi::configure)
             .configure(admin::configure)

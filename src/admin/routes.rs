@@ -95,7 +95,7 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let letters = dead_letters::list(writer.db(), limit(query.limit)?, query.all).await?;
+    let letters = dead_letters::list(postgres(&writer)?, limit(query.limit)?, query.all).await?;
     Ok(HttpResponse::Ok().json(dead_letters::DeadLetterList {
         dead_letters: letters,
     }))
@@ -122,7 +122,7 @@ pub async fn show_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let letter = dead_letters::get(writer.db(), id)
+    let letter = dead_letters::get(postgres(&writer)?, id)
         .await?
         .ok_or_else(|| no_dead_letter(id))?;
     Ok(HttpResponse::Ok().json(letter))
@@ -181,7 +181,7 @@ pub async fn discard_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if dead_letters::discard(writer.db(), id).await? {
+    if dead_letters::discard(postgres(&writer)?, id).await? {
         tracing::info!(id, "dead letter discarded");
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -277,7 +277,7 @@ pub async fn list_conflicts(
         table_name: query.table.as_deref(),
         limit: limit(query.limit)?,
     };
-    let found = conflicts::list(writer.db(), &filter).await?;
+    let found = conflicts::list(postgres(&writer)?, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
 }
 
@@ -303,9 +303,18 @@ pub async fn resolve_conflict(
 ) -> Result<HttpResponse, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
-    let conflict = conflicts::resolve(writer.db(), id)
+    let conflict = conflicts::resolve(postgres(&writer)?, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
     Ok(HttpResponse::Ok().json(conflict))
+}
+
+/// The admin API's tables are Postgres-only; configuration refuses the
+/// admin API on MySQL, so this holds for every running server.
+fn postgres(writer: &Writer) -> Result<&sqlx::PgPool, ApiError> {
+    writer
+        .db()
+        .postgres()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("the admin API runs on Postgres only")))
 }

@@ -33,6 +33,9 @@ pub enum ReadPolicy {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttachmentSettings {
+    /// Serve the attachment routes. Off, they are not registered (404) and
+    /// no storage is set up; required off with a MySQL database.
+    pub enabled: bool,
     pub storage: StorageKind,
     /// First segment of every object key; `/`-separated safe segments.
     pub key_prefix: String,
@@ -54,6 +57,7 @@ pub struct AttachmentSettings {
 impl Default for AttachmentSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             storage: StorageKind::Local,
             key_prefix: "attachments".to_owned(),
             read_policy: ReadPolicy::Owner,

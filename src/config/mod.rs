@@ -21,7 +21,8 @@ pub use environment::Environment;
 pub use error::ConfigError;
 pub use secret::Secret;
 pub use sections::{
-    AdminSettings, DatabaseSettings, LogFormat, LogSettings, RlsSettings, ServerSettings,
+    AdminSettings, DatabaseKind, DatabaseSettings, LogFormat, LogSettings, RlsSettings,
+    ServerSettings,
 };
 
 use crate::attachments::settings::AttachmentSettings;
@@ -140,15 +141,16 @@ impl Settings {
                 ));
             }
             Some(url) => {
-                if !(url.expose().starts_with("postgres://")
-                    || url.expose().starts_with("postgresql://"))
-                {
+                if DatabaseKind::of_url(url.expose()).is_none() {
                     return Err(ConfigError::invalid(
                         "database.url",
-                        "must be a postgres:// or postgresql:// URL",
+                        "must be a postgres://, postgresql://, mysql:// or mariadb:// URL",
                     ));
                 }
             }
+        }
+        if self.database_kind() == DatabaseKind::MySql {
+            self.refuse_what_mysql_lacks()?;
         }
         if let Some(rls) = &self.database.rls
             && rls.role.trim().is_empty()
@@ -182,5 +184,73 @@ impl Settings {
 
     pub fn database_url(&self) -> &str {
         self.database.url.as_ref().map(Secret::expose).unwrap_or("")
+    }
+
+    /// The database `database.url` names (Postgres until validated).
+    pub fn database_kind(&self) -> DatabaseKind {
+        DatabaseKind::of_url(self.database_url()).unwrap_or(DatabaseKind::Postgres)
+    }
+
+    /// What uplink does not yet offer on MySQL, refused by key rather than
+    /// ignored: a setting that silently did nothing would be a security hole
+    /// (row-level security) or lost data (attachments without records).
+    fn refuse_what_mysql_lacks(&self) -> Result<(), ConfigError> {
+        let unsupported = |key: String, why: &str| {
+            Err(ConfigError::invalid(
+                key,
+                format!("is not supported with a MySQL database: {why}"),
+            ))
+        };
+        if self.database.rls.is_some() {
+            return unsupported(
+                "database.rls".into(),
+                "MySQL has no row-level security; use owner_column policies",
+            );
+        }
+        if self.attachments.enabled {
+            return unsupported(
+                "attachments.enabled".into(),
+                "attachment records are kept in Postgres only; set it to false",
+            );
+        }
+        if self.admin.api_key_sha256.is_some() {
+            return unsupported(
+                "admin.api_key_sha256".into(),
+                "the admin API runs on Postgres only; leave it unset",
+            );
+        }
+        if self.write.schema != "public" {
+            return unsupported(
+                "write.schema".into(),
+                "the app's tables are those of the URL's database; leave it unset",
+            );
+        }
+        for (table, settings) in &self.write.tables {
+            let key = |name: &str| format!("write.tables.{table}.{name}");
+            if !settings.delta_columns.is_empty() {
+                return unsupported(
+                    key("delta_columns"),
+                    "only owner_column and version conflicts are",
+                );
+            }
+            if settings.transitions.is_some() {
+                return unsupported(
+                    key("transitions"),
+                    "only owner_column and version conflicts are",
+                );
+            }
+            if settings.locked_when.is_some() {
+                return unsupported(
+                    key("locked_when"),
+                    "only owner_column and version conflicts are",
+                );
+            }
+            if let Some(conflict) = &settings.conflict
+                && conflict.strategy != crate::upload::settings::ConflictStrategy::Version
+            {
+                return unsupported(key("conflict.strategy"), "only the `version` strategy is");
+            }
+        }
+        Ok(())
     }
 }

@@ -36,6 +36,27 @@ fn default_body_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+/// Which database the URL names: uplink speaks to each with its own
+/// statements (`upload::sql` for Postgres, `upload::mysql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres,
+    /// MySQL 8 or MariaDB 10.6+ (`mysql://` or `mariadb://`).
+    MySql,
+}
+
+impl DatabaseKind {
+    /// The kind of database a URL names, by its scheme.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once("://")?.0;
+        match scheme {
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {

@@ -108,6 +108,9 @@ pub fn database_failure(err: &sqlx::Error) -> Option<DbFailure> {
     let sqlx::Error::Database(db) = err else {
         return None;
     };
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return mysql_failure(mysql);
+    }
     let column = db
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .and_then(|pg| pg.column())
@@ -168,4 +171,77 @@ pub fn database_failure(err: &sqlx::Error) -> Option<DbFailure> {
         column,
         sqlstate,
     }))
+}
+
+/// MySQL and MariaDB errors, by error number (their SQLSTATEs are too
+/// coarse: most refusals share `23000` or `HY000`).
+fn mysql_failure(err: &sqlx::mysql::MySqlDatabaseError) -> Option<DbFailure> {
+    let number = err.number();
+    let sqlstate = err.code().unwrap_or("HY000").to_owned();
+    let text = err.message();
+    let code = match number {
+        // Deadlock; lock wait timeout (InnoDB rolls back the statement only).
+        1213 | 1205 => return Some(DbFailure::Conflict(format!("MySQL error {number}"))),
+        // Too many connections, shutdown, read-only, query interrupted.
+        1040 | 1053 | 1290 | 1317 | 1836 | 1969 | 3024 => {
+            return Some(DbFailure::Transient(format!(
+                "database unavailable (MySQL error {number})"
+            )));
+        }
+        1048 | 1364 => ErrorCode::NotNullViolation,
+        1216 | 1217 | 1451 | 1452 => ErrorCode::ForeignKeyViolation,
+        1062 | 1586 => ErrorCode::UniqueViolation,
+        // MySQL's CHECK violation; MariaDB's.
+        3819 | 4025 => ErrorCode::CheckViolation,
+        1264 | 1265 | 1292 | 1300 | 1366 | 1367 | 1406 | 1411 | 1690 | 3140 | 4078 => {
+            ErrorCode::InvalidValue
+        }
+        1044 | 1045 | 1142 | 1143 => ErrorCode::Forbidden,
+        1054 | 1109 | 1146 => ErrorCode::SchemaMismatch,
+        // A trigger's SIGNAL without an error number of its own.
+        1644 => ErrorCode::RejectedByDatabase,
+        _ => return None,
+    };
+    let column = quoted_after(text, "Column '").or_else(|| quoted_after(text, "Field '"));
+    let constraint = quoted_after(text, "CONSTRAINT `")
+        .or_else(|| quoted_after(text, "for key '"))
+        .or_else(|| quoted_after(text, "Check constraint '"));
+    let message = match code {
+        ErrorCode::NotNullViolation => format!(
+            "a value is required for column `{}`",
+            column.as_deref().unwrap_or("?")
+        ),
+        ErrorCode::ForeignKeyViolation => {
+            "a referenced row does not exist (foreign key)".to_owned()
+        }
+        ErrorCode::UniqueViolation => format!(
+            "another row already has this value ({})",
+            constraint.as_deref().unwrap_or("unique key")
+        ),
+        ErrorCode::CheckViolation => format!(
+            "a value breaks the check constraint {}",
+            constraint.as_deref().unwrap_or("?")
+        ),
+        ErrorCode::Forbidden => "the database refused the write (permission)".to_owned(),
+        ErrorCode::InvalidValue => {
+            format!("a value cannot be stored in its column's type (MySQL error {number})")
+        }
+        ErrorCode::SchemaMismatch => "the write does not fit the table's current schema".to_owned(),
+        _ => format!("a database rule refused the write: {text}"),
+    };
+    Some(DbFailure::Refused(Refusal {
+        code,
+        message,
+        constraint,
+        column,
+        sqlstate,
+    }))
+}
+
+/// The text after `marker` up to the next `'` (MySQL quotes names so).
+fn quoted_after(text: &str, marker: &str) -> Option<String> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let end = rest.find(['\'', '`'])?;
+    Some(rest[..end].to_owned()).filter(|name| !name.is_empty())
 }

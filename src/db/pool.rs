@@ -1,15 +1,66 @@
-//! The connection pool.
+//! The connection pool: Postgres or MySQL, as `database.url` says.
 
 use std::str::FromStr;
 
 use anyhow::Context;
-use sqlx::PgPool;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, MySqlPool, PgPool};
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseKind, DatabaseSettings};
+
+/// The app's database: every caller that runs SQL matches on it, and the
+/// write path keeps one module of statements per kind.
+#[derive(Clone, Debug)]
+pub enum Database {
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+impl Database {
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Self::Postgres(_) => DatabaseKind::Postgres,
+            Self::MySql(_) => DatabaseKind::MySql,
+        }
+    }
+
+    /// The Postgres pool, for what uplink offers on Postgres only (attachment
+    /// records, the admin API, dead-letter replay).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Self::Postgres(pool) => Some(pool),
+            Self::MySql(_) => None,
+        }
+    }
+
+    /// Open and idle connections.
+    pub fn pool_size(&self) -> (u32, usize) {
+        match self {
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::MySql(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    /// One trivial query: whether the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => pool.execute("SELECT 1").await.map(|_| ()),
+            Self::MySql(pool) => pool.execute("SELECT 1").await.map(|_| ()),
+        }
+    }
+}
 
 /// Builds a lazy pool: the process starts (and `/health/ready` answers 503)
-/// even while Postgres is down.
+/// even while the database is down.
+pub fn connect(settings: &DatabaseSettings, url: &str) -> anyhow::Result<Database> {
+    match DatabaseKind::of_url(url) {
+        Some(DatabaseKind::MySql) => mysql_pool(settings, url).map(Database::MySql),
+        _ => pool(settings, url).map(Database::Postgres),
+    }
+}
+
+/// A lazy Postgres pool.
 pub fn pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPool> {
     let options = connect_options(settings, url)?;
     Ok(PgPoolOptions::new()
@@ -35,13 +86,48 @@ pub fn connect_options(settings: &DatabaseSettings, url: &str) -> anyhow::Result
         ]))
 }
 
+/// A lazy MySQL pool whose sessions refuse what MySQL would otherwise store
+/// silently altered (strict mode), read committed rows (as Postgres does,
+/// so a lock waits for a row rather than a gap), and keep times in UTC.
+fn mysql_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<MySqlPool> {
+    // sqlx knows the scheme `mysql` only; MariaDB speaks the same protocol.
+    let url = match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_owned(),
+    };
+    let options = MySqlConnectOptions::from_str(&url)
+        .context("Failed to parse database.url")?
+        .timezone(Some("+00:00".to_owned()))
+        .charset("utf8mb4");
+    let lock_wait = settings.statement_timeout.as_secs().max(1);
+    Ok(MySqlPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    format!(
+                        "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
+                         ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+                         SESSION transaction_isolation = 'READ-COMMITTED', \
+                         SESSION innodb_lock_wait_timeout = {lock_wait}"
+                    )
+                    .as_str(),
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+        .connect_lazy_with(options))
+}
+
 /// How long start-up waits for a first connection before serving without one.
 const REACHABLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether a connection can be had now (within a short timeout).
-pub async fn reachable(pool: &PgPool) -> bool {
+pub async fn reachable(db: &Database) -> bool {
     matches!(
-        tokio::time::timeout(REACHABLE_TIMEOUT, pool.acquire()).await,
-        Ok(Ok(_))
+        tokio::time::timeout(REACHABLE_TIMEOUT, db.ping()).await,
+        Ok(Ok(()))
     )
 }

@@ -28,6 +28,7 @@ pub struct Ready {
     pub status: String,
     #[schema(example = "ok")]
     pub database: String,
+    /// `ok`, or `disabled` when attachments are off (`attachments.enabled`).
     #[schema(example = "ok")]
     pub storage: String,
 }

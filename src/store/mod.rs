@@ -4,4 +4,5 @@ pub mod attachments;
 pub mod checkpoints;
 pub mod conflicts;
 pub mod dead_letters;
+pub mod mysql;
 pub mod progress;

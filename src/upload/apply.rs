@@ -142,7 +142,7 @@ async fn run_work(
 
 /// After a fast run: transactions refused up front are rejected, the others
 /// applied with their conflicts.
-fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> Vec<TxOutcome> {
+pub(super) fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> Vec<TxOutcome> {
     work.iter()
         .enumerate()
         .map(|(t, w)| match w.first_refusal() {

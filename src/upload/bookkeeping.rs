@@ -16,7 +16,17 @@ pub async fn record_conflicts(
     outcomes: &[TxOutcome],
     user_id: &str,
 ) -> Result<(), Failure> {
-    let recorded: Vec<NewConflict> = batch
+    let recorded = recorded(batch, outcomes);
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    conflicts::record(conn, &recorded, user_id, batch.client_id.as_deref()).await?;
+    Ok(())
+}
+
+/// The conflicts of applied client transactions that policies chose to record.
+pub fn recorded<'b>(batch: &'b Batch<'_>, outcomes: &'b [TxOutcome]) -> Vec<NewConflict<'b>> {
+    batch
         .transactions
         .iter()
         .zip(outcomes)
@@ -36,12 +46,7 @@ pub async fn record_conflicts(
                 .collect(),
             TxOutcome::Rejected { .. } => Vec::new(),
         })
-        .collect();
-    if recorded.is_empty() {
-        return Ok(());
-    }
-    conflicts::record(conn, &recorded, user_id, batch.client_id.as_deref()).await?;
-    Ok(())
+        .collect()
 }
 
 /// Stores the rejected client transactions as dead letters, at most
@@ -53,7 +58,19 @@ pub async fn dead_letter_rejected(
     outcomes: &[TxOutcome],
     user_id: &str,
 ) -> Result<(), Failure> {
-    let rejected: Vec<Rejected> = batch
+    dead_letter::store_rejected(
+        conn,
+        max_per_user,
+        user_id,
+        batch.client_id.as_deref(),
+        &rejected(batch, outcomes),
+    )
+    .await
+}
+
+/// The rejected client transactions and the entry at fault in each.
+pub fn rejected<'t, 'a>(batch: &'t Batch<'a>, outcomes: &'t [TxOutcome]) -> Vec<Rejected<'t, 'a>> {
+    batch
         .transactions
         .iter()
         .zip(outcomes)
@@ -65,13 +82,5 @@ pub async fn dead_letter_rejected(
             }),
             TxOutcome::Applied { .. } => None,
         })
-        .collect();
-    dead_letter::store_rejected(
-        conn,
-        max_per_user,
-        user_id,
-        batch.client_id.as_deref(),
-        &rejected,
-    )
-    .await
+        .collect()
 }

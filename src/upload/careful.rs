@@ -81,7 +81,7 @@ async fn one_at_a_time(
 /// A refusal as a rejection, with the entry's position when a policy named
 /// it (a refused statement does not say which of its rows failed), or the
 /// classified database failure.
-fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
+pub(super) fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Unattributed(rejection) => Ok((None, rejection)),

@@ -9,8 +9,9 @@ use clap::Subcommand;
 
 use super::schema::Catalog;
 use super::{ReplayOutcome, Writer};
-use crate::config::Settings;
+use crate::config::{DatabaseKind, Settings};
 use crate::db;
+use crate::db::pool::Database;
 use crate::store::dead_letters;
 
 #[derive(Debug, Subcommand)]
@@ -33,13 +34,19 @@ pub enum DeadLetterCommand {
 
 /// Prints a ready-to-edit `write.tables` allow-list for the live database.
 pub async fn print_schema(settings: &Settings) -> anyhow::Result<()> {
-    let pool = db::pool::pool(&settings.database, settings.database_url())?;
-    let catalog = Catalog::load(&pool, &settings.write.schema).await?;
+    let database = db::pool::connect(&settings.database, settings.database_url())?;
+    let catalog = Catalog::load(&database, &settings.write.schema).await?;
     print!("{}", catalog.to_allow_list_yaml(&settings.write.schema));
     Ok(())
 }
 
 pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> anyhow::Result<bool> {
+    if settings.database_kind() != DatabaseKind::Postgres {
+        anyhow::bail!(
+            "the dead-letter commands run on Postgres only; on MySQL, read the table \
+             uplink_dead_letters with SQL"
+        );
+    }
     let pool = db::pool::pool(&settings.database, settings.database_url())?;
     match command {
         DeadLetterCommand::List { limit, all } => {
@@ -79,7 +86,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
             }
         },
         DeadLetterCommand::Replay { id } => {
-            let writer = Writer::build(settings, &pool).await?;
+            let writer = Writer::build(settings, &Database::Postgres(pool)).await?;
             let outcome = writer.replay_dead_letter(id).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
             Ok(matches!(outcome, ReplayOutcome::Applied(_)))

@@ -21,6 +21,14 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, s
         return Ok(None);
     }
     let value = match column.kind {
+        ValueKind::MySql(kind) => {
+            let text = if text.starts_with('"') {
+                decode(column, text)?
+            } else {
+                Cow::Borrowed(text)
+            };
+            super::mysql::values::convert(column, kind, text)?
+        }
         ValueKind::Boolean | ValueKind::Integer if is_float_literal(text) => {
             integral_float(text).map_or(Cow::Borrowed(text), Cow::Owned)
         }
@@ -206,7 +214,7 @@ fn array_literal(column: &Column, elements: &[&RawValue], out: &mut String) -> R
     Ok(())
 }
 
-fn is_float_literal(text: &str) -> bool {
+pub(super) fn is_float_literal(text: &str) -> bool {
     text.as_bytes()
         .first()
         .is_some_and(|b| *b == b'-' || b.is_ascii_digit())
@@ -214,7 +222,7 @@ fn is_float_literal(text: &str) -> bool {
 }
 
 /// `25.0` → `25`; `2.5` stays as is so Postgres refuses it (never rounded).
-fn integral_float(text: &str) -> Option<String> {
+pub(super) fn integral_float(text: &str) -> Option<String> {
     let value: f64 = text.parse().ok()?;
     // Beyond 2^63 an f64 is not an i64; leave the range error to Postgres.
     (value.is_finite() && value.fract() == 0.0 && value.abs() < 9.2e18)

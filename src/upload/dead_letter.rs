@@ -4,14 +4,16 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use super::batch::{ClientTransaction, Entry, Op};
 use super::failure::Failure;
 use super::jsonb::jsonb_safe;
 use super::rejection::Rejection;
 use super::sql::json_string;
+use crate::db::pool::Database;
 use crate::store::dead_letters::{self as store, NewDeadLetter};
+use crate::store::mysql::dead_letters as mysql_store;
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
 pub fn entry_json(entry: &Entry<'_>) -> String {
@@ -88,42 +90,65 @@ pub async fn store_rejected(
     // Concurrent batches of one user count and insert one after the other.
     store::lock_user(conn, user_id).await?;
     let pending = store::count_pending(conn, user_id, max_per_user).await?;
-    let room = usize::try_from(i64::from(max_per_user) - pending).unwrap_or(0);
-    if let Some(over) = rejected.get(room) {
-        tracing::warn!(
-            user_id,
-            max_per_user,
-            "dead letter limit reached; batch refused"
-        );
-        return Err(Failure::DeadLetterLimit(format!(
-            "a client transaction was rejected ({}: {}), and this user already has \
-             {max_per_user} dead letters waiting for an operator \
-             (write.dead_letters.max_per_user); nothing was applied, retry after \
-             they are replayed or discarded",
-            over.rejection.code, over.rejection.message
-        )));
-    }
+    room_for(rejected, max_per_user, pending, user_id)?;
     for letter in rejected {
-        let entries = transaction_json(letter.transaction);
-        let rejection = letter.rejection;
-        store::insert(
-            conn,
-            &NewDeadLetter {
-                user_id,
-                client_id,
-                tx_id: letter.transaction.tx_id,
-                entries: &jsonb_safe(&entries),
-                code: rejection.code.as_str(),
-                sqlstate: rejection.sqlstate.as_deref(),
-                constraint_name: rejection.constraint_name.as_deref(),
-                column_name: rejection.column.as_deref(),
-                message: &rejection.message,
-                failed_op_id: letter.failed_op_id,
-            },
-        )
-        .await?;
+        let entries = entries_text(letter);
+        store::insert(conn, &new_letter(letter, &entries, user_id, client_id)).await?;
     }
     Ok(())
+}
+
+/// Refuses the batch (`Failure::DeadLetterLimit`) when its rejected
+/// transactions would take the user past `max_per_user` pending ones.
+pub fn room_for(
+    rejected: &[Rejected<'_, '_>],
+    max_per_user: u32,
+    pending: i64,
+    user_id: &str,
+) -> Result<(), Failure> {
+    let room = usize::try_from(i64::from(max_per_user) - pending).unwrap_or(0);
+    let Some(over) = rejected.get(room) else {
+        return Ok(());
+    };
+    tracing::warn!(
+        user_id,
+        max_per_user,
+        "dead letter limit reached; batch refused"
+    );
+    Err(Failure::DeadLetterLimit(format!(
+        "a client transaction was rejected ({}: {}), and this user already has \
+         {max_per_user} dead letters waiting for an operator \
+         (write.dead_letters.max_per_user); nothing was applied, retry after \
+         they are replayed or discarded",
+        over.rejection.code, over.rejection.message
+    )))
+}
+
+/// A rejected transaction's entries as stored: JSON that `jsonb` accepts.
+pub fn entries_text(letter: &Rejected<'_, '_>) -> String {
+    jsonb_safe(&transaction_json(letter.transaction)).into_owned()
+}
+
+/// The dead letter of a rejected transaction (`entries` from `entries_text`).
+pub fn new_letter<'a>(
+    letter: &'a Rejected<'_, '_>,
+    entries: &'a str,
+    user_id: &'a str,
+    client_id: Option<&'a str>,
+) -> NewDeadLetter<'a> {
+    let rejection = letter.rejection;
+    NewDeadLetter {
+        user_id,
+        client_id,
+        tx_id: letter.transaction.tx_id,
+        entries,
+        code: rejection.code.as_str(),
+        sqlstate: rejection.sqlstate.as_deref(),
+        constraint_name: rejection.constraint_name.as_deref(),
+        column_name: rejection.column.as_deref(),
+        message: &rejection.message,
+        failed_op_id: letter.failed_op_id,
+    }
 }
 
 /// How often each replica deletes dead letters past their retention.
@@ -131,7 +156,7 @@ const RETENTION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts the periodic deletion of dead letters older than `retention`
 /// (none when zero). Every replica may run it: a DELETE is idempotent.
-pub fn spawn_retention(db: PgPool, retention: Duration) {
+pub fn spawn_retention(db: Database, retention: Duration) {
     if retention.is_zero() {
         return;
     }
@@ -141,7 +166,12 @@ pub fn spawn_retention(db: PgPool, retention: Duration) {
         "dead letters past their retention",
         move || {
             let db = db.clone();
-            async move { store::delete_expired(&db, retention).await }
+            async move {
+                match &db {
+                    Database::Postgres(pool) => store::delete_expired(pool, retention).await,
+                    Database::MySql(pool) => mysql_store::delete_expired(pool, retention).await,
+                }
+            }
         },
     );
 }

@@ -20,6 +20,7 @@ pub mod dead_letter;
 pub mod envelope;
 mod failure;
 mod jsonb;
+mod mysql;
 mod plan;
 mod policy;
 mod prepared;
@@ -37,7 +38,6 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use tokio::sync::RwLock;
 
 pub use apply::Actor;
@@ -56,6 +56,7 @@ use report::Report;
 use schema::Catalog;
 
 use crate::config::{ConfigError, Settings};
+use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 
 /// Why a batch could not be processed at all.
@@ -64,7 +65,7 @@ pub enum WriteError {
     /// Nothing was applied; the client retries the same batch (503).
     #[error("{0}")]
     Unavailable(String),
-    /// The request carries text Postgres cannot store in uplink's own
+    /// The request carries text the database cannot store in uplink's own
     /// bookkeeping (400; nothing was applied).
     #[error("{0}")]
     Invalid(String),
@@ -97,7 +98,7 @@ pub struct Writer {
 }
 
 struct WriterInner {
-    db: PgPool,
+    db: Database,
     settings: WriteSettings,
     rls_role: Option<String>,
     catalog: RwLock<Option<Arc<Catalog>>>,
@@ -107,7 +108,7 @@ impl Writer {
     /// Introspects the app's tables and checks the allow-list against them.
     /// When the database is unreachable, start anyway (readiness reports it)
     /// and introspect on first use.
-    pub async fn build(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
+    pub async fn build(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
         let writer = Self::new(settings, db);
         match Catalog::load(db, &settings.write.schema).await {
             Ok(catalog) => {
@@ -123,7 +124,7 @@ impl Writer {
 
     /// Without introspecting: the schema is read on first use or by
     /// `reload_schema` (start-up while the database is down).
-    pub fn new(settings: &Settings, db: &PgPool) -> Self {
+    pub fn new(settings: &Settings, db: &Database) -> Self {
         Self {
             inner: Arc::new(WriterInner {
                 db: db.clone(),
@@ -138,7 +139,7 @@ impl Writer {
         &self.inner.settings
     }
 
-    pub fn db(&self) -> &PgPool {
+    pub fn db(&self) -> &Database {
         &self.inner.db
     }
 
@@ -209,7 +210,7 @@ impl Writer {
                     // this one came from uplink's own statements, fed with
                     // text from the request (the user or client id).
                     return Err(WriteError::Invalid(
-                        "the request carries text Postgres cannot store (NUL bytes or invalid Unicode)"
+                        "the request carries text the database cannot store (NUL bytes, invalid Unicode, or too long)"
                             .to_owned(),
                     ));
                 }
@@ -253,19 +254,30 @@ impl Writer {
         lock_rows: bool,
         deferrable: bool,
     ) -> Result<Report, Failure> {
-        // Connections plan every statement for its parameters (see
-        // `db::pool::connect_options`); a batch of inserts may reuse plans.
-        let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
-            "BEGIN; SET LOCAL plan_cache_mode = auto"
-        } else {
-            "BEGIN"
+        let (report, commit) = match &self.inner.db {
+            Database::Postgres(pool) => {
+                // Connections plan every statement for its parameters (see
+                // `db::pool::connect_options`); a batch of inserts may reuse plans.
+                let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
+                    "BEGIN; SET LOCAL plan_cache_mode = auto"
+                } else {
+                    "BEGIN"
+                };
+                let mut tx = pool.begin_with(begin).await.map_err(unavailable)?;
+                if deferrable {
+                    sql::check_constraints_immediately(&mut tx).await?;
+                }
+                let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
+                (report, tx.commit().await)
+            }
+            Database::MySql(pool) => {
+                let mut tx = pool.begin().await.map_err(unavailable)?;
+                let report =
+                    mysql::apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
+                (report, tx.commit().await)
+            }
         };
-        let mut tx = self.inner.db.begin_with(begin).await.map_err(unavailable)?;
-        if deferrable {
-            sql::check_constraints_immediately(&mut tx).await?;
-        }
-        let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
-        match tx.commit().await.map_err(Failure::from) {
+        match commit.map_err(Failure::from) {
             Ok(()) => Ok(report),
             Err(Failure::Unavailable(message)) => {
                 // The connection died around COMMIT: the batch may have
@@ -296,7 +308,14 @@ impl Writer {
         else {
             return false;
         };
-        let progress = crate::store::progress::last_op_id(&self.inner.db, user_id, client_id).await;
+        let progress = match &self.inner.db {
+            Database::Postgres(pool) => {
+                crate::store::progress::last_op_id(pool, user_id, client_id).await
+            }
+            Database::MySql(pool) => {
+                crate::store::mysql::progress::last_op_id(pool, user_id, client_id).await
+            }
+        };
         matches!(progress, Ok(Some(last)) if last >= last_in_batch)
     }
 
@@ -305,6 +324,9 @@ impl Writer {
     pub async fn replay_dead_letter(&self, id: i64) -> anyhow::Result<ReplayOutcome> {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
-        replay::replay(&self.inner.db, &allowed, self.inner.rls_role.as_deref(), id).await
+        let Some(pool) = self.inner.db.postgres() else {
+            anyhow::bail!("dead letters are replayed on Postgres only");
+        };
+        replay::replay(pool, &allowed, self.inner.rls_role.as_deref(), id).await
     }
 }

@@ -9,9 +9,10 @@ use super::Writer;
 use super::apply::Actor;
 use super::envelope::{Batch, EnvelopeError, Op, Shape};
 use crate::auth::AuthUser;
+use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::store::checkpoints;
+use crate::store::{checkpoints, mysql};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/data/checkpoint").route(web::put().to(checkpoint)))
@@ -208,6 +209,13 @@ async fn checkpoint(
                 "`client_id` (1 to 256 bytes) is required",
             )
         })?;
-    let checkpoint = checkpoints::increment(writer.db(), user.user_id(), &client_id).await?;
+    let checkpoint = match writer.db() {
+        Database::Postgres(pool) => {
+            checkpoints::increment(pool, user.user_id(), &client_id).await?
+        }
+        Database::MySql(pool) => {
+            mysql::checkpoints::increment(pool, user.user_id(), &client_id).await?
+        }
+    };
     Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))
 }

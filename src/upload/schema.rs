@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use sqlx::PgPool;
 
+use crate::db::pool::Database;
+
 /// How uplink converts a client's JSON value for a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -19,6 +21,23 @@ pub enum ValueKind {
     },
     /// Everything Postgres parses from the value's text itself.
     Other,
+    /// A MySQL column whose value uplink converts first (`mysql::values`);
+    /// MySQL parses every other type from text itself.
+    MySql(MySqlKind),
+}
+
+/// The MySQL column types whose text input MySQL would take differently
+/// from what the client meant (silently rounded, offset dropped, refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MySqlKind {
+    /// `tinyint(1)` / BOOLEAN: JSON booleans become 1 and 0.
+    Boolean,
+    /// MySQL rounds `2.5` into an integer column; uplink refuses it.
+    Integer,
+    /// DATETIME / TIMESTAMP: timestamps with an offset are stored in UTC.
+    DateTime,
+    /// BINARY(16) holding a uuid: sent as text, stored as its 16 bytes.
+    BinaryUuid,
 }
 
 #[derive(Debug, Clone)]
@@ -59,7 +78,35 @@ pub struct Table {
     pub rows_independent: bool,
 }
 
+impl Column {
+    /// An integer column, in either database.
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self.kind,
+            ValueKind::Integer | ValueKind::MySql(MySqlKind::Integer)
+        )
+    }
+}
+
 impl Table {
+    /// A table of `columns`; its key facts are filled in by the caller.
+    pub fn new(name: String, columns: Vec<Column>) -> Self {
+        let by_name = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        Self {
+            name,
+            columns,
+            by_name,
+            id_type: String::new(),
+            id_parses: None,
+            id_is_key: false,
+            rows_independent: false,
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.by_name.get(name).map(|&i| &self.columns[i])
     }
@@ -162,7 +209,15 @@ fn id_parser(cast_type: &str) -> Option<fn(&str) -> bool> {
 }
 
 impl Catalog {
-    pub async fn load(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
+    /// The app's tables: in `schema` on Postgres, in the URL's database on MySQL.
+    pub async fn load(db: &Database, schema: &str) -> anyhow::Result<Self> {
+        match db {
+            Database::Postgres(pool) => Self::load_postgres(pool, schema).await,
+            Database::MySql(pool) => super::mysql::catalog::load(pool).await,
+        }
+    }
+
+    async fn load_postgres(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
         let rows: Vec<ColumnRow> = sqlx::query_as(INTROSPECT)
             .bind(schema)
             .fetch_all(db)

@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_attachments;
 mod limits;
 mod metrics;
+mod mysql;
 mod openapi;
 mod policies;
 mod policy_properties;

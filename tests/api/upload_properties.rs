@@ -4,10 +4,11 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, MySqlPool, PgPool};
 
 use crate::support::app::TestApp;
 use crate::support::database::fresh_database;
+use crate::support::mysql;
 
 const SCHEMA: &str = "
 CREATE TABLE pa (id text PRIMARY KEY, a integer CHECK (a >= 0), b text);
@@ -94,69 +95,107 @@ fn scenario() -> impl Strategy<Value = Vec<(Write, bool, bool)>> {
     prop::collection::vec((write(), any::<bool>(), prop::bool::weighted(0.2)), 1..40)
 }
 
-fn literal(value: &Value) -> String {
+/// The SQL dialect of the reference applier.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    Postgres,
+    MySql,
+}
+
+fn literal(value: &Value, dialect: Dialect) -> String {
     match value {
         Value::Null => "NULL".to_owned(),
+        // MySQL reads backslashes in literals as escapes; Postgres does not.
+        Value::String(s) if dialect == Dialect::MySql => {
+            format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+        }
         Value::String(s) => format!("'{}'", s.replace('\'', "''")),
         other => other.to_string(),
     }
 }
 
+/// The reference statement of one write (`None`: nothing to run). PUT on
+/// `pa` (declared columns) resets absent ones to their DEFAULT; on `pb` (no
+/// declaration) absent columns keep their value.
+fn reference_sql(write: &Write, dialect: Dialect) -> Option<String> {
+    let lit = |v: &Value| literal(v, dialect);
+    let id = lit(&json!(write.id));
+    let upsert = |columns: &[&String]| -> String {
+        let sets: Vec<String> = columns
+            .iter()
+            .map(|c| match dialect {
+                Dialect::Postgres => format!("{c} = EXCLUDED.{c}"),
+                Dialect::MySql => format!("{c} = VALUES({c})"),
+            })
+            .collect();
+        match (dialect, sets.is_empty()) {
+            (Dialect::Postgres, true) => " ON CONFLICT (id) DO NOTHING".to_owned(),
+            (Dialect::Postgres, false) => {
+                format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", "))
+            }
+            (Dialect::MySql, true) => " ON DUPLICATE KEY UPDATE id = id".to_owned(),
+            (Dialect::MySql, false) => format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", ")),
+        }
+    };
+    Some(match &write.op {
+        Op::Delete => format!("DELETE FROM {} WHERE id = {id}", write.table),
+        Op::Patch(data) if data.is_empty() => return None,
+        Op::Patch(data) => {
+            let sets: Vec<String> = data
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", lit(v)))
+                .collect();
+            format!(
+                "UPDATE {} SET {} WHERE id = {id}",
+                write.table,
+                sets.join(", ")
+            )
+        }
+        Op::Put(data) if write.table == "pa" => {
+            let a = data.get("a").map_or("DEFAULT".to_owned(), lit);
+            let b = data.get("b").map_or("DEFAULT".to_owned(), lit);
+            let (a_name, b_name) = ("a".to_owned(), "b".to_owned());
+            format!(
+                "INSERT INTO pa (id, a, b) VALUES ({id}, {a}, {b}){}",
+                upsert(&[&a_name, &b_name])
+            )
+        }
+        Op::Put(data) => {
+            let columns: Vec<&String> = data.keys().collect();
+            let values: Vec<String> = data.values().map(lit).collect();
+            format!(
+                "INSERT INTO pb (id{}) VALUES ({id}{}){}",
+                columns.iter().map(|c| format!(", {c}")).collect::<String>(),
+                values.iter().map(|v| format!(", {v}")).collect::<String>(),
+                upsert(&columns)
+            )
+        }
+    })
+}
+
 /// The reference: one plain statement per entry, a savepoint per client
-/// transaction. PUT on `pa` (declared columns) resets absent ones to their
-/// DEFAULT; on `pb` (no declaration) absent columns keep their value.
-async fn reference_apply(conn: &mut PgConnection, transactions: &[Vec<Write>]) {
+/// transaction, in one database transaction.
+async fn reference_apply<DB: sqlx::Database>(
+    conn: &mut DB::Connection,
+    dialect: Dialect,
+    transactions: &[Vec<Write>],
+) where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
     let mut tx = conn.begin().await.unwrap();
     for transaction in transactions {
         let mut savepoint = (*tx).begin().await.unwrap();
         let mut failed = false;
         for write in transaction {
-            let id = literal(&json!(write.id));
-            let sql = match &write.op {
-                Op::Delete => format!("DELETE FROM {} WHERE id = {id}", write.table),
-                Op::Patch(data) if data.is_empty() => continue,
-                Op::Patch(data) => {
-                    let sets: Vec<String> = data
-                        .iter()
-                        .map(|(k, v)| format!("{k} = {}", literal(v)))
-                        .collect();
-                    format!(
-                        "UPDATE {} SET {} WHERE id = {id}",
-                        write.table,
-                        sets.join(", ")
-                    )
-                }
-                Op::Put(data) if write.table == "pa" => {
-                    let a = data.get("a").map_or("DEFAULT".to_owned(), literal);
-                    let b = data.get("b").map_or("DEFAULT".to_owned(), literal);
-                    format!(
-                        "INSERT INTO pa (id, a, b) VALUES ({id}, {a}, {b}) \
-                         ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b"
-                    )
-                }
-                Op::Put(data) => {
-                    let columns: Vec<&String> = data.keys().collect();
-                    let values: Vec<String> = data.values().map(literal).collect();
-                    let update = if columns.is_empty() {
-                        "NOTHING".to_owned()
-                    } else {
-                        format!(
-                            "UPDATE SET {}",
-                            columns
-                                .iter()
-                                .map(|c| format!("{c} = EXCLUDED.{c}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    };
-                    format!(
-                        "INSERT INTO pb (id{}) VALUES ({id}{}) ON CONFLICT (id) DO {update}",
-                        columns.iter().map(|c| format!(", {c}")).collect::<String>(),
-                        values.iter().map(|v| format!(", {v}")).collect::<String>(),
-                    )
-                }
+            let Some(sql) = reference_sql(write, dialect) else {
+                continue;
             };
-            if sqlx::query(&sql).execute(&mut *savepoint).await.is_err() {
+            if sqlx::query::<DB>(&sql)
+                .execute(&mut *savepoint)
+                .await
+                .is_err()
+            {
                 failed = true;
                 break;
             }
@@ -181,80 +220,152 @@ async fn state(pool: &PgPool) -> Value {
     .unwrap()
 }
 
+async fn mysql_state(pool: &MySqlPool) -> Value {
+    let text: String = sqlx::query_scalar(
+        "SELECT CAST(JSON_OBJECT(
+            'pa', (SELECT COALESCE(JSON_OBJECTAGG(id, JSON_OBJECT('id', id, 'a', a, 'b', b)), JSON_OBJECT()) FROM pa),
+            'pb', (SELECT COALESCE(JSON_OBJECTAGG(id, JSON_OBJECT('id', id, 'x', x, 'y', y)), JSON_OBJECT()) FROM pb)) AS CHAR)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The tables' write settings: `pa` declares its columns, `pb` does not.
+fn property_tables(s: &mut uplink::config::Settings) {
+    s.write.tables = [
+        (
+            "pa".to_owned(),
+            uplink::upload::TableSettings {
+                columns: Some(vec!["a".to_owned(), "b".to_owned()]),
+                ..Default::default()
+            },
+        ),
+        ("pb".to_owned(), Default::default()),
+    ]
+    .into_iter()
+    .collect();
+}
+
+/// The writes as requests of client transactions, and as the batches sent.
+fn requests_of(writes: &[(Write, bool, bool)]) -> (Vec<Vec<Vec<Write>>>, Vec<Value>) {
+    let mut requests: Vec<Vec<Vec<Write>>> = Vec::new();
+    for (i, (write, new_tx, new_request)) in writes.iter().enumerate() {
+        if i == 0 || *new_request {
+            requests.push(vec![vec![]]);
+        } else if *new_tx {
+            requests.last_mut().unwrap().push(vec![]);
+        }
+        requests
+            .last_mut()
+            .unwrap()
+            .last_mut()
+            .unwrap()
+            .push(write.clone());
+    }
+    let mut op_id = 0;
+    let mut bodies = Vec::new();
+    for (tx_base, request) in requests.iter().enumerate() {
+        let mut batch = Vec::new();
+        for (t, transaction) in request.iter().enumerate() {
+            for write in transaction {
+                op_id += 1;
+                let (op, data) = match &write.op {
+                    Op::Put(d) => ("PUT", Some(d)),
+                    Op::Patch(d) => ("PATCH", Some(d)),
+                    Op::Delete => ("DELETE", None),
+                };
+                let mut entry = json!({"op_id": op_id, "op": op, "type": write.table, "id": write.id,
+                                       "tx_id": tx_base * 100 + t});
+                if let Some(data) = data {
+                    entry["data"] = Value::Object(data.clone());
+                }
+                batch.push(entry);
+            }
+        }
+        bodies.push(json!({ "batch": batch }));
+    }
+    (requests, bodies)
+}
+
+fn property_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 #[test]
 fn uplink_equals_one_at_a_time_application() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (app, token, reference) = runtime.block_on(async {
         let app = TestApp::builder()
             .schema(SCHEMA)
-            .config(|s| {
-                s.write.tables = [
-                    (
-                        "pa".to_owned(),
-                        uplink::upload::TableSettings {
-                            columns: Some(vec!["a".to_owned(), "b".to_owned()]),
-                            ..Default::default()
-                        },
-                    ),
-                    ("pb".to_owned(), Default::default()),
-                ]
-                .into_iter()
-                .collect();
-            })
+            .config(property_tables)
             .spawn()
             .await;
         let token = app.token_for("prop").await;
         let reference = fresh_database(&[SCHEMA]).await.pool;
         (app, token, reference)
     });
-
-    let config = ProptestConfig {
-        cases: 48,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(writes in scenario())| {
+    proptest!(property_config(), |(writes in scenario())| {
         runtime.block_on(async {
             for pool in [&app.db_pool, &reference] {
                 sqlx::query("TRUNCATE pa, pb").execute(pool).await.unwrap();
             }
-            // Split into client transactions and requests.
-            let mut requests: Vec<Vec<Vec<Write>>> = Vec::new();
-            for (i, (write, new_tx, new_request)) in writes.iter().enumerate() {
-                if i == 0 || *new_request {
-                    requests.push(vec![vec![]]);
-                } else if *new_tx {
-                    requests.last_mut().unwrap().push(vec![]);
-                }
-                requests.last_mut().unwrap().last_mut().unwrap().push(write.clone());
-            }
-            let mut op_id = 0;
-            for (tx_base, request) in requests.iter().enumerate() {
-                let mut batch = Vec::new();
-                for (t, transaction) in request.iter().enumerate() {
-                    for write in transaction {
-                        op_id += 1;
-                        let (op, data) = match &write.op {
-                            Op::Put(d) => ("PUT", Some(d)),
-                            Op::Patch(d) => ("PATCH", Some(d)),
-                            Op::Delete => ("DELETE", None),
-                        };
-                        let mut entry = json!({"op_id": op_id, "op": op, "type": write.table, "id": write.id,
-                                               "tx_id": tx_base * 100 + t});
-                        if let Some(data) = data {
-                            entry["data"] = Value::Object(data.clone());
-                        }
-                        batch.push(entry);
-                    }
-                }
-                let (status, report) = app.post_batch(&token, &json!({"batch": batch})).await;
+            let (requests, bodies) = requests_of(&writes);
+            for body in &bodies {
+                let (status, report) = app.post_batch(&token, body).await;
                 assert_eq!(status, 200, "{report}");
             }
             let mut conn = reference.acquire().await.unwrap();
             let transactions: Vec<Vec<Write>> = requests.into_iter().flatten().collect();
-            reference_apply(&mut conn, &transactions).await;
+            reference_apply::<sqlx::Postgres>(&mut conn, Dialect::Postgres, &transactions).await;
             drop(conn);
             let (actual, expected) = (state(&app.db_pool).await, state(&reference).await);
+            assert_eq!(actual, expected, "writes: {writes:#?}");
+        });
+    });
+}
+
+const MYSQL_SCHEMA: &str = "
+CREATE TABLE pa (id VARCHAR(16) PRIMARY KEY, a INT CHECK (a >= 0), b TEXT);
+CREATE TABLE pb (id VARCHAR(16) PRIMARY KEY, x INT NOT NULL DEFAULT 7, y VARCHAR(32) DEFAULT 'dflt');
+";
+
+#[test]
+fn uplink_equals_one_at_a_time_application_on_mysql() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (app, token, reference) = runtime.block_on(async {
+        let app = TestApp::builder()
+            .schema(MYSQL_SCHEMA)
+            .config(property_tables)
+            .spawn_mysql()
+            .await;
+        let token = app.token_for("prop").await;
+        let reference = mysql::fresh_database(&[MYSQL_SCHEMA]).await.pool;
+        (app, token, reference)
+    });
+    proptest!(property_config(), |(writes in scenario())| {
+        runtime.block_on(async {
+            for pool in [&app.db_pool, &reference] {
+                sqlx::raw_sql("DELETE FROM pa; DELETE FROM pb").execute(pool).await.unwrap();
+            }
+            let (requests, bodies) = requests_of(&writes);
+            for body in &bodies {
+                let (status, report) = app.post_batch(&token, body).await;
+                assert_eq!(status, 200, "{report}");
+            }
+            let mut conn = reference.acquire().await.unwrap();
+            // The session uplink's connections have: strict, so NULL into
+            // NOT NULL fails rather than becoming 0.
+            sqlx::query("SET SESSION sql_mode = 'STRICT_ALL_TABLES'").execute(&mut *conn).await.unwrap();
+            let transactions: Vec<Vec<Write>> = requests.into_iter().flatten().collect();
+            reference_apply::<sqlx::MySql>(&mut conn, Dialect::MySql, &transactions).await;
+            drop(conn);
+            let (actual, expected) = (mysql_state(&app.db_pool).await, mysql_state(&reference).await);
             assert_eq!(actual, expected, "writes: {writes:#?}");
         });
     });

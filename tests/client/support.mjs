@@ -1,7 +1,8 @@
 // Shared by the client tests: a fresh database, a running `uplink serve`, psql.
 //
 // Needs UPLINK_BIN (the uplink binary) and DATABASE_URL (a Postgres server
-// where a fresh database may be created); scripts/test sets both.
+// where a fresh database may be created); scripts/test sets both, and
+// UPLINK_TEST_MYSQL_URL (a MySQL or MariaDB server) for the MySQL tests.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -46,19 +47,67 @@ export function psql(url, sql) {
   });
 }
 
+/** The mysql/mariadb client's arguments for the server at `url`. */
+function mysqlArgs(url) {
+  const u = new URL(url);
+  const args = ['-h', u.hostname, '-P', u.port || '3306', '-u', decodeURIComponent(u.username)];
+  if (u.password) args.push(`-p${decodeURIComponent(u.password)}`);
+  const database = u.pathname.replace(/^\//, '');
+  if (database) args.push(database);
+  return args;
+}
+
+function mysqlClient() {
+  for (const name of ['mariadb', 'mysql']) {
+    try {
+      execFileSync(name, ['--version'], { stdio: 'ignore' });
+      return name;
+    } catch {
+      // try the next name
+    }
+  }
+  throw new Error('neither the mariadb nor the mysql client is installed');
+}
+
+/** Runs SQL (or a file, with `file`) on MySQL at `url`; returns stdout (tab-separated, no headers). */
+export function mysql(url, sql, { file } = {}) {
+  return execFileSync(mysqlClient(), [...mysqlArgs(url), '-N', '-B', ...(sql ? ['-e', sql] : [])], {
+    encoding: 'utf8',
+    input: file ? fs.readFileSync(file) : undefined,
+  });
+}
+
+/**
+ * Creates a fresh MySQL database on UPLINK_TEST_MYSQL_URL's server, loads
+ * `schemaFile`, and starts `uplink serve` on it (attachments off, as MySQL
+ * requires).
+ */
+export async function startUplinkOnMysql({ schemaFile, configFile, env = {} } = {}) {
+  const server = process.env.UPLINK_TEST_MYSQL_URL;
+  assert.ok(server, 'set UPLINK_TEST_MYSQL_URL to a MySQL or MariaDB server');
+  const dbName = `uplink_client_${randomUUID().replaceAll('-', '')}`;
+  mysql(server, `CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  const dbUrl = `${server.replace(/\/+$/, '')}/${dbName}`;
+  if (schemaFile) mysql(dbUrl, null, { file: schemaFile });
+  return startUplink({ configFile, databaseUrl: dbUrl, env: { UPLINK__ATTACHMENTS__ENABLED: 'false', ...env } });
+}
+
 /**
  * Creates a fresh database (loading `schemaFile` when given), starts
  * `uplink serve` on it and resolves once /health/ready answers 200.
  */
-export async function startUplink({ schemaFile, configFile, env = {} } = {}) {
+export async function startUplink({ schemaFile, configFile, databaseUrl: given, env = {} } = {}) {
   const bin = process.env.UPLINK_BIN;
   assert.ok(bin, 'set UPLINK_BIN to the uplink binary');
-  assert.ok(process.env.DATABASE_URL, 'set DATABASE_URL to a Postgres server');
-  const dbName = `uplink_client_${randomUUID().replaceAll('-', '')}`;
-  psql(process.env.DATABASE_URL, `CREATE DATABASE "${dbName}"`);
-  const dbUrl = databaseUrl(dbName);
-  if (schemaFile) {
-    execFileSync('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-f', schemaFile]);
+  let dbUrl = given;
+  if (!dbUrl) {
+    assert.ok(process.env.DATABASE_URL, 'set DATABASE_URL to a Postgres server');
+    const dbName = `uplink_client_${randomUUID().replaceAll('-', '')}`;
+    psql(process.env.DATABASE_URL, `CREATE DATABASE "${dbName}"`);
+    dbUrl = databaseUrl(dbName);
+    if (schemaFile) {
+      execFileSync('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-f', schemaFile]);
+    }
   }
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uplink-client-'));

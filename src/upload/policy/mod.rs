@@ -29,3 +29,9 @@ pub use resolve::Policy;
 pub use row::apply_row;
 pub use set::{SetFailure, apply_set};
 pub use verdict::{ConflictNote, RowFailure, RowOutcome};
+
+// The steps, for the MySQL write path's own row-at-a-time runner.
+pub(in crate::upload) use check::{check_existing, check_new};
+pub(in crate::upload) use guard::claim;
+pub(in crate::upload) use verdict::{Verdict, Write};
+pub(in crate::upload) use write::written_columns;

@@ -178,7 +178,7 @@ fn delta_columns<'c>(
     let mut deltas = Vec::new();
     for c in &settings.delta_columns {
         let col = column_of(table, "delta_columns", c)?;
-        if !(col.kind == ValueKind::Integer || col.numeric) {
+        if !(col.is_integer() || col.numeric) {
             return Err(ConfigError::invalid(
                 format!("write.tables.{name}.delta_columns"),
                 format!(
@@ -208,7 +208,7 @@ impl<'c> Conflict<'c> {
         };
         let c = column_of(table, "conflict.column", column_name)?;
         let (fits, needs) = match settings.strategy {
-            ConflictStrategy::Version => (c.kind == ValueKind::Integer, "an integer column"),
+            ConflictStrategy::Version => (c.is_integer(), "an integer column"),
             ConflictStrategy::Timestamp => {
                 (c.sql_type.starts_with("timestamp"), "a timestamp column")
             }

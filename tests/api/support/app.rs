@@ -7,13 +7,14 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{MySqlPool, PgPool};
 use uuid::Uuid;
 
 use uplink::config::{Secret, Settings};
 use uplink::startup::Application;
 
 use super::database::fresh_database;
+use super::mysql;
 
 /// The admin API key of the apps the admin tests configure (`with_admin_key`).
 pub const ADMIN_KEY: &str = "correct-horse-battery-staple-admin";
@@ -23,10 +24,12 @@ pub fn with_admin_key(settings: &mut Settings) {
     settings.admin.api_key_sha256 = Some(hex::encode(Sha256::digest(ADMIN_KEY.as_bytes())));
 }
 
-pub struct TestApp {
+/// The app and its database: Postgres (`PgPool`), or MySQL (`MySqlPool`,
+/// from `spawn_mysql`).
+pub struct TestApp<Pool = PgPool> {
     pub address: String,
     pub port: u16,
-    pub db_pool: PgPool,
+    pub db_pool: Pool,
     pub db_url: String,
     pub db_name: String,
     pub client: reqwest::Client,
@@ -76,6 +79,16 @@ impl TestApp {
         }
     }
 
+    /// The one number `sql` selects from the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db_pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl<Pool> TestApp<Pool> {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -139,14 +152,6 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// The one number `sql` selects from the app's database.
-    pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.db_pool)
-            .await
-            .unwrap()
-    }
-
     /// A request to the admin API with `ADMIN_KEY`.
     pub async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
         self.client
@@ -187,7 +192,28 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         let database = fresh_database(&self.schema).await;
+        let settings = test_settings(&database.url);
+        self.start(settings, database.pool, database.url, database.name)
+            .await
+    }
+
+    /// The app on a fresh MySQL database (`UPLINK_TEST_MYSQL_URL`), with
+    /// attachments off as MySQL requires.
+    pub async fn spawn_mysql(self) -> TestApp<MySqlPool> {
+        let database = mysql::fresh_database(&self.schema).await;
         let mut settings = test_settings(&database.url);
+        settings.attachments.enabled = false;
+        self.start(settings, database.pool, database.url, database.name)
+            .await
+    }
+
+    async fn start<Pool>(
+        self,
+        mut settings: Settings,
+        db_pool: Pool,
+        db_url: String,
+        db_name: String,
+    ) -> TestApp<Pool> {
         for customize in self.customize {
             customize(&mut settings);
         }
@@ -201,9 +227,9 @@ impl TestAppBuilder {
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
-            db_pool: database.pool,
-            db_url: database.url,
-            db_name: database.name,
+            db_pool,
+            db_url,
+            db_name,
             client: reqwest::Client::new(),
             settings,
             handle,

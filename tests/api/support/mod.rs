@@ -5,6 +5,7 @@ pub mod app;
 pub mod attachments;
 pub mod database;
 pub mod fixtures;
+pub mod mysql;
 pub mod process;
 pub mod reliability_checker;
 pub mod repo;

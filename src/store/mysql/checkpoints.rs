@@ -1,0 +1,27 @@
+//! `checkpoints` on MySQL (see `store::checkpoints`).
+
+use sqlx::MySqlPool;
+
+use crate::db::DbFailure;
+
+/// Increments the client's checkpoint (starting it) and returns it.
+pub async fn increment(db: &MySqlPool, user_id: &str, client_id: &str) -> Result<i64, DbFailure> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO checkpoints (user_id, client_id) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE checkpoint = checkpoint + 1",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .execute(&mut *tx)
+    .await?;
+    let checkpoint = sqlx::query_scalar(
+        "SELECT checkpoint FROM checkpoints WHERE user_id = ? AND client_id = ?",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(checkpoint)
+}

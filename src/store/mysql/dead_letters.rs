@@ -1,0 +1,85 @@
+//! `uplink_dead_letters` on MySQL (see `store::dead_letters`): stored by the
+//! write path and swept by retention; listing and replay are Postgres-only.
+
+use std::time::Duration;
+
+use sqlx::{MySqlConnection, MySqlPool};
+
+use crate::db::DbFailure;
+use crate::store::dead_letters::NewDeadLetter;
+
+/// Serialises the callers that count and then insert one user's dead
+/// letters, until the transaction ends: the user's lock row.
+pub async fn lock_user(conn: &mut MySqlConnection, user_id: &str) -> Result<(), DbFailure> {
+    sqlx::query(
+        "INSERT INTO uplink_dead_letter_users (user_id) VALUES (?) \
+         ON DUPLICATE KEY UPDATE user_id = user_id",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(DbFailure::from)
+}
+
+/// The user's dead letters not yet replayed, counted up to `cap`.
+pub async fn count_pending(
+    conn: &mut MySqlConnection,
+    user_id: &str,
+    cap: u32,
+) -> Result<i64, DbFailure> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM uplink_dead_letters \
+         WHERE user_id = ? AND replayed_at IS NULL LIMIT ?) AS capped",
+    )
+    .bind(user_id)
+    .bind(i64::from(cap))
+    .fetch_one(conn)
+    .await
+    .map_err(DbFailure::from)
+}
+
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    letter: &NewDeadLetter<'_>,
+) -> Result<(), DbFailure> {
+    sqlx::query(
+        "INSERT INTO uplink_dead_letters \
+         (user_id, client_id, tx_id, entries, code, `sqlstate`, constraint_name, column_name, message, failed_op_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(letter.user_id)
+    .bind(letter.client_id)
+    .bind(letter.tx_id)
+    .bind(letter.entries)
+    .bind(letter.code)
+    .bind(letter.sqlstate)
+    .bind(letter.constraint_name)
+    .bind(letter.column_name)
+    .bind(letter.message)
+    .bind(letter.failed_op_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(DbFailure::from)
+}
+
+/// Deletes dead letters created more than `retention` ago; returns how many.
+pub async fn delete_expired(db: &MySqlPool, retention: Duration) -> Result<u64, DbFailure> {
+    let result = sqlx::query(
+        "DELETE FROM uplink_dead_letters \
+         WHERE created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND",
+    )
+    .bind(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX))
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Pending dead letters of every user (for the metrics gauge).
+pub async fn count_all_pending(db: &MySqlPool) -> Result<i64, DbFailure> {
+    sqlx::query_scalar("SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL")
+        .fetch_one(db)
+        .await
+        .map_err(DbFailure::from)
+}

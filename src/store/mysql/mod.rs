@@ -1,0 +1,7 @@
+//! uplink's own tables on MySQL (`migrations/mysql`): the same functions as
+//! their Postgres namesakes in `store`, one file each.
+
+pub mod checkpoints;
+pub mod conflicts;
+pub mod dead_letters;
+pub mod progress;

@@ -1,0 +1,386 @@
+//! Every statement on the app's tables in MySQL. Identifiers come from the
+//! introspected catalogue and are quoted; values are bound as text, which
+//! MySQL converts to the column's type (strict mode refuses what does not
+//! fit). A statement's rows are split into chunks that stay under MySQL's
+//! limits on placeholders and packet size.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use sqlx::mysql::MySqlArguments;
+use sqlx::{Arguments, MySqlConnection};
+
+use crate::upload::schema::{Column, MySqlKind, Table, ValueKind};
+use crate::upload::sql::Row;
+
+/// At most this many placeholders per statement (MySQL allows 65 535).
+const MAX_PARAMS: usize = 60_000;
+/// At most this many bytes of values per statement (well under the
+/// smallest default `max_allowed_packet`, 16 MiB).
+const MAX_BYTES: usize = 8 << 20;
+
+/// A statement and its text parameters, in placeholder order.
+pub struct Statement<'p> {
+    sql: String,
+    params: Vec<Option<Cow<'p, str>>>,
+}
+
+impl<'p> Statement<'p> {
+    fn new() -> Self {
+        Self {
+            sql: String::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Binds a value; returns its placeholder for a column of `kind`.
+    fn bind(&mut self, value: Option<Cow<'p, str>>, kind: ValueKind) -> &'static str {
+        self.params.push(value);
+        match kind {
+            ValueKind::MySql(MySqlKind::BinaryUuid) => "UNHEX(?)",
+            _ => "?",
+        }
+    }
+
+    /// Binds a row id of `table`.
+    fn bind_id(&mut self, table: &Table, id: &'p str) -> &'static str {
+        let kind = id_kind(table);
+        let id = match kind {
+            ValueKind::MySql(MySqlKind::BinaryUuid) => uuid::Uuid::parse_str(id)
+                .map_or(Cow::Borrowed(id), |u| Cow::Owned(u.simple().to_string())),
+            _ => Cow::Borrowed(id),
+        };
+        self.bind(Some(id), kind)
+    }
+
+    pub async fn execute(&self, conn: &mut MySqlConnection) -> Result<u64, sqlx::Error> {
+        sqlx::query_with(&self.sql, self.arguments()?)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+    }
+
+    /// Runs the statement; the text of its one column, per returned row.
+    pub async fn fetch_text(
+        &self,
+        conn: &mut MySqlConnection,
+    ) -> Result<Vec<Option<String>>, sqlx::Error> {
+        sqlx::query_scalar_with(&self.sql, self.arguments()?)
+            .fetch_all(conn)
+            .await
+    }
+
+    fn arguments(&self) -> Result<MySqlArguments, sqlx::Error> {
+        let mut arguments = MySqlArguments::default();
+        for param in &self.params {
+            arguments
+                .add(param.as_deref())
+                .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(arguments)
+    }
+}
+
+fn id_kind(table: &Table) -> ValueKind {
+    table.column("id").map_or(ValueKind::Other, |c| c.kind)
+}
+
+pub fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Splits `rows` into runs whose statements stay under the limits; each row
+/// needs `params` placeholders.
+fn chunks<'r, T>(rows: &'r [T], params: usize, size: impl Fn(&T) -> usize) -> Vec<&'r [T]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let (mut count, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let row_bytes = size(row);
+        if i > start && (count + params > MAX_PARAMS || bytes + row_bytes > MAX_BYTES) {
+            out.push(&rows[start..i]);
+            start = i;
+            (count, bytes) = (0, 0);
+        }
+        count += params;
+        bytes += row_bytes;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
+fn row_bytes(row: &&Row) -> usize {
+    row.id.len()
+        + row
+            .values
+            .iter()
+            .map(|(_, v)| v.as_deref().map_or(0, str::len))
+            .sum::<usize>()
+}
+
+/// The columns a PUT statement writes: the declared ones, else those the
+/// first row carries (callers group rows by their column set).
+fn put_columns<'c>(owned: Option<&[&'c Column]>, rows: &[&Row<'c, '_>]) -> Vec<&'c Column> {
+    match owned {
+        Some(owned) => owned.to_vec(),
+        None => rows
+            .first()
+            .map(|r| r.values.iter().map(|(c, _)| *c).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `INSERT INTO t (id, …) VALUES (…), …`: a column a row does not carry is
+/// its DEFAULT.
+fn insert_sql<'p>(table: &Table, columns: &[&Column], rows: &[&'p Row<'_, '_>]) -> Statement<'p> {
+    let mut statement = Statement::new();
+    let _ = write!(statement.sql, "INSERT INTO {} (`id`", quote(&table.name));
+    for column in columns {
+        let _ = write!(statement.sql, ", {}", quote(&column.name));
+    }
+    statement.sql.push_str(") VALUES ");
+    for (r, row) in rows.iter().enumerate() {
+        let id = statement.bind_id(table, &row.id);
+        let mut tuple = format!("{}({id}", if r > 0 { ", " } else { "" });
+        for column in columns {
+            match row.value(&column.name) {
+                Some(value) => {
+                    let placeholder = statement.bind(value.map(Cow::Borrowed), column.kind);
+                    let _ = write!(tuple, ", {placeholder}");
+                }
+                None => tuple.push_str(", DEFAULT"),
+            }
+        }
+        tuple.push(')');
+        statement.sql.push_str(&tuple);
+    }
+    statement
+}
+
+/// PUT: insert or replace. With declared columns (`owned`) absent ones
+/// become their DEFAULT on replace too; without, a replace keeps the server
+/// value of columns the rows do not carry. Only for tables whose one unique
+/// key is `id` (`Table::rows_independent`): MySQL would update the row
+/// another unique key matches.
+pub fn upsert<'p>(
+    table: &Table,
+    owned: Option<&[&Column]>,
+    rows: &[&'p Row<'_, '_>],
+) -> Vec<Statement<'p>> {
+    let columns = put_columns(owned, rows);
+    chunks(rows, columns.len() + 1, row_bytes)
+        .into_iter()
+        .map(|rows| {
+            let mut statement = insert_sql(table, &columns, rows);
+            statement.sql.push_str(" ON DUPLICATE KEY UPDATE ");
+            if columns.is_empty() {
+                statement.sql.push_str("`id` = `id`");
+            }
+            for (i, column) in columns.iter().enumerate() {
+                let c = quote(&column.name);
+                let _ = write!(
+                    statement.sql,
+                    "{}{c} = VALUES({c})",
+                    if i > 0 { ", " } else { "" }
+                );
+            }
+            statement
+        })
+        .collect()
+}
+
+/// INSERT of rows whose ids have no row (checked under lock): a row that
+/// appeared meanwhile, or another unique key, fails it.
+pub fn insert<'p>(
+    table: &Table,
+    owned: Option<&[&Column]>,
+    rows: &[&'p Row<'_, '_>],
+) -> Vec<Statement<'p>> {
+    let columns = put_columns(owned, rows);
+    chunks(rows, columns.len() + 1, row_bytes)
+        .into_iter()
+        .map(|rows| insert_sql(table, &columns, rows))
+        .collect()
+}
+
+/// PUT of an existing (locked) row: the written columns set, each to the
+/// row's value or, where it carries none, its DEFAULT. Used where an upsert
+/// could reach another row by another unique key.
+pub fn replace<'p>(
+    table: &Table,
+    owned: Option<&[&Column]>,
+    row: &'p Row<'_, '_>,
+) -> Statement<'p> {
+    let columns = put_columns(owned, &[row]);
+    let mut statement = Statement::new();
+    let _ = write!(
+        statement.sql,
+        "UPDATE {} SET `id` = `id`",
+        quote(&table.name)
+    );
+    for column in columns {
+        let value = match row.value(&column.name) {
+            Some(value) => statement.bind(value.map(Cow::Borrowed), column.kind),
+            None => "DEFAULT",
+        };
+        let _ = write!(statement.sql, ", {} = {value}", quote(&column.name));
+    }
+    statement.sql.push_str(" WHERE `id` = ");
+    let id = statement.bind_id(table, &row.id);
+    statement.sql.push_str(id);
+    statement
+}
+
+/// PATCH: set exactly the given columns of existing rows; missing rows are
+/// left alone, and each row keeps the columns it does not carry.
+pub fn update<'p>(table: &Table, rows: &[&'p Row<'_, '_>]) -> Vec<Statement<'p>> {
+    let rows: Vec<&Row> = rows
+        .iter()
+        .copied()
+        .filter(|r| !r.values.is_empty())
+        .collect();
+    let width = rows
+        .iter()
+        .map(|r| 2 * r.values.len() + 1)
+        .max()
+        .unwrap_or(0);
+    chunks(&rows, width, row_bytes)
+        .into_iter()
+        .map(|rows| {
+            let mut columns: Vec<&Column> = Vec::new();
+            for row in rows {
+                for (column, _) in &row.values {
+                    if !columns.iter().any(|c| c.name == column.name) {
+                        columns.push(column);
+                    }
+                }
+            }
+            let mut statement = Statement::new();
+            let _ = write!(statement.sql, "UPDATE {} SET ", quote(&table.name));
+            for (i, column) in columns.iter().enumerate() {
+                let c = quote(&column.name);
+                let _ = write!(
+                    statement.sql,
+                    "{}{c} = CASE `id`",
+                    if i > 0 { ", " } else { "" }
+                );
+                for row in rows {
+                    if let Some(value) = row.value(&column.name) {
+                        let id = statement.bind_id(table, &row.id);
+                        let value = statement.bind(value.map(Cow::Borrowed), column.kind);
+                        let _ = write!(statement.sql, " WHEN {id} THEN {value}");
+                    }
+                }
+                let _ = write!(statement.sql, " ELSE {c} END");
+            }
+            statement.sql.push_str(" WHERE `id` IN (");
+            push_ids(&mut statement, table, rows.iter().map(|r| r.id.as_str()));
+            statement.sql.push(')');
+            statement
+        })
+        .collect()
+}
+
+fn push_ids<'p>(statement: &mut Statement<'p>, table: &Table, ids: impl Iterator<Item = &'p str>) {
+    for (i, id) in ids.enumerate() {
+        let placeholder = statement.bind_id(table, id);
+        let _ = write!(
+            statement.sql,
+            "{}{placeholder}",
+            if i > 0 { ", " } else { "" }
+        );
+    }
+}
+
+/// `head` followed by the ids, in chunks: `… WHERE id IN (…)` + `tail`.
+fn by_ids<'p>(table: &Table, head: &str, ids: &[&'p str], tail: &str) -> Vec<Statement<'p>> {
+    chunks(ids, 1, |id| id.len())
+        .into_iter()
+        .map(|ids| {
+            let mut statement = Statement::new();
+            let _ = write!(statement.sql, "{head} WHERE `id` IN (");
+            push_ids(&mut statement, table, ids.iter().copied());
+            let _ = write!(statement.sql, "){tail}");
+            statement
+        })
+        .collect()
+}
+
+/// DELETE the rows with these ids.
+pub fn delete<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
+    by_ids(
+        table,
+        &format!("DELETE FROM {}", quote(&table.name)),
+        ids,
+        "",
+    )
+}
+
+/// Locks the existing rows with these ids, in id order, until the
+/// transaction ends; returns their ids as MySQL prints them.
+pub fn lock<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
+    by_ids(
+        table,
+        &format!("SELECT {} FROM {}", id_text(table), quote(&table.name)),
+        ids,
+        " ORDER BY `id` FOR UPDATE",
+    )
+}
+
+/// Adds one to `column` of the rows with these ids.
+pub fn bump_version<'p>(table: &Table, column: &Column, ids: &[&'p str]) -> Vec<Statement<'p>> {
+    let c = quote(&column.name);
+    by_ids(
+        table,
+        &format!("UPDATE {} SET {c} = {c} + 1", quote(&table.name)),
+        ids,
+        "",
+    )
+}
+
+/// The row with `id` as a JSON object (the policies read it as Postgres'
+/// `to_jsonb` gives it), locked until the transaction ends.
+pub fn load<'p>(table: &Table, id: &'p str) -> Statement<'p> {
+    let mut statement = Statement::new();
+    let members: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let value = match c.kind {
+                ValueKind::MySql(MySqlKind::BinaryUuid) => uuid_text(&quote(&c.name)),
+                _ => quote(&c.name),
+            };
+            format!("{}, {value}", json_key(&c.name))
+        })
+        .collect();
+    let _ = write!(
+        statement.sql,
+        "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {} WHERE `id` = ",
+        members.join(", "),
+        quote(&table.name)
+    );
+    let placeholder = statement.bind_id(table, id);
+    let _ = write!(statement.sql, "{placeholder} FOR UPDATE");
+    statement
+}
+
+/// The id column as text (a BINARY(16) uuid in its usual form).
+fn id_text(table: &Table) -> String {
+    match id_kind(table) {
+        ValueKind::MySql(MySqlKind::BinaryUuid) => uuid_text("`id`"),
+        _ => "CAST(`id` AS CHAR)".to_owned(),
+    }
+}
+
+fn uuid_text(column: &str) -> String {
+    format!(
+        "LOWER(INSERT(INSERT(INSERT(INSERT(HEX({column}), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-'))"
+    )
+}
+
+/// A column name as a string literal (names come from the catalogue).
+fn json_key(name: &str) -> String {
+    format!("'{}'", name.replace('\\', "\\\\").replace('\'', "''"))
+}
