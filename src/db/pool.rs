@@ -109,13 +109,15 @@ fn mysql_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<MySqlPoo
                     format!(
                         "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
                          ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
-                         SESSION transaction_isolation = 'READ-COMMITTED', \
                          SESSION innodb_lock_wait_timeout = {lock_wait}"
                     )
                     .as_str(),
                 )
-                .await
-                .map(|_| ())
+                .await?;
+                // The one spelling MySQL 8 and MariaDB 10 share.
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map(|_| ())
             })
         })
         .connect_lazy_with(options))

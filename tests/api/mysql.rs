@@ -44,6 +44,8 @@ fn code_of(report: &Value) -> Option<&str> {
     report["results"][0]["code"].as_str()
 }
 
+/// MySQL types text in a binary collation (as uplink's tables and the test
+/// databases use) as bytes: the queries read text with `CAST(… AS CHAR)`.
 async fn scalar<T>(app: &TestApp<MySqlPool>, sql: &str) -> T
 where
     T: for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql> + Send + Unpin,
@@ -73,7 +75,7 @@ async fn an_owner_column_keeps_other_users_rows_theirs() {
     assert_eq!(report["applied"], 1, "{report}");
     let owner: String = scalar(
         &app,
-        &format!("SELECT owner_id FROM lists WHERE id = '{id}'"),
+        &format!("SELECT CAST(owner_id AS CHAR) FROM lists WHERE id = '{id}'"),
     )
     .await;
     assert_eq!(
@@ -99,7 +101,11 @@ async fn an_owner_column_keeps_other_users_rows_theirs() {
         Some("forbidden"),
         "naming another owner: {report}"
     );
-    let name: String = scalar(&app, &format!("SELECT name FROM lists WHERE id = '{id}'")).await;
+    let name: String = scalar(
+        &app,
+        &format!("SELECT CAST(name AS CHAR) FROM lists WHERE id = '{id}'"),
+    )
+    .await;
     assert_eq!(name, "groceries");
 }
 
@@ -127,7 +133,7 @@ async fn of_two_users_creating_one_row_at_once_exactly_one_is_acknowledged() {
             .count();
         assert_eq!(forbidden, 1, "{reports:?}");
         let (owner, name): (String, String) = sqlx::query_as(&format!(
-            "SELECT owner_id, name FROM lists WHERE id = '{id}'"
+            "SELECT CAST(owner_id AS CHAR), CAST(name AS CHAR) FROM lists WHERE id = '{id}'"
         ))
         .fetch_one(&app.db_pool)
         .await
@@ -161,7 +167,7 @@ async fn a_stale_version_is_recorded_and_the_server_row_kept() {
         .await;
     assert_eq!(code_of(&report), Some("stale_version"), "{report}");
     let (content, version): (String, i64) = sqlx::query_as(&format!(
-        "SELECT content, version FROM documents WHERE id = '{id}'"
+        "SELECT CAST(content AS CHAR), version FROM documents WHERE id = '{id}'"
     ))
     .fetch_one(&app.db_pool)
     .await
@@ -293,13 +299,14 @@ async fn a_rejected_transaction_is_dead_lettered_and_the_rest_applied() {
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["applied"], 1, "{report}");
-    let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM items")
+    let rows: Vec<String> = sqlx::query_scalar("SELECT CAST(id AS CHAR) FROM items")
         .fetch_all(&app.db_pool)
         .await
         .unwrap();
     assert_eq!(rows, vec![good]);
     let (code, failed_op_id, entries): (String, i64, String) = sqlx::query_as(
-        "SELECT code, failed_op_id, entries FROM uplink_dead_letters WHERE user_id = 'alice'",
+        "SELECT CAST(code AS CHAR), failed_op_id, CAST(entries AS CHAR) FROM uplink_dead_letters \
+         WHERE user_id = 'alice'",
     )
     .fetch_one(&app.db_pool)
     .await
