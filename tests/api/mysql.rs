@@ -358,7 +358,8 @@ async fn health_reports_the_database_and_attachments_off() {
 
 #[test]
 fn start_up_refuses_what_mysql_lacks_naming_the_key() {
-    let cases: [(&str, fn(&mut uplink::config::Settings)); 5] = [
+    type Customize = fn(&mut uplink::config::Settings);
+    let cases: [(&str, Customize); 5] = [
         ("attachments.enabled", |_| {}),
         ("database.rls", |s| {
             s.attachments.enabled = false;

@@ -91,7 +91,7 @@ pub fn quote(name: &str) -> String {
 
 /// Splits `rows` into runs whose statements stay under the limits; each row
 /// needs `params` placeholders.
-fn chunks<'r, T>(rows: &'r [T], params: usize, size: impl Fn(&T) -> usize) -> Vec<&'r [T]> {
+fn chunks<T>(rows: &[T], params: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut out = Vec::new();
     let mut start = 0;
     let (mut count, mut bytes) = (0, 0);
