@@ -305,7 +305,6 @@ fn run(
             .app_data(web::Data::new(state.db.clone()))
             .app_data(web::Data::new(state.auth.clone()))
             .app_data(web::Data::new(state.writer.clone()))
-            .app_data(state.attachments.clone().map(web::Data::new))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(
                 web::JsonConfig::default()
@@ -318,7 +317,8 @@ fn run(
             .configure(auth::configure)
             .configure(upload::routes::configure)
             .configure(|cfg| {
-                if state.attachments.is_some() {
+                if let Some(attachments) = &state.attachments {
+                    cfg.app_data(web::Data::new(attachments.clone()));
                     attachments::configure(cfg);
                 }
             })

@@ -7,7 +7,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, MySqlPool, PgPool};
 
-use crate::config::{DatabaseKind, DatabaseSettings};
+use crate::config::sections::{DatabaseKind, DatabaseSettings};
 
 /// The app's database: every caller that runs SQL matches on it, and the
 /// write path keeps one module of statements per kind.

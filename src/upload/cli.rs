@@ -7,8 +7,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::schema::Catalog;
-use super::{ReplayOutcome, Writer};
+use super::{ReplayOutcome, Writer, load_catalog};
 use crate::config::{DatabaseKind, Settings};
 use crate::db;
 use crate::db::pool::Database;
@@ -35,7 +34,7 @@ pub enum DeadLetterCommand {
 /// Prints a ready-to-edit `write.tables` allow-list for the live database.
 pub async fn print_schema(settings: &Settings) -> anyhow::Result<()> {
     let database = db::pool::connect(&settings.database, settings.database_url())?;
-    let catalog = Catalog::load(&database, &settings.write.schema).await?;
+    let catalog = load_catalog(&database, &settings.write.schema).await?;
     print!("{}", catalog.to_allow_list_yaml(&settings.write.schema));
     Ok(())
 }

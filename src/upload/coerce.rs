@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::integral::{integral_float, is_float_literal};
 use super::schema::{Column, ValueKind};
 
 /// Converts one value; the error is a message for the `invalid_value` result.
@@ -212,21 +213,6 @@ fn array_literal(column: &Column, elements: &[&RawValue], out: &mut String) -> R
     }
     out.push('}');
     Ok(())
-}
-
-pub(super) fn is_float_literal(text: &str) -> bool {
-    text.as_bytes()
-        .first()
-        .is_some_and(|b| *b == b'-' || b.is_ascii_digit())
-        && text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
-}
-
-/// `25.0` → `25`; `2.5` stays as is so Postgres refuses it (never rounded).
-pub(super) fn integral_float(text: &str) -> Option<String> {
-    let value: f64 = text.parse().ok()?;
-    // Beyond 2^63 an f64 is not an i64; leave the range error to Postgres.
-    (value.is_finite() && value.fract() == 0.0 && value.abs() < 9.2e18)
-        .then(|| format!("{}", value as i64))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod coerce;
 pub mod dead_letter;
 pub mod envelope;
 mod failure;
+mod integral;
 mod jsonb;
 mod mysql;
 mod plan;
@@ -110,7 +111,7 @@ impl Writer {
     /// and introspect on first use.
     pub async fn build(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
         let writer = Self::new(settings, db);
-        match Catalog::load(db, &settings.write.schema).await {
+        match load_catalog(db, &settings.write.schema).await {
             Ok(catalog) => {
                 allow_list::check(&catalog, &settings.write)?;
                 *writer.inner.catalog.write().await = Some(Arc::new(catalog));
@@ -146,7 +147,7 @@ impl Writer {
     /// Re-reads the schema (SIGHUP, admin API). A schema that no longer fits
     /// the configuration keeps the previous catalogue and reports why.
     pub async fn reload_schema(&self) -> anyhow::Result<()> {
-        let catalog = Catalog::load(&self.inner.db, &self.inner.settings.schema).await?;
+        let catalog = load_catalog(&self.inner.db, &self.inner.settings.schema).await?;
         allow_list::check(&catalog, &self.inner.settings)
             .map_err(|e: ConfigError| anyhow::anyhow!(e))?;
         *self.inner.catalog.write().await = Some(Arc::new(catalog));
@@ -328,5 +329,13 @@ impl Writer {
             anyhow::bail!("dead letters are replayed on Postgres only");
         };
         replay::replay(pool, &allowed, self.inner.rls_role.as_deref(), id).await
+    }
+}
+
+/// The app's tables: in `schema` on Postgres, in the URL's database on MySQL.
+pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog> {
+    match db {
+        Database::Postgres(pool) => Catalog::load(pool, schema).await,
+        Database::MySql(pool) => mysql::catalog::load(pool).await,
     }
 }

@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::db::pool::Database;
-
 /// How uplink converts a client's JSON value for a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -209,15 +207,8 @@ fn id_parser(cast_type: &str) -> Option<fn(&str) -> bool> {
 }
 
 impl Catalog {
-    /// The app's tables: in `schema` on Postgres, in the URL's database on MySQL.
-    pub async fn load(db: &Database, schema: &str) -> anyhow::Result<Self> {
-        match db {
-            Database::Postgres(pool) => Self::load_postgres(pool, schema).await,
-            Database::MySql(pool) => super::mysql::catalog::load(pool).await,
-        }
-    }
-
-    async fn load_postgres(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
+    /// The app's tables in `schema` of a Postgres database.
+    pub async fn load(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
         let rows: Vec<ColumnRow> = sqlx::query_as(INTROSPECT)
             .bind(schema)
             .fetch_all(db)

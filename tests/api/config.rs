@@ -27,7 +27,7 @@ fn an_invalid_value_is_refused_naming_the_key() {
             "0",
             "database.max_connections",
         ),
-        ("UPLINK__DATABASE__URL", "mysql://nope", "database.url"),
+        ("UPLINK__DATABASE__URL", "mongodb://nope", "database.url"),
         (
             "UPLINK__ADMIN__API_KEY_SHA256",
             "abc",

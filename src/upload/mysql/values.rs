@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::upload::coerce::{integral_float, is_float_literal};
+use crate::upload::integral::{integral_float, is_float_literal};
 use crate::upload::schema::{Column, MySqlKind};
 
 /// `text` is the value's text (a JSON string already decoded).

@@ -31,7 +31,7 @@ pub use set::{SetFailure, apply_set};
 pub use verdict::{ConflictNote, RowFailure, RowOutcome};
 
 // The steps, for the MySQL write path's own row-at-a-time runner.
-pub(in crate::upload) use check::{check_existing, check_new};
-pub(in crate::upload) use guard::claim;
-pub(in crate::upload) use verdict::{Verdict, Write};
-pub(in crate::upload) use write::written_columns;
+pub(crate) use check::{check_existing, check_new};
+pub(crate) use guard::claim;
+pub(crate) use verdict::{Verdict, Write};
+pub(crate) use write::written_columns;

@@ -19,7 +19,7 @@ pub struct Row<'c, 'a> {
 
 impl Row<'_, '_> {
     /// The value for `column`: `None` when the row does not carry it.
-    pub(in crate::upload) fn value(&self, column: &str) -> Option<Option<&str>> {
+    pub(crate) fn value(&self, column: &str) -> Option<Option<&str>> {
         self.values
             .iter()
             .find(|(c, _)| c.name == column)
