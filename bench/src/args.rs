@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::targets::TargetKind;
 use crate::workload::Workload;
 
 /// Options of `uplink-bench`.
@@ -57,15 +58,29 @@ pub struct BenchArgs {
     /// (needed without --spawn; with it, the benchmark starts one).
     #[arg(long)]
     pub policy_url: Option<String>,
-    /// Postgres URL of the target's database: enables the naive, naive-typed and
-    /// sql-limit baselines (needs the todo schema of examples/todo).
+    /// URL of the target's database, `postgres://…` or `mysql://…`
+    /// (`mariadb://…` too): enables the baselines naive and sql-limit, and
+    /// naive-typed on Postgres only (the demo's MySQL statements are typed
+    /// already). Needs the todo schema of examples/todo. On MySQL the
+    /// spawned uplink runs without attachments, so presign is skipped.
     #[arg(long, env = "UPLINK_BENCH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Targets to measure, comma separated; the baselines need
+    /// --database-url. Without uplink, the lists are created in the database
+    /// directly and only put100 and mixed run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "uplink,naive,naive-typed,sql-limit"
+    )]
+    pub targets: Vec<TargetKind>,
     /// Skip the baselines even with a database URL.
     #[arg(long)]
     pub no_baselines: bool,
-    /// TRUNCATE todos and ANALYZE before every write case, so each starts
-    /// from an empty, freshly analysed table. Destroys the table's rows!
+    /// Empty todos (TRUNCATE) and ANALYZE it before every write case, so
+    /// each starts from an empty, freshly analysed table. Destroys the
+    /// table's rows!
     #[arg(long)]
     pub reset_tables: bool,
     /// PID of a local uplink to read memory and CPU from (without --spawn).

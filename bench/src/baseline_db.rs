@@ -1,48 +1,113 @@
-//! Connections to the target's database, for the baselines and for
-//! finding the local Postgres server's processes.
+//! The target's database: Postgres or MySQL/MariaDB (by the URL's scheme),
+//! for the baselines, resetting the todos between cases and finding the
+//! local server's processes.
 
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::{MySqlPool, PgPool};
+use uuid::Uuid;
 
-use anyhow::Context;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use crate::targets::{Pool, Target};
+use crate::workload::Workload;
+use crate::{baseline_mysql, baseline_pg};
 
-use crate::procfs;
-
-/// A plain pool for the baselines: as many connections as the load has,
-/// with uplink's session settings (UTC, and the plan mode it uses for the
-/// statements at hand).
-pub async fn baseline_pool(
-    url: &str,
-    connections: usize,
-    plan_cache_mode: &str,
-) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
-        .context("Failed to parse --database-url")?
-        .application_name("uplink-bench")
-        .options([("TimeZone", "UTC"), ("plan_cache_mode", plan_cache_mode)]);
-    PgPoolOptions::new()
-        .max_connections(connections as u32)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .context("Failed to connect to --database-url")
+#[derive(Clone)]
+pub enum Database {
+    Postgres {
+        /// Sessions that plan every statement anew (`force_custom_plan`).
+        custom: PgPool,
+        /// The same database; its sessions may reuse generic plans.
+        reusing: PgPool,
+    },
+    MySql(MySqlPool),
 }
 
-/// The local postmaster behind the database, if the database is local.
-pub async fn find_postmaster(db: &PgPool) -> Option<u32> {
-    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(db)
-        .await
-        .ok()?;
-    let is_postgres = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| c.contains("postgres"))
-    };
-    let backend = u32::try_from(backend).ok()?;
-    if !is_postgres(backend) {
-        return None;
+impl Database {
+    /// Pools of `connections` connections with uplink's session settings.
+    pub async fn connect(url: &str, connections: usize) -> anyhow::Result<Self> {
+        if baseline_mysql::is_mysql_url(url) {
+            return Ok(Self::MySql(baseline_mysql::pool(url, connections).await?));
+        }
+        Ok(Self::Postgres {
+            custom: baseline_pg::pool(url, connections, "force_custom_plan").await?,
+            reusing: baseline_pg::pool(url, connections, "auto").await?,
+        })
     }
-    procfs::parent_pid(backend).filter(|p| is_postgres(*p))
+
+    /// `postgres` or `mysql` (MariaDB included), as the report names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Postgres { .. } => "postgres",
+            Self::MySql(_) => "mysql",
+        }
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        matches!(self, Self::MySql(_))
+    }
+
+    /// The server's version string.
+    pub async fn version(&self) -> Option<String> {
+        match self {
+            Self::Postgres { custom, .. } => sqlx::query_scalar("SELECT version()")
+                .fetch_one(custom)
+                .await
+                .ok(),
+            Self::MySql(pool) => sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+                .fetch_one(pool)
+                .await
+                .ok(),
+        }
+    }
+
+    /// The server's main process, when it runs on this machine: its CPU
+    /// time (with its children's) is the database's share of the report.
+    pub async fn server_pid(&self) -> Option<u32> {
+        match self {
+            Self::Postgres { custom, .. } => baseline_pg::find_postmaster(custom).await,
+            Self::MySql(pool) => baseline_mysql::find_server(pool).await,
+        }
+    }
+
+    /// Empties the todos (and the benchmark's client progress) and
+    /// refreshes the table's statistics.
+    pub async fn reset_todos(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres { custom, .. } => baseline_pg::reset_todos(custom).await,
+            Self::MySql(pool) => baseline_mysql::reset_todos(pool).await,
+        }
+    }
+
+    pub async fn create_lists(&self, ids: &[Uuid], owner: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres { custom, .. } => baseline_pg::create_lists(custom, ids, owner).await,
+            Self::MySql(pool) => baseline_mysql::create_lists(pool, ids, owner).await,
+        }
+    }
+
+    /// The baselines of a write workload, in the order they run.
+    pub fn baselines(&self, workload: Workload) -> Vec<Target> {
+        match self {
+            // As in uplink: batches of inserts only (put100) may reuse
+            // plans, whose shape cannot depend on the data; lookups of
+            // existing rows are planned per execution. The demos send
+            // unnamed statements, planned every time.
+            Self::Postgres { custom, reusing } => {
+                let prepared = if workload == Workload::Put100 {
+                    reusing
+                } else {
+                    custom
+                };
+                vec![
+                    Target::Naive(Pool::Postgres(custom.clone())),
+                    Target::NaiveTyped(prepared.clone()),
+                    Target::SqlLimit(Pool::Postgres(prepared.clone())),
+                ]
+            }
+            // The demo's MySQL statements already bind one parameter per
+            // column: naive is the typed per-entry baseline there.
+            Self::MySql(pool) => vec![
+                Target::Naive(Pool::MySql(pool.clone())),
+                Target::SqlLimit(Pool::MySql(pool.clone())),
+            ],
+        }
+    }
 }

@@ -12,14 +12,22 @@ use crate::rng;
 use crate::run::Run;
 use crate::server::Server;
 use crate::spawn_config::key_env;
-use crate::targets::{self, Http, Target};
+use crate::targets::{Http, Target};
 use crate::workload::Workload;
 
 impl Run {
-    /// One list per virtual client, created through uplink (todos need one).
-    pub async fn create_lists(&mut self, http: &Http) -> anyhow::Result<()> {
+    /// One list per virtual client (todos need one), created through
+    /// uplink as an app would, or in the database when uplink is not
+    /// measured.
+    pub async fn create_lists(&mut self, http: Option<&Http>) -> anyhow::Result<()> {
         let mut rng = rng::Rng::new(self.args.seed ^ 0x4C15_7500);
         self.list_ids = (0..self.args.connections).map(|_| rng.uuid()).collect();
+        let Some(http) = http else {
+            let Some(db) = &self.db else {
+                bail!("without uplink the benchmark needs --database-url");
+            };
+            return db.create_lists(&self.list_ids, &self.args.user).await;
+        };
         let entries: Vec<serde_json::Value> = self
             .list_ids
             .iter()
@@ -47,7 +55,7 @@ impl Run {
     ) -> anyhow::Result<Case> {
         let reset = phase.workload.writes() && self.args.reset_tables;
         if reset && let Some(db) = &self.db {
-            targets::reset_todos(db).await?;
+            db.reset_todos().await?;
         }
         let label = format!("{} {}", phase.workload.name(), target.name());
         eprintln!("running {label} …");
@@ -86,56 +94,49 @@ impl Run {
     }
 
     /// The cases of `workloads` against the spawned `server`, else the
-    /// uplink at `url`.
+    /// uplink at `url`, and the selected baselines.
     pub async fn main_cases(
         &mut self,
         server: Option<&Server>,
         url: &str,
         workloads: &[Workload],
     ) -> anyhow::Result<()> {
-        let token = self.token(server, url).await?;
-        let http = self.http_at(server, url, token)?;
+        let http = if self.measures_uplink() {
+            let token = self.token(server, url).await?;
+            Some(self.http_at(server, url, token)?)
+        } else {
+            None
+        };
         if workloads.iter().any(|w| w.writes()) {
-            self.create_lists(&http).await?;
+            self.create_lists(http.as_ref()).await?;
         }
         let mut salt = rng::Rng::new(self.args.seed ^ chrono::Utc::now().timestamp_micros() as u64);
         for &workload in workloads {
-            let uplink = Target::Uplink(http.clone());
+            let uplink = http.clone().map(Target::Uplink);
             let phase = self.phase(workload, None);
-            let measured = self.case(&phase, &uplink, server, salt.next_u64()).await?;
+            let measured = match &uplink {
+                Some(uplink) => Some(self.case(&phase, uplink, server, salt.next_u64()).await?),
+                None => None,
+            };
             // Policy cases are compared with their plain case, not with
             // the baselines.
             if !workload.writes() || workload.plain().is_some() {
                 continue;
             }
-            if let (Some(db), Some(reusing), false) = (
-                self.db.clone(),
-                self.db_reusing_plans.clone(),
-                self.args.no_baselines,
-            ) {
-                // As in uplink: batches of inserts only (put100) may reuse
-                // plans, whose shape cannot depend on the data; lookups of
-                // existing rows are planned per execution. The demos send
-                // unnamed statements, planned every time.
-                let prepared = if workload == Workload::Put100 {
-                    reusing
-                } else {
-                    db.clone()
-                };
-                let baselines = [
-                    Target::Naive(db),
-                    Target::NaiveTyped(prepared.clone()),
-                    Target::SqlLimit(prepared),
-                ];
-                for baseline in baselines {
-                    self.case(&phase, &baseline, server, salt.next_u64())
-                        .await?;
+            if let (Some(db), false) = (self.db.clone(), self.args.no_baselines) {
+                for baseline in db.baselines(workload) {
+                    if self.args.targets.contains(&baseline.kind()) {
+                        self.case(&phase, &baseline, server, salt.next_u64())
+                            .await?;
+                    }
                 }
             }
-            if let (Some(fraction), None) = (self.args.latency_at, self.args.rate) {
+            if let (Some(uplink), Some(measured), Some(fraction), None) =
+                (&uplink, measured, self.args.latency_at, self.args.rate)
+            {
                 let rate = (measured.requests_per_s * fraction).max(1.0);
                 let phase = self.phase(workload, Some((rate * 10.0).round() / 10.0));
-                self.case(&phase, &uplink, server, salt.next_u64()).await?;
+                self.case(&phase, uplink, server, salt.next_u64()).await?;
             }
         }
         Ok(())

@@ -3,17 +3,20 @@
 //! Point it at any deployment (`--url`, `--token` or a dev-identity
 //! `--user`), or let it start a local release uplink on a database
 //! (`--spawn --database-url …`, which `scripts/bench` does). With a database
-//! URL it also runs the baselines on the same entries: `naive` (one statement
-//! per entry, one transaction per batch: the reference demos' statements),
-//! `naive-typed` (the same with typed prepared statements) and `sql-limit`
-//! (one set-based statement per batch over a plain connection).
+//! URL, Postgres or MySQL/MariaDB, it also runs the baselines on the same
+//! entries: `naive` (one statement per entry, one transaction per batch: the
+//! reference demos' statements), `naive-typed` (the same with typed prepared
+//! statements; Postgres only) and `sql-limit` (the fewest set-based
+//! statements per batch over a plain connection).
 //!
 //! The load loop runs on one thread (a current-thread runtime), so on a
-//! small machine the generator takes as little CPU from uplink and Postgres
+//! small machine the generator takes as little CPU from uplink and the database
 //! as possible; the report shows the CPU split of all three.
 
 mod args;
 mod baseline_db;
+mod baseline_mysql;
+mod baseline_pg;
 mod batch;
 mod cases;
 mod load;

@@ -15,9 +15,10 @@ use futures_util::future::join_all;
 use hdrhistogram::Histogram;
 
 use crate::procfs;
-use crate::targets::{self, Target};
+use crate::targets::{Pool, Target};
 use crate::virtual_client::VirtualClient;
 use crate::workload::Workload;
+use crate::{baseline_mysql as mysql, baseline_pg as pg};
 
 pub struct Phase {
     pub workload: Workload,
@@ -34,20 +35,22 @@ pub struct Phase {
 #[derive(Clone, Copy, Default)]
 pub struct Watch {
     pub server_pid: Option<u32>,
-    pub postmaster_pid: Option<u32>,
+    /// The database server's main process (the postmaster, mysqld).
+    pub database_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct CpuSplit {
     pub uplink_s: Option<f64>,
-    pub postgres_s: Option<f64>,
+    /// The whole database server: Postgres or MySQL/MariaDB.
+    pub database_s: Option<f64>,
     pub client_s: Option<f64>,
 }
 
 struct Snapshot {
     at: Instant,
     uplink: Option<f64>,
-    postgres: Option<f64>,
+    database: Option<f64>,
     client: Option<f64>,
 }
 
@@ -56,7 +59,7 @@ impl Snapshot {
         Self {
             at: Instant::now(),
             uplink: watch.server_pid.and_then(|p| procfs::cpu_seconds(p, false)),
-            postgres: watch.postmaster_pid.and_then(procfs::postgres_cpu_seconds),
+            database: watch.database_pid.and_then(procfs::server_cpu_seconds),
             client: procfs::self_cpu_seconds(),
         }
     }
@@ -65,7 +68,7 @@ impl Snapshot {
         let d = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
         CpuSplit {
             uplink_s: d(self.uplink, start.uplink),
-            postgres_s: d(self.postgres, start.postgres),
+            database_s: d(self.database, start.database),
             client_s: d(self.client, start.client),
         }
     }
@@ -254,9 +257,11 @@ async fn send(target: &Target, source: &mut Source, phase: &Phase) -> anyhow::Re
             };
             match target {
                 Target::Uplink(http) => http.upload(batch.to_json(), batch.len()).await,
-                Target::Naive(pool) => targets::naive(pool, &batch).await,
-                Target::NaiveTyped(pool) => targets::naive_typed(pool, &batch).await,
-                Target::SqlLimit(pool) => targets::sql_limit(pool, &batch).await,
+                Target::Naive(Pool::Postgres(pool)) => pg::naive(pool, &batch).await,
+                Target::Naive(Pool::MySql(pool)) => mysql::naive(pool, &batch).await,
+                Target::NaiveTyped(pool) => pg::naive_typed(pool, &batch).await,
+                Target::SqlLimit(Pool::Postgres(pool)) => pg::sql_limit(pool, &batch).await,
+                Target::SqlLimit(Pool::MySql(pool)) => mysql::sql_limit(pool, &batch).await,
             }
         }
         Source::Tokens { user_id } => match target {

@@ -48,16 +48,17 @@ pub fn parent_pid(pid: u32) -> Option<u32> {
         .map(|p| p as u32)
 }
 
-/// CPU seconds of a whole Postgres server: the postmaster with its exited
-/// backends, plus every live child process (backends, walwriter, …).
-pub fn postgres_cpu_seconds(postmaster: u32) -> Option<f64> {
-    let mut total = cpu_seconds(postmaster, true)?;
+/// CPU seconds of a whole database server: its main process with its
+/// exited children, plus every live child (Postgres's backends, walwriter,
+/// …; mysqld has threads only, all counted in its own time).
+pub fn server_cpu_seconds(main: u32) -> Option<f64> {
+    let mut total = cpu_seconds(main, true)?;
     for entry in fs::read_dir("/proc").ok()?.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        if parent_pid(pid) == Some(postmaster) {
+        if parent_pid(pid) == Some(main) {
             total += cpu_seconds(pid, false).unwrap_or(0.0);
         }
     }

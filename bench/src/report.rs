@@ -100,7 +100,7 @@ impl Case {
             latency_ms: Latency::from(&o.latency_us),
             cpu_s: CpuSplit {
                 uplink_s: o.cpu.uplink_s.map(|s| (s * 100.0).round() / 100.0),
-                postgres_s: o.cpu.postgres_s.map(|s| (s * 100.0).round() / 100.0),
+                database_s: o.cpu.database_s.map(|s| (s * 100.0).round() / 100.0),
                 client_s: o.cpu.client_s.map(|s| (s * 100.0).round() / 100.0),
             },
             uplink_rss_mb: mb(o.server_rss_peak_kb),
@@ -148,7 +148,7 @@ pub fn table(cases: &[Case]) -> String {
         "p99.9",
         "max ms",
         "errors",
-        "cpu s uplink/pg/gen",
+        "cpu s uplink/db/gen",
         "rss MB"
     );
     for c in cases {
@@ -165,7 +165,7 @@ pub fn table(cases: &[Case]) -> String {
             c.latency_ms.max,
             c.errors,
             opt(c.cpu_s.uplink_s, 1),
-            opt(c.cpu_s.postgres_s, 1),
+            opt(c.cpu_s.database_s, 1),
             opt(c.cpu_s.client_s, 1),
             opt(c.uplink_rss_mb, 1),
         );

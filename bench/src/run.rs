@@ -5,27 +5,37 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
 
 use crate::args::BenchArgs;
+use crate::baseline_db::Database;
+use crate::baseline_mysql;
 use crate::load::{Phase, Watch};
 use crate::report::Case;
 use crate::server::{self, Server};
-use crate::targets::Http;
+use crate::targets::{Http, TargetKind};
 use crate::workload::Workload;
 
 pub struct Run {
     pub args: BenchArgs,
-    pub db: Option<PgPool>,
-    /// The same database; its sessions may reuse generic plans.
-    pub db_reusing_plans: Option<PgPool>,
-    pub postmaster: Option<u32>,
+    pub db: Option<Database>,
+    /// The local database server's main process, for its CPU time.
+    pub database_pid: Option<u32>,
     pub cases: Vec<Case>,
     pub startups_ms: Vec<f64>,
     pub list_ids: Vec<uuid::Uuid>,
+    /// What the run skipped or could not measure, and why: in the report.
+    pub notes: Vec<String>,
 }
 
 impl Run {
+    pub fn measures_uplink(&self) -> bool {
+        self.args.targets.contains(&TargetKind::Uplink)
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        self.db.as_ref().is_some_and(Database::is_mysql)
+    }
+
     /// Starts the local uplink (with --spawn) on `config`, else
     /// `--server-config`.
     pub async fn start_server(
@@ -33,13 +43,18 @@ impl Run {
         config: Option<&Path>,
         env: &[(&str, String)],
     ) -> anyhow::Result<Option<Server>> {
-        if !self.args.spawn {
+        if !self.args.spawn || !self.measures_uplink() {
             return Ok(None);
         }
-        let url = self.args.database_url.as_deref().unwrap_or_default();
+        let url = baseline_mysql::sqlx_url(self.args.database_url.as_deref().unwrap_or_default());
+        let mut env = env.to_vec();
+        if self.is_mysql() {
+            // Attachments are Postgres-only in uplink: off on MySQL.
+            env.push(("UPLINK__ATTACHMENTS__ENABLED", "false".to_owned()));
+        }
         let config = config.or(Some(self.args.server_config.as_path()).filter(|p| p.exists()));
         let exe = server::uplink_binary(self.args.uplink_bin.as_deref())?;
-        let server = Server::spawn(&exe, config, url, env).await?;
+        let server = Server::spawn(&exe, config, &url, &env).await?;
         let ms = (server.startup.as_secs_f64() * 10_000.0).round() / 10.0;
         eprintln!("uplink ready in {ms} ms (pid {})", server.pid());
         self.startups_ms.push(ms);
@@ -72,7 +87,7 @@ impl Run {
     pub fn watch(&self, server: Option<&Server>) -> Watch {
         Watch {
             server_pid: server.map(Server::pid).or(self.args.server_pid),
-            postmaster_pid: self.postmaster,
+            database_pid: self.database_pid,
         }
     }
 

@@ -7,11 +7,12 @@
 use anyhow::{Context, bail};
 
 use crate::args::BenchArgs;
-use crate::baseline_db::{baseline_pool, find_postmaster};
+use crate::baseline_db::Database;
 use crate::procfs;
 use crate::report;
 use crate::run::Run;
 use crate::spawn_config::todo_config;
+use crate::targets::TargetKind;
 use crate::workload::Workload;
 
 /// Runs the benchmark on its own single-threaded runtime and prints the report.
@@ -38,31 +39,27 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     if args.spawn && args.database_url.is_none() {
         bail!("--spawn needs --database-url (the database the local uplink serves)");
     }
-    let (db, db_reusing_plans) = match &args.database_url {
-        Some(url) => (
-            Some(baseline_pool(url, args.connections, "force_custom_plan").await?),
-            Some(baseline_pool(url, args.connections, "auto").await?),
-        ),
-        None => (None, None),
-    };
-    let postmaster = match &db {
-        Some(db) => find_postmaster(db).await,
+    let db = match &args.database_url {
+        Some(url) => Some(Database::connect(url, args.connections).await?),
         None => None,
+    };
+    let (database_version, database_pid) = match &db {
+        Some(db) => (db.version().await, db.server_pid().await),
+        None => (None, None),
     };
     let mut run = Run {
         db,
-        db_reusing_plans,
-        postmaster,
+        database_pid,
         cases: Vec::new(),
         startups_ms: Vec::new(),
         list_ids: Vec::new(),
+        notes: Vec::new(),
         args,
     };
+    let workloads = run.workloads();
     let started_at = chrono::Utc::now();
 
-    let (policy_workloads, main_workloads): (Vec<Workload>, Vec<Workload>) = run
-        .args
-        .workload
+    let (policy_workloads, main_workloads): (Vec<Workload>, Vec<Workload>) = workloads
         .iter()
         .copied()
         .filter(|w| *w != Workload::Tokens)
@@ -104,12 +101,22 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         }
         result?;
     }
-    if run.args.workload.contains(&Workload::Tokens) {
+    if workloads.contains(&Workload::Tokens) {
         run.token_cases().await?;
     }
 
     let checks = run.checks();
+    let database = run.db.as_ref().map(Database::kind);
     println!();
+    if let Some(kind) = database {
+        println!(
+            "database: {kind} ({})",
+            database_version.as_deref().unwrap_or("version unknown")
+        );
+    }
+    for note in &run.notes {
+        println!("note: {note}");
+    }
     println!("{}", report::table(&run.cases));
     println!("{}", report::checks_table(&checks));
     if !run.startups_ms.is_empty() {
@@ -119,6 +126,8 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         "uplink_version": env!("CARGO_PKG_VERSION"),
         "started_at": started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "machine": procfs::machine(),
+        "database": database,
+        "database_version": database_version,
         "settings": {
             "connections": run.args.connections,
             "batch_size": run.args.batch_size,
@@ -128,6 +137,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
             "rate_rps": run.args.rate,
             "spawned_uplink": run.args.spawn,
             "baselines": run.db.is_some() && !run.args.no_baselines,
+            "targets": run.args.targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
             "reset_tables": run.args.reset_tables,
             "generator_threads": 1,
             "seed": run.args.seed,
@@ -136,6 +146,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         "cases": run.cases,
         "ratios": run.ratios(),
         "targets": checks,
+        "notes": run.notes,
     });
     if let Some(path) = &run.args.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -147,4 +158,60 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+impl Run {
+    /// The workloads this run can measure; the others are left out with a
+    /// note.
+    fn workloads(&mut self) -> Vec<Workload> {
+        let mut workloads = self.args.workload.clone();
+        let mut skip = |notes: &mut Vec<String>, skipped: &[Workload], why: &str| {
+            let names: Vec<&str> = workloads
+                .iter()
+                .filter(|w| skipped.contains(w))
+                .map(|w| w.name())
+                .collect();
+            if !names.is_empty() {
+                notes.push(format!("{} skipped: {why}", names.join(", ")));
+                workloads.retain(|w| !skipped.contains(w));
+            }
+        };
+        if self.is_mysql() {
+            skip(
+                &mut self.notes,
+                &[Workload::Presign],
+                "uplink serves no attachments on MySQL",
+            );
+        }
+        if !self.measures_uplink() {
+            skip(
+                &mut self.notes,
+                &[
+                    Workload::Put100Owner,
+                    Workload::MixedPolicies,
+                    Workload::Tokens,
+                    Workload::Presign,
+                ],
+                "they measure uplink, which --targets leaves out",
+            );
+        }
+        if self.is_mysql() && self.args.targets.contains(&TargetKind::NaiveTyped) {
+            self.notes.push(
+                "naive-typed runs on Postgres only (the demo's MySQL statements, naive, bind one typed parameter per column)"
+                    .to_owned(),
+            );
+        }
+        if self.is_mysql() && self.args.reset_tables {
+            self.notes.push(
+                "no CHECKPOINT before a case on MySQL: InnoDB flushes in the background".to_owned(),
+            );
+        }
+        if self.db.is_some() && self.database_pid.is_none() {
+            self.notes.push(
+                "database CPU not measured: its server is not a process on this machine (or not readable)"
+                    .to_owned(),
+            );
+        }
+        workloads
+    }
 }
