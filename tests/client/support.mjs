@@ -69,9 +69,9 @@ function mysqlClient() {
   throw new Error('neither the mariadb nor the mysql client is installed');
 }
 
-/** Runs SQL (or a file, with `file`) on MySQL at `url`; returns stdout (tab-separated, no headers). */
+/** Runs SQL (or a file, with `file`) on MySQL at `url`; returns stdout (tab-separated, no headers, unescaped). */
 export function mysql(url, sql, { file } = {}) {
-  return execFileSync(mysqlClient(), [...mysqlArgs(url), '-N', '-B', ...(sql ? ['-e', sql] : [])], {
+  return execFileSync(mysqlClient(), [...mysqlArgs(url), '--default-character-set=utf8mb4', '-N', '-B', '-r', ...(sql ? ['-e', sql] : [])], {
     encoding: 'utf8',
     input: file ? fs.readFileSync(file) : undefined,
   });
