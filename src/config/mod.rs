@@ -195,6 +195,8 @@ impl Settings {
     /// ignored: a setting that silently did nothing would be a security hole
     /// (row-level security) or lost data (attachments without records).
     fn refuse_what_mysql_lacks(&self) -> Result<(), ConfigError> {
+        const POLICIES_ON_MYSQL: &str = "the policies on MySQL are columns, read_only_columns, \
+                                         owner_column, insert_only and the `version` strategy";
         let unsupported = |key: String, why: &str| {
             Err(ConfigError::invalid(
                 key,
@@ -228,27 +230,18 @@ impl Settings {
         for (table, settings) in &self.write.tables {
             let key = |name: &str| format!("write.tables.{table}.{name}");
             if !settings.delta_columns.is_empty() {
-                return unsupported(
-                    key("delta_columns"),
-                    "only owner_column and version conflicts are",
-                );
+                return unsupported(key("delta_columns"), POLICIES_ON_MYSQL);
             }
             if settings.transitions.is_some() {
-                return unsupported(
-                    key("transitions"),
-                    "only owner_column and version conflicts are",
-                );
+                return unsupported(key("transitions"), POLICIES_ON_MYSQL);
             }
             if settings.locked_when.is_some() {
-                return unsupported(
-                    key("locked_when"),
-                    "only owner_column and version conflicts are",
-                );
+                return unsupported(key("locked_when"), POLICIES_ON_MYSQL);
             }
             if let Some(conflict) = &settings.conflict
                 && conflict.strategy != crate::upload::settings::ConflictStrategy::Version
             {
-                return unsupported(key("conflict.strategy"), "only the `version` strategy is");
+                return unsupported(key("conflict.strategy"), POLICIES_ON_MYSQL);
             }
         }
         Ok(())

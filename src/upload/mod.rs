@@ -1,5 +1,6 @@
-//! The write path: applies the SDK's upload batches to Postgres exactly once,
-//! in order, with set-based statements.
+//! The write path: applies the SDK's upload batches to the app's database
+//! exactly once, in order, with set-based statements: Postgres here, MySQL
+//! and MariaDB in `mysql` (which shares every step but the statements).
 //!
 //! This file holds the `Writer` (build, schema reload, retries). A request
 //! goes `routes` → `envelope` (wire shapes into a `batch`) → `Writer::apply`
