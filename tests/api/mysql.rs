@@ -430,3 +430,88 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
         assert!(err.contains("MySQL"), "{key}: {err}");
     }
 }
+
+#[tokio::test]
+async fn policies_hold_for_whole_batches_of_entries() {
+    let app = spawn().await;
+    let (alice, bob) = (app.token_for("alice").await, app.token_for("bob").await);
+    let theirs: Vec<String> = (0..20).map(|_| Uuid::new_v4().to_string()).collect();
+    let batch: Vec<Value> = theirs
+        .iter()
+        .enumerate()
+        .map(|(i, id)| put(i as i64 + 1, "lists", id, json!({"name": format!("a{i}")})))
+        .collect();
+    let (_, report) = app.post_batch(&alice, &json!({"batch": batch})).await;
+    assert_eq!(report["applied"], 20, "{report}");
+
+    // Bob: his own new lists in one client transaction; in another, a change
+    // of one of Alice's lists beside a new list of his.
+    let mine: Vec<String> = (0..10).map(|_| Uuid::new_v4().to_string()).collect();
+    let mut batch: Vec<Value> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({"op_id": i + 1, "op": "PUT", "type": "lists", "id": id, "tx_id": 1,
+                   "data": {"name": format!("b{i}")}})
+        })
+        .collect();
+    let stray = Uuid::new_v4().to_string();
+    batch.push(json!({"op_id": 11, "op": "PUT", "type": "lists", "id": stray, "tx_id": 2, "data": {"name": "b"}}));
+    batch.push(json!({"op_id": 12, "op": "PATCH", "type": "lists", "id": theirs[3], "tx_id": 2, "data": {"name": "mine"}}));
+    let (status, report) = app.post_batch(&bob, &json!({"batch": batch})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 10, "{report}");
+    let culprit = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["op_id"] == 12)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(culprit["code"], "forbidden", "{report}");
+    let owned_by_bob: i64 = scalar(&app, "SELECT count(*) FROM lists WHERE owner_id = 'bob'").await;
+    assert_eq!(
+        owned_by_bob, 10,
+        "the rejected transaction's new list is not written"
+    );
+    let name: String = scalar(
+        &app,
+        &format!(
+            "SELECT CAST(name AS CHAR) FROM lists WHERE id = '{}'",
+            theirs[3]
+        ),
+    )
+    .await;
+    assert_eq!(name, "a3");
+
+    // Versions: a batch with current and stale versions.
+    let docs: Vec<String> = (0..5).map(|_| Uuid::new_v4().to_string()).collect();
+    let batch: Vec<Value> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, id)| put(i as i64 + 1, "documents", id, json!({"content": "v1"})))
+        .collect();
+    let (_, report) = app.post_batch(&alice, &json!({"batch": batch})).await;
+    assert_eq!(report["applied"], 5, "{report}");
+    let batch: Vec<Value> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({"op_id": i + 10, "op": "PATCH", "type": "documents", "id": id,
+                   "data": {"content": "v2", "version": if i < 3 { 1 } else { 0 }}})
+        })
+        .collect();
+    let (_, report) = app.post_batch(&alice, &json!({"batch": batch})).await;
+    assert_eq!(report["applied"], 3, "{report}");
+    assert_eq!(report["conflicts"], 2, "{report}");
+    for (i, id) in docs.iter().enumerate() {
+        let (content, version): (String, i64) = sqlx::query_as(&format!(
+            "SELECT CAST(content AS CHAR), version FROM documents WHERE id = '{id}'"
+        ))
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+        let expected = if i < 3 { ("v2", 2) } else { ("v1", 1) };
+        assert_eq!((content.as_str(), version), expected, "document {i}");
+    }
+}

@@ -1,7 +1,11 @@
-//! Policy tables on MySQL, one entry at a time, through the policy steps
-//! the Postgres path shares (claim, check, decide): load the row under
-//! `FOR UPDATE`, or insert a new one (a concurrent creator of the same id
-//! then fails on the key and is checked against the winner's row).
+//! Policy tables on MySQL, through the policy steps the Postgres path
+//! shares (claim, check, decide): the rows are loaded under `FOR UPDATE`,
+//! new ones inserted (a concurrent creator of the same id then fails on the
+//! key and is checked against the winner's row). `apply_set` does this for
+//! entries on distinct rows in a few statements; `apply_row` one entry at a
+//! time, which also settles what a set leaves to the careful mode.
+
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::MySqlConnection;
 
@@ -12,7 +16,8 @@ use crate::upload::policy::{
     written_columns,
 };
 use crate::upload::prepared::Prepared;
-use crate::upload::schema::Table;
+use crate::upload::run::{Conflicts, RunFailure};
+use crate::upload::schema::{Column, Table};
 use crate::upload::sql::Row;
 
 /// MySQL's "duplicate entry" error.
@@ -113,4 +118,125 @@ async fn write_one(
         }
     }
     Ok(())
+}
+
+/// Entries of a policy table on distinct rows, a set at a time: claimed,
+/// loaded under lock in one statement, checked and decided one by one,
+/// then written in a few statements. A refusal is not attributed here: the
+/// careful mode replays the entries one at a time (`apply_row`) to find the
+/// one at fault, as it does for a new id another writer took meanwhile (the
+/// insert fails on the key).
+pub async fn apply_set<'c>(
+    conn: &mut MySqlConnection,
+    table: &Table,
+    policy: &Policy<'c>,
+    entries: &[(&Prepared<'c, '_>, &Entry<'_>)],
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Conflicts, RunFailure> {
+    let unattributed = |failure: RowFailure| match failure {
+        RowFailure::Refused(rejection) => RunFailure::Unattributed(rejection),
+        RowFailure::Db(err) => RunFailure::Db(err),
+    };
+    let mut claimed = Vec::with_capacity(entries.len());
+    for (prepared, entry) in entries {
+        let row =
+            claim(table, policy, prepared, user_id, client_id).map_err(RunFailure::Unattributed)?;
+        claimed.push((*prepared, *entry, row));
+    }
+    let ids: Vec<&str> = claimed.iter().map(|(_, _, row)| row.id.as_str()).collect();
+    let mut current: HashMap<String, String> = HashMap::new();
+    for statement in statements::load_many(table, &ids) {
+        for (id, row) in statement.fetch_rows(conn).await? {
+            current.insert(id, row);
+        }
+    }
+    let mut conflicts = Vec::new();
+    let mut writes = Vec::new();
+    let mut inserts = Vec::new();
+    for (prepared, entry, row) in claimed {
+        match current.get(&row.id) {
+            None if prepared.op != Op::Put => {}
+            None => inserts.push((
+                prepared,
+                check_new(policy, entry, row).map_err(unattributed)?,
+            )),
+            Some(server) => {
+                match check_existing(table, policy, prepared, entry, row, server, user_id)
+                    .map_err(unattributed)?
+                {
+                    Verdict::Keep(note) => conflicts.push((prepared.at, note)),
+                    Verdict::Write(write, note) => {
+                        conflicts.extend(note.map(|note| (prepared.at, note)));
+                        writes.push((prepared, write));
+                    }
+                }
+            }
+        }
+    }
+    write_set(conn, table, &writes).await?;
+    for (owned, rows) in column_sets(inserts.iter().map(|(p, row)| (*p, row))) {
+        for statement in statements::insert(table, owned.as_deref(), &rows) {
+            statement.execute(conn).await?;
+        }
+    }
+    Ok(conflicts)
+}
+
+/// Writes decided entries to their existing (locked) rows, as `write_one`
+/// does one by one: deletes, updates, replaces, then the version bumps.
+async fn write_set(
+    conn: &mut MySqlConnection,
+    table: &Table,
+    writes: &[(&Prepared<'_, '_>, Write<'_, '_>)],
+) -> Result<(), sqlx::Error> {
+    let of = |op: Op| writes.iter().filter(move |(p, _)| p.op == op);
+    let deleted: Vec<&str> = of(Op::Delete).map(|(_, w)| w.row.id.as_str()).collect();
+    let patched: Vec<&Row> = of(Op::Patch).map(|(_, w)| &w.row).collect();
+    let mut statements = statements::delete(table, &deleted);
+    statements.extend(statements::update(table, &patched));
+    for (owned, rows) in column_sets(of(Op::Put).map(|(p, w)| (*p, &w.row))) {
+        if table.rows_independent {
+            statements.extend(statements::upsert(table, owned.as_deref(), &rows));
+        } else {
+            statements.extend(
+                rows.into_iter()
+                    .map(|row| statements::replace(table, owned.as_deref(), row)),
+            );
+        }
+    }
+    let bumped: Vec<&str> = writes
+        .iter()
+        .filter(|(p, w)| w.bump_version.is_some() && p.op != Op::Delete)
+        .map(|(_, w)| w.row.id.as_str())
+        .collect();
+    if let Some(column) = writes.iter().find_map(|(_, w)| w.bump_version) {
+        statements.extend(statements::bump_version(table, column, &bumped));
+    }
+    for statement in statements {
+        statement.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The columns a PUT statement writes (see `written_columns`) and its rows.
+type ColumnSet<'r, 'c, 'a> = (Option<Vec<&'c Column>>, Vec<&'r Row<'c, 'a>>);
+
+/// PUT rows grouped by the columns they write: one statement per set.
+fn column_sets<'r, 'c: 'r, 'a: 'r>(
+    rows: impl Iterator<Item = (&'r Prepared<'c, 'a>, &'r Row<'c, 'a>)>,
+) -> Vec<ColumnSet<'r, 'c, 'a>> {
+    let mut sets: Vec<(BTreeSet<&str>, ColumnSet<'r, 'c, 'a>)> = Vec::new();
+    for (prepared, row) in rows {
+        let columns = written_columns(prepared, row);
+        let key: BTreeSet<&str> = match &columns {
+            Some(columns) => columns.iter().map(|c| c.name.as_str()).collect(),
+            None => row.values.iter().map(|(c, _)| c.name.as_str()).collect(),
+        };
+        match sets.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, (_, rows))) => rows.push(row),
+            None => sets.push((key, (columns, vec![row]))),
+        }
+    }
+    sets.into_iter().map(|(_, set)| set).collect()
 }

@@ -25,10 +25,12 @@ pub async fn run(
     for step in group(entries, false) {
         match step {
             Step::PerRow(prepared) => conflicts.extend(run_policy_row(conn, ctx, prepared).await?),
+            // One entry: the row path, which settles races by itself.
+            Step::Statement(group) if group.policy.is_some() && group.entries.len() == 1 => {
+                conflicts.extend(run_policy_row(conn, ctx, group.entries[0]).await?);
+            }
             Step::Statement(group) if group.policy.is_some() => {
-                for prepared in &group.entries {
-                    conflicts.extend(run_policy_row(conn, ctx, prepared).await?);
-                }
+                conflicts.extend(run_policy_set(conn, ctx, &group).await?);
             }
             Step::Statement(group) => run_statement(conn, &group).await?,
         }
@@ -61,6 +63,31 @@ async fn run_policy_row(
         Err(RowFailure::Refused(rejection)) => Err(RunFailure::Refused(prepared.at, rejection)),
         Err(RowFailure::Db(err)) => Err(RunFailure::Db(err)),
     }
+}
+
+/// A group of policy entries on distinct rows, a set at a time.
+async fn run_policy_set(
+    conn: &mut MySqlConnection,
+    ctx: &RunContext<'_, '_, '_>,
+    group: &Group<'_, '_, '_>,
+) -> Result<Conflicts, RunFailure> {
+    let Some(rules) = group.policy else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<_> = group
+        .entries
+        .iter()
+        .map(|p| (*p, &ctx.batch.transactions[p.at.0].entries[p.at.1]))
+        .collect();
+    policy::apply_set(
+        conn,
+        group.table,
+        rules,
+        &entries,
+        ctx.user_id,
+        ctx.client_id,
+    )
+    .await
 }
 
 /// A group of one operation on a table without a policy.

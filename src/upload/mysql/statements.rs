@@ -60,6 +60,16 @@ impl<'p> Statement<'p> {
             .map(|done| done.rows_affected())
     }
 
+    /// Runs the statement; its two text columns, per returned row.
+    pub async fn fetch_rows(
+        &self,
+        conn: &mut MySqlConnection,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as_with(&self.sql, self.arguments()?)
+            .fetch_all(conn)
+            .await
+    }
+
     /// Runs the statement; the text of its one column, per returned row.
     pub async fn fetch_text(
         &self,
@@ -344,6 +354,35 @@ pub fn bump_version<'p>(table: &Table, column: &Column, ids: &[&'p str]) -> Vec<
 /// `to_jsonb` gives it), locked until the transaction ends.
 pub fn load<'p>(table: &Table, id: &'p str) -> Statement<'p> {
     let mut statement = Statement::new();
+    let _ = write!(
+        statement.sql,
+        "SELECT {} FROM {} WHERE `id` = ",
+        row_json(table),
+        quote(&table.name)
+    );
+    let placeholder = statement.bind_id(table, id);
+    let _ = write!(statement.sql, "{placeholder} FOR UPDATE");
+    statement
+}
+
+/// The existing rows with these ids: (id as MySQL prints it, the row as
+/// `load` gives it), locked in id order until the transaction ends.
+pub fn load_many<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
+    by_ids(
+        table,
+        &format!(
+            "SELECT {}, {} FROM {}",
+            id_text(table),
+            row_json(table),
+            quote(&table.name)
+        ),
+        ids,
+        " ORDER BY `id` FOR UPDATE",
+    )
+}
+
+/// Every column of a row as one JSON object, as text.
+fn row_json(table: &Table) -> String {
     let members: Vec<String> = table
         .columns
         .iter()
@@ -355,15 +394,7 @@ pub fn load<'p>(table: &Table, id: &'p str) -> Statement<'p> {
             format!("{}, {value}", json_key(&c.name))
         })
         .collect();
-    let _ = write!(
-        statement.sql,
-        "SELECT CAST(JSON_OBJECT({}) AS CHAR) FROM {} WHERE `id` = ",
-        members.join(", "),
-        quote(&table.name)
-    );
-    let placeholder = statement.bind_id(table, id);
-    let _ = write!(statement.sql, "{placeholder} FOR UPDATE");
-    statement
+    format!("CAST(JSON_OBJECT({}) AS CHAR)", members.join(", "))
 }
 
 /// The id column as text (a BINARY(16) uuid in its usual form).
