@@ -3,11 +3,12 @@
 //! and dead letters, for random sequences of PUT/PATCH/DELETE by two users,
 //! with fresh and stale versions, illegal transitions, locked rows, an
 //! insert-only table, constraint violations and repeated ids in one batch
-//! (also spelled differently: a uuid in upper and lower case).
+//! (also spelled differently: a uuid in upper and lower case). The same on
+//! MySQL, with the policies it offers.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use sqlx::PgPool;
+use sqlx::{MySqlPool, PgPool};
 
 use crate::support::app::TestApp;
 use crate::support::fixtures::tables_from_yaml;
@@ -119,15 +120,15 @@ fn data_for(table: &'static str) -> BoxedStrategy<Map<String, Value>> {
         .boxed()
 }
 
-fn write() -> impl Strategy<Value = Write> {
+fn write(tables: &'static [&'static str]) -> impl Strategy<Value = Write> {
     (
         prop_oneof![3 => Just(0), 1 => Just(1)],
-        0..TABLES.len(),
+        0..tables.len(),
         0..IDS.len(),
         prop::sample::select(vec!["PUT", "PUT", "PATCH", "PATCH", "DELETE"]),
     )
-        .prop_flat_map(|(user, t, i, op)| {
-            let table = TABLES[t];
+        .prop_flat_map(move |(user, t, i, op)| {
+            let table = tables[t];
             data_for(table).prop_map(move |data| Write {
                 user,
                 table,
@@ -140,10 +141,10 @@ fn write() -> impl Strategy<Value = Write> {
 
 /// Writes with the client transaction and request each starts (true = new).
 /// A request is sent by the user of its first write.
-fn scenario() -> impl Strategy<Value = Vec<(Write, bool, bool)>> {
+fn scenario(tables: &'static [&'static str]) -> impl Strategy<Value = Vec<(Write, bool, bool)>> {
     prop::collection::vec(
         (
-            write(),
+            write(tables),
             prop::bool::weighted(0.3),
             prop::bool::weighted(0.15),
         ),
@@ -220,7 +221,7 @@ fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time() {
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(writes in scenario())| {
+    proptest!(config, |(writes in scenario(&TABLES))| {
         runtime.block_on(async {
             for app in [&sets, &rows] {
                 sqlx::query(
@@ -231,33 +232,134 @@ fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time() {
                 .await
                 .unwrap();
             }
-            let mut op_ids = [0i64; USERS.len()];
-            for (r, (user, transactions)) in requests(&writes).iter().enumerate() {
-                let mut batch = Vec::new();
-                for (t, transaction) in transactions.iter().enumerate() {
-                    for write in transaction {
-                        op_ids[*user] += 1;
-                        let mut entry = json!({"op_id": op_ids[*user], "op": write.op,
-                                               "type": write.table, "id": write.id,
-                                               "tx_id": r * 100 + t});
-                        if write.op != "DELETE" {
-                            entry["data"] = Value::Object(write.data.clone());
-                        }
-                        batch.push(entry);
-                    }
-                }
-                let body = json!({"client_id": USERS[*user], "batch": batch});
-                let (token_sets, token_rows) = &tokens[*user];
-                let (status, report) = sets.post_batch(token_sets, &body).await;
-                let (expected_status, expected) = rows.post_batch(token_rows, &body).await;
-                assert_eq!(status, 200, "{report}");
-                assert_eq!(
-                    (status, &report),
-                    (expected_status, &expected),
-                    "request {r} of {writes:#?}"
-                );
-            }
+            send_to_both(&sets, &rows, &tokens, &writes).await;
             assert_eq!(state(&sets.db_pool).await, state(&rows.db_pool).await, "writes: {writes:#?}");
+        });
+    });
+}
+
+/// Sends the scenario's requests to both apps; their reports must agree.
+async fn send_to_both<Pool>(
+    sets: &TestApp<Pool>,
+    rows: &TestApp<Pool>,
+    tokens: &[(String, String)],
+    writes: &[(Write, bool, bool)],
+) {
+    let mut op_ids = [0i64; USERS.len()];
+    for (r, (user, transactions)) in requests(writes).iter().enumerate() {
+        let mut batch = Vec::new();
+        for (t, transaction) in transactions.iter().enumerate() {
+            for write in transaction {
+                op_ids[*user] += 1;
+                let mut entry = json!({"op_id": op_ids[*user], "op": write.op,
+                                       "type": write.table, "id": write.id,
+                                       "tx_id": r * 100 + t});
+                if write.op != "DELETE" {
+                    entry["data"] = Value::Object(write.data.clone());
+                }
+                batch.push(entry);
+            }
+        }
+        let body = json!({"client_id": USERS[*user], "batch": batch});
+        let (token_sets, token_rows) = &tokens[*user];
+        let (status, report) = sets.post_batch(token_sets, &body).await;
+        let (expected_status, expected) = rows.post_batch(token_rows, &body).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(
+            (status, &report),
+            (expected_status, &expected),
+            "request {r} of {writes:#?}"
+        );
+    }
+}
+
+const MYSQL_SCHEMA: &str = "
+CREATE TABLE docs (id VARCHAR(8) PRIMARY KEY, owner_id VARCHAR(16), body VARCHAR(8) CHECK (body <> 'bad'),
+                   status VARCHAR(16) NOT NULL DEFAULT 'draft', version INT NOT NULL DEFAULT 1);
+CREATE TABLE cards (id CHAR(36) PRIMARY KEY, owner_id VARCHAR(16), title VARCHAR(8), version INT NOT NULL DEFAULT 1);
+CREATE TABLE events (id VARCHAR(8) PRIMARY KEY, kind VARCHAR(8) NOT NULL DEFAULT 'event');
+";
+
+/// The policies MySQL offers: owners, versions, declared and insert-only tables.
+const MYSQL_POLICIES: &str = r#"
+write:
+  tables:
+    docs:
+      owner_column: owner_id
+      conflict: { strategy: version, column: version, on_conflict: record }
+    cards:
+      columns: [title, owner_id]
+      owner_column: owner_id
+      conflict: { strategy: version, column: version, on_conflict: reject }
+    events: { insert_only: true }
+"#;
+
+const MYSQL_TABLES: [&str; 3] = ["docs", "cards", "events"];
+
+async fn spawn_mysql(one_row_at_a_time: bool) -> TestApp<MySqlPool> {
+    TestApp::builder()
+        .schema(MYSQL_SCHEMA)
+        .config(move |s| {
+            s.write.tables = tables_from_yaml(MYSQL_POLICIES);
+            s.write.policies_one_row_at_a_time = one_row_at_a_time;
+        })
+        .spawn_mysql()
+        .await
+}
+
+/// Rows, conflict records and dead letters on MySQL, without generated ids
+/// and times; each row as JSON text, in a stable order.
+async fn mysql_state(pool: &MySqlPool) -> Vec<String> {
+    let queries = [
+        "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'body', body, 'status', status, \
+         'version', version) AS CHAR) FROM docs ORDER BY id",
+        "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'title', title, 'version', version) \
+         AS CHAR) FROM cards ORDER BY id",
+        "SELECT CAST(JSON_OBJECT('id', id, 'kind', kind) AS CHAR) FROM events ORDER BY id",
+        "SELECT CAST(JSON_OBJECT('table', table_name, 'row', row_id, 'type', conflict_type, \
+         'client', client_data, 'server', server_data, 'user', user_id, 'op_id', op_id) AS CHAR) \
+         FROM write_conflicts ORDER BY client_id, op_id, table_name",
+        "SELECT CAST(JSON_OBJECT('user', user_id, 'code', code, 'entries', entries, 'op_id', \
+         failed_op_id, 'message', message) AS CHAR) FROM uplink_dead_letters ORDER BY id",
+    ];
+    let mut state = Vec::new();
+    for query in queries {
+        let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(pool).await.unwrap();
+        state.push(format!("{query}: {rows:?}"));
+    }
+    state
+}
+
+#[test]
+fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time_on_mysql() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (sets, rows, tokens) = runtime.block_on(async {
+        let sets = spawn_mysql(false).await;
+        let rows = spawn_mysql(true).await;
+        let mut tokens = Vec::new();
+        for user in USERS {
+            tokens.push((sets.token_for(user).await, rows.token_for(user).await));
+        }
+        (sets, rows, tokens)
+    });
+    let config = ProptestConfig {
+        cases: 40,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(writes in scenario(&MYSQL_TABLES))| {
+        runtime.block_on(async {
+            for app in [&sets, &rows] {
+                sqlx::raw_sql(
+                    "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM write_conflicts; \
+                     DELETE FROM uplink_dead_letters; DELETE FROM uplink_client_progress",
+                )
+                .execute(&app.db_pool)
+                .await
+                .unwrap();
+            }
+            send_to_both(&sets, &rows, &tokens, &writes).await;
+            assert_eq!(mysql_state(&sets.db_pool).await, mysql_state(&rows.db_pool).await, "writes: {writes:#?}");
         });
     });
 }
