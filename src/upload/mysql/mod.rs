@@ -6,9 +6,8 @@
 //! multi-row `INSERT … ON DUPLICATE KEY UPDATE`, `UPDATE … CASE id` and
 //! `DELETE … WHERE id IN`; a failed statement does not abort the
 //! transaction (the careful mode still uses savepoints, to undo a client
-//! transaction's earlier writes); policy tables run one entry at a time;
-//! and values MySQL would silently alter are converted or refused first
-//! (`values`).
+//! transaction's earlier writes); and values MySQL would silently alter are
+//! converted or refused first (`values`).
 
 mod apply;
 pub mod catalog;
