@@ -46,7 +46,7 @@ pub struct RunContext<'r, 'b, 'a> {
 }
 
 impl<'a> RunContext<'_, '_, 'a> {
-    fn entry(&self, at: Position) -> &Entry<'a> {
+    pub(crate) fn entry(&self, at: Position) -> &Entry<'a> {
         &self.batch.transactions[at.0].entries[at.1]
     }
 }

@@ -1,5 +1,5 @@
 //! Runs prepared entries on MySQL in order: one set-based statement per
-//! group of a plain table, the policy steps per entry of a policy table;
+//! group of a plain table, the policy steps for a group of a policy table;
 //! and the careful mode, a savepoint per client transaction.
 
 use sqlx::{Acquire, MySqlConnection};
@@ -9,7 +9,7 @@ use crate::upload::batch::Op;
 use crate::upload::careful::refusal;
 use crate::upload::failure::Failure;
 use crate::upload::plan::{Group, Step, group};
-use crate::upload::policy::{RowFailure, RowOutcome};
+use crate::upload::policy::{ConflictNote, RowFailure, RowOutcome};
 use crate::upload::prepared::{Position, Prepared};
 use crate::upload::run::{Conflicts, RunContext, RunFailure};
 use crate::upload::work::{TxOutcome, TxWork};
@@ -42,11 +42,11 @@ async fn run_policy_row(
     conn: &mut MySqlConnection,
     ctx: &RunContext<'_, '_, '_>,
     prepared: &Prepared<'_, '_>,
-) -> Result<Option<(Position, crate::upload::policy::ConflictNote)>, RunFailure> {
+) -> Result<Option<(Position, ConflictNote)>, RunFailure> {
     let Some(rules) = prepared.policy else {
         return Ok(None);
     };
-    let entry = &ctx.batch.transactions[prepared.at.0].entries[prepared.at.1];
+    let entry = ctx.entry(prepared.at);
     let outcome = policy::apply_row(
         conn,
         prepared.table,
@@ -77,7 +77,7 @@ async fn run_policy_set(
     let entries: Vec<_> = group
         .entries
         .iter()
-        .map(|p| (*p, &ctx.batch.transactions[p.at.0].entries[p.at.1]))
+        .map(|p| (*p, ctx.entry(p.at)))
         .collect();
     policy::apply_set(
         conn,
