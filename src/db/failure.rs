@@ -137,6 +137,21 @@ pub fn database_failure(err: &sqlx::Error) -> Option<DbFailure> {
         _ => return None,
     };
     let constraint = db.constraint().map(str::to_owned);
+    let error = format!("SQLSTATE {sqlstate}");
+    Some(refused(code, column, constraint, sqlstate, &error, None))
+}
+
+/// A refusal with the message clients see for its code; `error` names the
+/// database's own error (`SQLSTATE 22P02`, `MySQL error 1366`), `rule` what
+/// a database rule (a trigger) said.
+fn refused(
+    code: ErrorCode,
+    column: Option<String>,
+    constraint: Option<String>,
+    sqlstate: String,
+    error: &str,
+    rule: Option<&str>,
+) -> DbFailure {
     let message = match code {
         ErrorCode::NotNullViolation => format!(
             "a value is required for column `{}`",
@@ -158,19 +173,22 @@ pub fn database_failure(err: &sqlx::Error) -> Option<DbFailure> {
             "the database refused the write (permission or row-level security)".to_owned()
         }
         ErrorCode::InvalidValue => {
-            format!("a value cannot be stored in its column's type (SQLSTATE {sqlstate})")
+            format!("a value cannot be stored in its column's type ({error})")
         }
         ErrorCode::SchemaMismatch => "the write does not fit the table's current schema".to_owned(),
-        ErrorCode::RejectedByDatabase => "a database rule refused the write".to_owned(),
-        _ => format!("the database refused the write (SQLSTATE {sqlstate})"),
+        ErrorCode::RejectedByDatabase => match rule {
+            Some(rule) => format!("a database rule refused the write: {rule}"),
+            None => "a database rule refused the write".to_owned(),
+        },
+        _ => format!("the database refused the write ({error})"),
     };
-    Some(DbFailure::Refused(Refusal {
+    DbFailure::Refused(Refusal {
         code,
         message,
         constraint,
         column,
         sqlstate,
-    }))
+    })
 }
 
 /// MySQL and MariaDB errors, by error number (their SQLSTATEs are too
@@ -206,36 +224,15 @@ fn mysql_failure(err: &sqlx::mysql::MySqlDatabaseError) -> Option<DbFailure> {
     let constraint = quoted_after(text, "CONSTRAINT `")
         .or_else(|| quoted_after(text, "for key '"))
         .or_else(|| quoted_after(text, "Check constraint '"));
-    let message = match code {
-        ErrorCode::NotNullViolation => format!(
-            "a value is required for column `{}`",
-            column.as_deref().unwrap_or("?")
-        ),
-        ErrorCode::ForeignKeyViolation => {
-            "a referenced row does not exist (foreign key)".to_owned()
-        }
-        ErrorCode::UniqueViolation => format!(
-            "another row already has this value ({})",
-            constraint.as_deref().unwrap_or("unique key")
-        ),
-        ErrorCode::CheckViolation => format!(
-            "a value breaks the check constraint {}",
-            constraint.as_deref().unwrap_or("?")
-        ),
-        ErrorCode::Forbidden => "the database refused the write (permission)".to_owned(),
-        ErrorCode::InvalidValue => {
-            format!("a value cannot be stored in its column's type (MySQL error {number})")
-        }
-        ErrorCode::SchemaMismatch => "the write does not fit the table's current schema".to_owned(),
-        _ => format!("a database rule refused the write: {text}"),
-    };
-    Some(DbFailure::Refused(Refusal {
+    let error = format!("MySQL error {number}");
+    Some(refused(
         code,
-        message,
-        constraint,
         column,
+        constraint,
         sqlstate,
-    }))
+        &error,
+        Some(text),
+    ))
 }
 
 /// The text after `marker` up to the next `'` (MySQL quotes names so).

@@ -104,10 +104,18 @@ async fn run_policy_row(
         ctx.client_id,
     )
     .await;
+    row_result(prepared.at, outcome)
+}
+
+/// What the policy decided for the entry at `at`, in the run's terms.
+pub(crate) fn row_result(
+    at: Position,
+    outcome: Result<RowOutcome, RowFailure>,
+) -> Result<Option<(Position, ConflictNote)>, RunFailure> {
     match outcome {
         Ok(RowOutcome::Applied) => Ok(None),
-        Ok(RowOutcome::Conflict(note)) => Ok(Some((prepared.at, note))),
-        Err(RowFailure::Refused(rejection)) => Err(RunFailure::Refused(prepared.at, rejection)),
+        Ok(RowOutcome::Conflict(note)) => Ok(Some((at, note))),
+        Err(RowFailure::Refused(rejection)) => Err(RunFailure::Refused(at, rejection)),
         Err(RowFailure::Db(err)) => Err(RunFailure::Db(err)),
     }
 }

@@ -5,19 +5,19 @@
 //! entries on distinct rows in a few statements; `apply_row` one entry at a
 //! time, which also settles what a set leaves to the careful mode.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use sqlx::MySqlConnection;
 
 use super::statements;
 use crate::upload::batch::{Entry, Op};
 use crate::upload::policy::{
-    Policy, RowFailure, RowOutcome, Verdict, Write, check_existing, check_new, claim,
+    Policy, RowFailure, RowOutcome, Verdict, Write, by_columns, check_existing, check_new, claim,
     written_columns,
 };
 use crate::upload::prepared::Prepared;
 use crate::upload::run::{Conflicts, RunFailure};
-use crate::upload::schema::{Column, Table};
+use crate::upload::schema::Table;
 use crate::upload::sql::Row;
 
 /// MySQL's "duplicate entry" error.
@@ -175,7 +175,7 @@ pub async fn apply_set<'c>(
         }
     }
     write_set(conn, table, &writes).await?;
-    for (owned, rows) in column_sets(inserts.iter().map(|(p, row)| (*p, row))) {
+    for (owned, rows) in by_columns(inserts.iter().map(|(p, row)| (*p, row))) {
         for statement in statements::insert(table, owned.as_deref(), &rows) {
             statement.execute(conn).await?;
         }
@@ -195,7 +195,7 @@ async fn write_set(
     let patched: Vec<&Row> = of(Op::Patch).map(|(_, w)| &w.row).collect();
     let mut statements = statements::delete(table, &deleted);
     statements.extend(statements::update(table, &patched));
-    for (owned, rows) in column_sets(of(Op::Put).map(|(p, w)| (*p, &w.row))) {
+    for (owned, rows) in by_columns(of(Op::Put).map(|(p, w)| (*p, &w.row))) {
         if table.rows_independent {
             statements.extend(statements::upsert(table, owned.as_deref(), &rows));
         } else {
@@ -217,26 +217,4 @@ async fn write_set(
         statement.execute(conn).await?;
     }
     Ok(())
-}
-
-/// The columns a PUT statement writes (see `written_columns`) and its rows.
-type ColumnSet<'r, 'c, 'a> = (Option<Vec<&'c Column>>, Vec<&'r Row<'c, 'a>>);
-
-/// PUT rows grouped by the columns they write: one statement per set.
-fn column_sets<'r, 'c: 'r, 'a: 'r>(
-    rows: impl Iterator<Item = (&'r Prepared<'c, 'a>, &'r Row<'c, 'a>)>,
-) -> Vec<ColumnSet<'r, 'c, 'a>> {
-    let mut sets: Vec<(BTreeSet<&str>, ColumnSet<'r, 'c, 'a>)> = Vec::new();
-    for (prepared, row) in rows {
-        let columns = written_columns(prepared, row);
-        let key: BTreeSet<&str> = match &columns {
-            Some(columns) => columns.iter().map(|c| c.name.as_str()).collect(),
-            None => row.values.iter().map(|(c, _)| c.name.as_str()).collect(),
-        };
-        match sets.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, (_, rows))) => rows.push(row),
-            None => sets.push((key, (columns, vec![row]))),
-        }
-    }
-    sets.into_iter().map(|(_, set)| set).collect()
 }

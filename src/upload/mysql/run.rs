@@ -9,9 +9,9 @@ use crate::upload::batch::Op;
 use crate::upload::careful::refusal;
 use crate::upload::failure::Failure;
 use crate::upload::plan::{Group, Step, group};
-use crate::upload::policy::{ConflictNote, RowFailure, RowOutcome};
+use crate::upload::policy::ConflictNote;
 use crate::upload::prepared::{Position, Prepared};
-use crate::upload::run::{Conflicts, RunContext, RunFailure};
+use crate::upload::run::{Conflicts, RunContext, RunFailure, row_result};
 use crate::upload::work::{TxOutcome, TxWork};
 
 /// Groups `entries` into steps and runs them. Operations never share a
@@ -57,12 +57,7 @@ async fn run_policy_row(
         ctx.client_id,
     )
     .await;
-    match outcome {
-        Ok(RowOutcome::Applied) => Ok(None),
-        Ok(RowOutcome::Conflict(note)) => Ok(Some((prepared.at, note))),
-        Err(RowFailure::Refused(rejection)) => Err(RunFailure::Refused(prepared.at, rejection)),
-        Err(RowFailure::Db(err)) => Err(RunFailure::Db(err)),
-    }
+    row_result(prepared.at, outcome)
 }
 
 /// A group of policy entries on distinct rows, a set at a time.

@@ -34,4 +34,4 @@ pub use verdict::{ConflictNote, RowFailure, RowOutcome};
 pub(crate) use check::{check_existing, check_new};
 pub(crate) use guard::claim;
 pub(crate) use verdict::{Verdict, Write};
-pub(crate) use write::written_columns;
+pub(crate) use write::{by_columns, written_columns};

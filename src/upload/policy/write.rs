@@ -159,10 +159,10 @@ pub async fn insert_set(
 }
 
 /// The columns a statement writes (see `written_columns`) and its rows.
-type ColumnSet<'r, 'c, 'a> = (Option<Vec<&'c Column>>, Vec<&'r Row<'c, 'a>>);
+pub type ColumnSet<'r, 'c, 'a> = (Option<Vec<&'c Column>>, Vec<&'r Row<'c, 'a>>);
 
 /// PUT rows grouped by the columns they write: one statement per column set.
-fn by_columns<'r, 'c, 'a>(
+pub fn by_columns<'r, 'c, 'a>(
     rows: impl Iterator<Item = (&'r Prepared<'c, 'a>, &'r Row<'c, 'a>)>,
 ) -> Vec<ColumnSet<'r, 'c, 'a>>
 where
