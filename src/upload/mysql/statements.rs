@@ -53,11 +53,11 @@ impl<'p> Statement<'p> {
         self.bind(Some(id), kind)
     }
 
-    pub async fn execute(&self, conn: &mut MySqlConnection) -> Result<u64, sqlx::Error> {
+    pub async fn execute(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
         sqlx::query_with(&self.sql, self.arguments()?)
             .execute(conn)
             .await
-            .map(|done| done.rows_affected())
+            .map(|_| ())
     }
 
     /// Runs the statement; its two text columns, per returned row.
@@ -95,7 +95,7 @@ fn id_kind(table: &Table) -> ValueKind {
     table.column("id").map_or(ValueKind::Other, |c| c.kind)
 }
 
-pub fn quote(name: &str) -> String {
+fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
