@@ -9,9 +9,9 @@ pub enum DbFailure {
     /// nothing was done; try again later (503).
     #[error("{0}")]
     Transient(String),
-    /// A serialization failure or deadlock (the SQLSTATE): the transaction
-    /// may succeed when run again.
-    #[error("transient conflict (SQLSTATE {0})")]
+    /// A serialization failure, deadlock or lock wait timeout (the SQLSTATE
+    /// or MySQL error number): the transaction may succeed when run again.
+    #[error("transient conflict ({0})")]
     Conflict(String),
     /// The data is refused: a constraint, a type, a permission, the schema.
     #[error("refused: {} (SQLSTATE {})", .0.message, .0.sqlstate)]
@@ -118,7 +118,7 @@ pub fn database_failure(err: &sqlx::Error) -> Option<DbFailure> {
     let sqlstate = db.code().map(|c| c.into_owned()).unwrap_or_default();
     let class = sqlstate.get(..2).unwrap_or("");
     let code = match (class, sqlstate.as_str()) {
-        (_, "40001" | "40P01") => return Some(DbFailure::Conflict(sqlstate)),
+        (_, "40001" | "40P01") => return Some(DbFailure::Conflict(format!("SQLSTATE {sqlstate}"))),
         ("08" | "40" | "53" | "57" | "58", _) => {
             return Some(DbFailure::Transient(format!(
                 "database unavailable (SQLSTATE {sqlstate})"

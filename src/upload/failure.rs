@@ -7,7 +7,8 @@ use crate::db::DbFailure;
 pub enum Failure {
     /// The data is refused (constraint, type, permission): reject the client transaction.
     Permanent(Rejection),
-    /// Retry the whole request internally first (serialization failure, deadlock).
+    /// Retry the whole request internally first (serialization failure,
+    /// deadlock, lock wait timeout), with the database's reason.
     Retryable(String),
     /// The database is unavailable: answer 503, nothing applied.
     Unavailable(String),
@@ -20,7 +21,7 @@ impl From<DbFailure> for Failure {
     fn from(failure: DbFailure) -> Self {
         match failure {
             DbFailure::Transient(message) => Self::Unavailable(message),
-            DbFailure::Conflict(sqlstate) => Self::Retryable(sqlstate),
+            DbFailure::Conflict(cause) => Self::Retryable(cause),
             DbFailure::Refused(refusal) => Self::Permanent(Rejection {
                 code: refusal.code,
                 message: refusal.message,
@@ -44,7 +45,7 @@ impl From<sqlx::Error> for Failure {
 pub fn unavailable(err: sqlx::Error) -> Failure {
     match Failure::from(err) {
         Failure::Unavailable(message) => Failure::Unavailable(message),
-        Failure::Retryable(sqlstate) => Failure::Retryable(sqlstate),
+        Failure::Retryable(cause) => Failure::Retryable(cause),
         other => {
             let detail = match other {
                 Failure::Unexpected(e) => format!("{e:#}"),
@@ -61,9 +62,7 @@ impl From<Failure> for anyhow::Error {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
-            Failure::Retryable(s) => {
-                anyhow::anyhow!("transient conflict (SQLSTATE {s}); try again")
-            }
+            Failure::Retryable(cause) => anyhow::anyhow!("transient conflict ({cause}); try again"),
             Failure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
             Failure::DeadLetterLimit(m) => anyhow::anyhow!(m),
             Failure::Unexpected(e) => e,

@@ -225,15 +225,15 @@ impl Writer {
                         rejection.sqlstate
                     )));
                 }
-                Err(Failure::Retryable(sqlstate)) if attempt < retries => {
+                Err(Failure::Retryable(cause)) if attempt < retries => {
                     attempt += 1;
                     lock_rows = true;
-                    tracing::debug!(%sqlstate, attempt, "retrying batch after a transient conflict");
+                    tracing::debug!(%cause, attempt, "retrying batch after a transient conflict");
                     tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;
                 }
-                Err(Failure::Retryable(sqlstate)) => {
+                Err(Failure::Retryable(cause)) => {
                     return Err(WriteError::Unavailable(format!(
-                        "the database kept reporting conflicts (SQLSTATE {sqlstate})"
+                        "the database kept reporting conflicts ({cause})"
                     )));
                 }
                 Err(Failure::Unavailable(message)) => {

@@ -1,7 +1,7 @@
 //! The write path on MySQL/MariaDB over real HTTP: what the shared fixtures
 //! and the property test do not cover there — owner and version policies,
-//! concurrent creators of one row, exactly-once replays, dead letters,
-//! values MySQL would silently alter, and what start-up refuses.
+//! concurrent creators of one row, lock waits, exactly-once replays, dead
+//! letters, values MySQL would silently alter, and what start-up refuses.
 
 use serde_json::{Value, json};
 use sqlx::MySqlPool;
@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::support::app::{TestApp, test_settings};
 use crate::support::fixtures::tables_from_yaml;
+use crate::support::responses::error_code;
 
 const SCHEMA: &str = r#"
 CREATE TABLE lists (id CHAR(36) PRIMARY KEY, name TEXT NOT NULL, owner_id VARCHAR(255));
@@ -181,6 +182,57 @@ async fn batches_writing_the_same_rows_in_opposite_orders_all_apply() {
     assert_eq!(rows, 40);
     let values: i64 = scalar(app, "SELECT count(DISTINCT qty) FROM items").await;
     assert_eq!(values, 1, "each batch replaced every row as a whole");
+}
+
+#[tokio::test]
+async fn a_row_locked_past_the_lock_wait_timeout_answers_503_and_applies_later() {
+    // `database.statement_timeout` is InnoDB's lock wait timeout; waiting it
+    // out (MySQL error 1205) is retried, then the device is told to retry.
+    let app = TestApp::builder()
+        .schema(SCHEMA)
+        .config(|s| {
+            s.write.tables = tables_from_yaml(POLICIES);
+            s.database.statement_timeout = std::time::Duration::from_secs(1);
+            s.write.transient_retries = 1;
+        })
+        .spawn_mysql()
+        .await;
+    let token = app.token_for("alice").await;
+    let id = Uuid::new_v4().to_string();
+    sqlx::query(&format!("INSERT INTO items (id, qty) VALUES ('{id}', 1)"))
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+    let mut holder = app.db_pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "SELECT id FROM items WHERE id = '{id}' FOR UPDATE"
+    ))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+
+    let body = json!({"client_id": "c1", "batch": [
+        {"op_id": 1, "op": "PATCH", "type": "items", "id": id, "data": {"qty": 2}}]});
+    let response = app
+        .client
+        .post(app.url("/api/data"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(error_code(response).await, "unavailable");
+    holder.rollback().await.unwrap();
+    let progress: i64 = scalar(&app, "SELECT count(*) FROM uplink_client_progress").await;
+    assert_eq!(progress, 0, "the 503 request recorded nothing");
+
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 1, "{report}");
+    let qty: i32 = scalar(&app, &format!("SELECT qty FROM items WHERE id = '{id}'")).await;
+    assert_eq!(qty, 2);
 }
 
 #[tokio::test]
