@@ -19,6 +19,7 @@ CREATE TABLE items (
     qty INT,
     done BOOLEAN NOT NULL DEFAULT FALSE,
     due_at DATETIME(6),
+    seen_at TIMESTAMP(3) NULL,
     attrs JSON,
     ref BINARY(16),
     code VARCHAR(8) UNIQUE
@@ -314,18 +315,20 @@ async fn values_mysql_would_alter_are_converted_or_refused() {
             &token,
             &json!({"batch": [put(1, "items", &id, json!({
             "qty": 25.0, "done": true, "due_at": "2024-05-01T09:30:00.250+02:00",
-            "attrs": "{\"a\": [1, 2]}", "ref": reference}))]}),
+            "seen_at": "2024-05-01 23:15:00-05:00", "attrs": "{\"a\": [1, 2]}", "ref": reference}))]}),
         )
         .await;
     assert_eq!(report["applied"], 1, "{report}");
-    let (qty, done, due_at, attrs, hex_ref): (i32, bool, String, String, String) = sqlx::query_as(&format!(
-        "SELECT qty, done, CAST(due_at AS CHAR), CAST(attrs AS CHAR), LOWER(HEX(ref)) FROM items WHERE id = '{id}'"
+    let (qty, done, due_at, seen_at, attrs, hex_ref): (i32, bool, String, String, String, String) = sqlx::query_as(&format!(
+        "SELECT qty, done, CAST(due_at AS CHAR), CAST(seen_at AS CHAR), CAST(attrs AS CHAR), LOWER(HEX(ref)) \
+         FROM items WHERE id = '{id}'"
     ))
     .fetch_one(&app.db_pool)
     .await
     .unwrap();
     assert_eq!((qty, done), (25, true));
     assert_eq!(due_at, "2024-05-01 07:30:00.250000", "stored in UTC");
+    assert_eq!(seen_at, "2024-05-02 04:15:00.000", "read back in UTC");
     assert_eq!(
         serde_json::from_str::<Value>(&attrs).unwrap(),
         json!({"a": [1, 2]})
