@@ -1,22 +1,26 @@
 //! The careful mode: after a refusal aborted the fast attempt, each client
 //! transaction runs in a savepoint, so only a failing one is rolled back
 //! (and dead-lettered); the entry at fault is found by replaying that
-//! transaction one entry at a time.
+//! transaction one entry at a time. The same on every database.
 
-use sqlx::{Acquire, PgConnection};
+use sqlx::Database;
 
 use super::failure::Failure;
 use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
-use super::run::{RunContext, RunFailure, run};
+use super::run::{RunContext, RunEntries, RunFailure};
 use super::work::{TxOutcome, TxWork};
 
 /// Runs one client transaction inside a savepoint.
-pub async fn run_careful(
-    conn: &mut PgConnection,
+pub async fn run_careful<C>(
+    conn: &mut C,
     ctx: &RunContext<'_, '_, '_>,
     work: &TxWork<'_, '_>,
-) -> Result<TxOutcome, Failure> {
+) -> Result<TxOutcome, Failure>
+where
+    C: RunEntries,
+    C::Database: Database<Connection = C>,
+{
     if let Some((culprit, rejection)) = work.first_refusal() {
         return Ok(TxOutcome::Rejected {
             culprit,
@@ -29,18 +33,21 @@ pub async fn run_careful(
             conflicts: Vec::new(),
         });
     }
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
-    let failure = match run(&mut savepoint, ctx, &runnable).await {
+    let mut savepoint = conn.begin().await?;
+    let failure = match savepoint.run_entries(ctx, &runnable).await {
         Ok(conflicts) => {
-            savepoint.commit().await.map_err(Failure::from)?;
+            savepoint.commit().await?;
             return Ok(TxOutcome::Applied {
                 conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
             });
         }
         Err(failure) => failure,
     };
-    savepoint.rollback().await.map_err(Failure::from)?;
-    match refusal(failure)? {
+    // Classified before the rollback: after a deadlock MySQL has rolled
+    // back the whole transaction, savepoint included.
+    let refusal = refusal(failure)?;
+    savepoint.rollback().await?;
+    match refusal {
         // A policy named the entry itself.
         (Some(at), rejection) => Ok(TxOutcome::Rejected {
             culprit: at.1,
@@ -54,19 +61,23 @@ pub async fn run_careful(
 /// savepoint: the first refused entry is the culprit and everything is
 /// rolled back; if each entry applies, that is the reference result and it
 /// is kept.
-async fn one_at_a_time(
-    conn: &mut PgConnection,
+async fn one_at_a_time<C>(
+    conn: &mut C,
     ctx: &RunContext<'_, '_, '_>,
     runnable: &[&Prepared<'_, '_>],
-) -> Result<TxOutcome, Failure> {
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
+) -> Result<TxOutcome, Failure>
+where
+    C: RunEntries,
+    C::Database: Database<Connection = C>,
+{
+    let mut savepoint = conn.begin().await?;
     let mut conflicts = Vec::new();
     for prepared in runnable {
-        match run(&mut savepoint, ctx, &[*prepared]).await {
+        match savepoint.run_entries(ctx, &[*prepared]).await {
             Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
             Err(failure) => {
                 let (_, rejection) = refusal(failure)?;
-                savepoint.rollback().await.map_err(Failure::from)?;
+                savepoint.rollback().await?;
                 return Ok(TxOutcome::Rejected {
                     culprit: prepared.at.1,
                     rejection,
@@ -74,14 +85,14 @@ async fn one_at_a_time(
             }
         }
     }
-    savepoint.commit().await.map_err(Failure::from)?;
+    savepoint.commit().await?;
     Ok(TxOutcome::Applied { conflicts })
 }
 
 /// A refusal as a rejection, with the entry's position when a policy named
 /// it (a refused statement does not say which of its rows failed), or the
 /// classified database failure.
-pub(super) fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
+fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Unattributed(rejection) => Ok((None, rejection)),

@@ -54,6 +54,26 @@ impl<'a> RunContext<'_, '_, 'a> {
 /// Entries resolved in the server's favour, by position.
 pub type Conflicts = Vec<(Position, ConflictNote)>;
 
+/// A connection that runs prepared entries: what the careful mode needs
+/// from each database.
+pub trait RunEntries: sqlx::Connection {
+    fn run_entries(
+        &mut self,
+        ctx: &RunContext<'_, '_, '_>,
+        entries: &[&Prepared<'_, '_>],
+    ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send;
+}
+
+impl RunEntries for PgConnection {
+    fn run_entries(
+        &mut self,
+        ctx: &RunContext<'_, '_, '_>,
+        entries: &[&Prepared<'_, '_>],
+    ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send {
+        run(self, ctx, entries)
+    }
+}
+
 /// Groups `entries` into steps and runs them.
 pub async fn run(
     conn: &mut PgConnection,

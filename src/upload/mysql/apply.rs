@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use sqlx::MySqlConnection;
 
-use super::run::{run, run_careful};
+use super::run::run;
 use super::statements;
 use crate::error::ErrorCode;
 use crate::store::mysql::{conflicts, dead_letters, progress};
 use crate::upload::apply::{Apply, Mode, fast_outcomes};
 use crate::upload::batch::{Batch, truncate_for_message};
 use crate::upload::bookkeeping::{recorded, rejected};
+use crate::upload::careful::run_careful;
 use crate::upload::dead_letter::{entries_text, new_letter, room_for};
 use crate::upload::failure::Failure;
 use crate::upload::plan::Allowed;

@@ -1,18 +1,24 @@
 //! Runs prepared entries on MySQL in order: one set-based statement per
-//! group of a plain table, the policy steps for a group of a policy table;
-//! and the careful mode, a savepoint per client transaction.
+//! group of a plain table, the policy steps for a group of a policy table.
 
-use sqlx::{Acquire, MySqlConnection};
+use sqlx::MySqlConnection;
 
 use super::{policy, statements};
 use crate::upload::batch::Op;
-use crate::upload::careful::refusal;
-use crate::upload::failure::Failure;
 use crate::upload::plan::{Group, Step, group};
 use crate::upload::policy::ConflictNote;
 use crate::upload::prepared::{Position, Prepared};
-use crate::upload::run::{Conflicts, RunContext, RunFailure, row_result};
-use crate::upload::work::{TxOutcome, TxWork};
+use crate::upload::run::{Conflicts, RunContext, RunEntries, RunFailure, row_result};
+
+impl RunEntries for MySqlConnection {
+    fn run_entries(
+        &mut self,
+        ctx: &RunContext<'_, '_, '_>,
+        entries: &[&Prepared<'_, '_>],
+    ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send {
+        run(self, ctx, entries)
+    }
+}
 
 /// Groups `entries` into steps and runs them. Operations never share a
 /// statement on MySQL (it has no data-modifying CTEs).
@@ -135,73 +141,4 @@ async fn put_row_by_row(
         statement.execute(conn).await?;
     }
     Ok(())
-}
-
-/// Runs one client transaction inside a savepoint: a refusal rolls back
-/// only it, and the entry at fault is found by replaying it one entry at a
-/// time.
-pub async fn run_careful(
-    conn: &mut MySqlConnection,
-    ctx: &RunContext<'_, '_, '_>,
-    work: &TxWork<'_, '_>,
-) -> Result<TxOutcome, Failure> {
-    if let Some((culprit, rejection)) = work.first_refusal() {
-        return Ok(TxOutcome::Rejected {
-            culprit,
-            rejection: rejection.clone(),
-        });
-    }
-    let runnable: Vec<&Prepared> = work.runnable().collect();
-    if runnable.is_empty() {
-        return Ok(TxOutcome::Applied {
-            conflicts: Vec::new(),
-        });
-    }
-    let mut savepoint = conn.begin().await?;
-    let failure = match run(&mut savepoint, ctx, &runnable).await {
-        Ok(conflicts) => {
-            savepoint.commit().await?;
-            return Ok(TxOutcome::Applied {
-                conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
-            });
-        }
-        Err(failure) => failure,
-    };
-    // Classified before the rollback: after a deadlock MySQL has rolled
-    // back the whole transaction, savepoint included.
-    let refusal = refusal(failure)?;
-    savepoint.rollback().await?;
-    match refusal {
-        (Some(at), rejection) => Ok(TxOutcome::Rejected {
-            culprit: at.1,
-            rejection,
-        }),
-        (None, _) => one_at_a_time(conn, ctx, &runnable).await,
-    }
-}
-
-/// The first entry that fails alone is the culprit, and everything is
-/// rolled back; if each entry applies, that result is kept.
-async fn one_at_a_time(
-    conn: &mut MySqlConnection,
-    ctx: &RunContext<'_, '_, '_>,
-    runnable: &[&Prepared<'_, '_>],
-) -> Result<TxOutcome, Failure> {
-    let mut savepoint = conn.begin().await?;
-    let mut conflicts = Vec::new();
-    for prepared in runnable {
-        match run(&mut savepoint, ctx, &[*prepared]).await {
-            Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
-            Err(failure) => {
-                let (_, rejection) = refusal(failure)?;
-                savepoint.rollback().await?;
-                return Ok(TxOutcome::Rejected {
-                    culprit: prepared.at.1,
-                    rejection,
-                });
-            }
-        }
-    }
-    savepoint.commit().await?;
-    Ok(TxOutcome::Applied { conflicts })
 }
