@@ -5,8 +5,6 @@
 //! value, another user's row), the transaction is rolled back and the batch
 //! runs again in the careful mode (`careful`).
 
-use std::collections::BTreeMap;
-
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::batch::Batch;
@@ -17,9 +15,8 @@ use super::plan::{Allowed, group};
 use super::prepared::Prepared;
 use super::report::{Report, build_report};
 use super::run::{Conflicts, RunContext, RunFailure, run_steps};
-use super::schema::Table;
 use super::sql;
-use super::work::{TxOutcome, TxWork, prepare_work};
+use super::work::{TxOutcome, TxWork, prepare_work, rows_in_lock_order};
 use crate::store::progress;
 
 /// Who is writing.
@@ -170,23 +167,13 @@ async fn lock_in_order(
     conn: &mut PgConnection,
     work: &[TxWork<'_, '_>],
 ) -> Result<(), sqlx::Error> {
-    let mut by_table: BTreeMap<&str, (&Table, Vec<&str>)> = BTreeMap::new();
-    for prepared in work.iter().flat_map(TxWork::runnable) {
-        by_table
-            .entry(prepared.table.name.as_str())
-            .or_insert((prepared.table, Vec::new()))
-            .1
-            .push(prepared.row.id.as_str());
-    }
-    for (table, mut ids) in by_table.into_values() {
+    for (table, mut ids) in rows_in_lock_order(work) {
         // An id that does not cast to the key's type would fail this
         // statement; its entry is refused later, by its own statement.
         let Some(castable) = table.id_parses else {
             continue;
         };
         ids.retain(|id| castable(id));
-        ids.sort_unstable();
-        ids.dedup();
         sql::lock_in_key_order(conn, table, ids).await?;
     }
     Ok(())

@@ -1,11 +1,14 @@
 //! A batch's client transactions as work: each entry a duplicate, prepared
 //! or refused; and what became of each transaction.
 
+use std::collections::BTreeMap;
+
 use super::batch::Batch;
 use super::plan::Allowed;
 use super::policy::ConflictNote;
 use super::prepared::Prepared;
 use super::rejection::Rejection;
+use super::schema::Table;
 use crate::error::ErrorCode;
 
 /// What happened to one client transaction.
@@ -39,6 +42,26 @@ impl TxWork<'_, '_> {
             .iter()
             .filter_map(|e| e.as_ref().and_then(|r| r.as_ref().ok()))
     }
+}
+
+/// The rows the batch's runnable entries write: tables in name order, each
+/// with its ids sorted and unique. Locking them in this order keeps two
+/// batches that touch the same rows from deadlocking.
+pub fn rows_in_lock_order<'w>(work: &'w [TxWork<'_, '_>]) -> Vec<(&'w Table, Vec<&'w str>)> {
+    let mut by_table: BTreeMap<&str, (&Table, Vec<&str>)> = BTreeMap::new();
+    for prepared in work.iter().flat_map(TxWork::runnable) {
+        by_table
+            .entry(prepared.table.name.as_str())
+            .or_insert((prepared.table, Vec::new()))
+            .1
+            .push(prepared.row.id.as_str());
+    }
+    let mut tables: Vec<_> = by_table.into_values().collect();
+    for (_, ids) in &mut tables {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    tables
 }
 
 /// Marks duplicates (op_id at or below the client's progress from earlier

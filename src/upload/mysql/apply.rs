@@ -2,8 +2,6 @@
 //! Postgres: progress, prepared work, the fast run or the careful one,
 //! then conflicts, dead letters and the new progress.
 
-use std::collections::BTreeMap;
-
 use sqlx::MySqlConnection;
 
 use super::run::run;
@@ -21,9 +19,8 @@ use crate::upload::prepared::Prepared;
 use crate::upload::rejection::Rejection;
 use crate::upload::report::{Report, build_report};
 use crate::upload::run::{RunContext, RunFailure};
-use crate::upload::schema::Table;
 use crate::upload::sql::json_string;
-use crate::upload::work::{TxOutcome, TxWork, prepare_work};
+use crate::upload::work::{TxOutcome, TxWork, prepare_work, rows_in_lock_order};
 
 /// Applies `batch` inside the open transaction on `conn`; the caller commits.
 pub async fn apply_in(
@@ -144,20 +141,10 @@ async fn bookkeeping(
 /// order and by id within a table, so that a retried batch cannot
 /// deadlock with another again.
 async fn lock_in_order(conn: &mut MySqlConnection, work: &[TxWork<'_, '_>]) -> Result<(), Failure> {
-    let mut by_table: BTreeMap<&str, (&Table, Vec<&str>)> = BTreeMap::new();
-    for prepared in work.iter().flat_map(TxWork::runnable) {
-        by_table
-            .entry(prepared.table.name.as_str())
-            .or_insert((prepared.table, Vec::new()))
-            .1
-            .push(prepared.row.id.as_str());
-    }
-    for (table, mut ids) in by_table.into_values() {
+    for (table, mut ids) in rows_in_lock_order(work) {
         if let Some(usable) = table.id_parses {
             ids.retain(|id| usable(id));
         }
-        ids.sort_unstable();
-        ids.dedup();
         for statement in statements::lock(table, &ids) {
             statement.fetch_text(conn).await?;
         }
