@@ -152,26 +152,6 @@ fn scenario(tables: &'static [&'static str]) -> impl Strategy<Value = Vec<(Write
     )
 }
 
-/// Rows of the app's tables, conflict records and dead letters, without the
-/// columns that differ between two runs (generated ids, times).
-async fn state(pool: &PgPool) -> Value {
-    sqlx::query_scalar(
-        "SELECT jsonb_build_object(
-            'docs', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM docs t),
-            'cards', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM cards t),
-            'tasks', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM tasks t),
-            'events', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM events t),
-            'conflicts', (SELECT COALESCE(jsonb_agg(to_jsonb(c) - 'id' - 'created_at'
-                              ORDER BY c.created_at, c.client_id, c.op_id), '[]')
-                          FROM write_conflicts c),
-            'dead_letters', (SELECT COALESCE(jsonb_agg(to_jsonb(d) - 'id' - 'created_at' ORDER BY d.id), '[]')
-                             FROM uplink_dead_letters d))",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
 async fn spawn(one_row_at_a_time: bool) -> TestApp {
     TestApp::builder()
         .schema(SCHEMA)
@@ -205,6 +185,58 @@ fn requests(writes: &[(Write, bool, bool)]) -> Vec<(usize, Vec<Vec<Write>>)> {
 
 #[test]
 fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time() {
+    sets_equal_rows(spawn, &TABLES);
+}
+
+/// What the property needs of a database: emptying the tables between
+/// cases, and the state the two apps must agree on.
+trait PolicyDatabase {
+    type State: PartialEq + std::fmt::Debug;
+    async fn clear(&self);
+    async fn state(&self) -> Self::State;
+}
+
+impl PolicyDatabase for PgPool {
+    type State = Value;
+
+    async fn clear(&self) {
+        sqlx::query(
+            "TRUNCATE docs, cards, tasks, events, write_conflicts, uplink_dead_letters, \
+             uplink_client_progress",
+        )
+        .execute(self)
+        .await
+        .unwrap();
+    }
+
+    /// Rows of the app's tables, conflict records and dead letters, without the
+    /// columns that differ between two runs (generated ids, times).
+    async fn state(&self) -> Value {
+        sqlx::query_scalar(
+            "SELECT jsonb_build_object(
+                'docs', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM docs t),
+                'cards', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM cards t),
+                'tasks', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM tasks t),
+                'events', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM events t),
+                'conflicts', (SELECT COALESCE(jsonb_agg(to_jsonb(c) - 'id' - 'created_at'
+                                  ORDER BY c.created_at, c.client_id, c.op_id), '[]')
+                              FROM write_conflicts c),
+                'dead_letters', (SELECT COALESCE(jsonb_agg(to_jsonb(d) - 'id' - 'created_at' ORDER BY d.id), '[]')
+                                 FROM uplink_dead_letters d))",
+        )
+        .fetch_one(self)
+        .await
+        .unwrap()
+    }
+}
+
+/// Runs the property on two apps of one database, one applying policies a
+/// set at a time and one a row at a time.
+fn sets_equal_rows<Pool, Spawned>(spawn: impl Fn(bool) -> Spawned, tables: &'static [&'static str])
+where
+    Pool: PolicyDatabase,
+    Spawned: Future<Output = TestApp<Pool>>,
+{
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (sets, rows, tokens) = runtime.block_on(async {
         let sets = spawn(false).await;
@@ -221,19 +253,13 @@ fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time() {
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(writes in scenario(&TABLES))| {
+    proptest!(config, |(writes in scenario(tables))| {
         runtime.block_on(async {
             for app in [&sets, &rows] {
-                sqlx::query(
-                    "TRUNCATE docs, cards, tasks, events, write_conflicts, uplink_dead_letters, \
-                     uplink_client_progress",
-                )
-                .execute(&app.db_pool)
-                .await
-                .unwrap();
+                app.db_pool.clear().await;
             }
             send_to_both(&sets, &rows, &tokens, &writes).await;
-            assert_eq!(state(&sets.db_pool).await, state(&rows.db_pool).await, "writes: {writes:#?}");
+            assert_eq!(sets.db_pool.state().await, rows.db_pool.state().await, "writes: {writes:#?}");
         });
     });
 }
@@ -307,61 +333,46 @@ async fn spawn_mysql(one_row_at_a_time: bool) -> TestApp<MySqlPool> {
         .await
 }
 
-/// Rows, conflict records and dead letters on MySQL, without generated ids
-/// and times; each row as JSON text, in a stable order.
-async fn mysql_state(pool: &MySqlPool) -> Vec<String> {
-    let queries = [
-        "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'body', body, 'status', status, \
-         'version', version) AS CHAR) FROM docs ORDER BY id",
-        "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'title', title, 'version', version) \
-         AS CHAR) FROM cards ORDER BY id",
-        "SELECT CAST(JSON_OBJECT('id', id, 'kind', kind) AS CHAR) FROM events ORDER BY id",
-        "SELECT CAST(JSON_OBJECT('table', table_name, 'row', row_id, 'type', conflict_type, \
-         'client', client_data, 'server', server_data, 'user', user_id, 'op_id', op_id) AS CHAR) \
-         FROM write_conflicts ORDER BY client_id, op_id, table_name",
-        "SELECT CAST(JSON_OBJECT('user', user_id, 'code', code, 'entries', entries, 'op_id', \
-         failed_op_id, 'message', message) AS CHAR) FROM uplink_dead_letters ORDER BY id",
-    ];
-    let mut state = Vec::new();
-    for query in queries {
-        let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(pool).await.unwrap();
-        state.push(format!("{query}: {rows:?}"));
-    }
-    state
-}
-
 #[test]
 fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time_on_mysql() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (sets, rows, tokens) = runtime.block_on(async {
-        let sets = spawn_mysql(false).await;
-        let rows = spawn_mysql(true).await;
-        let mut tokens = Vec::new();
-        for user in USERS {
-            tokens.push((sets.token_for(user).await, rows.token_for(user).await));
+    sets_equal_rows(spawn_mysql, &MYSQL_TABLES);
+}
+
+impl PolicyDatabase for MySqlPool {
+    type State = Vec<String>;
+
+    async fn clear(&self) {
+        sqlx::raw_sql(
+            "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM write_conflicts; \
+             DELETE FROM uplink_dead_letters; DELETE FROM uplink_client_progress",
+        )
+        .execute(self)
+        .await
+        .unwrap();
+    }
+
+    /// Rows, conflict records and dead letters on MySQL, without generated ids
+    /// and times; each row as JSON text, in a stable order.
+    async fn state(&self) -> Vec<String> {
+        let queries = [
+            "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'body', body, 'status', status, \
+             'version', version) AS CHAR) FROM docs ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'title', title, 'version', version) \
+             AS CHAR) FROM cards ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('id', id, 'kind', kind) AS CHAR) FROM events ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('table', table_name, 'row', row_id, 'type', conflict_type, \
+             'client', client_data, 'server', server_data, 'user', user_id, 'op_id', op_id) AS CHAR) \
+             FROM write_conflicts ORDER BY client_id, op_id, table_name",
+            "SELECT CAST(JSON_OBJECT('user', user_id, 'code', code, 'entries', entries, 'op_id', \
+             failed_op_id, 'message', message) AS CHAR) FROM uplink_dead_letters ORDER BY id",
+        ];
+        let mut state = Vec::new();
+        for query in queries {
+            let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(self).await.unwrap();
+            state.push(format!("{query}: {rows:?}"));
         }
-        (sets, rows, tokens)
-    });
-    let config = ProptestConfig {
-        cases: 40,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    proptest!(config, |(writes in scenario(&MYSQL_TABLES))| {
-        runtime.block_on(async {
-            for app in [&sets, &rows] {
-                sqlx::raw_sql(
-                    "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM write_conflicts; \
-                     DELETE FROM uplink_dead_letters; DELETE FROM uplink_client_progress",
-                )
-                .execute(&app.db_pool)
-                .await
-                .unwrap();
-            }
-            send_to_both(&sets, &rows, &tokens, &writes).await;
-            assert_eq!(mysql_state(&sets.db_pool).await, mysql_state(&rows.db_pool).await, "writes: {writes:#?}");
-        });
-    });
+        state
+    }
 }
 
 /// A set whose first entry fails in Postgres and whose second is refused by
