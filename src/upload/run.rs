@@ -49,6 +49,18 @@ impl<'a> RunContext<'_, '_, 'a> {
     pub(crate) fn entry(&self, at: Position) -> &Entry<'a> {
         &self.batch.transactions[at.0].entries[at.1]
     }
+
+    /// A policy group's entries, each with the client's entry it came from.
+    pub(crate) fn entries_of<'p, 'c>(
+        &self,
+        group: &Group<'p, 'c, 'a>,
+    ) -> Vec<(&'p Prepared<'c, 'a>, &Entry<'a>)> {
+        group
+            .entries
+            .iter()
+            .map(|p| (*p, self.entry(p.at)))
+            .collect()
+    }
 }
 
 /// Entries resolved in the server's favour, by position.
@@ -149,16 +161,11 @@ async fn run_policy_set(
     let Some(policy) = group.policy else {
         return Ok(Vec::new());
     };
-    let entries: Vec<_> = group
-        .entries
-        .iter()
-        .map(|p| (*p, ctx.entry(p.at)))
-        .collect();
     Ok(policy::apply_set(
         conn,
         group.table,
         policy,
-        &entries,
+        &ctx.entries_of(group),
         ctx.user_id,
         ctx.client_id,
     )

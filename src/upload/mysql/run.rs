@@ -75,16 +75,11 @@ async fn run_policy_set(
     let Some(rules) = group.policy else {
         return Ok(Vec::new());
     };
-    let entries: Vec<_> = group
-        .entries
-        .iter()
-        .map(|p| (*p, ctx.entry(p.at)))
-        .collect();
     policy::apply_set(
         conn,
         group.table,
         rules,
-        &entries,
+        &ctx.entries_of(group),
         ctx.user_id,
         ctx.client_id,
     )
