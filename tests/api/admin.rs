@@ -562,14 +562,7 @@ async fn a_user_at_the_dead_letter_cap_gets_429_and_nothing_is_applied_or_stored
          "data": {"description": "x", "list_id": Uuid::new_v4().to_string()}},
     ]});
 
-    let response = app
-        .client
-        .post(app.url("/api/data"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_batch(&token, &body).await;
 
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));

@@ -214,14 +214,7 @@ async fn a_row_locked_past_the_lock_wait_timeout_answers_503_and_applies_later()
 
     let body = json!({"client_id": "c1", "batch": [
         {"op_id": 1, "op": "PATCH", "type": "items", "id": id, "data": {"qty": 2}}]});
-    let response = app
-        .client
-        .post(app.url("/api/data"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_batch(&token, &body).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");

@@ -198,14 +198,7 @@ async fn database_down_answers_503_and_the_same_batch_applies_later() {
     // Make the database refuse connections and drop uplink's open ones.
     let outage = Outage::begin(&app.db_name).await;
 
-    let response = app
-        .client
-        .post(app.url("/api/data"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_batch(&token, &body).await;
 
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));

@@ -170,14 +170,7 @@ async fn unknown_envelope_keys_are_400_naming_the_key() {
         (json!({"bacth": [entry]}), "bacth"),
         (json!({"transactions": [{"crud": [entry], "id": 1}]}), "id"),
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/data"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_batch(&token, &body).await;
         assert_eq!(response.status(), 400, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["error"]["code"], "invalid_envelope", "{body}");
@@ -205,14 +198,7 @@ async fn previous_values_must_be_an_object() {
     let body = json!({"transactions": [{"crud": [
         {"id": Uuid::new_v4().to_string(), "op": "PATCH", "table": "lists", "op_data": {"name": "x"}, "previous_values": "name"},
     ]}]});
-    let response = app
-        .client
-        .post(app.url("/api/data"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_batch(&token, &body).await;
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(response).await, "invalid_envelope");
 }

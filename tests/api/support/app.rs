@@ -137,17 +137,21 @@ impl<Pool> TestApp<Pool> {
             .to_owned()
     }
 
-    /// POST /api/data with `token`: the status and the report (null when
-    /// the body is not JSON).
-    pub async fn post_batch(&self, token: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
+    /// POST /api/data with `token`: the whole response (for its headers).
+    pub async fn send_batch(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client
             .post(self.url("/api/data"))
             .bearer_auth(token)
             .json(body)
             .send()
             .await
-            .expect("request failed");
+            .expect("request failed")
+    }
+
+    /// POST /api/data with `token`: the status and the report (null when
+    /// the body is not JSON).
+    pub async fn post_batch(&self, token: &str, body: &Value) -> (u16, Value) {
+        let response = self.send_batch(token, body).await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
