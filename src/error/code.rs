@@ -107,6 +107,7 @@ error_codes! {
     ConstraintViolation = "constraint_violation", OK, "the row breaks a constraint of the table";
     SchemaMismatch = "schema_mismatch", CONFLICT, "the write does not fit the table's current schema";
     RejectedByDatabase = "rejected_by_database", OK, "a trigger or rule of the database refused the write";
+    DatabaseError = "database_error", OK, "the database refused the write with an error uplink has no specific code for; the message carries the database's own text";
     // The write path's own per-entry codes.
     Duplicate = "duplicate", OK, "the entry's op_id is at or below the client's progress: it was applied before";
     TransactionRejected = "transaction_rejected", OK, "another entry of the same client transaction was rejected";
@@ -124,6 +125,7 @@ error_codes! {
     StaleVersion = "stale_version", OK, "the row's version differs from the one the client saw";
     VersionRequired = "version_required", OK, "the update does not say which version of the row the client saw";
     StaleUpdate = "stale_update", OK, "the server's row was modified after the client's write (timestamp)";
+    TimestampRequired = "timestamp_required", OK, "the update does not carry a time uplink can compare with the row's (timestamp strategy)";
     StaleField = "stale_field", OK, "newer server values of some fields were kept (field timestamps)";
 }
 

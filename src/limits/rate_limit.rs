@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, web};
 
+use super::in_flight::{InFlight, Slot};
 use super::settings::{LimitSettings, RateSettings};
 use crate::error::ApiError;
 
@@ -78,6 +79,7 @@ struct LimitsInner {
     token_per_user: RateLimiter,
     token_per_ip: RateLimiter,
     upload_per_user: RateLimiter,
+    uploads_in_flight: InFlight,
 }
 
 impl Limits {
@@ -88,6 +90,7 @@ impl Limits {
                 token_per_user: RateLimiter::new(settings.token_per_user),
                 token_per_ip: RateLimiter::new(settings.token_per_ip),
                 upload_per_user: RateLimiter::new(settings.upload_per_user),
+                uploads_in_flight: InFlight::new(settings.upload_in_flight_per_user),
             }),
         }
     }
@@ -154,6 +157,15 @@ pub fn check_upload_user(req: &HttpRequest, user_id: &str) -> Result<(), ApiErro
             .check(user_id)
             .map_err(too_many),
         None => Ok(()),
+    }
+}
+
+/// One of the user's upload slots (`limits.upload_in_flight_per_user`),
+/// held while the batch is applied.
+pub async fn upload_slot(req: &HttpRequest, user_id: &str) -> Result<Option<Slot>, ApiError> {
+    match Limits::of(req) {
+        Some(limits) => limits.inner.uploads_in_flight.acquire(user_id).await,
+        None => Ok(None),
     }
 }
 

@@ -16,6 +16,9 @@ pub struct LimitSettings {
     pub token_per_user: RateSettings,
     pub token_per_ip: RateSettings,
     pub upload_per_user: RateSettings,
+    /// Upload requests of one user applied at once (per replica); more
+    /// wait for a slot, up to 5 s, then get 429. 0 turns the cap off.
+    pub upload_in_flight_per_user: u32,
 }
 
 impl Default for LimitSettings {
@@ -35,6 +38,7 @@ impl Default for LimitSettings {
                 per_second: 20.0,
                 burst: 100,
             },
+            upload_in_flight_per_user: 4,
         }
     }
 }

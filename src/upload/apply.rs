@@ -5,12 +5,12 @@
 //! value, another user's row), the transaction is rolled back and the batch
 //! runs again in the careful mode (`careful`).
 
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
 use super::batch::Batch;
 use super::bookkeeping::{dead_letter_rejected, record_conflicts};
 use super::careful::run_careful;
-use super::failure::Failure;
+use super::failure::{Failure, localized};
 use super::plan::{Allowed, group};
 use super::prepared::Prepared;
 use super::report::{Report, build_report};
@@ -104,7 +104,7 @@ async fn run_work(
         .collect();
     let steps = group(&all, options.rls_role.is_none());
     if lock_rows || steps.len() > 1 {
-        lock_in_order(conn, work).await.map_err(Failure::from)?;
+        lock_in_order(conn, work, mode).await?;
     }
     if let Some(role) = options.rls_role {
         let claims = options.actor.claims.to_string();
@@ -114,7 +114,7 @@ async fn run_work(
         Mode::Fast => {
             let conflicts = match run_steps(conn, ctx, steps).await {
                 Ok(conflicts) => conflicts,
-                Err(RunFailure::Db(err)) => return Err(Failure::from(err)),
+                Err(RunFailure::Db(err)) => return Err(localized(err)),
                 // Let the careful mode attribute it.
                 Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
                     return Err(Failure::Permanent(rejection));
@@ -122,13 +122,7 @@ async fn run_work(
             };
             fast_outcomes(work, &conflicts)
         }
-        Mode::Careful => {
-            let mut outcomes = Vec::with_capacity(work.len());
-            for w in work {
-                outcomes.push(run_careful(conn, ctx, w).await?);
-            }
-            outcomes
-        }
+        Mode::Careful => run_careful(conn, ctx, work).await?,
     };
     if options.rls_role.is_some() {
         // uplink's own bookkeeping runs as uplink.
@@ -162,11 +156,27 @@ pub(super) fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> V
 /// order and by id within a table. Statements lock their rows in id order,
 /// but a batch writes tables and operations in the client's order, so two
 /// batches touching the same rows in different orders would deadlock (and
-/// wait out Postgres' deadlock_timeout before one is retried).
+/// wait out Postgres' deadlock_timeout before one is retried). In the
+/// careful mode a refused lock (an id the key's type does not take, say) is
+/// skipped in its savepoint: the entry's own statement is refused and
+/// localised.
 async fn lock_in_order(
     conn: &mut PgConnection,
     work: &[TxWork<'_, '_>],
-) -> Result<(), sqlx::Error> {
+    mode: Mode,
+) -> Result<(), Failure> {
+    if mode == Mode::Fast {
+        return lock_rows_of(conn, work).await.map_err(localized);
+    }
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
+    match lock_rows_of(&mut savepoint, work).await.map_err(localized) {
+        Ok(()) => savepoint.commit().await.map_err(Failure::from),
+        Err(Failure::Permanent(_)) => savepoint.rollback().await.map_err(Failure::from),
+        Err(other) => Err(other),
+    }
+}
+
+async fn lock_rows_of(conn: &mut PgConnection, work: &[TxWork<'_, '_>]) -> Result<(), sqlx::Error> {
     for (table, mut ids) in rows_in_lock_order(work) {
         // An id that does not cast to the key's type would fail this
         // statement; its entry is refused later, by its own statement.

@@ -1,59 +1,192 @@
-//! The careful mode: after a refusal aborted the fast attempt, each client
-//! transaction runs in a savepoint, so only a failing one is rolled back
-//! (and dead-lettered); the entry at fault is found by replaying that
-//! transaction one entry at a time. The same on every database.
+//! The careful mode: after a refusal aborted the fast attempt, the batch's
+//! client transactions run again inside savepoints, so only a failing one
+//! is rolled back (and dead-lettered). The same on every database.
+//!
+//! Its cost is bounded by bisection rather than by the batch's length:
+//! client transactions run as sets, a failing set is split in halves, and
+//! within a failing transaction the entry at fault is the end of the
+//! shortest prefix that fails. A batch of n transactions with k refusals
+//! takes O(k log n) set-based runs, not n savepoints.
 
 use sqlx::Database;
 
-use super::failure::Failure;
+use super::failure::{Failure, localized};
 use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
-use super::run::{RunContext, RunEntries, RunFailure};
+use super::run::{Conflicts, RunContext, RunEntries, RunFailure};
 use super::work::{TxOutcome, TxWork};
 
-/// Runs one client transaction inside a savepoint.
+/// Runs every client transaction of `work`, each all-or-nothing.
 pub async fn run_careful<C>(
     conn: &mut C,
     ctx: &RunContext<'_, '_, '_>,
+    work: &[TxWork<'_, '_>],
+) -> Result<Vec<TxOutcome>, Failure>
+where
+    C: RunEntries,
+    C::Database: Database<Connection = C>,
+{
+    let mut outcomes: Vec<Option<TxOutcome>> = work
+        .iter()
+        .map(|w| {
+            w.first_refusal()
+                .map(|(culprit, rejection)| TxOutcome::Rejected {
+                    culprit,
+                    rejection: rejection.clone(),
+                })
+        })
+        .collect();
+    // Ranges of transactions still to settle, the next on top: a range is
+    // settled only after every range before it, as the client ordered them.
+    let mut pending = vec![(0, work.len())];
+    while let Some((lo, hi)) = pending.pop() {
+        let open: Vec<usize> = (lo..hi).filter(|&t| outcomes[t].is_none()).collect();
+        let runnable: Vec<&Prepared> = open.iter().flat_map(|&t| work[t].runnable()).collect();
+        match attempt(conn, ctx, &runnable, true).await? {
+            Ok(conflicts) => {
+                for t in open {
+                    outcomes[t] = Some(applied(t, &conflicts));
+                }
+            }
+            // A policy named the entry: the transactions before it ran
+            // cleanly in this attempt and run again as a set.
+            Err((Some(at), rejection)) => {
+                outcomes[at.0] = Some(TxOutcome::Rejected {
+                    culprit: at.1,
+                    rejection,
+                });
+                pending.push((at.0 + 1, hi));
+                pending.push((lo, at.0));
+            }
+            Err((None, rejection)) => match open.as_slice() {
+                [] => {}
+                [t] => outcomes[*t] = Some(culprit(conn, ctx, &work[*t], rejection).await?),
+                _ => {
+                    let mid = open[open.len() / 2];
+                    pending.push((mid, hi));
+                    pending.push((lo, mid));
+                }
+            },
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(TxOutcome::Applied {
+                conflicts: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// The applied outcome of transaction `t`, with its entries' conflicts.
+fn applied(t: usize, conflicts: &Conflicts) -> TxOutcome {
+    TxOutcome::Applied {
+        conflicts: conflicts
+            .iter()
+            .filter(|(at, _)| at.0 == t)
+            .map(|(at, note)| (at.1, note.clone()))
+            .collect(),
+    }
+}
+
+/// A refusal: the entry a policy named, if it named one.
+type Refused = (Option<Position>, Rejection);
+
+/// Runs `entries` in a savepoint, kept (`keep`) when they all apply; a
+/// refusal rolls the savepoint back. Transient failures end the batch.
+async fn attempt<C>(
+    conn: &mut C,
+    ctx: &RunContext<'_, '_, '_>,
+    entries: &[&Prepared<'_, '_>],
+    keep: bool,
+) -> Result<Result<Conflicts, Refused>, Failure>
+where
+    C: RunEntries,
+    C::Database: Database<Connection = C>,
+{
+    if entries.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
+    match savepoint.run_entries(ctx, entries).await {
+        Ok(conflicts) if keep => {
+            savepoint.commit().await.map_err(Failure::from)?;
+            Ok(Ok(conflicts))
+        }
+        Ok(conflicts) => {
+            savepoint.rollback().await.map_err(Failure::from)?;
+            Ok(Ok(conflicts))
+        }
+        Err(failure) => {
+            // Classified before the rollback: after a deadlock MySQL has
+            // rolled back the whole transaction, savepoint included.
+            let refused = refusal(failure)?;
+            savepoint.rollback().await.map_err(Failure::from)?;
+            Ok(Err(refused))
+        }
+    }
+}
+
+/// The entry at fault in a client transaction that fails as a whole:
+/// the end of the shortest failing prefix, found by bisection and then
+/// confirmed one entry after its prefix. Where the entry applies after all
+/// (a set refused what the entries one at a time accept), the transaction
+/// runs one entry at a time and that is its result.
+async fn culprit<C>(
+    conn: &mut C,
+    ctx: &RunContext<'_, '_, '_>,
     work: &TxWork<'_, '_>,
+    whole: Rejection,
 ) -> Result<TxOutcome, Failure>
 where
     C: RunEntries,
     C::Database: Database<Connection = C>,
 {
-    if let Some((culprit, rejection)) = work.first_refusal() {
-        return Ok(TxOutcome::Rejected {
-            culprit,
-            rejection: rejection.clone(),
-        });
-    }
     let runnable: Vec<&Prepared> = work.runnable().collect();
-    if runnable.is_empty() {
-        return Ok(TxOutcome::Applied {
-            conflicts: Vec::new(),
-        });
-    }
-    let mut savepoint = conn.begin().await?;
-    let failure = match savepoint.run_entries(ctx, &runnable).await {
-        Ok(conflicts) => {
-            savepoint.commit().await?;
-            return Ok(TxOutcome::Applied {
-                conflicts: conflicts.into_iter().map(|(at, n)| (at.1, n)).collect(),
-            });
+    // `ok` entries apply as a set; `failing` entries do not.
+    let (mut ok, mut failing, mut rejection) = (0, runnable.len(), whole);
+    while failing - ok > 1 {
+        let mid = ok + (failing - ok) / 2;
+        match attempt(conn, ctx, &runnable[..mid], false).await? {
+            Ok(_) => ok = mid,
+            Err((Some(at), named)) => {
+                let named_at = runnable.iter().position(|p| p.at == at);
+                failing = named_at.map_or(mid, |i| i + 1).max(ok + 1);
+                rejection = named;
+            }
+            Err((None, refused)) => {
+                failing = mid;
+                rejection = refused;
+            }
         }
-        Err(failure) => failure,
+    }
+    let suspect = failing - 1;
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
+    if let Err(failure) = savepoint.run_entries(ctx, &runnable[..suspect]).await {
+        let _ = refusal(failure)?;
+        savepoint.rollback().await.map_err(Failure::from)?;
+        return one_at_a_time(conn, ctx, &runnable).await;
+    }
+    let confirmed = match savepoint
+        .run_entries(ctx, &runnable[suspect..failing])
+        .await
+    {
+        Ok(_) => None,
+        Err(failure) => Some(refusal(failure)?.1),
     };
-    // Classified before the rollback: after a deadlock MySQL has rolled
-    // back the whole transaction, savepoint included.
-    let refusal = refusal(failure)?;
-    savepoint.rollback().await?;
-    match refusal {
-        // A policy named the entry itself.
-        (Some(at), rejection) => Ok(TxOutcome::Rejected {
-            culprit: at.1,
-            rejection,
+    savepoint.rollback().await.map_err(Failure::from)?;
+    match confirmed {
+        Some(alone) => Ok(TxOutcome::Rejected {
+            culprit: runnable[suspect].at.1,
+            // The entry's own refusal names its column or constraint best.
+            rejection: if alone.code == rejection.code {
+                alone
+            } else {
+                rejection
+            },
         }),
-        (None, _) => one_at_a_time(conn, ctx, &runnable).await,
+        None => one_at_a_time(conn, ctx, &runnable).await,
     }
 }
 
@@ -70,14 +203,14 @@ where
     C: RunEntries,
     C::Database: Database<Connection = C>,
 {
-    let mut savepoint = conn.begin().await?;
+    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
     let mut conflicts = Vec::new();
     for prepared in runnable {
         match savepoint.run_entries(ctx, &[*prepared]).await {
             Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
             Err(failure) => {
                 let (_, rejection) = refusal(failure)?;
-                savepoint.rollback().await?;
+                savepoint.rollback().await.map_err(Failure::from)?;
                 return Ok(TxOutcome::Rejected {
                     culprit: prepared.at.1,
                     rejection,
@@ -85,18 +218,19 @@ where
             }
         }
     }
-    savepoint.commit().await?;
+    savepoint.commit().await.map_err(Failure::from)?;
     Ok(TxOutcome::Applied { conflicts })
 }
 
 /// A refusal as a rejection, with the entry's position when a policy named
-/// it (a refused statement does not say which of its rows failed), or the
-/// classified database failure.
-fn refusal(failure: RunFailure) -> Result<(Option<Position>, Rejection), Failure> {
+/// it (a refused statement does not say which of its rows failed). Any
+/// failure that is not transient is a refusal: an error uplink has not
+/// classified is the entry's to carry, never the whole batch's.
+fn refusal(failure: RunFailure) -> Result<Refused, Failure> {
     match failure {
         RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
         RunFailure::Unattributed(rejection) => Ok((None, rejection)),
-        RunFailure::Db(err) => match Failure::from(err) {
+        RunFailure::Db(err) => match localized(err) {
             Failure::Permanent(rejection) => Ok((None, rejection)),
             other => Err(other),
         },

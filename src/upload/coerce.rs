@@ -30,7 +30,11 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, s
             };
             super::mysql::values::convert(column, kind, text)?
         }
-        ValueKind::Boolean | ValueKind::Integer if is_float_literal(text) => {
+        ValueKind::Integer if is_float_literal(text) => {
+            Cow::Owned(integral_float(text).ok_or_else(|| not_integral(column, text))?)
+        }
+        // Postgres reads `1` and `0` as booleans, not `1.0`.
+        ValueKind::Boolean if is_float_literal(text) => {
             integral_float(text).map_or(Cow::Borrowed(text), Cow::Owned)
         }
         ValueKind::Json if text.starts_with('"') => {
@@ -86,6 +90,16 @@ pub fn coerce<'a>(column: &Column, raw: &'a RawValue) -> Result<Option<Cow<'a, s
         ));
     }
     Ok(Some(value))
+}
+
+/// Why a number with a fraction is not stored in an integer column (it is
+/// never rounded).
+pub fn not_integral(column: &Column, number: &str) -> String {
+    format!(
+        "column `{}` expects an integer; the number {} is not one",
+        column.name,
+        super::batch::truncate_for_message(number)
+    )
 }
 
 /// The byte ranges of the numbers in JSON text `json` that Postgres's
@@ -315,7 +329,13 @@ mod tests {
             "9007199254740990"
         );
         assert_eq!(run(ValueKind::Integer, "1e3").unwrap(), "1000");
-        assert_eq!(run(ValueKind::Integer, "2.5").unwrap(), "2.5");
+        assert!(run(ValueKind::Integer, "2.5").is_err());
+        assert!(run(ValueKind::Integer, "12345678901234567.5").is_err());
+        assert!(run(ValueKind::Integer, "1.0000000000000001").is_err());
+        assert_eq!(
+            run(ValueKind::Integer, "12345678901234567.0").unwrap(),
+            "12345678901234567"
+        );
         assert_eq!(
             run(ValueKind::Integer, "9223372036854776000").unwrap(),
             "9223372036854776000"

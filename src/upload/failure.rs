@@ -3,6 +3,7 @@
 
 use super::rejection::Rejection;
 use crate::db::DbFailure;
+use crate::error::ErrorCode;
 
 pub enum Failure {
     /// The data is refused (constraint, type, permission): reject the client transaction.
@@ -37,6 +38,24 @@ impl From<DbFailure> for Failure {
 impl From<sqlx::Error> for Failure {
     fn from(err: sqlx::Error) -> Self {
         DbFailure::from(err).into()
+    }
+}
+
+/// A failure while applying a client's entries: anything but a transient
+/// failure is the entry's refusal, for the careful mode to localise and
+/// dead-letter. An error uplink cannot classify (a value it cannot read
+/// back, say) is logged loudly but never fails the whole batch: a 5xx
+/// would make the device retry it forever.
+pub fn localized(err: sqlx::Error) -> Failure {
+    match Failure::from(err) {
+        Failure::Unexpected(err) => {
+            tracing::error!(error = %format!("{err:#}"), "an entry failed in a way uplink does not classify; it is rejected");
+            Failure::Permanent(Rejection::new(
+                ErrorCode::DatabaseError,
+                format!("uplink could not apply the entry: {err:#}"),
+            ))
+        }
+        other => other,
     }
 }
 

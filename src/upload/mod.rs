@@ -333,10 +333,15 @@ impl Writer {
     }
 }
 
-/// The app's tables: in `schema` on Postgres, in the URL's database on MySQL.
+/// The app's tables: in `schema` on Postgres, in the URL's database on
+/// MySQL; never uplink's own.
 pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog> {
-    match db {
+    let mut catalog = match db {
         Database::Postgres(pool) => Catalog::load(pool, schema).await,
         Database::MySql(pool) => mysql::catalog::load(pool).await,
-    }
+    }?;
+    catalog
+        .tables
+        .retain(|name, _| crate::store::own_table(name).is_none());
+    Ok(catalog)
 }

@@ -43,11 +43,18 @@ impl<'c> Allowed<'c> {
             let Ok(policy) = Policy::resolve(table, table_settings) else {
                 continue;
             };
+            // The version column is the policy's: a PUT that replaces a
+            // row keeps (then bumps) it rather than resetting it to its
+            // DEFAULT, whatever `columns` lists.
+            let managed = policy
+                .conflict
+                .filter(|c| c.strategy == ConflictStrategy::Version)
+                .map(|c| c.column.name.as_str());
             let owned = table_settings.columns.as_ref().map(|names| {
                 names
                     .iter()
                     .filter_map(|n| table.column(n))
-                    .filter(|c| c.writable)
+                    .filter(|c| c.writable && Some(c.name.as_str()) != managed)
                     .collect::<Vec<_>>()
             });
             let one_at_a_time = settings.policies_one_row_at_a_time || !policy.set_based();

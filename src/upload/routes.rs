@@ -66,6 +66,7 @@ async fn apply(
             format!("a batch may hold at most {max} entries; send smaller batches"),
         ));
     }
+    let _slot = crate::limits::upload_slot(req, user.user_id()).await?;
     let report = writer
         .apply(
             Actor {

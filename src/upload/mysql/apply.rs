@@ -13,7 +13,7 @@ use crate::upload::batch::{Batch, truncate_for_message};
 use crate::upload::bookkeeping::{recorded, rejected};
 use crate::upload::careful::run_careful;
 use crate::upload::dead_letter::{entries_text, new_letter, room_for};
-use crate::upload::failure::Failure;
+use crate::upload::failure::{Failure, localized};
 use crate::upload::plan::Allowed;
 use crate::upload::prepared::Prepared;
 use crate::upload::rejection::Rejection;
@@ -49,7 +49,7 @@ pub async fn apply_in(
         rls_role: None,
     };
     if lock_rows {
-        lock_in_order(conn, &work).await?;
+        lock_in_order(conn, &work, mode).await?;
     }
     let outcomes = match mode {
         Mode::Fast => {
@@ -60,20 +60,14 @@ pub async fn apply_in(
                 .collect();
             match run(conn, &ctx, &all).await {
                 Ok(conflicts) => fast_outcomes(&work, &conflicts),
-                Err(RunFailure::Db(err)) => return Err(Failure::from(err)),
+                Err(RunFailure::Db(err)) => return Err(localized(err)),
                 // Let the careful mode attribute it.
                 Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
                     return Err(Failure::Permanent(rejection));
                 }
             }
         }
-        Mode::Careful => {
-            let mut outcomes = Vec::with_capacity(work.len());
-            for w in &work {
-                outcomes.push(run_careful(conn, &ctx, w).await?);
-            }
-            outcomes
-        }
+        Mode::Careful => run_careful(conn, &ctx, &work).await?,
     };
     let report = build_report(batch, &work, &outcomes);
     bookkeeping(conn, batch, &outcomes, options).await?;
@@ -139,14 +133,24 @@ async fn bookkeeping(
 
 /// Locks every existing row the batch will write, table by table in name
 /// order and by id within a table, so that a retried batch cannot
-/// deadlock with another again.
-async fn lock_in_order(conn: &mut MySqlConnection, work: &[TxWork<'_, '_>]) -> Result<(), Failure> {
+/// deadlock with another again. A refused lock statement changes nothing
+/// on MySQL; in the careful mode it is skipped, and the entry's own
+/// statement is refused and localised.
+async fn lock_in_order(
+    conn: &mut MySqlConnection,
+    work: &[TxWork<'_, '_>],
+    mode: Mode,
+) -> Result<(), Failure> {
     for (table, mut ids) in rows_in_lock_order(work) {
         if let Some(usable) = table.id_parses {
             ids.retain(|id| usable(id));
         }
         for statement in statements::lock(table, &ids) {
-            statement.fetch_text(conn).await?;
+            match statement.fetch_text(conn).await.map_err(localized) {
+                Ok(_) => {}
+                Err(Failure::Permanent(_)) if mode == Mode::Careful => {}
+                Err(other) => return Err(other),
+            }
         }
     }
     Ok(())

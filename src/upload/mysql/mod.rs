@@ -11,6 +11,7 @@
 
 mod apply;
 pub mod catalog;
+mod found;
 mod policy;
 mod run;
 mod statements;

@@ -5,10 +5,9 @@
 //! entries on distinct rows in a few statements; `apply_row` one entry at a
 //! time, which also settles what a set leaves to the careful mode.
 
-use std::collections::HashMap;
-
 use sqlx::MySqlConnection;
 
+use super::found::find;
 use super::statements;
 use crate::upload::batch::{Entry, Op};
 use crate::upload::policy::{
@@ -145,17 +144,17 @@ pub async fn apply_set<'c>(
         claimed.push((*prepared, *entry, row));
     }
     let ids: Vec<&str> = claimed.iter().map(|(_, _, row)| row.id.as_str()).collect();
-    let mut current: HashMap<String, String> = HashMap::new();
-    for statement in statements::load_many(table, &ids) {
-        for (id, row) in statement.fetch_rows(conn).await? {
-            current.insert(id, row);
-        }
+    let found = find(conn, table, &ids).await?;
+    if found.shared {
+        // Two ids name one row (`abc` and `ABC` on a `_ci` key): one entry
+        // at a time, in the client's order.
+        return apply_each(conn, table, policy, entries, user_id, client_id).await;
     }
     let mut conflicts = Vec::new();
     let mut writes = Vec::new();
     let mut inserts = Vec::new();
-    for (prepared, entry, row) in claimed {
-        match current.get(&row.id) {
+    for ((prepared, entry, row), current) in claimed.into_iter().zip(&found.rows) {
+        match current {
             None if prepared.op != Op::Put => {}
             None => inserts.push((
                 prepared,
@@ -178,6 +177,30 @@ pub async fn apply_set<'c>(
     for (owned, rows) in by_columns(inserts.iter().map(|(p, row)| (*p, row))) {
         for statement in statements::insert(table, owned.as_deref(), &rows) {
             statement.execute(conn).await?;
+        }
+    }
+    Ok(conflicts)
+}
+
+/// The entries one at a time, in the client's order; a refusal is left to
+/// the careful mode to attribute.
+async fn apply_each<'c>(
+    conn: &mut MySqlConnection,
+    table: &Table,
+    policy: &Policy<'c>,
+    entries: &[(&Prepared<'c, '_>, &Entry<'_>)],
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Conflicts, RunFailure> {
+    let mut ordered = entries.to_vec();
+    ordered.sort_by_key(|(prepared, _)| prepared.at);
+    let mut conflicts = Vec::new();
+    for (prepared, entry) in ordered {
+        match apply_row(conn, table, policy, prepared, entry, user_id, client_id).await {
+            Ok(RowOutcome::Applied) => {}
+            Ok(RowOutcome::Conflict(note)) => conflicts.push((prepared.at, note)),
+            Err(RowFailure::Refused(rejection)) => return Err(RunFailure::Unattributed(rejection)),
+            Err(RowFailure::Db(err)) => return Err(RunFailure::Db(err)),
         }
     }
     Ok(conflicts)

@@ -3,12 +3,14 @@
 
 use sqlx::MySqlConnection;
 
+use super::found::find;
 use super::{policy, statements};
 use crate::upload::batch::Op;
 use crate::upload::plan::{Group, Step, group};
 use crate::upload::policy::ConflictNote;
 use crate::upload::prepared::{Position, Prepared};
 use crate::upload::run::{Conflicts, RunContext, RunEntries, RunFailure, row_result};
+use crate::upload::sql::Row;
 
 impl RunEntries for MySqlConnection {
     fn run_entries(
@@ -95,7 +97,14 @@ async fn run_statement(
     let Some(op) = group.single_op() else {
         return Ok(());
     };
-    let rows = group.rows(op);
+    let mut entries = group.entries.clone();
+    // In the client's order (see `statements::update`).
+    entries.sort_by_key(|e| e.at);
+    let rows: Vec<&Row> = entries
+        .iter()
+        .filter(|e| e.op == op)
+        .map(|e| &e.row)
+        .collect();
     let statements = match op {
         Op::Put if table.rows_independent => statements::upsert(table, group.owned, &rows),
         Op::Put => return put_row_by_row(conn, group).await,
@@ -121,12 +130,15 @@ async fn put_row_by_row(
     let table = group.table;
     let rows = group.rows(Op::Put);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut existing = Vec::new();
-    for statement in statements::lock(table, &ids) {
-        existing.extend(statement.fetch_text(conn).await?.into_iter().flatten());
-    }
-    let (replaced, new): (Vec<_>, Vec<_>) =
-        rows.into_iter().partition(|r| existing.contains(&r.id));
+    let found = find(conn, table, &ids).await?;
+    let (replaced, new): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .zip(&found.rows)
+        .partition(|(_, current)| current.is_some());
+    let (replaced, new): (Vec<_>, Vec<_>) = (
+        replaced.into_iter().map(|(row, _)| row).collect(),
+        new.into_iter().map(|(row, _)| row).collect(),
+    );
     for row in replaced {
         statements::replace(table, group.owned, row)
             .execute(conn)

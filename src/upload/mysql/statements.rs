@@ -244,7 +244,10 @@ pub fn replace<'p>(
 }
 
 /// PATCH: set exactly the given columns of existing rows; missing rows are
-/// left alone, and each row keeps the columns it does not carry.
+/// left alone, and each row keeps the columns it does not carry. `rows` are
+/// in the client's order, and each `CASE` tries the last row first: where
+/// two ids name one row (`abc` and `ABC` on a `_ci` key), the later entry's
+/// values win, as they would one entry at a time.
 pub fn update<'p>(table: &Table, rows: &[&'p Row<'_, '_>]) -> Vec<Statement<'p>> {
     let rows: Vec<&Row> = rows
         .iter()
@@ -276,7 +279,7 @@ pub fn update<'p>(table: &Table, rows: &[&'p Row<'_, '_>]) -> Vec<Statement<'p>>
                     "{}{c} = CASE `id`",
                     if i > 0 { ", " } else { "" }
                 );
-                for row in rows {
+                for row in rows.iter().rev() {
                     if let Some(value) = row.value(&column.name) {
                         let id = statement.bind_id(table, &row.id);
                         let value = statement.bind(value.map(Cow::Borrowed), column.kind);
@@ -329,22 +332,57 @@ pub fn delete<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
 }
 
 /// Locks the existing rows with these ids, in id order, until the
-/// transaction ends; returns their ids as MySQL prints them.
+/// transaction ends.
 pub fn lock<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
     by_ids(
         table,
-        &format!("SELECT {} FROM {}", id_text(table), quote(&table.name)),
+        &format!("SELECT 1 FROM {}", quote(&table.name)),
         ids,
         " ORDER BY `id` FOR UPDATE",
     )
 }
 
-/// Adds one to `column` of the rows with these ids.
+/// The existing rows these ids name, as MySQL compares keys (a `_ci` or PAD
+/// SPACE key matches `ABC ` for `abc`; a BINARY(16) uuid any spelling of
+/// it), locked in id order until the transaction ends. Per row: which of
+/// the chunk's ids name it (their positions, comma-separated) and the row
+/// as `load` gives it. Each statement covers `ids[offset..]` from its
+/// offset on.
+pub fn find<'p>(table: &Table, ids: &[&'p str]) -> Vec<(usize, Statement<'p>)> {
+    let mut offset = 0;
+    chunks(ids, 3, |id| 2 * id.len())
+        .into_iter()
+        .map(|chunk| {
+            let mut statement = Statement::new();
+            statement.sql.push_str("SELECT CONCAT_WS(','");
+            for (i, id) in chunk.iter().enumerate() {
+                let placeholder = statement.bind_id(table, id);
+                let _ = write!(statement.sql, ", IF(`id` = {placeholder}, {i}, NULL)");
+            }
+            let _ = write!(
+                statement.sql,
+                "), {} FROM {} WHERE `id` IN (",
+                row_json(table),
+                quote(&table.name)
+            );
+            push_ids(&mut statement, table, chunk.iter().copied());
+            statement.sql.push_str(") ORDER BY `id` FOR UPDATE");
+            let at = offset;
+            offset += chunk.len();
+            (at, statement)
+        })
+        .collect()
+}
+
+/// Adds one to `column` of the rows with these ids (NULL counts as 0).
 pub fn bump_version<'p>(table: &Table, column: &Column, ids: &[&'p str]) -> Vec<Statement<'p>> {
     let c = quote(&column.name);
     by_ids(
         table,
-        &format!("UPDATE {} SET {c} = {c} + 1", quote(&table.name)),
+        &format!(
+            "UPDATE {} SET {c} = COALESCE({c}, 0) + 1",
+            quote(&table.name)
+        ),
         ids,
         "",
     )
@@ -365,22 +403,6 @@ pub fn load<'p>(table: &Table, id: &'p str) -> Statement<'p> {
     statement
 }
 
-/// The existing rows with these ids: (id as MySQL prints it, the row as
-/// `load` gives it), locked in id order until the transaction ends.
-pub fn load_many<'p>(table: &Table, ids: &[&'p str]) -> Vec<Statement<'p>> {
-    by_ids(
-        table,
-        &format!(
-            "SELECT {}, {} FROM {}",
-            id_text(table),
-            row_json(table),
-            quote(&table.name)
-        ),
-        ids,
-        " ORDER BY `id` FOR UPDATE",
-    )
-}
-
 /// Every column of a row as one JSON object, as text.
 fn row_json(table: &Table) -> String {
     let members: Vec<String> = table
@@ -395,14 +417,6 @@ fn row_json(table: &Table) -> String {
         })
         .collect();
     format!("CAST(JSON_OBJECT({}) AS CHAR)", members.join(", "))
-}
-
-/// The id column as text (a BINARY(16) uuid in its usual form).
-fn id_text(table: &Table) -> String {
-    match id_kind(table) {
-        ValueKind::MySql(MySqlKind::BinaryUuid) => uuid_text("`id`"),
-        _ => "CAST(`id` AS CHAR)".to_owned(),
-    }
 }
 
 fn uuid_text(column: &str) -> String {

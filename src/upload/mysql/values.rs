@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::upload::coerce::not_integral;
 use crate::upload::integral::{integral_float, is_float_literal};
 use crate::upload::schema::{Column, MySqlKind};
 
@@ -38,7 +39,7 @@ fn integer<'a>(column: &Column, text: Cow<'a, str>) -> Result<Cow<'a, str>, Stri
     }
     integral_float(trimmed)
         .map(Cow::Owned)
-        .ok_or_else(|| format!("column `{}` expects an integer", column.name))
+        .ok_or_else(|| not_integral(column, trimmed))
 }
 
 /// A timestamp as MySQL's DATETIME text in UTC, microseconds kept; `None`

@@ -4,12 +4,11 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use super::decide::decide;
 use super::resolve::{Policy, Transitions};
+use super::stored::Stored;
 use super::strategy::field_timestamps;
-use super::values::{as_text, value_of};
+use super::values::value_of;
 use super::verdict::{ConflictNote, RowFailure, Verdict, refused, taken};
 use crate::error::ErrorCode;
 use crate::upload::batch::{Entry, Op, truncate_for_message};
@@ -62,12 +61,12 @@ pub fn check_existing<'c, 'a>(
     current: &str,
     user_id: &str,
 ) -> Result<Verdict<'c, 'a>, RowFailure> {
-    let Ok(server) = serde_json::from_str::<Value>(current) else {
+    let Some(server) = Stored::parse(current) else {
         return Err(RowFailure::Db(sqlx::Error::Decode(
-            format!("the current row of `{}` is not JSON", table.name).into(),
+            format!("the current row of `{}` is not a JSON object", table.name).into(),
         )));
     };
-    let server_text = |column: &Column| server.get(&column.name).and_then(as_text);
+    let server_text = |column: &Column| server.text(&column.name);
     if let Some(owner) = policy.owner
         && server_text(owner).as_deref() != Some(user_id)
     {
@@ -87,7 +86,7 @@ pub fn check_existing<'c, 'a>(
     }
     let row = keep_state(policy, prepared, row, &server);
     check_transition(policy, prepared, &row, &server)?;
-    decide(table, policy, prepared, entry, row, &server, current)
+    decide(table, policy, prepared, entry, row, &server)
 }
 
 /// The row exists: an insert-only table never changes it.
@@ -109,15 +108,16 @@ fn keep_state<'c, 'a>(
     policy: &Policy<'c>,
     prepared: &Prepared<'c, 'a>,
     mut row: Row<'c, 'a>,
-    server: &Value,
+    server: &Stored<'_>,
 ) -> Row<'c, 'a> {
     if let Some(Transitions { column, .. }) = policy.transitions
         && prepared.op == Op::Put
         && value_of(&row, &column.name).is_none()
-        && let Some(state) = server.get(&column.name)
+        && let Some(state) = server.raw(&column.name)
     {
         row.values.retain(|(c, _)| c.name != column.name);
-        row.values.push((column, as_text(state).map(Cow::Owned)));
+        row.values
+            .push((column, super::stored::raw_as_text(state).map(Cow::Owned)));
     }
     row
 }
@@ -127,7 +127,7 @@ fn check_transition(
     policy: &Policy<'_>,
     prepared: &Prepared<'_, '_>,
     row: &Row<'_, '_>,
-    server: &Value,
+    server: &Stored<'_>,
 ) -> Result<(), RowFailure> {
     let Some(Transitions {
         column, allowed, ..
@@ -141,10 +141,7 @@ fn check_transition(
     let Some(next) = value_of(row, &column.name) else {
         return Ok(());
     };
-    let from = server
-        .get(&column.name)
-        .and_then(as_text)
-        .unwrap_or_default();
+    let from = server.text(&column.name).unwrap_or_default();
     let permitted = next == from || allowed.get(&from).is_some_and(|to| to.contains(&next));
     if permitted {
         Ok(())

@@ -1,11 +1,10 @@
 //! The decide step: the conflict strategy's judgement and `on_conflict`
 //! make the verdict, a complete write or a note for the client.
 
-use serde_json::Value;
-
 use super::resolve::Policy;
+use super::stored::Stored;
 use super::strategy::{self, Judgement};
-use super::values::{as_text, client_data};
+use super::values::client_data;
 use super::verdict::{ConflictNote, Delta, RecordedConflict, RowFailure, Verdict, Write, refused};
 use crate::error::ErrorCode;
 use crate::upload::batch::{Entry, Op};
@@ -15,16 +14,14 @@ use crate::upload::settings::OnConflict;
 use crate::upload::sql::Row;
 
 /// Decides an entry that passed the checks against the existing row
-/// `server` (`current` is its JSON text). Without a conflict strategy the
-/// last write wins.
+/// `server`. Without a conflict strategy the last write wins.
 pub fn decide<'c, 'a>(
     table: &Table,
     policy: &Policy<'c>,
     prepared: &Prepared<'c, 'a>,
     entry: &Entry<'_>,
     row: Row<'c, 'a>,
-    server: &Value,
-    current: &str,
+    server: &Stored<'_>,
 ) -> Result<Verdict<'c, 'a>, RowFailure> {
     let Some(conflict) = policy.conflict else {
         return Ok(Verdict::Write(
@@ -37,7 +34,7 @@ pub fn decide<'c, 'a>(
             table: table.name.clone(),
             row_id: row.id.clone(),
             client_data: client_data(entry),
-            server_data: Some(current.to_owned()),
+            server_data: Some(server.json().to_owned()),
         })
     };
     match strategy::judge(&conflict, prepared, entry, row, server) {
@@ -99,11 +96,14 @@ fn take_deltas<'c>(
     entry: &Entry<'_>,
     row: &mut Row<'c, '_>,
 ) -> Vec<Delta<'c>> {
-    let old: Option<Value> = entry.old.and_then(|o| serde_json::from_str(o.get()).ok());
-    let old = match old {
-        Some(Value::String(text)) => serde_json::from_str(&text).ok(),
-        other => other,
-    };
+    // `old` is an object, or (some SDKs) its JSON text.
+    let old_text = entry.old.map(|o| match o.get() {
+        quoted if quoted.starts_with('"') => serde_json::from_str::<String>(quoted).ok(),
+        object => Some(object.to_owned()),
+    });
+    let old = old_text
+        .as_ref()
+        .and_then(|t| t.as_deref().and_then(Stored::parse));
     let deltas: Vec<Delta> = policy
         .deltas
         .iter()
@@ -111,8 +111,7 @@ fn take_deltas<'c>(
             let new = row.values.iter().find(|(c, _)| c.name == d.name)?;
             let previous = old
                 .as_ref()
-                .and_then(|o: &Value| o.get(&d.name))
-                .and_then(as_text)
+                .and_then(|o| o.text(&d.name))
                 .unwrap_or_else(|| "0".to_owned());
             Some(Delta {
                 column: d,

@@ -20,6 +20,7 @@ mod guard;
 pub mod resolve;
 mod row;
 mod set;
+mod stored;
 mod strategy;
 mod values;
 mod verdict;

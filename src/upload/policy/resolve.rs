@@ -223,6 +223,19 @@ impl<'c> Conflict<'c> {
                 ),
             ));
         }
+        if settings.strategy == ConflictStrategy::Version && c.default.is_none() {
+            // Clients never write the version: a new row takes the DEFAULT.
+            // Without one it would be NULL (the policy silently off for the
+            // row) or a not-null violation.
+            return Err(ConfigError::invalid(
+                format!("write.tables.{name}.conflict.column"),
+                format!(
+                    "column `{name}.{}` has no DEFAULT, so a new row would start without a version; \
+                     give it one (e.g. `{} NOT NULL DEFAULT 1`)",
+                    c.name, c.sql_type
+                ),
+            ));
+        }
         Ok(Self {
             strategy: settings.strategy,
             column: c,

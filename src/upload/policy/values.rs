@@ -2,27 +2,19 @@
 //! the entry's data as stored with a conflict.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::stored::raw_as_text;
 use crate::upload::batch::Entry;
 use crate::upload::jsonb::jsonb_safe;
 use crate::upload::sql::{Row, json_string};
 
-/// A JSON value as the text it stands for (strings decoded).
-pub fn as_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Raw JSON as the text it stands for.
+/// Raw JSON as the text it stands for (see `Stored::text`); `None` for
+/// null or text that is not JSON.
 pub fn raw_text(raw: &str) -> Option<String> {
-    serde_json::from_str::<Value>(raw)
+    serde_json::from_str::<&RawValue>(raw)
         .ok()
-        .as_ref()
-        .and_then(as_text)
+        .and_then(raw_as_text)
 }
 
 /// A timestamp as clients and Postgres print them; no offset means UTC.

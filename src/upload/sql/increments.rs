@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use super::statement::quote_ident;
 use crate::upload::schema::{Column, Table};
 
-/// Adds one to `column` of the rows with `ids`.
+/// Adds one to `column` of the rows with `ids` (NULL counts as version 0).
 pub async fn bump_versions(
     conn: &mut PgConnection,
     table: &Table,
@@ -15,7 +15,7 @@ pub async fn bump_versions(
 ) -> Result<(), sqlx::Error> {
     let c = quote_ident(&column.name);
     sqlx::query(&format!(
-        "UPDATE {} AS t SET {c} = t.{c} + 1 WHERE t.\"id\" = ANY(($1::text[])::{}[])",
+        "UPDATE {} AS t SET {c} = COALESCE(t.{c}, 0) + 1 WHERE t.\"id\" = ANY(($1::text[])::{}[])",
         quote_ident(&table.name),
         table.id_type
     ))

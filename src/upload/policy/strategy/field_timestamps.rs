@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::judgement::Judgement;
 use crate::upload::batch::{Entry, Op};
+use crate::upload::policy::stored::Stored;
 use crate::upload::policy::values::parse_time;
 use crate::upload::prepared::Prepared;
 use crate::upload::schema::Column;
@@ -26,7 +26,7 @@ pub fn judge<'c, 'a>(
     prepared: &Prepared<'c, 'a>,
     entry: &Entry<'_>,
     mut row: Row<'c, 'a>,
-    server: &Value,
+    server: &Stored<'_>,
 ) -> Judgement<'c, 'a> {
     if prepared.op == Op::Delete {
         return Judgement::Current {
@@ -35,14 +35,9 @@ pub fn judge<'c, 'a>(
         };
     }
     let client_times = field_times(entry.metadata);
-    let server_times: BTreeMap<String, DateTime<Utc>> = server
-        .get(&column.name)
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().and_then(parse_time).map(|t| (k.clone(), t)))
-                .collect()
-        })
+    let server_times = server
+        .raw(&column.name)
+        .map(|raw| times_in(raw.get()))
         .unwrap_or_default();
     let mut merged = server_times.clone();
     let mut kept = Vec::new();
@@ -94,23 +89,37 @@ fn field_times(metadata: Option<&RawValue>) -> BTreeMap<String, DateTime<Utc>> {
     let Some(raw) = metadata else {
         return BTreeMap::new();
     };
-    let mut value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-    if let Value::String(text) = &value {
-        value = serde_json::from_str(text).unwrap_or(Value::Null);
-    }
-    let object = match value
-        .get("field_timestamps")
-        .or_else(|| value.get("fieldTimestamps"))
-    {
-        Some(inner) => inner.clone(),
-        None => value,
+    let decoded;
+    let text = match raw.get() {
+        quoted if quoted.starts_with('"') => {
+            decoded = serde_json::from_str::<String>(quoted).unwrap_or_default();
+            decoded.as_str()
+        }
+        object => object,
     };
-    object
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().and_then(parse_time).map(|t| (k.clone(), t)))
-                .collect()
+    let Some(metadata) = Stored::parse(text) else {
+        return BTreeMap::new();
+    };
+    match metadata
+        .raw("field_timestamps")
+        .or_else(|| metadata.raw("fieldTimestamps"))
+    {
+        Some(inner) => times_in(inner.get()),
+        None => times_in(text),
+    }
+}
+
+/// The times of a JSON object of `{"column": time}` (what is not a time is
+/// left out).
+fn times_in(object: &str) -> BTreeMap<String, DateTime<Utc>> {
+    let Some(times) = Stored::parse(object) else {
+        return BTreeMap::new();
+    };
+    times
+        .names()
+        .filter_map(|name| {
+            let time = times.text(name).and_then(|t| parse_time(&t))?;
+            Some((name.to_owned(), time))
         })
-        .unwrap_or_default()
+        .collect()
 }

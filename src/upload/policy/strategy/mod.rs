@@ -8,11 +8,10 @@ mod judgement;
 mod timestamp;
 mod version;
 
-use serde_json::Value;
-
 pub use judgement::Judgement;
 
 use super::resolve::Conflict;
+use super::stored::Stored;
 use crate::upload::batch::Entry;
 use crate::upload::prepared::Prepared;
 use crate::upload::settings::ConflictStrategy;
@@ -23,11 +22,11 @@ pub fn judge<'c, 'a>(
     prepared: &Prepared<'c, 'a>,
     entry: &Entry<'_>,
     row: Row<'c, 'a>,
-    server: &Value,
+    server: &Stored<'_>,
 ) -> Judgement<'c, 'a> {
     match conflict.strategy {
         ConflictStrategy::Version => version::judge(conflict.column, prepared, row, server),
-        ConflictStrategy::Timestamp => timestamp::judge(conflict.column, row, server),
+        ConflictStrategy::Timestamp => timestamp::judge(conflict.column, prepared.op, row, server),
         ConflictStrategy::FieldTimestamps => {
             field_timestamps::judge(conflict.column, prepared, entry, row, server)
         }

@@ -1,21 +1,41 @@
 //! `timestamp`: a write whose timestamp column is older than the server's
-//! is stale.
-
-use serde_json::Value;
+//! is stale. An update that does not say when it was made (the column
+//! left out, null, or not a time uplink can compare) could undo any
+//! change since: it loses as a stale one does, like an update without a
+//! version. Deletes win (the SDK sends no data with a DELETE).
 
 use super::judgement::Judgement;
 use crate::error::ErrorCode;
-use crate::upload::policy::values::{as_text, parse_time, value_of};
+use crate::upload::batch::Op;
+use crate::upload::policy::stored::Stored;
+use crate::upload::policy::values::{parse_time, value_of};
 use crate::upload::schema::Column;
 use crate::upload::sql::Row;
 
-pub fn judge<'c, 'a>(column: &'c Column, row: Row<'c, 'a>, server: &Value) -> Judgement<'c, 'a> {
-    let client = value_of(&row, &column.name).and_then(|t| parse_time(&t));
-    let on_server = server
-        .get(&column.name)
-        .and_then(as_text)
-        .and_then(|t| parse_time(&t));
-    if let (Some(client), Some(on_server)) = (client, on_server)
+pub fn judge<'c, 'a>(
+    column: &'c Column,
+    op: Op,
+    row: Row<'c, 'a>,
+    server: &Stored<'_>,
+) -> Judgement<'c, 'a> {
+    if op == Op::Delete {
+        return Judgement::Current {
+            row,
+            bump_version: None,
+        };
+    }
+    let Some(client) = value_of(&row, &column.name).and_then(|t| parse_time(&t)) else {
+        return Judgement::Stale {
+            row,
+            code: ErrorCode::TimestampRequired,
+            message: format!(
+                "send the time of the write in `{}` (RFC 3339, e.g. 2026-01-31T12:00:00Z) with every update",
+                column.name
+            ),
+        };
+    };
+    let on_server = server.text(&column.name).and_then(|t| parse_time(&t));
+    if let Some(on_server) = on_server
         && client < on_server
     {
         return Judgement::Stale {
