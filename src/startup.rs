@@ -28,6 +28,9 @@ impl Application {
     /// Connects, migrates when configured, binds the listener (port 0 picks a
     /// free port) and prepares the server; `run_until_stopped` serves.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Settings built in code (tests, embedders) pass the checks that
+        // loading applies.
+        settings.validate()?;
         warn_if_dev_identity(&settings);
         for (key, message) in settings.warnings() {
             tracing::warn!(key, "{key} {message}");

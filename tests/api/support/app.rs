@@ -156,6 +156,22 @@ impl<Pool> TestApp<Pool> {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST /api/data of a body given as JSON text (numbers that no float
+    /// holds exactly survive): the status and the report.
+    pub async fn post_batch_text(&self, token: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/data"))
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// A request to the admin API with `ADMIN_KEY`.
     pub async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
         self.client
@@ -209,6 +225,31 @@ impl TestAppBuilder {
         settings.attachments.enabled = false;
         self.start(settings, database.pool, database.url, database.name)
             .await
+    }
+
+    /// Why start-up on a fresh Postgres database fails (it must).
+    pub async fn spawn_error(self) -> String {
+        let database = fresh_database(&self.schema).await;
+        let settings = test_settings(&database.url);
+        self.build_error(settings).await
+    }
+
+    /// Why start-up on a fresh MySQL database fails (it must).
+    pub async fn spawn_mysql_error(self) -> String {
+        let database = mysql::fresh_database(&self.schema).await;
+        let mut settings = test_settings(&database.url);
+        settings.attachments.enabled = false;
+        self.build_error(settings).await
+    }
+
+    async fn build_error(self, mut settings: Settings) -> String {
+        for customize in self.customize {
+            customize(&mut settings);
+        }
+        match Application::build(settings).await {
+            Ok(_) => panic!("start-up must fail"),
+            Err(err) => format!("{err:#}"),
+        }
     }
 
     async fn start<Pool>(

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod attachments;
+pub mod backend;
 pub mod database;
 pub mod fixtures;
 pub mod mysql;

@@ -1,0 +1,103 @@
+//! The two databases behind one test interface: a suite written once runs
+//! on Postgres and on MySQL/MariaDB by a type parameter (`PgPool` or
+//! `MySqlPool`), each with its own schema text where the dialects differ.
+
+use sqlx::{MySqlPool, PgPool, Row};
+
+use super::app::{TestApp, TestAppBuilder};
+
+pub trait Backend: Sized + Send + Sync + 'static {
+    /// The app on a fresh database of this kind.
+    fn spawn(builder: TestAppBuilder) -> impl Future<Output = TestApp<Self>>;
+
+    /// Why start-up on a fresh database of this kind fails (it must).
+    fn spawn_error(builder: TestAppBuilder) -> impl Future<Output = String>;
+
+    /// The first column of every row `sql` selects, as text (numbers
+    /// printed, NULL as `None`).
+    fn texts(&self, sql: &str) -> impl Future<Output = Vec<Option<String>>>;
+}
+
+impl Backend for PgPool {
+    async fn spawn(builder: TestAppBuilder) -> TestApp<Self> {
+        builder.spawn().await
+    }
+
+    async fn spawn_error(builder: TestAppBuilder) -> String {
+        builder.spawn_error().await
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let rows = sqlx::query(&format!("SELECT (s.*)::text FROM ({sql}) AS s"))
+            .fetch_all(self)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        // A one-column row prints as `(value)`; read the value itself.
+        rows.iter()
+            .map(|row| {
+                let record: Option<String> = row.get(0);
+                record.and_then(|r| single_value(&r))
+            })
+            .collect()
+    }
+}
+
+/// The one value of a Postgres record's text (`(abc)`, `("a b")`, `()`).
+fn single_value(record: &str) -> Option<String> {
+    let inner = record.strip_prefix('(')?.strip_suffix(')')?;
+    if inner.is_empty() {
+        return None;
+    }
+    match inner.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+        Some(quoted) => Some(quoted.replace("\"\"", "\"").replace("\\\\", "\\")),
+        None => Some(inner.to_owned()),
+    }
+}
+
+impl Backend for MySqlPool {
+    async fn spawn(builder: TestAppBuilder) -> TestApp<Self> {
+        builder.spawn_mysql().await
+    }
+
+    async fn spawn_error(builder: TestAppBuilder) -> String {
+        builder.spawn_mysql_error().await
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let rows = sqlx::query(sql)
+            .fetch_all(self)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.iter()
+            .map(|row| {
+                row.try_get::<Option<String>, _>(0)
+                    .or_else(|_| {
+                        row.try_get::<Option<i64>, _>(0)
+                            .map(|v| v.map(|v| v.to_string()))
+                    })
+                    .or_else(|_| {
+                        row.try_get::<Option<u64>, _>(0)
+                            .map(|v| v.map(|v| v.to_string()))
+                    })
+                    .or_else(|_| {
+                        row.try_get::<Option<f64>, _>(0)
+                            .map(|v| v.map(|v| v.to_string()))
+                    })
+                    .or_else(|_| {
+                        row.try_get::<Option<Vec<u8>>, _>(0)
+                            .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: column 0 is not text or a number: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl<P: Backend> TestApp<P> {
+    /// The one text `sql` selects.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        let mut texts = self.db_pool.texts(sql).await;
+        assert_eq!(texts.len(), 1, "{sql} selects {} rows", texts.len());
+        texts.pop().flatten()
+    }
+}
