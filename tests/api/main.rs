@@ -18,6 +18,7 @@ mod errors;
 mod health;
 mod hostile;
 mod hostile_attachments;
+mod hostile_batches;
 mod limits;
 mod lost_updates;
 mod metrics;
