@@ -211,10 +211,16 @@ fn refused(
         ErrorCode::Forbidden => {
             "the database refused the write (permission or row-level security)".to_owned()
         }
-        ErrorCode::InvalidValue => format!(
-            "a value cannot be stored in its column's type: {} ({error})",
-            bounded(said.text)
-        ),
+        ErrorCode::InvalidValue => match &column {
+            Some(column) => format!(
+                "column `{column}` cannot take the value: {} ({error})",
+                bounded(said.text)
+            ),
+            None => format!(
+                "a value cannot be stored in its column's type: {} ({error})",
+                bounded(said.text)
+            ),
+        },
         ErrorCode::SchemaMismatch => format!(
             "the write does not fit the table's current schema: {} ({error})",
             bounded(said.text)

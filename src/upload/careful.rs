@@ -15,6 +15,7 @@ use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
 use super::run::{Conflicts, RunContext, RunEntries, RunFailure};
 use super::work::{TxOutcome, TxWork};
+use crate::error::ErrorCode;
 
 /// Runs every client transaction of `work`, each all-or-nothing.
 pub async fn run_careful<C>(
@@ -177,17 +178,45 @@ where
     };
     savepoint.rollback().await.map_err(Failure::from)?;
     match confirmed {
-        Some(alone) => Ok(TxOutcome::Rejected {
-            culprit: runnable[suspect].at.1,
+        Some(alone) => {
             // The entry's own refusal names its column or constraint best.
-            rejection: if alone.code == rejection.code {
+            let rejection = if alone.code == rejection.code {
                 alone
             } else {
                 rejection
-            },
-        }),
+            };
+            Ok(TxOutcome::Rejected {
+                culprit: runnable[suspect].at.1,
+                rejection: with_column(conn, runnable[suspect], rejection).await?,
+            })
+        }
         None => one_at_a_time(conn, ctx, &runnable).await,
     }
+}
+
+/// A value refusal with the column it concerns, where the database did not
+/// name it.
+async fn with_column<C>(
+    conn: &mut C,
+    prepared: &Prepared<'_, '_>,
+    mut rejection: Rejection,
+) -> Result<Rejection, Failure>
+where
+    C: RunEntries,
+    C::Database: Database<Connection = C>,
+{
+    if rejection.code != ErrorCode::InvalidValue || rejection.column.is_some() {
+        return Ok(rejection);
+    }
+    if let Some((column, said)) = conn.refused_column(prepared).await.map_err(Failure::from)? {
+        let cast = prepared
+            .table
+            .column(&column)
+            .map_or("", |c| c.sql_type.as_str());
+        rejection.message = format!("column `{column}` ({cast}) cannot take the value: {said}");
+        rejection.column = Some(column);
+    }
+    Ok(rejection)
 }
 
 /// Applies a failed client transaction's entries one at a time inside a
@@ -213,7 +242,7 @@ where
                 savepoint.rollback().await.map_err(Failure::from)?;
                 return Ok(TxOutcome::Rejected {
                     culprit: prepared.at.1,
-                    rejection,
+                    rejection: with_column(conn, prepared, rejection).await?,
                 });
             }
         }

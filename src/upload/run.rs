@@ -74,6 +74,13 @@ pub trait RunEntries: sqlx::Connection {
         ctx: &RunContext<'_, '_, '_>,
         entries: &[&Prepared<'_, '_>],
     ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send;
+
+    /// The column of an entry at fault whose value the database refused,
+    /// and the database's words, where its error did not name it.
+    fn refused_column(
+        &mut self,
+        prepared: &Prepared<'_, '_>,
+    ) -> impl Future<Output = Result<Option<(String, String)>, sqlx::Error>> + Send;
 }
 
 impl RunEntries for PgConnection {
@@ -83,6 +90,13 @@ impl RunEntries for PgConnection {
         entries: &[&Prepared<'_, '_>],
     ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send {
         run(self, ctx, entries)
+    }
+
+    fn refused_column(
+        &mut self,
+        prepared: &Prepared<'_, '_>,
+    ) -> impl Future<Output = Result<Option<(String, String)>, sqlx::Error>> + Send {
+        sql::refused_column(self, prepared)
     }
 }
 

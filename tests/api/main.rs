@@ -37,4 +37,5 @@ mod token_attacks;
 mod upload;
 mod upload_fixtures;
 mod upload_properties;
+mod value_refusals;
 mod wire_contracts;

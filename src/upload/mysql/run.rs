@@ -20,6 +20,14 @@ impl RunEntries for MySqlConnection {
     ) -> impl Future<Output = Result<Conflicts, RunFailure>> + Send {
         run(self, ctx, entries)
     }
+
+    /// MySQL names the column of a value it refuses.
+    async fn refused_column(
+        &mut self,
+        _prepared: &Prepared<'_, '_>,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        Ok(None)
+    }
 }
 
 /// Groups `entries` into steps and runs them. Operations never share a
