@@ -85,8 +85,6 @@ impl BodyError {
 struct BodyRules {
     encoding: Encoding,
     max_bytes: usize,
-    /// `Content-Length` (capped), to size the buffer of a plain body at once.
-    expected: usize,
     /// The JSON nesting limit, for JSON bodies.
     max_depth: Option<usize>,
     timeout: Duration,
@@ -139,16 +137,9 @@ fn rules_for(req: &ServiceRequest) -> Result<Option<BodyRules>, ApiError> {
     let Some(settings) = req.app_data::<web::Data<Arc<Settings>>>() else {
         return Ok(None);
     };
-    let max_bytes = settings.server.max_body_bytes;
-    let expected = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .unwrap_or(0);
     Ok(Some(BodyRules {
         encoding: encoding(req)?,
-        max_bytes,
-        expected: expected.min(max_bytes),
+        max_bytes: settings.server.max_body_bytes,
         max_depth: is_json(req).then_some(settings.limits.max_json_depth),
         timeout: settings.server.body_timeout,
     }))
@@ -204,7 +195,7 @@ async fn read_or_record(
 
 async fn read_body(mut payload: Payload, rules: BodyRules) -> Result<web::Bytes, BodyError> {
     let collect = async {
-        let mut sink = Sink::new(rules.encoding, rules.max_bytes, rules.expected);
+        let mut sink = Sink::new(rules.encoding, rules.max_bytes);
         while let Some(chunk) = payload.next().await {
             sink.write(&chunk.map_err(|_| BodyError::Unreadable)?)?;
         }
@@ -225,17 +216,19 @@ async fn read_body(mut payload: Payload, rules: BodyRules) -> Result<web::Bytes,
 
 /// Where the body's bytes go: straight into a capped buffer, or through a
 /// gzip decoder into it (decoding as chunks arrive, so a compressed bomb is
-/// stopped at the cap, never expanded in full).
+/// stopped at the cap, never expanded in full). The buffer grows with what
+/// arrives: a declared `Content-Length` reserves nothing, or connections
+/// that declare large bodies and send none would hold memory for them.
 enum Sink {
     Identity(Capped),
     Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
 }
 
 impl Sink {
-    fn new(encoding: Encoding, max: usize, expected: usize) -> Self {
+    fn new(encoding: Encoding, max: usize) -> Self {
         match encoding {
             Encoding::Identity => Self::Identity(Capped {
-                buf: Vec::with_capacity(expected),
+                buf: Vec::new(),
                 max,
             }),
             Encoding::Gzip => Self::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Capped {
@@ -317,7 +310,7 @@ mod tests {
     }
 
     fn decode(encoding: Encoding, max: usize, chunks: &[&[u8]]) -> Result<Vec<u8>, BodyError> {
-        let mut sink = Sink::new(encoding, max, 0);
+        let mut sink = Sink::new(encoding, max);
         for chunk in chunks {
             sink.write(chunk)?;
         }

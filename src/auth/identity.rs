@@ -72,21 +72,21 @@ impl Identity {
         }
     }
 
-    /// Decides who the caller is for the token endpoint.
-    pub async fn grant(&self, req: &HttpRequest, requested: Requested) -> Result<Grant, ApiError> {
+    /// Who the caller of the token endpoint is, from the request's headers
+    /// alone: the endpoint checks this before it reads any body.
+    pub async fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
         match self {
-            Self::Dev { default_user_id } => Ok(Grant {
-                user_id: requested.user_id.unwrap_or_else(|| default_user_id.clone()),
-                parameters: requested.parameters,
+            Self::Dev { default_user_id } => Ok(Caller::Anyone {
+                default_user_id: default_user_id.clone(),
             }),
             Self::Jwt(upstream) => {
                 let token = credential(req)?;
                 let header = verify::header(token)?;
                 let verified = upstream.verify(token, &header).await?;
-                Ok(Grant {
+                Ok(Caller::Known(Grant {
                     user_id: verified.user_id,
                     parameters: Some(verified.parameters),
-                })
+                }))
             }
             Self::ApiKey(keys) => {
                 let presented = match req.headers().get(HeaderName::from_static("x-api-key")) {
@@ -106,11 +106,33 @@ impl Identity {
                 let key = granted.ok_or_else(|| {
                     ApiError::new(ErrorCode::InvalidToken, "the API key is not valid")
                 })?;
-                Ok(Grant {
+                Ok(Caller::Known(Grant {
                     user_id: key.user_id.clone(),
                     parameters: Some(key.parameters.clone()),
-                })
+                }))
             }
+        }
+    }
+}
+
+/// The token endpoint's caller, once its headers are checked.
+pub enum Caller {
+    /// Dev mode: anyone, for the user the request names.
+    Anyone { default_user_id: String },
+    /// A credential named the user.
+    Known(Grant),
+}
+
+impl Caller {
+    /// The user a token is issued for: what the request asked for in dev
+    /// mode, the credential's user otherwise.
+    pub fn grant(self, requested: Requested) -> Grant {
+        match self {
+            Self::Anyone { default_user_id } => Grant {
+                user_id: requested.user_id.unwrap_or(default_user_id),
+                parameters: requested.parameters,
+            },
+            Self::Known(grant) => grant,
         }
     }
 }

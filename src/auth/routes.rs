@@ -8,11 +8,8 @@ use tracing_actix_web::RootSpan;
 
 use super::identity::Requested;
 use super::state::Auth;
-use super::user::AuthUser;
+use super::user::{AuthUser, check_user_id};
 use crate::error::{ApiError, ErrorCode};
-
-/// Longest user id accepted (the `sub` of issued tokens).
-const MAX_USER_ID_LEN: usize = 255;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", web::get().to(jwks))
@@ -114,13 +111,19 @@ struct TokenResponse<'a> {
 async fn token(
     req: HttpRequest,
     query: web::Query<TokenQuery>,
-    body: web::Bytes,
+    body: web::Payload,
     auth: web::Data<Auth>,
     root_span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
+    // The limit and the credential come from the headers: an unknown caller
+    // is turned away before uplink reads (and holds) any body byte.
     crate::limits::check_token_ip(&req)?;
-    let requested = requested(query.into_inner(), &body)?;
-    let grant = auth.identity().grant(&req, requested).await?;
+    let caller = auth.identity().caller(&req).await?;
+    let body = body
+        .to_bytes()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InvalidBody, "request body could not be read"))?;
+    let grant = caller.grant(requested(query.into_inner(), &body)?);
     check_user_id(&grant.user_id)?;
     crate::limits::check_token_user(&req, &grant.user_id)?;
     // On the request's root span (this handler's own span has no user field).
@@ -171,17 +174,4 @@ fn requested(query: TokenQuery, body: &[u8]) -> Result<Requested, ApiError> {
         user_id: body.user_id.or(query.user_id),
         parameters: body.parameters.or(query_parameters),
     })
-}
-
-fn check_user_id(user_id: &str) -> Result<(), ApiError> {
-    if user_id.is_empty()
-        || user_id.len() > MAX_USER_ID_LEN
-        || user_id.chars().any(char::is_control)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidUserId,
-            format!("the user id must be 1 to {MAX_USER_ID_LEN} bytes without control characters"),
-        ));
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ use super::alg::KeyAlg;
 use super::identity::Identity;
 use super::issue;
 use super::keyset::KeySet;
-use super::user::AuthUser;
+use super::user::{AuthUser, check_user_id};
 use super::verify;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -104,6 +104,7 @@ impl Auth {
             };
             let claims = verify::verify_own(&self.inner.keys, &rules, token, &header)?;
             let user_id = verify::require_subject(&claims, "sub")?;
+            check_user_id(&user_id)?;
             return Ok(AuthUser::new(user_id, claims));
         }
         let upstream = self
@@ -112,6 +113,9 @@ impl Auth {
             .upstream()
             .ok_or_else(verify::unknown_key)?;
         let verified = upstream.verify(token, &header).await?;
+        // The provider's user id meets the rule the token endpoint applies:
+        // it keys uplink's rows, rate limits and attachment keys.
+        check_user_id(&verified.user_id)?;
         Ok(AuthUser::new(verified.user_id, verified.claims))
     }
 }

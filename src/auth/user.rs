@@ -2,6 +2,11 @@
 
 use serde_json::Value;
 
+use crate::error::{ApiError, ErrorCode};
+
+/// Longest user id accepted (the `sub` of issued tokens).
+pub const MAX_USER_ID_LEN: usize = 255;
+
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     user_id: String,
@@ -21,4 +26,20 @@ impl AuthUser {
     pub fn claims(&self) -> &Value {
         &self.claims
     }
+}
+
+/// The rule every user id meets, whoever vouches for it (the token
+/// endpoint's identity modes, a provider token on uplink's routes): uplink
+/// keys rows, limits and object keys by it.
+pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty()
+        || user_id.len() > MAX_USER_ID_LEN
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidUserId,
+            format!("the user id must be 1 to {MAX_USER_ID_LEN} bytes without control characters"),
+        ));
+    }
+    Ok(())
 }

@@ -34,6 +34,7 @@ mod shutdown;
 mod startup;
 mod support;
 mod token_attacks;
+mod token_bodies;
 mod upload;
 mod upload_fixtures;
 mod upload_properties;
