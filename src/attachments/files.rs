@@ -148,6 +148,60 @@ async fn put_file(
     let mut file = tokio::fs::File::create(&temp_path)
         .await
         .map_err(|e| io_error(e, "create a temporary upload file"))?;
+    // The whole body within the timeout: a sender dripping a byte now and
+    // then must not hold a connection and a temporary file for as long as
+    // it likes. On a refusal `temp` removes the file.
+    let timeout = attachments.settings.local.upload_timeout;
+    let (written, digest) = tokio::time::timeout(timeout, receive(&mut body, &mut file, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the upload did not arrive within {} (attachments.local.upload_timeout)",
+                    humantime::format_duration(timeout)
+                ),
+            )
+        })??;
+    if let Some(expected) = expected_length
+        && expected != written
+    {
+        return Err(ApiError::new(
+            ErrorCode::IncompleteBody,
+            format!("received {written} of {expected} bytes"),
+        ));
+    }
+    if let Some(expected) = expected_sum {
+        let actual = Sha256Sum::from_bytes(digest);
+        if actual != expected {
+            return Err(ApiError::new(
+                ErrorCode::BadDigest,
+                "the body does not match x-amz-checksum-sha256",
+            ));
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| io_error(e, "flush an upload"))?;
+    drop(file);
+    let mut tx = store::begin(&attachments.db).await?;
+    if !store::lock_open_upload(&mut tx, &key).await? {
+        return Err(upload_closed());
+    }
+    publish(&temp_path, &local.path_of(&key)).await?;
+    store::commit(tx).await?;
+    let mut temp = temp;
+    temp.0 = None;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Streams the body into `file` up to `limit` bytes; returns its length
+/// and SHA-256.
+async fn receive(
+    body: &mut web::Payload,
+    file: &mut tokio::fs::File,
+    limit: u64,
+) -> Result<(u64, [u8; 32]), ApiError> {
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     while let Some(chunk) = body.next().await {
@@ -169,36 +223,7 @@ async fn put_file(
             .await
             .map_err(|e| io_error(e, "write an upload"))?;
     }
-    if let Some(expected) = expected_length
-        && expected != written
-    {
-        return Err(ApiError::new(
-            ErrorCode::IncompleteBody,
-            format!("received {written} of {expected} bytes"),
-        ));
-    }
-    if let Some(expected) = expected_sum {
-        let actual = Sha256Sum::from_bytes(hasher.finalize().into());
-        if actual != expected {
-            return Err(ApiError::new(
-                ErrorCode::BadDigest,
-                "the body does not match x-amz-checksum-sha256",
-            ));
-        }
-    }
-    file.sync_all()
-        .await
-        .map_err(|e| io_error(e, "flush an upload"))?;
-    drop(file);
-    let mut tx = store::begin(&attachments.db).await?;
-    if !store::lock_open_upload(&mut tx, &key).await? {
-        return Err(upload_closed());
-    }
-    publish(&temp_path, &local.path_of(&key)).await?;
-    store::commit(tx).await?;
-    let mut temp = temp;
-    temp.0 = None;
-    Ok(HttpResponse::Ok().finish())
+    Ok((written, hasher.finalize().into()))
 }
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {

@@ -92,7 +92,7 @@ impl Default for CleanupSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalSettings {
     /// Defaults to `{server.data_dir}/attachments`.
@@ -103,6 +103,21 @@ pub struct LocalSettings {
     /// Key for the URL signatures. Generated and kept under
     /// `server.data_dir` in development; required in production.
     pub hmac_secret: Option<Secret>,
+    /// How long a whole upload body may take to arrive: a slower sender is
+    /// cut off (408) and its temporary file removed.
+    #[serde(with = "humantime_serde")]
+    pub upload_timeout: Duration,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            public_url: None,
+            hmac_secret: None,
+            upload_timeout: Duration::from_secs(10 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -215,6 +230,12 @@ impl AttachmentSettings {
         }
         if let Some(url) = &self.local.public_url {
             check_http_url("attachments.local.public_url", url)?;
+        }
+        if self.local.upload_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "attachments.local.upload_timeout",
+                "must be greater than zero",
+            ));
         }
         Ok(())
     }

@@ -58,7 +58,7 @@ error_codes! {
     Forbidden = "forbidden", FORBIDDEN, "not allowed: another user's attachment, `attachments.read_policy`, an expired or wrongly signed URL; per entry, an owner that is not the user or the database's permissions or row-level security";
     NotFound = "not_found", NOT_FOUND, "no such route or resource, or the feature (admin API, local storage, metrics) is not enabled";
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED, "the path does not take this method";
-    RequestTimeout = "request_timeout", REQUEST_TIMEOUT, "the body did not arrive within `server.body_timeout`";
+    RequestTimeout = "request_timeout", REQUEST_TIMEOUT, "the body did not arrive within `server.body_timeout` (a local attachment upload: `attachments.local.upload_timeout`)";
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE, "the body is larger than `server.max_body_bytes`, or an attachment larger than `attachments.max_size` or its signed size";
     UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "the body is not JSON, has a content encoding other than gzip, or an attachment's type is not in `attachments.allowed_content_types`";
     RateLimited = "rate_limited", TOO_MANY_REQUESTS, "over a per-user or per-address rate limit; retry after `Retry-After`";

@@ -1,13 +1,15 @@
 //! Attachment URLs under attack, on both backends: a signed URL re-aimed at
 //! another user's object or outside the key prefix, a download URL replayed
-//! after it expired, scriptable uploads opened from their download URL, and
-//! forged forwarded-host headers. (Tampered signatures and a different
-//! Content-Type are in attachments.rs; upload URLs replayed after complete
-//! or delete in attachment_replay.rs.)
+//! after it expired, scriptable uploads opened from their download URL,
+//! forged forwarded-host headers, and local uploads dripped in slowly.
+//! (Tampered signatures and a different Content-Type are in attachments.rs;
+//! upload URLs replayed after complete or delete in attachment_replay.rs.)
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::support::attachments::{AttachmentApp, Backend, Presigned};
 
@@ -243,4 +245,76 @@ async fn scriptable_uploads_download_as_files_local() {
 #[tokio::test]
 async fn scriptable_uploads_download_as_files_s3() {
     scriptable_uploads_download_as_files(Backend::S3).await;
+}
+
+/// Files in the local backend's temporary upload directory.
+fn temporary_uploads(t: &AttachmentApp) -> usize {
+    std::fs::read_dir(t.app.data_dir.join("attachments").join(".tmp"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_slow_drip_upload_is_cut_off_and_leaves_no_temporary_file() {
+    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+        s.attachments.local.upload_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let body = ok_json(
+        t.upload_url(
+            "alice",
+            json!({"filename": "a.png", "contentType": "image/png", "size": 100}),
+        )
+        .await,
+    )
+    .await;
+    let (authority, head) = Presigned::from_upload(&body).raw_put_head(100);
+
+    // Five senders each drip 99 of the 100 declared bytes, one every 200 ms,
+    // then wait: only a server that gives up on them answers at all.
+    let drips: Vec<_> = (0..5)
+        .map(|_| {
+            let (authority, head) = (authority.clone(), head.clone());
+            tokio::spawn(async move {
+                let stream = TcpStream::connect(authority).await.expect("connect");
+                let (mut reader, mut writer) = stream.into_split();
+                writer.write_all(head.as_bytes()).await.expect("head");
+                let drip = tokio::spawn(async move {
+                    for _ in 0..99 {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if writer.write_all(b"x").await.is_err() {
+                            break;
+                        }
+                    }
+                    writer
+                });
+                let mut response = Vec::new();
+                // Only a guard against a hanging test.
+                let read = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    reader.read_to_end(&mut response),
+                )
+                .await;
+                drip.abort();
+                assert!(read.is_ok(), "the server never cut the sender off");
+                String::from_utf8_lossy(&response).into_owned()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for drip in drips {
+        answers.push(drip.await.expect("sender"));
+    }
+
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+    }
+    assert_eq!(temporary_uploads(&t), 0, "a cut-off upload leaves no file");
+    let id = body["id"].as_str().expect("id");
+    assert_eq!(
+        t.complete("alice", id).await.status(),
+        409,
+        "nothing was stored"
+    );
 }

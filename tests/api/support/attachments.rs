@@ -219,6 +219,23 @@ impl Presigned {
         }
     }
 
+    /// The request head of this PUT as raw HTTP/1.1 with `Content-Length:
+    /// length`, and the `host:port` to send it to (plain HTTP URLs only).
+    pub fn raw_put_head(&self, length: usize) -> (String, String) {
+        let rest = self.url.strip_prefix("http://").expect("an http URL");
+        let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+        let mut head = format!("PUT {path} HTTP/1.1\r\nHost: {authority}\r\n");
+        for (name, value) in self
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+        (authority.to_owned(), head)
+    }
+
     /// PUTs `bytes` exactly as a device would: the URL and headers as given.
     pub async fn put(&self, bytes: Vec<u8>) -> reqwest::Response {
         self.put_with(bytes, |_| {}).await
