@@ -26,7 +26,7 @@ pub use sections::{
 };
 
 use crate::attachments::settings::AttachmentSettings;
-use crate::auth::settings::AuthSettings;
+use crate::auth::settings::{AuthSettings, IdentityMode};
 use crate::limits::cors::validate_cors_origins;
 use crate::limits::settings::LimitSettings;
 use crate::metrics::MetricsSettings;
@@ -169,6 +169,16 @@ impl Settings {
             ));
         }
         validate_cors_origins(&self.server.cors_origins)?;
+        if self.auth.identity.mode == IdentityMode::Dev
+            && self.server.cors_origins.iter().any(|o| o == "*")
+        {
+            return Err(ConfigError::invalid(
+                "server.cors_origins",
+                "`*` is refused with auth.identity.mode `dev`: any web page a browser opens could \
+                 get a token for any user and write as them; list the app's origins \
+                 (e.g. http://localhost:5173)",
+            ));
+        }
         self.limits.validate()?;
         self.auth.validate(self.environment)?;
         self.write.validate()?;

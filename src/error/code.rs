@@ -79,7 +79,8 @@ error_codes! {
     AlreadyReplayed = "already_replayed", CONFLICT, "the dead letter was replayed before";
 
     // Uploads: the whole request.
-    InvalidEnvelope = "invalid_envelope", BAD_REQUEST, "the upload body's envelope is malformed: no `batch` or `transactions` (or both), an entry without `op`, `type` or `id`, an unknown member of the body or a transaction, a bad `client_id`";
+    InvalidEnvelope = "invalid_envelope", BAD_REQUEST, "the upload body's envelope is malformed: no `batch` or `transactions` (or both), an entry without `op`, `type` or `id`, or an unknown member of the body or a transaction";
+    InvalidClientId = "invalid_client_id", BAD_REQUEST, "the `client_id` (body or `PowerSync-Client-Id`) is over 256 bytes or has control characters";
     InvalidValue = "invalid_value", BAD_REQUEST, "a value does not fit its column, or the request carries text Postgres cannot store";
     TooManyEntries = "too_many_entries", BAD_REQUEST, "more entries than `write.max_entries_per_batch`";
     DeadLetterLimit = "dead_letter_limit", TOO_MANY_REQUESTS, "a client transaction was rejected while the user has `write.dead_letters.max_per_user` pending dead letters; nothing was applied";

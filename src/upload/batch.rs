@@ -98,6 +98,8 @@ pub enum EnvelopeError {
     Json(String),
     #[error("{0}")]
     Shape(String),
+    #[error("{0}")]
+    ClientId(String),
 }
 
 impl EnvelopeError {
@@ -105,6 +107,7 @@ impl EnvelopeError {
         match self {
             Self::Json(_) => ErrorCode::InvalidJson,
             Self::Shape(_) => ErrorCode::InvalidEnvelope,
+            Self::ClientId(_) => ErrorCode::InvalidClientId,
         }
     }
 }

@@ -84,12 +84,8 @@ impl<'a> Batch<'a> {
             .client_id
             .or_else(|| header_client_id.map(str::to_owned))
             .filter(|id| !id.is_empty());
-        if let Some(id) = &client_id
-            && (id.len() > 256 || id.chars().any(char::is_control))
-        {
-            return Err(EnvelopeError::Shape(
-                "client_id must be at most 256 bytes without control characters".to_owned(),
-            ));
+        if let Some(id) = &client_id {
+            super::client_id::check(id).map_err(EnvelopeError::ClientId)?;
         }
         let shape = if wire.transactions.is_some() {
             Shape::Transactions

@@ -16,6 +16,7 @@ mod batch;
 mod bookkeeping;
 mod careful;
 pub mod cli;
+mod client_id;
 mod coerce;
 pub mod dead_letter;
 pub mod envelope;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Writer;
 use super::apply::Actor;
+use super::client_id;
 use super::envelope::{Batch, EnvelopeError, Op, Shape};
 use crate::auth::AuthUser;
 use crate::db::pool::Database;
@@ -175,9 +176,11 @@ struct CheckpointBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new checkpoint", body = crate::openapi::schemas::Checkpoint),
-        (status = 400, description = "No client id", body = crate::error::ErrorBody),
+        (status = 400, description = "No client id (`invalid_body`), or one over 256 bytes or with control characters (`invalid_client_id`)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Over limits.upload_per_user, shared with uploads", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Transient; retry", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -188,6 +191,8 @@ async fn checkpoint(
     body: web::Bytes,
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
+    // A checkpoint is a write: the same per-user budget as uploads.
+    crate::limits::check_upload_user(&req, user.user_id())?;
     let from_body = if body.is_empty() {
         None
     } else {
@@ -203,13 +208,9 @@ async fn checkpoint(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         })
-        .filter(|id| !id.is_empty() && id.len() <= 256)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidBody,
-                "`client_id` (1 to 256 bytes) is required",
-            )
-        })?;
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "`client_id` is required"))?;
+    client_id::check(&client_id).map_err(|m| ApiError::new(ErrorCode::InvalidClientId, m))?;
     let checkpoint = match writer.db() {
         Database::Postgres(pool) => {
             checkpoints::increment(pool, user.user_id(), &client_id).await?

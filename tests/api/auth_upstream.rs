@@ -405,3 +405,27 @@ async fn an_unreachable_provider_is_503_not_401() {
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");
 }
+
+#[tokio::test]
+async fn provider_tokens_on_the_write_path_meet_the_token_endpoints_user_id_rule() {
+    let rsa = ProviderKey::new(KeyAlg::Rs256, "rsa-1");
+    let jwks = JwksServer::start(&[&rsa]).await;
+    let app = spawn_with_provider(&jwks, Duration::from_secs(30), true).await;
+    let batch = json!({"client_id": "phone", "batch": []});
+
+    for bad in ["ali\0ce", "new\nline", &"u".repeat(256)] {
+        let token = rsa.sign(&provider_claims(bad));
+        let exchanged = exchange(&app, &token).await;
+        let direct = app.send_batch(&token, &batch).await;
+
+        assert_eq!(exchanged.status(), 400, "token endpoint, {bad:?}");
+        assert_eq!(error_code(exchanged).await, "invalid_user_id");
+        assert_eq!(direct.status(), 400, "write path, {bad:?}");
+        assert_eq!(error_code(direct).await, "invalid_user_id");
+    }
+    let fine = app
+        .send_batch(&rsa.sign(&provider_claims(&"u".repeat(255))), &batch)
+        .await;
+    assert_eq!(fine.status(), 200, "255 bytes is the longest user id");
+    jwks.handle.stop(false).await;
+}

@@ -38,6 +38,8 @@ fn an_invalid_value_is_refused_naming_the_key() {
             "soon",
             "database.acquire_timeout",
         ),
+        // Development hands a token to anyone: no web page may ask.
+        ("UPLINK__SERVER__CORS_ORIGINS", "*", "server.cors_origins"),
     ];
     for (var, value, key) in cases {
         for subcommand in ["check-config", "serve"] {

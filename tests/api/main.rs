@@ -10,6 +10,7 @@ mod auth_upstream;
 mod bench;
 mod bodies;
 mod careful_cost;
+mod client_ids;
 mod config;
 mod deployment;
 mod docs;
