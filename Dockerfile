@@ -64,16 +64,19 @@ COPY migrations/ /app/migrations/
 # signing keys required from configuration (a secret store).
 # data_dir holds generated development keys and local attachments; mount a
 # volume there when using `attachments.storage: local`.
-# A container listens on every interface (in development too: the port is
-# only reachable where it is published).
+# A container listens on every interface (in development too: a port is
+# only reachable where it is published), the metrics listener too: publish
+# 9464 to the scraper only, never to the public load balancer.
 ENV UPLINK_ENVIRONMENT=production \
     UPLINK__SERVER__HOST=0.0.0.0 \
+    UPLINK__METRICS__HOST=0.0.0.0 \
     UPLINK_CONFIG_DIR=/app/config \
     UPLINK__SERVER__DATA_DIR=/var/lib/uplink
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
-EXPOSE 6060
+# The API, and the Prometheus metrics listener (metrics.port).
+EXPOSE 6060 9464
 
 # Slim images have no curl: the binary checks its own /health/live.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \

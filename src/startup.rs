@@ -58,16 +58,17 @@ impl Application {
             state.db.clone(),
             state.settings.write.dead_letters.retention,
         );
-        let metrics_server = metrics::separate_server(
-            &state.settings.metrics,
-            state.settings.server.host,
-            state.metrics.clone(),
-        )?
-        .map(|(server, port)| {
-            let handle = server.handle();
-            tokio::spawn(server);
-            (handle, port)
-        });
+        let metrics_server =
+            metrics::Listener::bind(&state.settings.metrics, state.metrics.clone())?.map(
+                |listener| {
+                    let handle = listener.server.handle();
+                    tokio::spawn(listener.server);
+                    state
+                        .metrics
+                        .spawn_refresh(state.settings.metrics.refresh_interval);
+                    (handle, listener.port)
+                },
+            );
         let connections = OpenConnections::default();
         let server = run(listener, state, connections.clone())?;
         Ok(Self {
@@ -82,7 +83,7 @@ impl Application {
         self.port
     }
 
-    /// The port of the separate `/metrics` server, when `metrics.port` is set.
+    /// The port of the metrics listener, unless `metrics.enabled` is off.
     pub fn metrics_port(&self) -> Option<u16> {
         self.metrics_server.as_ref().map(|(_, port)| *port)
     }
@@ -325,7 +326,6 @@ fn run(
                     attachments::configure(cfg);
                 }
             })
-            .configure(metrics::configure(&state.settings.metrics))
             .configure(openapi::configure)
             .configure(admin::configure)
             .default_service(web::to(no_route))

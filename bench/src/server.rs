@@ -59,6 +59,8 @@ impl Server {
             .env("UPLINK__SERVER__PORT", port.to_string())
             .env("UPLINK__SERVER__DATA_DIR", &data_dir)
             .env("UPLINK__LOG__LEVEL", "error")
+            // A free port for the metrics listener: several uplinks may run.
+            .env("UPLINK__METRICS__PORT", "0")
             .env("UPLINK__ATTACHMENTS__CLEANUP__INTERVAL", "0s")
             // The benchmark measures throughput, not the per-user limiter.
             .env("UPLINK__LIMITS__UPLOAD_PER_USER__PER_SECOND", "0")

@@ -180,6 +180,7 @@ impl Settings {
             ));
         }
         self.limits.validate()?;
+        self.metrics.validate(self.server.port)?;
         self.auth.validate(self.environment)?;
         self.write.validate()?;
         self.attachments.validate(self.environment)?;

@@ -45,7 +45,6 @@ use security::Security;
         crate::attachments::routes::delete,
         crate::attachments::files::put_file,
         crate::attachments::files::get_file,
-        crate::metrics::serve,
         serve,
         crate::admin::routes::list_dead_letters,
         crate::admin::routes::show_dead_letter,

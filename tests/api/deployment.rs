@@ -523,15 +523,25 @@ fn the_container_listens_on_every_interface() {
 }
 
 #[test]
-fn uplink_port_is_the_same_in_config_dockerfile_and_compose() {
+fn uplink_ports_are_the_same_in_config_dockerfile_and_compose() {
     let effective = effective_config_in_compose();
-    let port = json_at(&effective, "server.port")
-        .and_then(Json::as_u64)
-        .expect("server.port") as u16;
+    let port_of = |key: &str| {
+        json_at(&effective, key)
+            .and_then(Json::as_u64)
+            .unwrap_or_else(|| panic!("{key}")) as u16
+    };
+    let (port, metrics) = (port_of("server.port"), port_of("metrics.port"));
     let compose = Compose::load();
-    assert!(
-        compose.container_ports(UPLINK_SERVICE).contains(&port),
-        "compose must publish uplink's server.port {port}"
+    for (what, port) in [("server.port", port), ("metrics.port", metrics)] {
+        assert!(
+            compose.container_ports(UPLINK_SERVICE).contains(&port),
+            "compose must publish uplink's {what} {port}"
+        );
+    }
+    assert_eq!(
+        json_at(&effective, "metrics.host").and_then(Json::as_str),
+        Some("0.0.0.0"),
+        "in its container the metrics listener must be reachable where published"
     );
     let exposed: Vec<u16> = Dockerfile::load()
         .runtime("EXPOSE")
@@ -539,7 +549,11 @@ fn uplink_port_is_the_same_in_config_dockerfile_and_compose() {
         .flat_map(|e| e.split_whitespace())
         .filter_map(|p| p.split('/').next()?.parse().ok())
         .collect();
-    assert_eq!(exposed, vec![port], "Dockerfile EXPOSE must be server.port");
+    assert_eq!(
+        exposed,
+        vec![port, metrics],
+        "Dockerfile EXPOSE must be server.port and metrics.port"
+    );
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! `/metrics` over real HTTP: write-path outcomes, requests by route, tokens,
-//! dead letters, pool gauges, and the separate metrics port.
+//! dead letters, pool gauges, the metrics listener apart from the API's
+//! port, and the dead-letter gauge kept by a periodic job, not by scrapes.
 
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::app::{TestApp, spawn_app, test_settings};
-use crate::support::database::{create_database, database_url};
-use crate::support::fixtures::{spawn_fixture_app, tables_from_yaml};
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::fixtures::{
+    fixture_schema, fixture_write_settings, spawn_fixture_app, tables_from_yaml,
+};
 
 /// The value of one sample of the Prometheus text format, matched by name
 /// and (a subset of) its labels.
@@ -84,7 +86,6 @@ async fn a_batch_with_applied_duplicate_and_rejected_entries_is_counted_once_eac
     assert_eq!(entries("todos", "PUT", "rejected"), Some(1.0));
     assert_eq!(entries("todos", "PUT", "applied"), None);
     assert_eq!(sample(&text, "uplink_dead_letters_total", &[]), Some(1.0));
-    assert_eq!(sample(&text, "uplink_dead_letters_pending", &[]), Some(1.0));
     assert_eq!(
         sample(&text, "uplink_write_batch_entries_count", &[]),
         Some(2.0)
@@ -194,35 +195,19 @@ async fn latency_pool_and_build_info_are_reported() {
 }
 
 #[tokio::test]
-async fn metrics_on_their_own_port_are_not_on_the_main_port() {
-    let db_name = create_database().await;
-    let mut settings = test_settings(&database_url(&db_name));
-    settings.metrics.port = Some(0);
-    let application = uplink::startup::Application::build(settings)
-        .await
-        .expect("the application builds");
-    let main = application.port();
-    let metrics_port = application.metrics_port().expect("a metrics port");
-    let handle = application.handle();
-    tokio::spawn(application.run_until_stopped());
-    let client = reqwest::Client::new();
+async fn metrics_are_on_their_own_listener_never_on_the_api_port() {
+    let app = spawn_app().await;
 
-    let on_main = client
-        .get(format!("http://127.0.0.1:{main}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    let separate = client
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let on_api_port = app.get("/metrics").await;
+    let text = app.scrape().await;
 
-    assert_eq!(on_main.status(), 404);
-    assert_eq!(separate.status(), 200);
-    let text = separate.text().await.unwrap();
+    assert_eq!(
+        on_api_port.status(),
+        404,
+        "the API's port serves no metrics"
+    );
     assert!(text.contains("uplink_build_info"), "{text}");
-    handle.stop(true).await;
+    assert_ne!(app.metrics_port, Some(app.port));
 }
 
 #[tokio::test]
@@ -232,7 +217,80 @@ async fn metrics_can_be_turned_off() {
         .spawn()
         .await;
 
+    assert_eq!(app.metrics_port, None, "no metrics listener");
     assert_eq!(app.get("/metrics").await.status(), 404);
+}
+
+/// Rejects one client transaction of `user` (a todo in a list that does
+/// not exist), which stores one dead letter.
+async fn dead_letter_one(app: &TestApp, user: &str) {
+    let token = app.token_for(user).await;
+    let body = json!({"batch": [{"op": "PUT", "type": "todos", "id": Uuid::new_v4().to_string(),
+        "data": {"description": "milk", "list_id": Uuid::new_v4().to_string()}}]});
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!((status, &report["rejected"]), (200, &json!(1)), "{report}");
+}
+
+/// Scrapes until the pending dead-letter gauge reads `expected`.
+async fn pending_gauge_reaches(app: &TestApp, expected: f64) -> String {
+    // Only a guard against a hanging test: the gauge is refreshed every second.
+    for _ in 0..600 {
+        let text = app.scrape().await;
+        if sample(&text, "uplink_dead_letters_pending", &[]) == Some(expected) {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("uplink_dead_letters_pending never reached {expected}");
+}
+
+#[tokio::test]
+async fn a_scrape_never_counts_dead_letters_the_periodic_job_does() {
+    // Refreshed once at start, then not for an hour: whatever a scrape shows
+    // afterwards was not read by the scrape.
+    let app = TestApp::builder()
+        .schema(fixture_schema())
+        .seed(
+            "INSERT INTO uplink_dead_letters (user_id, entries, code, message) \
+             VALUES ('alice', '[]', 'forbidden', 'stored before start')",
+        )
+        .config(|s| {
+            fixture_write_settings(s);
+            s.metrics.refresh_interval = std::time::Duration::from_secs(3600);
+        })
+        .spawn()
+        .await;
+    pending_gauge_reaches(&app, 1.0).await;
+
+    dead_letter_one(&app, "alice").await;
+    let mut scrapes = Vec::new();
+    for _ in 0..20 {
+        scrapes.push(sample(
+            &app.scrape().await,
+            "uplink_dead_letters_pending",
+            &[],
+        ));
+    }
+
+    assert!(
+        scrapes.iter().all(|v| *v == Some(1.0)),
+        "scrapes do not query the database: {scrapes:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_pending_gauge_follows_the_database_every_refresh() {
+    let app = spawn_fixture_app().await;
+    pending_gauge_reaches(&app, 0.0).await;
+
+    dead_letter_one(&app, "alice").await;
+    dead_letter_one(&app, "bob").await;
+
+    pending_gauge_reaches(&app, 2.0).await;
 }
 
 #[tokio::test]

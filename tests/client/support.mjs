@@ -122,6 +122,8 @@ export async function startUplink({ schemaFile, configFile, databaseUrl: given, 
       UPLINK__SERVER__PORT: String(port),
       UPLINK__SERVER__DATA_DIR: dataDir,
       UPLINK__DATABASE__MIGRATE_ON_START: 'true',
+      // A free port for the metrics listener: several uplinks run at once.
+      UPLINK__METRICS__PORT: '0',
       RUST_LOG: 'warn',
       ...env,
     },

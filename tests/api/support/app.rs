@@ -36,6 +36,8 @@ pub struct TestApp<Pool = PgPool> {
     pub settings: Settings,
     pub handle: actix_web::dev::ServerHandle,
     pub data_dir: PathBuf,
+    /// The metrics listener's port (`None` with `metrics.enabled` off).
+    pub metrics_port: Option<u16>,
 }
 
 /// Settings as the development environment loads them, pointed at `db_url`,
@@ -51,6 +53,9 @@ pub fn test_settings(db_url: &str) -> Settings {
             settings.server.workers = 2;
             settings.server.shutdown_timeout = std::time::Duration::from_secs(5);
             settings.database.migrate_on_start = true;
+            // A free port for each app's metrics listener.
+            settings.metrics.port = 0;
+            settings.metrics.refresh_interval = std::time::Duration::from_secs(1);
             // Rate limits only where a test is about them (tests/api/limits.rs).
             settings.limits.token_per_user.per_second = 0.0;
             settings.limits.token_per_ip.per_second = 0.0;
@@ -68,6 +73,7 @@ type Customize = Box<dyn FnOnce(&mut Settings)>;
 
 pub struct TestAppBuilder {
     schema: Vec<String>,
+    seed: Vec<String>,
     customize: Vec<Customize>,
 }
 
@@ -75,6 +81,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             schema: Vec::new(),
+            seed: Vec::new(),
             customize: Vec::new(),
         }
     }
@@ -182,9 +189,16 @@ impl<Pool> TestApp<Pool> {
             .expect("admin request failed")
     }
 
-    /// GET /metrics: the Prometheus text, checked for its content type.
+    /// GET /metrics on the metrics listener: the Prometheus text, checked
+    /// for its content type.
     pub async fn scrape(&self) -> String {
-        let response = self.get("/metrics").await;
+        let port = self.metrics_port.expect("metrics are enabled");
+        let response = self
+            .client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .expect("scrape the metrics listener");
         assert_eq!(response.status(), 200);
         let content_type = response.headers()["content-type"]
             .to_str()
@@ -205,6 +219,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// SQL run on uplink's own tables before the app starts (Postgres): the
+    /// migrations run first, so the state is there from the first moment.
+    pub fn seed(mut self, sql: impl Into<String>) -> Self {
+        self.seed.push(sql.into());
+        self
+    }
+
     pub fn config(mut self, customize: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.customize.push(Box::new(customize));
         self
@@ -212,6 +233,18 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         let database = fresh_database(&self.schema).await;
+        if !self.seed.is_empty() {
+            uplink::db::migrate::MIGRATOR
+                .run(&database.pool)
+                .await
+                .expect("uplink's migrations");
+            for sql in &self.seed {
+                sqlx::raw_sql(sql)
+                    .execute(&database.pool)
+                    .await
+                    .expect("seed uplink's tables");
+            }
+        }
         let settings = test_settings(&database.url);
         self.start(settings, database.pool, database.url, database.name)
             .await
@@ -267,6 +300,7 @@ impl TestAppBuilder {
             .await
             .expect("Failed to build the application");
         let port = application.port();
+        let metrics_port = application.metrics_port();
         let handle = application.handle();
         tokio::spawn(application.run_until_stopped());
         TestApp {
@@ -279,6 +313,7 @@ impl TestAppBuilder {
             settings,
             handle,
             data_dir,
+            metrics_port,
         }
     }
 }

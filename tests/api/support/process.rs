@@ -49,6 +49,8 @@ impl ServerProcess {
             .env("DATABASE_URL", db_url)
             .env("UPLINK__SERVER__HOST", "127.0.0.1")
             .env("UPLINK__SERVER__PORT", port.to_string())
+            // A free port for the metrics listener: tests run many at once.
+            .env("UPLINK__METRICS__PORT", "0")
             .env(
                 "UPLINK__SERVER__DATA_DIR",
                 std::env::temp_dir().join(format!("uplink-test-{port}")),

@@ -70,6 +70,7 @@ impl UplinkProcess {
                 "server:\n  host: 127.0.0.1\n  port: {port}\n  workers: 2\n  shutdown_timeout: 10s\n  data_dir: {data}\n\
                  database:\n  max_connections: {pool_size}\n  acquire_timeout: 2s\n  migrate_on_start: true\n\
                  log:\n  level: warn\n\
+                 metrics:\n  port: 0\n\
                  write:\n  tables:\n    chaos_rows: {{}}\n    chaos_entries: {{}}\n",
                 data = dir.join("data").display(),
             ),

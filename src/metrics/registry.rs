@@ -1,43 +1,19 @@
-//! Prometheus metrics: one registry per application (tests run many apps in
-//! one process), rendered in the text format at `GET /metrics`.
-//!
-//! Counters are per process; Prometheus sums them over replicas.
+//! The registry: every metric uplink keeps, how the handlers and the write
+//! path feed them, and the middleware that counts requests.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::db::pool::Database;
-use crate::store::{dead_letters, mysql};
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// Serve `GET /metrics` at all.
-    pub enabled: bool,
-    /// A separate port for `/metrics` (on `server.host`), so it need not be
-    /// public; unset = the main port.
-    pub port: Option<u16>,
-}
-
-impl Default for MetricsSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            port: None,
-        }
-    }
-}
 
 /// Label for requests that matched no route: the raw path would let any
 /// client create unbounded series.
@@ -155,7 +131,7 @@ impl Metrics {
         )?;
         let dead_letters_pending = IntGauge::new(
             "dead_letters_pending",
-            "Dead letters not yet replayed (all replicas; read from the database at scrape time)",
+            "Dead letters not yet replayed (all replicas; read from the database every metrics.refresh_interval)",
         )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Always 1; labels describe the running build"),
@@ -237,8 +213,19 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Samples the gauges and renders every metric in the text format.
-    pub async fn render(&self) -> anyhow::Result<String> {
+    /// The database the gauges in `pending` count from.
+    pub(super) fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Sets the pending dead-letter gauge (the periodic job's count).
+    pub(super) fn set_dead_letters_pending(&self, count: i64) {
+        self.inner.dead_letters_pending.set(count);
+    }
+
+    /// Samples the in-process gauges and renders every metric in the text
+    /// format; touches no database.
+    pub fn render(&self) -> anyhow::Result<String> {
         let inner = &self.inner;
         let (size, idle) = inner.db.pool_size();
         let size = i64::from(size);
@@ -251,22 +238,6 @@ impl Metrics {
             .pool_connections
             .with_label_values(&["in_use"])
             .set((size - idle).max(0));
-        // A scrape must not fail or hang because the database does: the
-        // gauge keeps its last value when the count cannot be read quickly.
-        let count = async {
-            match &inner.db {
-                Database::Postgres(pool) => dead_letters::count_all_pending(pool).await,
-                Database::MySql(pool) => mysql::dead_letters::count_all_pending(pool).await,
-            }
-        };
-        let pending = tokio::time::timeout(std::time::Duration::from_secs(2), count).await;
-        match pending {
-            Ok(Ok(count)) => inner.dead_letters_pending.set(count),
-            Ok(Err(err)) => {
-                tracing::debug!(error = %err, "dead-letter count unavailable for metrics")
-            }
-            Err(_) => tracing::debug!("dead-letter count timed out for metrics"),
-        }
         let mut out = Vec::new();
         TextEncoder::new().encode(&inner.registry.gather(), &mut out)?;
         Ok(String::from_utf8(out)?)
@@ -297,59 +268,4 @@ pub async fn track_requests(
         );
     }
     result
-}
-
-/// `GET /metrics`.
-#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
-    description = "Prometheus text format. Absent (404) when metrics.enabled is false or metrics.port \
-                   moves it to its own port.",
-    responses(
-        (status = 200, description = "Metrics", content_type = "text/plain", body = String),
-        (status = 404, description = "Served elsewhere or disabled", body = crate::error::ErrorBody),
-    ))]
-pub async fn serve(metrics: web::Data<Metrics>) -> Result<HttpResponse, crate::error::ApiError> {
-    let text = metrics.render().await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        ))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .body(text))
-}
-
-/// Routes on the main port: `/metrics` unless it has a port of its own.
-pub fn configure(settings: &MetricsSettings) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
-    let on_main_port = settings.enabled && settings.port.is_none();
-    move |cfg| {
-        if on_main_port {
-            cfg.route("/metrics", web::get().to(serve));
-        }
-    }
-}
-
-/// The `/metrics`-only server on `metrics.port`, when one is configured.
-/// Returns it with the port it bound (0 in config picks a free one).
-pub fn separate_server(
-    settings: &MetricsSettings,
-    host: std::net::IpAddr,
-    metrics: Metrics,
-) -> anyhow::Result<Option<(actix_web::dev::Server, u16)>> {
-    use anyhow::Context;
-    let Some(port) = settings.port.filter(|_| settings.enabled) else {
-        return Ok(None);
-    };
-    let listener = std::net::TcpListener::bind((host, port))
-        .with_context(|| format!("Failed to bind metrics.port {host}:{port}"))?;
-    let bound = listener.local_addr()?.port();
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(web::Data::new(metrics.clone()))
-            .route("/metrics", web::get().to(serve))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(Some((server, bound)))
 }
