@@ -43,6 +43,8 @@ pub struct ListQuery {
     /// Include dead letters already replayed.
     #[serde(default)]
     all: bool,
+    /// Only letters older than this id (the previous page's `next_before`).
+    before: Option<i64>,
 }
 
 fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -79,9 +81,12 @@ fn no_dead_letter(id: i64) -> ApiError {
     params(
         ("limit" = Option<i64>, Query, description = "How many, newest first (1 to 1000; default 50)", minimum = 1, maximum = 1000),
         ("all" = Option<bool>, Query, description = "Include dead letters already replayed"),
+        ("before" = Option<i64>, Query, description = "Only letters older than this id: the previous page's `next_before`"),
     ),
     responses(
-        (status = 200, description = "Dead letters, newest first", body = crate::store::dead_letters::DeadLetterList),
+        (status = 200, description = "Dead letters, newest first: at most `limit`, and about 1 MiB of entries \
+            (a letter over 64 KiB is listed without them, `entries_truncated`; GET it by id); \
+            `next_before` when older ones remain", body = crate::store::dead_letters::DeadLetterList),
         (status = 400, description = "Bad query", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
@@ -95,10 +100,14 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let letters = dead_letters::list(postgres(&writer)?, limit(query.limit)?, query.all).await?;
-    Ok(HttpResponse::Ok().json(dead_letters::DeadLetterList {
-        dead_letters: letters,
-    }))
+    let page = dead_letters::list_page(
+        postgres(&writer)?,
+        limit(query.limit)?,
+        query.all,
+        query.before,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[utoipa::path(

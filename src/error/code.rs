@@ -83,7 +83,7 @@ error_codes! {
     InvalidClientId = "invalid_client_id", BAD_REQUEST, "the `client_id` (body or `PowerSync-Client-Id`) is over 256 bytes or has control characters";
     InvalidValue = "invalid_value", BAD_REQUEST, "a value does not fit its column, or the request carries text Postgres cannot store";
     TooManyEntries = "too_many_entries", BAD_REQUEST, "more entries than `write.max_entries_per_batch`";
-    DeadLetterLimit = "dead_letter_limit", TOO_MANY_REQUESTS, "a client transaction was rejected while the user has `write.dead_letters.max_per_user` pending dead letters; nothing was applied";
+    DeadLetterLimit = "dead_letter_limit", TOO_MANY_REQUESTS, "a client transaction was rejected while the user's pending dead letters are at `write.dead_letters.max_per_user` or `max_bytes_per_user`; nothing was applied";
 
     // Attachments.
     InvalidId = "invalid_id", BAD_REQUEST, "the attachment id is not 1 to 128 letters, digits, `-` or `_`";

@@ -33,21 +33,40 @@ pub struct DeadLetter {
     pub replay_outcome: Option<String>,
     /// The transaction's entries, in the SDK's shape. Kept as stored:
     /// re-parsing into a `Value` would refuse entries nested deeper than
-    /// serde_json's recursion limit, which the write path accepts.
-    #[schema(value_type = Vec<HashMap<String, Value>>)]
-    pub entries: sqlx::types::Json<Box<RawValue>>,
+    /// serde_json's recursion limit, which the write path accepts. `null`
+    /// in a listing when the letter is larger than a listing carries
+    /// (`entries_truncated`): fetch it by id.
+    #[schema(value_type = Option<Vec<HashMap<String, Value>>>)]
+    #[sqlx(default)]
+    pub entries: Option<sqlx::types::Json<Box<RawValue>>>,
+    /// In a listing: the entries are left out for their size; `GET
+    /// /api/admin/dead-letters/{id}` has them.
+    #[sqlx(default)]
+    pub entries_truncated: bool,
+    /// The entries as stored plus the message, in bytes (what
+    /// `write.dead_letters.max_bytes_per_user` counts).
+    pub size_bytes: i64,
     #[serde(skip)]
     pub entry_count: i32,
 }
 
-/// What the admin API answers for a listing.
+/// What the admin API answers for a listing: a page of at most `limit`
+/// letters and about `LIST_PAGE_BYTES` of entries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetter>,
+    /// Older letters remain: ask again with `before` set to this id.
+    pub next_before: Option<i64>,
 }
 
-const COLUMNS: &str = "id, user_id, client_id, tx_id, code, sqlstate, constraint_name, column_name, \
-                       message, failed_op_id, created_at, replayed_at, replay_outcome, entries, \
+/// The letters of a listing carry their entries up to this size each.
+pub const LIST_INLINE_BYTES: i64 = 64 * 1024;
+/// A listing stops adding letters once their entries pass this size.
+pub const LIST_PAGE_BYTES: i64 = 1024 * 1024;
+
+/// Every column but the entries, which a listing loads only for small letters.
+const SUMMARY: &str = "id, user_id, client_id, tx_id, code, sqlstate, constraint_name, column_name, \
+                       message, failed_op_id, created_at, replayed_at, replay_outcome, size_bytes, \
                        jsonb_array_length(entries) AS entry_count";
 
 /// A rejected client transaction to store.
@@ -66,6 +85,14 @@ pub struct NewDeadLetter<'a> {
     pub failed_op_id: Option<i64>,
 }
 
+impl NewDeadLetter<'_> {
+    /// What the letter counts against `write.dead_letters.max_bytes_per_user`:
+    /// its entries as stored and its message.
+    pub fn size_bytes(&self) -> i64 {
+        i64::try_from(self.entries.len() + self.message.len()).unwrap_or(i64::MAX)
+    }
+}
+
 /// Serialises the callers that count and then insert one user's dead
 /// letters, until the transaction ends.
 pub async fn lock_user(conn: &mut PgConnection, user_id: &str) -> Result<(), DbFailure> {
@@ -77,18 +104,27 @@ pub async fn lock_user(conn: &mut PgConnection, user_id: &str) -> Result<(), DbF
         .map_err(DbFailure::from)
 }
 
-/// The user's dead letters not yet replayed, counted up to `cap`.
-pub async fn count_pending(
+/// What a user's pending dead letters take: rows and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingUsage {
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// The user's dead letters not yet replayed, counted (and their bytes
+/// summed) over at most `max_rows` of them: past that the cap is reached.
+pub async fn pending_usage(
     conn: &mut PgConnection,
     user_id: &str,
-    cap: u32,
-) -> Result<i64, DbFailure> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM uplink_dead_letters \
+    max_rows: u32,
+) -> Result<PendingUsage, DbFailure> {
+    sqlx::query_as(
+        "SELECT count(*) AS rows, coalesce(sum(size_bytes), 0)::bigint AS bytes \
+         FROM (SELECT size_bytes FROM uplink_dead_letters \
          WHERE user_id = $1 AND replayed_at IS NULL LIMIT $2) AS capped",
     )
     .bind(user_id)
-    .bind(i64::from(cap))
+    .bind(i64::from(max_rows))
     .fetch_one(conn)
     .await
     .map_err(DbFailure::from)
@@ -97,8 +133,8 @@ pub async fn count_pending(
 pub async fn insert(conn: &mut PgConnection, letter: &NewDeadLetter<'_>) -> Result<(), DbFailure> {
     sqlx::query(
         "INSERT INTO uplink_dead_letters \
-         (user_id, client_id, tx_id, entries, code, sqlstate, constraint_name, column_name, message, failed_op_id) \
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)",
+         (user_id, client_id, tx_id, entries, code, sqlstate, constraint_name, column_name, message, failed_op_id, size_bytes) \
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(letter.user_id)
     .bind(letter.client_id)
@@ -110,32 +146,87 @@ pub async fn insert(conn: &mut PgConnection, letter: &NewDeadLetter<'_>) -> Resu
     .bind(letter.column_name)
     .bind(letter.message)
     .bind(letter.failed_op_id)
+    .bind(letter.size_bytes())
     .execute(conn)
     .await
     .map(|_| ())
     .map_err(DbFailure::from)
 }
 
-/// Dead letters newest first; replayed ones only when asked.
+/// Up to `limit` dead letters older than `before`, newest first, without
+/// their entries; replayed ones only when asked.
 pub async fn list(
     db: &PgPool,
     limit: i64,
     include_replayed: bool,
+    before: Option<i64>,
 ) -> Result<Vec<DeadLetter>, DbFailure> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM uplink_dead_letters \
-         WHERE $2 OR replayed_at IS NULL ORDER BY id DESC LIMIT $1"
+        "SELECT {SUMMARY} FROM uplink_dead_letters \
+         WHERE ($2 OR replayed_at IS NULL) AND ($3::bigint IS NULL OR id < $3) \
+         ORDER BY id DESC LIMIT $1"
     ))
     .bind(limit)
     .bind(include_replayed)
+    .bind(before)
     .fetch_all(db)
     .await
     .map_err(DbFailure::from)
 }
 
+/// A listing's page: the letters of `list` up to about `LIST_PAGE_BYTES`
+/// of entries, each carrying its entries when at most `LIST_INLINE_BYTES`
+/// (marked `entries_truncated` otherwise). Bounded however large the
+/// stored letters are.
+pub async fn list_page(
+    db: &PgPool,
+    limit: i64,
+    include_replayed: bool,
+    before: Option<i64>,
+) -> Result<DeadLetterList, DbFailure> {
+    let mut letters = list(db, limit, include_replayed, before).await?;
+    let more = letters.len() as i64 == limit;
+    let mut budget = LIST_PAGE_BYTES;
+    let mut kept = 0;
+    for letter in &mut letters {
+        let inline = letter.size_bytes <= LIST_INLINE_BYTES;
+        let cost = if inline { letter.size_bytes } else { 0 };
+        if kept > 0 && cost > budget {
+            break;
+        }
+        budget -= cost;
+        letter.entries_truncated = !inline;
+        kept += 1;
+    }
+    let cut = kept < letters.len();
+    letters.truncate(kept);
+    let small: Vec<i64> = letters
+        .iter()
+        .filter(|l| !l.entries_truncated)
+        .map(|l| l.id)
+        .collect();
+    let entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)> =
+        sqlx::query_as("SELECT id, entries FROM uplink_dead_letters WHERE id = ANY($1)")
+            .bind(&small)
+            .fetch_all(db)
+            .await?;
+    for (id, stored) in entries {
+        if let Some(letter) = letters.iter_mut().find(|l| l.id == id) {
+            letter.entries = Some(stored);
+        }
+    }
+    let next_before = (cut || more)
+        .then(|| letters.last().map(|l| l.id))
+        .flatten();
+    Ok(DeadLetterList {
+        dead_letters: letters,
+        next_before,
+    })
+}
+
 pub async fn get(db: &PgPool, id: i64) -> Result<Option<DeadLetter>, DbFailure> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM uplink_dead_letters WHERE id = $1"
+        "SELECT {SUMMARY}, entries FROM uplink_dead_letters WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)

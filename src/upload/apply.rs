@@ -15,6 +15,7 @@ use super::plan::{Allowed, group};
 use super::prepared::Prepared;
 use super::report::{Report, build_report};
 use super::run::{Conflicts, RunContext, RunFailure, run_steps};
+use super::settings::DeadLetterCap;
 use super::sql;
 use super::work::{TxOutcome, TxWork, prepare_work, rows_in_lock_order};
 use crate::store::progress;
@@ -37,9 +38,9 @@ pub enum Mode {
 /// Options of one application of a batch.
 pub struct Apply<'r> {
     pub actor: Actor<'r>,
-    /// Record rejected client transactions in the dead letters, at most
-    /// this many pending per user.
-    pub dead_letters: Option<u32>,
+    /// Record rejected client transactions in the dead letters, within
+    /// this per-user cap.
+    pub dead_letters: Option<DeadLetterCap>,
     /// Track exactly-once progress for the batch's client id.
     pub track_progress: bool,
     /// Run the app's writes as this role, with the PostgREST claim settings.
@@ -74,8 +75,8 @@ pub async fn apply_in(
     let outcomes = run_work(tx, &ctx, &work, options, mode, lock_rows).await?;
     let report = build_report(batch, &work, &outcomes);
     record_conflicts(tx, batch, &outcomes, user_id).await?;
-    if let Some(max_per_user) = options.dead_letters {
-        dead_letter_rejected(tx, max_per_user, batch, &outcomes, user_id).await?;
+    if let Some(cap) = options.dead_letters {
+        dead_letter_rejected(tx, cap, batch, &outcomes, user_id).await?;
     }
     if let (Some(client_id), Some(mark)) = (client_id, new_high_water)
         && Some(mark) != high_water

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use super::batch::Batch;
 use super::dead_letter::{self, Rejected};
 use super::failure::Failure;
+use super::settings::DeadLetterCap;
 use super::work::TxOutcome;
 use crate::store::conflicts::{self, NewConflict};
 
@@ -49,18 +50,18 @@ pub fn recorded<'b>(batch: &'b Batch<'_>, outcomes: &'b [TxOutcome]) -> Vec<NewC
         .collect()
 }
 
-/// Stores the rejected client transactions as dead letters, at most
-/// `max_per_user` pending per user.
+/// Stores the rejected client transactions as dead letters, within the
+/// per-user `cap`.
 pub async fn dead_letter_rejected(
     conn: &mut PgConnection,
-    max_per_user: u32,
+    cap: DeadLetterCap,
     batch: &Batch<'_>,
     outcomes: &[TxOutcome],
     user_id: &str,
 ) -> Result<(), Failure> {
     dead_letter::store_rejected(
         conn,
-        max_per_user,
+        cap,
         user_id,
         batch.client_id.as_deref(),
         &rejected(batch, outcomes),

@@ -49,7 +49,7 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
     let pool = db::pool::pool(&settings.database, settings.database_url())?;
     match command {
         DeadLetterCommand::List { limit, all } => {
-            let letters = dead_letters::list(&pool, limit, all)
+            let letters = dead_letters::list(&pool, limit, all, None)
                 .await
                 .context("Failed to list dead letters")?;
             println!(

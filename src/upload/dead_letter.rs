@@ -10,9 +10,10 @@ use super::batch::{ClientTransaction, Entry, Op};
 use super::failure::Failure;
 use super::jsonb::jsonb_safe;
 use super::rejection::Rejection;
+use super::settings::DeadLetterCap;
 use super::sql::json_string;
 use crate::db::pool::Database;
-use crate::store::dead_letters::{self as store, NewDeadLetter};
+use crate::store::dead_letters::{self as store, NewDeadLetter, PendingUsage};
 use crate::store::mysql::dead_letters as mysql_store;
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
@@ -74,12 +75,12 @@ pub struct Rejected<'t, 'a> {
 }
 
 /// Stores a batch's rejected client transactions, unless that would take
-/// the user past `max_per_user` pending dead letters: then the whole batch
-/// is refused (`Failure::DeadLetterLimit`) and stays on the device, rather
-/// than acknowledging a transaction that is stored nowhere.
+/// the user past the `cap` of pending dead letters (rows or bytes): then the
+/// whole batch is refused (`Failure::DeadLetterLimit`) and stays on the
+/// device, rather than acknowledging a transaction that is stored nowhere.
 pub async fn store_rejected(
     conn: &mut PgConnection,
-    max_per_user: u32,
+    cap: DeadLetterCap,
     user_id: &str,
     client_id: Option<&str>,
     rejected: &[Rejected<'_, '_>],
@@ -89,39 +90,65 @@ pub async fn store_rejected(
     }
     // Concurrent batches of one user count and insert one after the other.
     store::lock_user(conn, user_id).await?;
-    let pending = store::count_pending(conn, user_id, max_per_user).await?;
-    room_for(rejected, max_per_user, pending, user_id)?;
-    for letter in rejected {
-        let entries = entries_text(letter);
-        store::insert(conn, &new_letter(letter, &entries, user_id, client_id)).await?;
+    let pending = store::pending_usage(conn, user_id, cap.rows).await?;
+    let entries: Vec<String> = rejected.iter().map(entries_text).collect();
+    let letters: Vec<NewDeadLetter<'_>> = rejected
+        .iter()
+        .zip(&entries)
+        .map(|(letter, entries)| new_letter(letter, entries, user_id, client_id))
+        .collect();
+    room_for(&letters, cap, pending, user_id)?;
+    for letter in &letters {
+        store::insert(conn, letter).await?;
     }
     Ok(())
 }
 
-/// Refuses the batch (`Failure::DeadLetterLimit`) when its rejected
-/// transactions would take the user past `max_per_user` pending ones.
+/// Refuses the batch (`Failure::DeadLetterLimit`) when its dead letters
+/// would take the user past `cap`, counted from `pending`. By bytes, a
+/// user with none pending may always store one, however large: a bound
+/// below a request's size must not refuse a batch forever.
 pub fn room_for(
-    rejected: &[Rejected<'_, '_>],
-    max_per_user: u32,
-    pending: i64,
+    letters: &[NewDeadLetter<'_>],
+    cap: DeadLetterCap,
+    pending: PendingUsage,
     user_id: &str,
 ) -> Result<(), Failure> {
-    let room = usize::try_from(i64::from(max_per_user) - pending).unwrap_or(0);
-    let Some(over) = rejected.get(room) else {
-        return Ok(());
-    };
-    tracing::warn!(
-        user_id,
-        max_per_user,
-        "dead letter limit reached; batch refused"
-    );
-    Err(Failure::DeadLetterLimit(format!(
-        "a client transaction was rejected ({}: {}), and this user already has \
-         {max_per_user} dead letters waiting for an operator \
-         (write.dead_letters.max_per_user); nothing was applied, retry after \
-         they are replayed or discarded",
-        over.rejection.code, over.rejection.message
-    )))
+    let (mut rows, mut bytes) = (pending.rows, pending.bytes);
+    for letter in letters {
+        let size = letter.size_bytes();
+        let over_rows = rows >= i64::from(cap.rows);
+        let over_bytes = rows > 0 && bytes.saturating_add(size) > cap.bytes as i64;
+        if over_rows || over_bytes {
+            let limit = if over_rows {
+                format!(
+                    "{} dead letters (write.dead_letters.max_per_user)",
+                    cap.rows
+                )
+            } else {
+                format!(
+                    "{bytes} of the {} bytes of dead letters it may keep \
+                     (write.dead_letters.max_bytes_per_user)",
+                    cap.bytes
+                )
+            };
+            tracing::warn!(
+                user_id,
+                rows,
+                bytes,
+                "dead letter limit reached; batch refused"
+            );
+            return Err(Failure::DeadLetterLimit(format!(
+                "a client transaction was rejected ({}: {}), and this user already has \
+                 {limit} waiting for an operator; nothing was applied, retry after they \
+                 are replayed or discarded",
+                letter.code, letter.message
+            )));
+        }
+        rows += 1;
+        bytes = bytes.saturating_add(size);
+    }
+    Ok(())
 }
 
 /// A rejected transaction's entries as stored: JSON that `jsonb` accepts.

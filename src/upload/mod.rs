@@ -72,7 +72,8 @@ pub enum WriteError {
     /// bookkeeping (400; nothing was applied).
     #[error("{0}")]
     Invalid(String),
-    /// The user's dead letters are full (`write.dead_letters.max_per_user`);
+    /// The user's dead letters are full (`write.dead_letters.max_per_user`
+    /// or `max_bytes_per_user`);
     /// nothing was applied and the device keeps the batch (429).
     #[error("{0}")]
     DeadLetterLimit(String),
@@ -186,7 +187,7 @@ impl Writer {
         let allowed = Allowed::new(&catalog, &self.inner.settings);
         let options = Apply {
             actor,
-            dead_letters: Some(self.inner.settings.dead_letters.max_per_user),
+            dead_letters: Some(self.inner.settings.dead_letters.cap()),
             track_progress: true,
             rls_role: self.inner.rls_role.as_deref(),
         };

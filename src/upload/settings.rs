@@ -39,6 +39,10 @@ pub struct DeadLetterSettings {
     /// keeps it and nothing is lost.
     #[serde(default = "default_dead_letters_per_user")]
     pub max_per_user: u32,
+    /// Bytes of pending dead letters (their entries as stored and the
+    /// message) kept per user, refused as `max_per_user` is.
+    #[serde(default = "default_dead_letter_bytes_per_user")]
+    pub max_bytes_per_user: u64,
     /// Dead letters older than this are deleted; 0s keeps them forever.
     #[serde(default = "default_dead_letter_retention", with = "humantime_serde")]
     pub retention: Duration,
@@ -48,6 +52,7 @@ impl Default for DeadLetterSettings {
     fn default() -> Self {
         Self {
             max_per_user: default_dead_letters_per_user(),
+            max_bytes_per_user: default_dead_letter_bytes_per_user(),
             retention: default_dead_letter_retention(),
         }
     }
@@ -55,6 +60,28 @@ impl Default for DeadLetterSettings {
 
 fn default_dead_letters_per_user() -> u32 {
     1000
+}
+
+/// 32 MiB: four largest request bodies (`server.max_body_bytes` default).
+fn default_dead_letter_bytes_per_user() -> u64 {
+    32 * 1024 * 1024
+}
+
+impl DeadLetterSettings {
+    /// What one user's pending dead letters may take.
+    pub fn cap(&self) -> DeadLetterCap {
+        DeadLetterCap {
+            rows: self.max_per_user,
+            bytes: self.max_bytes_per_user,
+        }
+    }
+}
+
+/// The per-user bounds on pending dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterCap {
+    pub rows: u32,
+    pub bytes: u64,
 }
 
 fn default_dead_letter_retention() -> Duration {
@@ -184,6 +211,12 @@ impl WriteSettings {
             return Err(ConfigError::invalid(
                 "write.dead_letters.max_per_user",
                 "must be at least 1",
+            ));
+        }
+        if self.dead_letters.max_bytes_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "write.dead_letters.max_bytes_per_user",
+                "must be at least 1 byte",
             ));
         }
         for (table, settings) in &self.tables {

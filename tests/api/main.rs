@@ -12,6 +12,7 @@ mod bodies;
 mod careful_cost;
 mod client_ids;
 mod config;
+mod dead_letter_limits;
 mod deployment;
 mod docs;
 mod error_texts;

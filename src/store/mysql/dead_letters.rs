@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::{MySqlConnection, MySqlPool};
 
 use crate::db::DbFailure;
-use crate::store::dead_letters::NewDeadLetter;
+use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
 
 /// Serialises the callers that count and then insert one user's dead
 /// letters, until the transaction ends: the user's lock row.
@@ -22,18 +22,20 @@ pub async fn lock_user(conn: &mut MySqlConnection, user_id: &str) -> Result<(), 
     .map_err(DbFailure::from)
 }
 
-/// The user's dead letters not yet replayed, counted up to `cap`.
-pub async fn count_pending(
+/// The user's dead letters not yet replayed, counted (and their bytes
+/// summed) over at most `max_rows` of them.
+pub async fn pending_usage(
     conn: &mut MySqlConnection,
     user_id: &str,
-    cap: u32,
-) -> Result<i64, DbFailure> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM uplink_dead_letters \
+    max_rows: u32,
+) -> Result<PendingUsage, DbFailure> {
+    sqlx::query_as(
+        "SELECT count(*) AS `rows`, CAST(coalesce(sum(size_bytes), 0) AS SIGNED) AS bytes \
+         FROM (SELECT size_bytes FROM uplink_dead_letters \
          WHERE user_id = ? AND replayed_at IS NULL LIMIT ?) AS capped",
     )
     .bind(user_id)
-    .bind(i64::from(cap))
+    .bind(i64::from(max_rows))
     .fetch_one(conn)
     .await
     .map_err(DbFailure::from)
@@ -45,8 +47,8 @@ pub async fn insert(
 ) -> Result<(), DbFailure> {
     sqlx::query(
         "INSERT INTO uplink_dead_letters \
-         (user_id, client_id, tx_id, entries, code, `sqlstate`, constraint_name, column_name, message, failed_op_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         (user_id, client_id, tx_id, entries, code, `sqlstate`, constraint_name, column_name, message, failed_op_id, size_bytes) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(letter.user_id)
     .bind(letter.client_id)
@@ -58,6 +60,7 @@ pub async fn insert(
     .bind(letter.column_name)
     .bind(letter.message)
     .bind(letter.failed_op_id)
+    .bind(letter.size_bytes())
     .execute(conn)
     .await
     .map(|_| ())

@@ -118,15 +118,20 @@ async fn bookkeeping(
         conflicts::record(conn, &conflicts, user_id, client_id).await?;
     }
     let rejected = rejected(batch, outcomes);
-    let Some(max_per_user) = options.dead_letters.filter(|_| !rejected.is_empty()) else {
+    let Some(cap) = options.dead_letters.filter(|_| !rejected.is_empty()) else {
         return Ok(());
     };
     dead_letters::lock_user(conn, user_id).await?;
-    let pending = dead_letters::count_pending(conn, user_id, max_per_user).await?;
-    room_for(&rejected, max_per_user, pending, user_id)?;
-    for letter in &rejected {
-        let entries = entries_text(letter);
-        dead_letters::insert(conn, &new_letter(letter, &entries, user_id, client_id)).await?;
+    let pending = dead_letters::pending_usage(conn, user_id, cap.rows).await?;
+    let entries: Vec<String> = rejected.iter().map(entries_text).collect();
+    let letters: Vec<_> = rejected
+        .iter()
+        .zip(&entries)
+        .map(|(letter, entries)| new_letter(letter, entries, user_id, client_id))
+        .collect();
+    room_for(&letters, cap, pending, user_id)?;
+    for letter in &letters {
+        dead_letters::insert(conn, letter).await?;
     }
     Ok(())
 }
