@@ -152,7 +152,8 @@ export class UplinkStorageAdapter implements RemoteStorageAdapter {
 
 /**
  * An AttachmentErrorHandler for uplink's answers: give up (archive) on
- * `404 not_found` and `403 forbidden`, which retrying cannot fix; retry
+ * `404 not_found`, `403 forbidden` and `409 ambiguous_attachment`, which
+ * retrying cannot fix; retry
  * everything else, including `409 not_uploaded` (the owner's device has not
  * uploaded the file yet) and 503.
  */
@@ -170,6 +171,9 @@ export const uplinkErrorHandler: AttachmentErrorHandler = {
 
 function retryable(error: unknown): boolean {
   if (error instanceof UplinkAttachmentError) {
+    // Several users have an attachment with this id and the read policy
+    // cannot tell them apart: retrying changes nothing.
+    if (error.code === 'ambiguous_attachment') return false;
     return !(error.status === 404 || error.status === 403 || error.status === 413 || error.status === 415);
   }
   return true;

@@ -55,7 +55,7 @@ impl Attachments {
             let mut storage_failed = false;
             for upload in &stale {
                 match self.storage.delete(&upload.object_key).await {
-                    Ok(()) => gone.push(upload.id.clone()),
+                    Ok(()) => gone.push(upload.object_key.clone()),
                     Err(err) => {
                         storage_failed = true;
                         tracing::warn!(attachment_id = %upload.id, error = ?err, "could not delete a stale upload");

@@ -90,13 +90,6 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn forbidden() -> ApiError {
-    ApiError::new(
-        ErrorCode::Forbidden,
-        "this attachment belongs to another user".to_owned(),
-    )
-}
-
 fn not_uploaded(id: &str) -> ApiError {
     ApiError::Refused {
         code: ErrorCode::NotUploaded,
@@ -104,17 +97,14 @@ fn not_uploaded(id: &str) -> ApiError {
     }
 }
 
-/// The attachment if it exists (not deleted) and `user` owns it, locked
-/// until `conn`'s transaction (if any) ends.
+/// `user`'s own attachment `id` if it exists (not deleted), locked until
+/// `conn`'s transaction (if any) ends. Ids are scoped per owner: another
+/// user's attachment of the same id is not this one.
 async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
-    let record = store::find_for_update(conn, id)
+    store::find_for_update(conn, user.user_id(), id)
         .await?
         .filter(|r| r.state != State::Deleted)
-        .ok_or_else(|| not_found(id))?;
-    if record.owner_id != user.user_id() {
-        return Err(forbidden());
-    }
-    Ok(record)
+        .ok_or_else(|| not_found(id))
 }
 
 #[utoipa::path(post, path = "/api/attachments/upload-url", tag = "attachments",
@@ -126,7 +116,6 @@ async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Rec
         (status = 200, description = "Where and how to upload", body = UploadUrlResponse),
         (status = 400, description = "Bad filename, id, content type, size or checksum", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
-        (status = 403, description = "The id belongs to another user", body = crate::error::ErrorBody),
         (status = 413, description = "Declared size over attachments.max_size", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON, or a content type attachments.allowed_content_types refuses", body = crate::error::ErrorBody),
         (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
@@ -161,8 +150,7 @@ async fn upload_url(
             sha256_hex: request.sha256.as_ref().map(|s| s.hex()),
         },
     )
-    .await?
-    .ok_or_else(forbidden)?;
+    .await?;
     let constraints = PutConstraints {
         content_type: request.content_type,
         content_length: request.size,
@@ -202,8 +190,7 @@ async fn upload_url(
         (status = 200, description = "Recorded", body = CompleteResponse),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
-        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
-        (status = 404, description = "No such attachment", body = crate::error::ErrorBody),
+        (status = 404, description = "The caller has no attachment with this id", body = crate::error::ErrorBody),
         (status = 409, description = "The object is missing or breaks the signed limits", body = crate::error::ErrorBody),
         (status = 413, description = "The object is over attachments.max_size (deleted)", body = crate::error::ErrorBody),
         (status = 415, description = "The object's type is not allowed (deleted)", body = crate::error::ErrorBody),
@@ -244,9 +231,14 @@ async fn complete(
         return Err(violation);
     }
     let size = stored_size(info.size)?;
-    let record = store::mark_uploaded(&mut *decision.connection().await?, id.as_str(), size)
-        .await?
-        .ok_or_else(|| not_found(id.as_str()))?;
+    let record = store::mark_uploaded(
+        &mut *decision.connection().await?,
+        user.user_id(),
+        id.as_str(),
+        size,
+    )
+    .await?
+    .ok_or_else(|| not_found(id.as_str()))?;
     decision.commit().await?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,
@@ -319,7 +311,7 @@ fn check_checksum(
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
         (status = 403, description = "attachments.read_policy refuses", body = crate::error::ErrorBody),
         (status = 404, description = "No such attachment", body = crate::error::ErrorBody),
-        (status = 409, description = "Not uploaded yet (`not_uploaded`)", body = crate::error::ErrorBody),
+        (status = 409, description = "Not uploaded yet (`not_uploaded`), or several users' attachments with this id are readable (`ambiguous_attachment`)", body = crate::error::ErrorBody),
         (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -331,16 +323,7 @@ async fn download_url(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let record = store::find(&attachments.db, id.as_str())
-        .await?
-        .filter(|r| r.state != State::Deleted)
-        .ok_or_else(|| not_found(id.as_str()))?;
-    if !may_read(&attachments, &user, &record).await? {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "you may not download this attachment".to_owned(),
-        ));
-    }
+    let record = readable(&attachments, &user, id.as_str()).await?;
     if record.state != State::Uploaded {
         return Err(not_uploaded(id.as_str()));
     }
@@ -369,6 +352,45 @@ async fn download_url(
     }))
 }
 
+/// The attachment `id` that `user` downloads: their own if they have one;
+/// otherwise the one other user's attachment with this id that the read
+/// policy lets them read. Ids are scoped per owner, so a user who claims an
+/// id another user's row names only makes an attachment of their own, which
+/// a `read_sql` binding the row's owner (`$3`) never lets others read.
+async fn readable(
+    attachments: &Attachments,
+    user: &AuthUser,
+    id: &str,
+) -> Result<Record, ApiError> {
+    let candidates = store::find_by_id(&attachments.db, id).await?;
+    if candidates.is_empty() {
+        return Err(not_found(id));
+    }
+    if let Some(own) = candidates.iter().find(|r| r.owner_id == user.user_id()) {
+        return Ok(own.clone());
+    }
+    let mut allowed = Vec::new();
+    for record in candidates {
+        if may_read(attachments, user, &record).await? {
+            allowed.push(record);
+        }
+    }
+    match allowed.len() {
+        0 => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "you may not download this attachment".to_owned(),
+        )),
+        1 => Ok(allowed.remove(0)),
+        _ => Err(ApiError::Refused {
+            code: ErrorCode::AmbiguousAttachment,
+            message: format!(
+                "several users have an attachment `{id}` you may read; with \
+                 attachments.read_policy: sql, bind it to the row's owner with $3"
+            ),
+        }),
+    }
+}
+
 async fn may_read(
     attachments: &Attachments,
     user: &AuthUser,
@@ -381,7 +403,7 @@ async fn may_read(
         ReadPolicy::Owner => Ok(false),
         ReadPolicy::Authenticated => Ok(true),
         ReadPolicy::Sql => match attachments.settings.read_sql.as_deref() {
-            Some(sql) => store::sql_allows_read(&attachments.db, sql, user.user_id(), &record.id)
+            Some(sql) => store::sql_allows_read(&attachments.db, sql, user.user_id(), record)
                 .await
                 .map_err(read_sql_failed),
             None => Ok(false),
@@ -407,7 +429,6 @@ fn read_sql_failed(failure: DbFailure) -> ApiError {
         (status = 204, description = "Deleted, or already gone"),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
-        (status = 403, description = "Not the owner", body = crate::error::ErrorBody),
         (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -434,7 +455,12 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    store::mark_deleted(&mut *decision.connection().await?, &record.id).await?;
+    store::mark_deleted(
+        &mut *decision.connection().await?,
+        &record.owner_id,
+        &record.id,
+    )
+    .await?;
     decision.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

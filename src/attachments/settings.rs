@@ -41,7 +41,7 @@ pub struct AttachmentSettings {
     pub key_prefix: String,
     pub read_policy: ReadPolicy,
     /// For `read_policy: sql`: a query returning one boolean, with `$1` the
-    /// requesting user id and `$2` the attachment id.
+    /// requesting user id, `$2` the attachment id and `$3` its owner.
     pub read_sql: Option<String>,
     /// Largest accepted object, in bytes.
     pub max_size: u64,
@@ -192,10 +192,15 @@ impl AttachmentSettings {
                     "is required when attachments.read_policy is `sql`",
                 ));
             }
-            (ReadPolicy::Sql, Some(sql)) if !sql.contains("$1") && !sql.contains("$2") => {
+            // Ids are scoped per owner: a query that does not look at the
+            // owner would let a user who claims an id that a readable row
+            // names have others download their file as that row's.
+            (ReadPolicy::Sql, Some(sql)) if !sql.contains("$3") => {
                 return Err(ConfigError::invalid(
                     "attachments.read_sql",
-                    "must use $1 (the user id) and/or $2 (the attachment id)",
+                    "must use $3 (the attachment's owner) to bind the attachment to the row that \
+                     names it, e.g. `... AND t.photo_id = $2 AND t.created_by = $3`; $1 is the \
+                     requesting user, $2 the attachment id",
                 ));
             }
             _ => {}

@@ -96,6 +96,7 @@ error_codes! {
     ChecksumMismatch = "checksum_mismatch", BAD_REQUEST, "the uploaded object's SHA-256 differs from the declared one";
     BadDigest = "bad_digest", BAD_REQUEST, "a local upload's bytes do not match its `x-amz-checksum-sha256` header";
     NotUploaded = "not_uploaded", CONFLICT, "the attachment's upload has not been completed yet";
+    AmbiguousAttachment = "ambiguous_attachment", CONFLICT, "several users have an attachment with this id that the caller may read (`attachments.read_policy: authenticated`, or a `read_sql` that does not bind the owner with `$3`)";
     UploadClosed = "upload_closed", CONFLICT, "the attachment no longer takes an upload: completed, deleted or abandoned since the URL was issued";
 
     // Uploads: one client transaction of the report (in a 200 response). The

@@ -1,5 +1,7 @@
-//! The `attachments` table: one row per attachment id, recording which
-//! object belongs to whom and whether its upload finished.
+//! The `attachments` table: one row per (owner, attachment id), recording
+//! which object belongs to whom and whether its upload finished. Ids are
+//! scoped per owner: one user's id never names another user's file, so
+//! nobody can claim an id first that another user's row names.
 //!
 //! Plain values in, `DbFailure` out: the attachment routes decide what a
 //! failure means for the client.
@@ -79,14 +81,14 @@ pub struct NewUpload<'a> {
 }
 
 /// Records a pending upload, or refreshes the owner's existing one (the
-/// attachment queue retries). `None` when the id belongs to another user.
-pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Record>, DbFailure> {
+/// attachment queue retries).
+pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Record, DbFailure> {
     let mut attempt = 1;
     loop {
-        let result: Result<Option<Row>, sqlx::Error> = sqlx::query_as(&format!(
+        let result: Result<Row, sqlx::Error> = sqlx::query_as(&format!(
             "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, size, sha256, state)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
-             ON CONFLICT (id) DO UPDATE SET
+             ON CONFLICT (owner_id, id) DO UPDATE SET
                  filename = EXCLUDED.filename,
                  content_type = EXCLUDED.content_type,
                  size = EXCLUDED.size,
@@ -95,7 +97,6 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
                  uploaded_at = NULL,
                  deleted_at = NULL,
                  updated_at = now()
-             WHERE attachments.owner_id = EXCLUDED.owner_id
              RETURNING {COLUMNS}"
         ))
         .bind(new.id)
@@ -105,10 +106,10 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Option<Re
         .bind(new.content_type)
         .bind(new.size)
         .bind(new.sha256_hex.as_deref())
-        .fetch_optional(&mut *connection(db).await?)
+        .fetch_one(&mut *connection(db).await?)
         .await;
         match result.map_err(DbFailure::from) {
-            Ok(row) => return Ok(row.map(Record::from)),
+            Ok(row) => return Ok(Record::from(row)),
             // Two first requests for one id racing: the loser can trip over
             // the winner's object_key (not the ON CONFLICT target) or a
             // deadlock; run again, now on the conflict path.
@@ -209,14 +210,16 @@ impl Decision {
     }
 }
 
-/// The attachment, locked until the transaction (if any) ends.
+/// `owner`'s attachment `id`, locked until the transaction (if any) ends.
 pub async fn find_for_update(
     conn: &mut PgConnection,
+    owner: &str,
     id: &str,
 ) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM attachments WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM attachments WHERE owner_id = $1 AND id = $2 FOR UPDATE"
     ))
+    .bind(owner)
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -239,28 +242,34 @@ pub async fn lock_open_upload(
     Ok(state.as_deref().map(State::parse) == Some(State::Pending))
 }
 
-pub async fn find(db: &PgPool, id: &str) -> Result<Option<Record>, DbFailure> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM attachments WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *connection(db).await?)
-            .await?;
-    Ok(row.map(Record::from))
+/// Every user's attachment with this id that is not deleted, oldest first
+/// (a download picks among them by owner and read policy).
+pub async fn find_by_id(db: &PgPool, id: &str) -> Result<Vec<Record>, DbFailure> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM attachments WHERE id = $1 AND state <> 'deleted' \
+         ORDER BY created_at, owner_id"
+    ))
+    .bind(id)
+    .fetch_all(&mut *connection(db).await?)
+    .await?;
+    Ok(rows.into_iter().map(Record::from).collect())
 }
 
 /// Marks a (not deleted) attachment uploaded; `None` when it was deleted
 /// meanwhile (possible only outside a locked `Decision`).
 pub async fn mark_uploaded(
     conn: &mut PgConnection,
+    owner: &str,
     id: &str,
     size: i64,
 ) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
         "UPDATE attachments
-         SET state = 'uploaded', size = $2, uploaded_at = now(), updated_at = now()
-         WHERE id = $1 AND state <> 'deleted'
+         SET state = 'uploaded', size = $3, uploaded_at = now(), updated_at = now()
+         WHERE owner_id = $1 AND id = $2 AND state <> 'deleted'
          RETURNING {COLUMNS}"
     ))
+    .bind(owner)
     .bind(id)
     .bind(size)
     .fetch_optional(conn)
@@ -268,34 +277,39 @@ pub async fn mark_uploaded(
     Ok(row.map(Record::from))
 }
 
-/// Keeps the row as a tombstone, so another user cannot take the id over.
-pub async fn mark_deleted(conn: &mut PgConnection, id: &str) -> Result<(), DbFailure> {
+/// Keeps the row as a tombstone: downloads of the id answer 404, and a
+/// replayed upload URL finds no pending upload.
+pub async fn mark_deleted(conn: &mut PgConnection, owner: &str, id: &str) -> Result<(), DbFailure> {
     sqlx::query(
         "UPDATE attachments
          SET state = 'deleted', deleted_at = now(), updated_at = now()
-         WHERE id = $1",
+         WHERE owner_id = $1 AND id = $2",
     )
+    .bind(owner)
     .bind(id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Runs `attachments.read_sql` with `$1` = user id and `$2` = attachment id.
-/// Wrapped so that a query using only one of them still gets both typed.
+/// Runs `attachments.read_sql` with `$1` = user id, `$2` = attachment id and
+/// `$3` = the attachment's owner. Wrapped so that a query leaving one out
+/// still gets all three typed.
 pub async fn sql_allows_read(
     db: &PgPool,
     read_sql: &str,
     user_id: &str,
-    id: &str,
+    record: &Record,
 ) -> Result<bool, DbFailure> {
     let query = format!(
-        "SELECT COALESCE(({})::boolean, false) FROM (SELECT $1::text, $2::text) AS uplink_params",
+        "SELECT COALESCE(({})::boolean, false) \
+         FROM (SELECT $1::text, $2::text, $3::text) AS uplink_params",
         read_sql.trim().trim_end_matches(';')
     );
     let allowed: bool = sqlx::query_scalar(&query)
         .bind(user_id)
-        .bind(id)
+        .bind(&record.id)
+        .bind(&record.owner_id)
         .fetch_one(&mut *connection(db).await?)
         .await?;
     Ok(allowed)
@@ -332,10 +346,13 @@ pub async fn lock_stale_uploads(
         .collect())
 }
 
-/// Removes the rows of these uploads that are still pending.
-pub async fn remove_pending(conn: &mut PgConnection, ids: &[String]) -> Result<(), DbFailure> {
-    sqlx::query("DELETE FROM attachments WHERE id = ANY($1) AND state = 'pending'")
-        .bind(ids)
+/// Removes the rows of these uploads (by object key) that are still pending.
+pub async fn remove_pending(
+    conn: &mut PgConnection,
+    object_keys: &[String],
+) -> Result<(), DbFailure> {
+    sqlx::query("DELETE FROM attachments WHERE object_key = ANY($1) AND state = 'pending'")
+        .bind(object_keys)
         .execute(conn)
         .await?;
     Ok(())

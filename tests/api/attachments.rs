@@ -32,7 +32,7 @@ on_both_backends!(
     tampered_signature_is_refused_by_storage,
     expired_url_is_refused_by_storage,
     wrong_content_type_or_length_is_refused,
-    another_users_id_is_forbidden,
+    another_users_id_names_only_their_own_attachment,
     requesting_again_is_idempotent,
     download_before_complete_is_not_uploaded,
     delete_twice_is_no_content,
@@ -78,9 +78,11 @@ async fn upload(t: &AttachmentApp, user: &str, filename: &str, bytes: &[u8]) -> 
     )
 }
 
+/// The state of alice's attachment `id` (ids are scoped per owner).
 async fn state_of(t: &AttachmentApp, id: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT state FROM attachments WHERE id = $1")
+    sqlx::query_scalar("SELECT state FROM attachments WHERE id = $1 AND owner_id = $2")
         .bind(id)
+        .bind(ALICE)
         .fetch_optional(&t.app.db_pool)
         .await
         .expect("query attachments")
@@ -383,26 +385,31 @@ async fn wrong_content_type_or_length_is_refused(backend: Backend) {
     );
 }
 
-async fn another_users_id_is_forbidden(backend: Backend) {
+async fn another_users_id_names_only_their_own_attachment(backend: Backend) {
     let t = AttachmentApp::spawn(backend).await;
     let (id, key) = upload(&t, ALICE, "mine.png", b"alice's").await;
 
-    let steal = t
-        .upload_url(
-            BOB,
-            json!({"id": id, "filename": "x.png", "contentType": "image/png"}),
-        )
-        .await;
-    assert_eq!(steal.status(), StatusCode::FORBIDDEN);
-    assert_eq!(error_code(steal).await, "forbidden");
-    for response in [
-        t.complete(BOB, &id).await,
-        t.delete(BOB, &id).await,
-        t.download_url(BOB, &id).await,
-    ] {
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(error_code(response).await, "forbidden");
-    }
+    // Ids are scoped per owner: Bob asking for Alice's id gets his own
+    // attachment under his own key, never a way to Alice's.
+    let (bobs, _) = request_upload(
+        &t,
+        BOB,
+        json!({"id": id, "filename": "x.png", "contentType": "image/png"}),
+    )
+    .await;
+    let bobs_key = bobs["key"].as_str().expect("key");
+    assert_ne!(bobs_key, key);
+    assert!(bobs_key.contains("/bob/"), "{bobs_key}");
+    let complete = t.complete(BOB, &id).await;
+    assert_eq!(error_code(complete).await, "not_uploaded", "his, empty");
+    assert_eq!(t.delete(BOB, &id).await.status(), StatusCode::NO_CONTENT);
+    let download = t.download_url(BOB, &id).await;
+    assert_eq!(
+        download.status(),
+        StatusCode::FORBIDDEN,
+        "read_policy: owner"
+    );
+    assert_eq!(error_code(download).await, "forbidden");
     // Alice's object and record are untouched.
     assert_eq!(
         std::fs::read(t.stored_path(&key)).expect("object"),
@@ -486,13 +493,10 @@ async fn delete_twice_is_no_content(backend: Backend) {
     );
     let gone = t.download_url(ALICE, &id).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    // The tombstone keeps the id Alice's.
-    assert_eq!(
-        t.upload_url(BOB, json!({"id": id, "filename": "x.png"}))
-            .await
-            .status(),
-        StatusCode::FORBIDDEN
-    );
+    // Another user's upload under the id is theirs; Alice's stays deleted.
+    let (bobs, _) = request_upload(&t, BOB, json!({"id": id, "filename": "x.png"})).await;
+    assert_ne!(bobs["key"].as_str(), Some(key.as_str()));
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("deleted"));
 }
 
 async fn hostile_filenames_and_owners_stay_under_the_prefix(backend: Backend) {
@@ -649,24 +653,27 @@ async fn complete_rechecks_limits_and_removes_the_object(backend: Backend) {
 }
 
 async fn read_policies(backend: Backend) {
-    // owner (default) is covered by another_users_id_is_forbidden.
+    // owner (default) is covered by another_users_id_names_only_their_own_attachment.
     let t = AttachmentApp::spawn_with(backend, |s| {
         s.attachments.read_policy = ReadPolicy::Authenticated;
     })
     .await;
     let (id, _) = upload(&t, ALICE, "shared.png", b"for all").await;
     json_ok(t.download_url(BOB, &id).await).await;
-    assert_eq!(t.delete(BOB, &id).await.status(), StatusCode::FORBIDDEN);
+    // Bob has no attachment of that id: deleting it touches nothing of Alice's.
+    assert_eq!(t.delete(BOB, &id).await.status(), StatusCode::NO_CONTENT);
+    json_ok(t.download_url(BOB, &id).await).await;
 
     let t = AttachmentApp::spawn_with(backend, |s| {
         s.attachments.read_policy = ReadPolicy::Sql;
         s.attachments.read_sql = Some(
-            "SELECT EXISTS (SELECT 1 FROM shares WHERE shares.user_id = $1 AND shares.attachment_id = $2);"
+            "SELECT EXISTS (SELECT 1 FROM shares WHERE shares.user_id = $1 \
+             AND shares.attachment_id = $2 AND shares.owner_id = $3);"
                 .into(),
         );
     })
     .await;
-    sqlx::raw_sql("CREATE TABLE shares (attachment_id text, user_id text)")
+    sqlx::raw_sql("CREATE TABLE shares (attachment_id text, owner_id text, user_id text)")
         .execute(&t.app.db_pool)
         .await
         .expect("shares table");
@@ -675,8 +682,9 @@ async fn read_policies(backend: Backend) {
         t.download_url(BOB, &id).await.status(),
         StatusCode::FORBIDDEN
     );
-    sqlx::query("INSERT INTO shares VALUES ($1, $2)")
+    sqlx::query("INSERT INTO shares VALUES ($1, $2, $3)")
         .bind(&id)
+        .bind(ALICE)
         .bind(BOB)
         .execute(&t.app.db_pool)
         .await

@@ -2,6 +2,7 @@
 //! Shared code lives in `support/`; the test files import only from there.
 
 mod admin;
+mod attachment_ids;
 mod attachment_replay;
 mod attachments;
 mod auth;

@@ -92,21 +92,26 @@ describe('clients/typescript/attachments.ts against uplink', () => {
     assert.equal(psql(uplink.dbUrl, `SELECT content_type FROM attachments WHERE id = '${id}'`).trim(), 'application/pdf');
   });
 
-  test("another user's attachment is refused and the error handler archives it", async () => {
+  test("another user's upload under the same id is their own; the owner's file is untouched", async () => {
     const id = randomUUID();
     const record = { id, filename: `${id}.png`, mediaType: 'image/png', state: AttachmentState.QUEUED_UPLOAD };
     await adapterFor('alice').uploadFile(new TextEncoder().encode('private').buffer, record);
 
+    // Ids are scoped per owner: Bob's upload makes Bob's attachment.
     const bob = adapterFor('bob');
+    await bob.uploadFile(new TextEncoder().encode('takeover').buffer, record);
+    assert.equal(new TextDecoder().decode(await bob.downloadFile(record)), 'takeover');
+    const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.png`);
+    assert.equal(fs.readFileSync(stored, 'utf8'), 'private');
+    assert.equal(new TextDecoder().decode(await adapterFor('alice').downloadFile(record)), 'private');
+
+    // Carol (read_policy: owner) may read neither: 403, archived.
     let caught;
-    await assert.rejects(bob.uploadFile(new TextEncoder().encode('takeover').buffer, record), (err) => {
+    await assert.rejects(adapterFor('carol').downloadFile(record), (err) => {
       caught = err;
       return err.status === 403 && err.code === 'forbidden';
     });
-    assert.equal(await mod.uplinkErrorHandler.onUploadError(record, caught), false, '403 is archived, not retried');
-    await assert.rejects(bob.downloadFile(record), (err) => err.status === 403);
-    const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.png`);
-    assert.equal(fs.readFileSync(stored, 'utf8'), 'private');
+    assert.equal(await mod.uplinkErrorHandler.onDownloadError(record, caught), false, '403 is archived, not retried');
   });
 
   test('a download before the upload completed is a retryable 409 not_uploaded', async () => {
