@@ -386,3 +386,24 @@ async fn invented_methods_share_one_label_and_add_no_series() {
         Some(100.0)
     );
 }
+
+#[test]
+fn by_default_metrics_listen_on_this_machine_apart_from_the_api() {
+    let output = crate::support::process::uplink_command()
+        .arg("check-config")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/db")
+        .output()
+        .expect("run uplink check-config");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let effective: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+
+    let metrics = &effective["metrics"];
+    assert_eq!(metrics["enabled"], true);
+    assert_eq!(metrics["host"], "127.0.0.1", "{metrics}");
+    assert_eq!(metrics["port"], 9464, "{metrics}");
+    assert_ne!(metrics["port"], effective["server"]["port"]);
+}
