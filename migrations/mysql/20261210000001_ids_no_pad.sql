@@ -1,60 +1,23 @@
--- User and client ids compare byte for byte with no padding, as in Postgres.
--- The first migration's utf8mb4_bin is a PAD SPACE collation: `x ` equalled
--- `x`, so two users (or clients) shared a progress row, a dead-letter cap and
--- checkpoints. The columns stay text (the PowerSync Service reads
--- `checkpoints` and `write_conflicts`, and binary values cannot be bucket
--- parameters) in the NO PAD binary collation of the server: MariaDB's
--- utf8mb4_nopad_bin, MySQL's utf8mb4_0900_bin (8.0.17 and later). Existing
--- rows keep their bytes; no two of them can clash, as PAD SPACE made them
--- unique already.
+-- User and client ids in uplink's bookkeeping compare byte for byte with no
+-- padding, as in Postgres. The first migration's utf8mb4_bin is a PAD SPACE
+-- collation: `x ` equalled `x`, so two users (or clients) shared a progress
+-- row and a dead-letter cap. VARBINARY compares bytes without padding on
+-- MySQL and MariaDB alike, and compared with the app's text columns it
+-- compares bytes too (a NO PAD text collation would make such comparisons
+-- an "illegal mix of collations"). Existing rows keep their bytes; no two of
+-- them can clash, as PAD SPACE made them unique already. 2048 and 1024 bytes
+-- hold the 512 and 256 characters the text columns held.
+--
+-- `checkpoints` and `write_conflicts` stay text: the PowerSync Service reads
+-- them by user id, and binary values cannot be bucket parameters.
 
-SET @uplink_no_pad = (
-    SELECT COLLATION_NAME FROM information_schema.COLLATIONS
-    WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
-    ORDER BY COLLATION_NAME = 'utf8mb4_nopad_bin' DESC
-    LIMIT 1
-);
+ALTER TABLE uplink_client_progress
+    MODIFY user_id VARBINARY(2048) NOT NULL,
+    MODIFY client_id VARBINARY(1024) NOT NULL;
 
-SET @uplink_alter = CONCAT(
-    'ALTER TABLE uplink_client_progress',
-    ' MODIFY user_id VARCHAR(512) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL,',
-    ' MODIFY client_id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL'
-);
-PREPARE uplink_statement FROM @uplink_alter;
-EXECUTE uplink_statement;
-DEALLOCATE PREPARE uplink_statement;
+ALTER TABLE uplink_dead_letters
+    MODIFY user_id VARBINARY(2048) NOT NULL,
+    MODIFY client_id VARBINARY(1024) NULL;
 
-SET @uplink_alter = CONCAT(
-    'ALTER TABLE uplink_dead_letters',
-    ' MODIFY user_id VARCHAR(512) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL,',
-    ' MODIFY client_id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NULL'
-);
-PREPARE uplink_statement FROM @uplink_alter;
-EXECUTE uplink_statement;
-DEALLOCATE PREPARE uplink_statement;
-
-SET @uplink_alter = CONCAT(
-    'ALTER TABLE uplink_dead_letter_users',
-    ' MODIFY user_id VARCHAR(512) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL'
-);
-PREPARE uplink_statement FROM @uplink_alter;
-EXECUTE uplink_statement;
-DEALLOCATE PREPARE uplink_statement;
-
-SET @uplink_alter = CONCAT(
-    'ALTER TABLE checkpoints',
-    ' MODIFY user_id VARCHAR(512) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL,',
-    ' MODIFY client_id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL'
-);
-PREPARE uplink_statement FROM @uplink_alter;
-EXECUTE uplink_statement;
-DEALLOCATE PREPARE uplink_statement;
-
-SET @uplink_alter = CONCAT(
-    'ALTER TABLE write_conflicts',
-    ' MODIFY user_id VARCHAR(512) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NOT NULL,',
-    ' MODIFY client_id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE ', @uplink_no_pad, ' NULL'
-);
-PREPARE uplink_statement FROM @uplink_alter;
-EXECUTE uplink_statement;
-DEALLOCATE PREPARE uplink_statement;
+ALTER TABLE uplink_dead_letter_users
+    MODIFY user_id VARBINARY(2048) NOT NULL;
