@@ -228,7 +228,8 @@ fn same_columns(a: &Row, b: &Row) -> bool {
 /// allows it.
 pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec<Step<'p, 'c, 'a>> {
     let mut steps: Vec<Step> = Vec::new();
-    let mut ids: HashSet<&str> = HashSet::new();
+    // The rows the last statement writes, by `RowKey`.
+    let mut ids: HashSet<Cow<str>> = HashSet::new();
     for entry in entries {
         if entry.policy.is_some() && entry.one_at_a_time {
             steps.push(Step::PerRow(entry));
@@ -243,9 +244,10 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
             Some(Step::Statement(g)) => Some(g),
             _ => None,
         };
+        let key = entry.table.row_key.of(&entry.row.id);
         let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
-                && !ids.contains(entry.row.id.as_str())
+                && key.as_ref().is_some_and(|key| !ids.contains(key))
                 && (g.single_op() == Some(entry.op) || (mix_ops && g.table.rows_independent))
                 // Without declared columns a PUT statement covers one column
                 // set (`apply_set` splits its writes by column set itself).
@@ -266,7 +268,7 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
                 entries: Vec::new(),
             }));
         }
-        ids.insert(entry.row.id.as_str());
+        ids.extend(key);
         if let Some(Step::Statement(group)) = steps.last_mut() {
             group.entries.push(entry);
         }

@@ -68,12 +68,40 @@ pub struct Table {
     /// Which ids cast to that type, where uplink can tell without asking
     /// Postgres (`None`: it cannot).
     pub id_parses: Option<fn(&str) -> bool>,
+    /// When two ids name one row (see `RowKey`).
+    pub row_key: RowKey,
     /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
     pub id_is_key: bool,
     /// No constraint or trigger relates one row of the table to another
     /// (unique or exclusion constraints besides `id`, self-references,
     /// triggers): writes to distinct rows then commute.
     pub rows_independent: bool,
+}
+
+/// When two ids of entries name one row, as one set-based statement sees
+/// them: a statement must never write a row twice (its entries would not
+/// apply in order).
+#[derive(Debug, Clone, Copy)]
+pub enum RowKey {
+    /// Ids name one row only when their texts are equal.
+    Exact,
+    /// Ids name one row when their canonical texts are equal (a uuid in
+    /// any case, `01` and `1`).
+    Canonical(fn(&str) -> String),
+    /// uplink cannot tell (a domain, `citext`): every entry gets a
+    /// statement of its own.
+    Unknown,
+}
+
+impl RowKey {
+    /// The text that is equal for ids naming one row; `None` when unknown.
+    pub fn of<'i>(self, id: &'i str) -> Option<std::borrow::Cow<'i, str>> {
+        match self {
+            Self::Exact => Some(std::borrow::Cow::Borrowed(id)),
+            Self::Canonical(canonical) => Some(std::borrow::Cow::Owned(canonical(id))),
+            Self::Unknown => None,
+        }
+    }
 }
 
 impl Column {
@@ -100,6 +128,7 @@ impl Table {
             by_name,
             id_type: String::new(),
             id_parses: None,
+            row_key: RowKey::Unknown,
             id_is_key: false,
             rows_independent: false,
         }
@@ -206,6 +235,23 @@ fn id_parser(cast_type: &str) -> Option<fn(&str) -> bool> {
     })
 }
 
+/// How ids of the built-in key types compare (see `RowKey`).
+fn row_key(cast_type: &str) -> RowKey {
+    match cast_type.strip_prefix("pg_catalog.") {
+        Some("uuid") => RowKey::Canonical(|id| {
+            uuid::Uuid::parse_str(id).map_or_else(|_| id.to_owned(), |u| u.to_string())
+        }),
+        Some("int2" | "int4" | "int8") => RowKey::Canonical(|id| {
+            id.trim()
+                .parse::<i64>()
+                .map_or_else(|_| id.to_owned(), |n| n.to_string())
+        }),
+        // The default collation is deterministic: equal means equal text.
+        Some("text" | "varchar") => RowKey::Exact,
+        _ => RowKey::Unknown,
+    }
+}
+
 impl Catalog {
     /// The app's tables in `schema` of a Postgres database.
     pub async fn load(db: &PgPool, schema: &str) -> anyhow::Result<Self> {
@@ -224,12 +270,14 @@ impl Catalog {
                     by_name: HashMap::new(),
                     id_type: String::new(),
                     id_parses: None,
+                    row_key: RowKey::Unknown,
                     id_is_key: false,
                     rows_independent: false,
                 });
             if row.column_name == "id" {
                 table.id_type = row.cast_type.clone();
                 table.id_parses = id_parser(&row.cast_type);
+                table.row_key = row_key(&row.cast_type);
                 table.id_is_key = row.unique_key;
             }
             let column = Column {

@@ -16,6 +16,7 @@ CREATE TABLE docs (id text PRIMARY KEY, title text, version integer NOT NULL DEF
 CREATE TABLE tasks (id text PRIMARY KEY, title text, modified_at timestamptz);
 CREATE TABLE counts (id text PRIMARY KEY, n bigint);
 CREATE TABLE loose (id text PRIMARY KEY, title text, version integer);
+CREATE TABLE cards (id uuid PRIMARY KEY, title text);
 ";
 
 const MYSQL_SCHEMA: &str = "
@@ -23,6 +24,7 @@ CREATE TABLE docs (id VARCHAR(64) PRIMARY KEY, title TEXT, version INT NOT NULL 
 CREATE TABLE tasks (id VARCHAR(64) PRIMARY KEY, title TEXT, modified_at DATETIME(6));
 CREATE TABLE counts (id VARCHAR(64) PRIMARY KEY, n BIGINT);
 CREATE TABLE loose (id VARCHAR(64) PRIMARY KEY, title TEXT, version INT);
+CREATE TABLE cards (id BINARY(16) PRIMARY KEY, title TEXT);
 ";
 
 const TABLES: &str = r#"
@@ -32,6 +34,7 @@ write:
       columns: [title, version]
       conflict: { strategy: version, column: version, on_conflict: reject }
     counts: {}
+    cards: {}
 "#;
 
 /// The timestamp strategy (Postgres only until MySQL has it).
@@ -266,4 +269,42 @@ async fn integers_are_stored_exactly_or_refused_on_postgres() {
 #[tokio::test]
 async fn integers_are_stored_exactly_or_refused_on_mysql() {
     integers_are_stored_exactly_or_refused::<MySqlPool>(MYSQL_SCHEMA).await;
+}
+
+/// Two spellings of one uuid in a batch: the second entry sees the first,
+/// as one entry at a time would (never two writes of one row in one
+/// statement, where the second would not see the first).
+async fn two_spellings_of_one_key_apply_in_order<P: Backend>(schema: &str) {
+    let app = spawn::<P>(schema).await;
+    let token = app.token_for("alice").await;
+    let id = "0a1b2c3d-0000-4000-8000-00000000000a";
+    let batch = json!({"client_id": "c", "batch": [
+        {"op_id": 1, "tx_id": 1, "op": "PUT", "type": "cards", "id": id, "data": {"title": "new"}},
+        {"op_id": 2, "tx_id": 2, "op": "DELETE", "type": "cards", "id": id.to_uppercase()},
+        {"op_id": 3, "tx_id": 3, "op": "PUT", "type": "cards", "id": "0A1B2C3D-0000-4000-8000-00000000000B", "data": {"title": "first"}},
+        {"op_id": 4, "tx_id": 4, "op": "PATCH", "type": "cards", "id": "0a1b2c3d-0000-4000-8000-00000000000b", "data": {"title": "second"}},
+    ]});
+
+    let (status, report) = app.post_batch(&token, &batch).await;
+
+    assert_eq!((status, &report["applied"]), (200, &json!(4)), "{report}");
+    assert_eq!(
+        app.text("SELECT COUNT(*) FROM cards").await.as_deref(),
+        Some("1"),
+        "the deleted card is gone"
+    );
+    assert_eq!(
+        app.text("SELECT title FROM cards").await.as_deref(),
+        Some("second")
+    );
+}
+
+#[tokio::test]
+async fn two_spellings_of_one_key_apply_in_order_on_postgres() {
+    two_spellings_of_one_key_apply_in_order::<PgPool>(PG_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn two_spellings_of_one_key_apply_in_order_on_mysql() {
+    two_spellings_of_one_key_apply_in_order::<MySqlPool>(MYSQL_SCHEMA).await;
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use sqlx::MySqlPool;
 
-use crate::upload::schema::{Catalog, Column, MySqlKind, Table, ValueKind};
+use crate::upload::schema::{Catalog, Column, MySqlKind, RowKey, Table, ValueKind};
 
 // Every name is read as CHAR: MySQL 8 types several of these as binary strings.
 const COLUMNS: &str = "
@@ -119,6 +119,10 @@ pub async fn load(db: &MySqlPool) -> anyhow::Result<Catalog> {
             {
                 table.id_type = id_type;
                 table.id_parses = Some(parses);
+                // MySQL's statements keep entries on one row in order
+                // (`ON DUPLICATE KEY` row by row, `CASE` latest first), and
+                // the policies find rows by the key's own comparison.
+                table.row_key = RowKey::Exact;
             }
             table.id_is_key = keyed.contains(&name);
             table.rows_independent = !other_keys.contains(&name);
