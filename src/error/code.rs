@@ -71,7 +71,7 @@ error_codes! {
     ExpiredToken = "expired_token", UNAUTHORIZED, "the token has expired";
     WrongAudience = "wrong_audience", UNAUTHORIZED, "the token's audience is not accepted";
     UnknownKey = "unknown_key", UNAUTHORIZED, "the token is signed with a key uplink does not (or no longer) trust: its `kid` is not among the known keys";
-    InvalidUserId = "invalid_user_id", BAD_REQUEST, "the user id is empty, longer than 255 bytes or has control characters";
+    InvalidUserId = "invalid_user_id", BAD_REQUEST, "the user id is empty, longer than 255 bytes, or has control characters or whitespace at either end";
 
     // Admin API.
     MissingAdminKey = "missing_admin_key", UNAUTHORIZED, "the admin API needs the admin key in `X-Admin-Key` or `Authorization: Bearer`";
@@ -80,7 +80,7 @@ error_codes! {
 
     // Uploads: the whole request.
     InvalidEnvelope = "invalid_envelope", BAD_REQUEST, "the upload body's envelope is malformed: no `batch` or `transactions` (or both), an entry without `op`, `type` or `id`, or an unknown member of the body or a transaction";
-    InvalidClientId = "invalid_client_id", BAD_REQUEST, "the `client_id` (body or `PowerSync-Client-Id`) is over 256 bytes or has control characters";
+    InvalidClientId = "invalid_client_id", BAD_REQUEST, "the `client_id` (body or `PowerSync-Client-Id`) is over 256 bytes, or has control characters or whitespace at either end";
     InvalidValue = "invalid_value", BAD_REQUEST, "a value does not fit its column, or the request carries text Postgres cannot store";
     TooManyEntries = "too_many_entries", BAD_REQUEST, "more entries than `write.max_entries_per_batch`";
     DeadLetterLimit = "dead_letter_limit", TOO_MANY_REQUESTS, "a client transaction was rejected while the user's pending dead letters are at `write.dead_letters.max_per_user` or `max_bytes_per_user`; nothing was applied";

@@ -91,6 +91,11 @@ async fn bad_token_requests_are_400_with_the_error_shape() {
             "control character",
         ),
         (
+            "/api/auth/token?user_id=alice%20",
+            "invalid_user_id",
+            "trailing space (a padding database would take it for alice)",
+        ),
+        (
             "/api/auth/token?parameters=%5B1%5D",
             "invalid_query",
             "parameters not an object",
