@@ -58,48 +58,82 @@ async fn attacks(backend: Backend) {
         bob_upload.url.split('?').next().unwrap_or_default()
     );
 
-    // Bob's signed upload re-aimed at Alice's object, or outside the prefix.
+    // Bob's signed upload re-aimed at Alice's object, or outside the prefix,
+    // sent byte for byte as written (an HTTP client would resolve the dots).
     let prefix = bob_key.split('/').next().expect("a prefix");
-    for target in [
-        alice_key.as_str(),
-        "../../outside.png",
-        "%2e%2e/%2e%2e/outside.png",
-        "elsewhere/bob/b.png",
-        &format!("{prefix}/bob/../alice/x.png"),
-    ] {
+    let outside = format!("outside-{}.png", uuid::Uuid::new_v4().simple());
+    let root = t.stored_path("");
+    // Where `../../{outside}` lands if a backend follows it: next to the
+    // directory that holds the storage directory.
+    let escaped = root
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("a parent")
+        .join(&outside);
+    let targets = [
+        alice_key.clone(),
+        format!("../{outside}"),
+        format!("../../{outside}"),
+        format!("%2e%2e/%2e%2e/{outside}"),
+        format!("..%2f..%2f{outside}"),
+        "elsewhere/bob/b.png".to_owned(),
+        format!("{prefix}/bob/../alice/x.png"),
+    ];
+    for target in &targets {
         let retargeted = Presigned {
             url: bob_upload.url.replace(&bob_key, target),
             headers: bob_upload.headers.clone(),
         };
-        let status = retargeted.put(b"evil!!!".to_vec()).await.status();
+        let (authority, head) = retargeted.raw_put_head(7);
+        let (status, body) = raw_exchange(&authority, &head, b"evil!!!").await;
         assert!(
-            status.is_client_error(),
-            "{backend:?}: PUT re-aimed at {target} answered {status}"
+            (400..500).contains(&status),
+            "{backend:?}: PUT re-aimed at {target} answered {status}: {body}"
         );
+        for path in [
+            resolved(&t.stored_path(target)),
+            resolved(&t.stored_path(&target.replace("%2e", ".").replace("%2f", "/"))),
+        ] {
+            if path != resolved(&t.stored_path(&alice_key)) {
+                assert!(
+                    !path.exists(),
+                    "{backend:?}: PUT re-aimed at {target} wrote {}",
+                    path.display()
+                );
+            }
+        }
     }
+    assert!(
+        !escaped.exists(),
+        "{backend:?}: wrote {}",
+        escaped.display()
+    );
     assert_eq!(
         std::fs::read(t.stored_path(&alice_key)).expect("alice's object"),
         b"alice's",
         "alice's object is untouched"
     );
     assert!(!t.stored_path(&bob_key).exists());
-    assert!(!t.stored_path("elsewhere/bob/b.png").exists());
-    assert!(!t.app.data_dir.join("outside.png").exists());
 
-    // Alice's download URL re-aimed at another key, then replayed after expiry.
+    // Alice's download URL re-aimed at another key or at a file outside
+    // the storage directory.
     let download = ok_json(t.download_url("alice", alice_id).await).await;
     let url = download["downloadUrl"].as_str().expect("downloadUrl");
     assert_eq!(reqwest::get(url).await.expect("GET").status(), 200);
-    for target in [bob_key.as_str(), "../../outside.png"] {
-        let status = reqwest::get(url.replace(&alice_key, target))
-            .await
-            .expect("GET")
-            .status();
+    std::fs::write(&escaped, b"outside secret").expect("a file outside the storage");
+    for target in [
+        bob_key.clone(),
+        format!("../../{outside}"),
+        format!("%2e%2e/%2e%2e/{outside}"),
+    ] {
+        let (authority, head) = raw_get_head(&url.replace(&alice_key, &target));
+        let (status, body) = raw_exchange(&authority, &head, b"").await;
         assert!(
-            status.is_client_error(),
-            "{backend:?}: GET re-aimed at {target} answered {status}"
+            (400..500).contains(&status) && !body.contains("outside secret"),
+            "{backend:?}: GET re-aimed at {target} answered {status}: {body}"
         );
     }
+    std::fs::remove_file(&escaped).expect("remove the planted file");
     // Expiry has one-second resolution; the TTL is two seconds.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let replay = reqwest::get(url).await.expect("GET").status();
@@ -107,6 +141,52 @@ async fn attacks(backend: Backend) {
         replay, 403,
         "{backend:?}: an expired download URL is refused"
     );
+}
+
+/// `path` with its `.` and `..` resolved as the file system would.
+fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The head of a GET of `url` as raw HTTP/1.1, and the `host:port` to send
+/// it to (plain HTTP URLs only).
+fn raw_get_head(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    (authority.to_owned(), head)
+}
+
+/// Sends `head` (with `Connection: close` added) and `body` as given, over
+/// TCP; the status and the rest of the response.
+async fn raw_exchange(authority: &str, head: &str, body: &[u8]) -> (u16, String) {
+    let head = head
+        .strip_suffix("\r\n")
+        .expect("a complete head")
+        .to_owned()
+        + "Connection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(authority).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(body).await.expect("body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP response: {response}"));
+    (status, response)
 }
 
 #[tokio::test]
