@@ -11,3 +11,4 @@ pub mod process;
 pub mod reliability_checker;
 pub mod repo;
 pub mod responses;
+pub mod statement_relay;

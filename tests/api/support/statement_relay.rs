@@ -1,0 +1,150 @@
+//! A TCP relay between uplink and Postgres that records the text of every
+//! statement uplink sends (simple `Query` and extended-protocol `Parse`
+//! messages): what reached SQL, read off the wire, whatever the server's
+//! logging settings or the privileges of the database role.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use uplink::config::{Secret, Settings};
+
+/// The protocol codes of requests sent before the startup message.
+const SSL_REQUEST: i32 = 80_877_103;
+const GSSENC_REQUEST: i32 = 80_877_104;
+
+#[derive(Clone, Default)]
+pub struct StatementRelay {
+    /// `host:port` of the real server, set when the app's settings are known.
+    target: Arc<OnceLock<String>>,
+    statements: Arc<Mutex<Vec<String>>>,
+    port: Arc<OnceLock<u16>>,
+}
+
+impl StatementRelay {
+    /// Listens on a free port; connections are relayed once `route` has run.
+    pub async fn start() -> Self {
+        let relay = Self::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        relay
+            .port
+            .set(listener.local_addr().expect("address").port())
+            .expect("port set once");
+        let accepting = relay.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let target = accepting.target.get().expect("routed").clone();
+                let statements = accepting.statements.clone();
+                tokio::spawn(async move {
+                    let server = TcpStream::connect(target).await.expect("reach Postgres");
+                    relay_connection(client, server, statements).await;
+                });
+            }
+        });
+        relay
+    }
+
+    /// A settings customisation that points the app's database URL at this
+    /// relay (plain text, so the messages can be read).
+    pub fn route(&self) -> impl FnOnce(&mut Settings) + 'static {
+        let relay = self.clone();
+        move |settings| {
+            let real = settings.database.url.as_ref().expect("a database URL");
+            let mut url = reqwest::Url::parse(real.expose()).expect("a database URL");
+            let target = format!(
+                "{}:{}",
+                url.host_str().expect("a host"),
+                url.port().unwrap_or(5432)
+            );
+            relay.target.set(target).expect("routed once");
+            url.set_host(Some("127.0.0.1")).expect("host");
+            url.set_port(Some(*relay.port.get().expect("listening")))
+                .expect("port");
+            url.query_pairs_mut().append_pair("sslmode", "disable");
+            settings.database.url = Some(Secret::new(url.to_string()));
+        }
+    }
+
+    /// Every statement text sent so far, in order.
+    pub fn statements(&self) -> Vec<String> {
+        self.statements.lock().expect("not poisoned").clone()
+    }
+}
+
+async fn relay_connection(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    statements: Arc<Mutex<Vec<String>>>,
+) {
+    let (mut from_server, mut to_server) = server.split();
+    let (mut from_client, mut to_client) = client.split();
+    let downstream = tokio::io::copy(&mut from_server, &mut to_client);
+    let upstream = async {
+        let mut reader = MessageReader::default();
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let n = match from_client.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            reader.feed(&chunk[..n], &statements);
+            if to_server.write_all(&chunk[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown().await;
+    };
+    let _ = tokio::join!(downstream, upstream);
+}
+
+/// Splits the frontend byte stream into messages.
+#[derive(Default)]
+struct MessageReader {
+    buffer: Vec<u8>,
+    /// The startup message (untyped) has been seen.
+    started: bool,
+}
+
+impl MessageReader {
+    fn feed(&mut self, bytes: &[u8], statements: &Mutex<Vec<String>>) {
+        self.buffer.extend_from_slice(bytes);
+        loop {
+            let header = if self.started { 5 } else { 4 };
+            if self.buffer.len() < header {
+                return;
+            }
+            let at = header - 4;
+            let length = i32::from_be_bytes(self.buffer[at..at + 4].try_into().expect("4 bytes"));
+            let total = at + usize::try_from(length).expect("a message length");
+            if self.buffer.len() < total {
+                return;
+            }
+            let message: Vec<u8> = self.buffer.drain(..total).collect();
+            if !self.started {
+                let code = i32::from_be_bytes(message[4..8].try_into().expect("4 bytes"));
+                assert!(
+                    code != SSL_REQUEST && code != GSSENC_REQUEST,
+                    "the relay reads plain text only (sslmode=disable)"
+                );
+                self.started = true;
+                continue;
+            }
+            let body = &message[5..];
+            let text = match message[0] {
+                b'Q' => body,
+                // Parse: the statement's name, then its text.
+                b'P' => {
+                    let name_end = body.iter().position(|&b| b == 0).expect("a name");
+                    &body[name_end + 1..]
+                }
+                _ => continue,
+            };
+            let end = text.iter().position(|&b| b == 0).expect("a C string");
+            statements
+                .lock()
+                .expect("not poisoned")
+                .push(String::from_utf8_lossy(&text[..end]).into_owned());
+        }
+    }
+}
