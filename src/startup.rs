@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -97,9 +97,10 @@ impl Application {
     /// returns as soon as the last connection is closed. (actix alone
     /// notices that only on a once-a-second check, plus a 300 ms delay.)
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
         let result = tokio::select! {
             result = self.server => result,
-            () = signalled_and_drained(self.connections) => {
+            () = signalled_and_drained(self.connections, handle) => {
                 tracing::info!("every connection is closed; stopping");
                 Ok(())
             }
@@ -135,21 +136,23 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Resolves once SIGTERM or SIGINT arrived (actix then stops accepting and
-/// lets open connections finish) and no connection is open any more.
-async fn signalled_and_drained(connections: OpenConnections) {
+/// Resolves once SIGTERM or SIGINT arrived (the server then stops accepting
+/// and lets open connections finish) and no connection is open any more.
+async fn signalled_and_drained(connections: OpenConnections, server: ServerHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
-        // Without our own listeners, actix's shutdown alone ends the server.
+        // Without signal listeners only `ServerHandle::stop` ends the server.
         return std::future::pending().await;
     };
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    // The command is sent now; the server's own future reports the end.
+    let _stopping = server.stop(true);
     while connections.count() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -334,6 +337,9 @@ fn run(
         data.insert(Arc::new(connections.open()));
     })
     .shutdown_timeout(server_settings.shutdown_timeout.as_secs().max(1))
+    // actix would stop at once on SIGINT; `signalled_and_drained` stops
+    // gracefully on SIGTERM and SIGINT alike.
+    .disable_signals()
     .listen(listener)?;
     if server_settings.workers > 0 {
         server = server.workers(server_settings.workers);

@@ -2,25 +2,107 @@
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
 use crate::support::process::ServerProcess;
+
+/// A batch request the server has begun (it answered `100 Continue` to the
+/// head) with half its body sent: the drain cannot end before the rest.
+struct HeldRequest {
+    stream: TcpStream,
+    tail: &'static str,
+}
+
+impl HeldRequest {
+    async fn open(server: &ServerProcess) -> Self {
+        let token: serde_json::Value = reqwest::get(server.url("/api/auth/token?user_id=inflight"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["token"].as_str().unwrap().to_owned();
+        let body = r#"{"batch": [{"op": "PUT", "type": "not_allowed", "id": "1", "data": {}}]}"#;
+        let (head, tail) = body.split_at(body.len() / 2);
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let request = format!(
+            "POST /api/data HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\
+             Expect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let continued = b"HTTP/1.1 100 Continue\r\n\r\n";
+        let mut interim = vec![0; continued.len()];
+        stream.read_exact(&mut interim).await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&interim),
+            String::from_utf8_lossy(continued),
+            "the server takes the request"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        Self { stream, tail }
+    }
+
+    /// Sends the rest of the body; the whole response.
+    async fn finish(mut self) -> String {
+        self.stream.write_all(self.tail.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        self.stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+}
+
+/// Waits until a new connection is refused, and checks the process was
+/// still running then (draining the held request).
+async fn refused_while_draining(server: &mut ServerProcess) {
+    loop {
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "the process exited before it refused a new connection"
+        );
+        match TcpStream::connect(("127.0.0.1", server.port)).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(err) => {
+                assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+                break;
+            }
+        }
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still draining when new connections are refused"
+    );
+}
 
 #[tokio::test]
 async fn sigterm_stops_accepting_and_exits_zero() {
     for signal in ["TERM", "INT"] {
-        let server = ServerProcess::start(&[]).await;
+        let mut server = ServerProcess::start(&[]).await;
         let url = server.url("/health/live");
         assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+        let held = HeldRequest::open(&server).await;
 
         server.signal(signal);
+        refused_while_draining(&mut server).await;
+        let response = held.finish().await;
+        let port = server.port;
         let code = server.wait_exit().await;
 
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "SIG{signal}: {response:?}"
+        );
         assert_eq!(
             code,
             Some(0),
             "SIG{signal} must end the process with status 0"
         );
         assert!(
-            reqwest::get(&url).await.is_err(),
+            TcpStream::connect(("127.0.0.1", port)).await.is_err(),
             "no new connection may be accepted after SIG{signal}"
         );
     }
@@ -28,35 +110,13 @@ async fn sigterm_stops_accepting_and_exits_zero() {
 
 #[tokio::test]
 async fn a_request_in_flight_at_sigterm_completes() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let server = ServerProcess::start(&[]).await;
-    let token: serde_json::Value = reqwest::get(server.url("/api/auth/token?user_id=inflight"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
-    let body = r#"{"batch": [{"op": "PUT", "type": "not_allowed", "id": "1", "data": {}}]}"#;
-    let (head, tail) = body.split_at(body.len() / 2);
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST /api/data HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // Let the server start on the request before the signal arrives.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut server = ServerProcess::start(&[]).await;
+    let held = HeldRequest::open(&server).await;
 
     server.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stream.write_all(tail.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    // Shutdown has begun: the rest of the body arrives during the drain.
+    refused_while_draining(&mut server).await;
+    let response = held.finish().await;
 
     assert!(
         response.starts_with("HTTP/1.1 200"),
