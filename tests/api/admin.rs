@@ -319,15 +319,27 @@ async fn a_schema_that_no_longer_fits_the_config_is_refused_with_the_reason() {
         body["error"]["message"].as_str().unwrap().contains("body"),
         "{body}"
     );
-    // The previous schema stays in use: writes still reach the database,
-    // which refuses the missing column, and nothing breaks.
-    let (status, _) = app
+    // The previous schema stays in use: a write of the column still reaches
+    // the database, which refuses the missing column in the report.
+    let (status, report) = app
         .post_batch(
             &token,
-            &json!({"batch": [{"op": "PUT", "type": "notes", "id": Uuid::new_v4().to_string(), "data": {}}]}),
+            &json!({"batch": [{"op": "PUT", "type": "notes", "id": Uuid::new_v4().to_string(), "data": {"body": "hello"}}]}),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 0, "{report}");
+    assert_eq!(report["rejected"], 1, "{report}");
+    let result = &report["results"][0];
+    assert_eq!(result["code"], "schema_mismatch", "{report}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("body"),
+        "{report}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM notes").await, 0);
 }
 
 const DOCUMENTS: &str =
