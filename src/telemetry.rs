@@ -2,14 +2,18 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::environment::Environment;
 use crate::config::sections::{LogFormat, LogSettings};
+use crate::error::{ApiError, code_for_status};
+
+const NOTICE_TARGET: &str = "sqlx::postgres::notice";
 
 /// Installs the global subscriber: JSON in production, human-readable in
 /// development; the level comes from `RUST_LOG` when set, else from config.
@@ -17,6 +21,19 @@ pub fn init(settings: &LogSettings, environment: Environment) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Postgres NOTICEs (`relation "_sqlx_migrations" already exists,
+    // skipping`) are chatter, not news; a filter naming the target keeps them.
+    let filter = if settings.level.contains(NOTICE_TARGET)
+        || std::env::var("RUST_LOG").is_ok_and(|v| v.contains(NOTICE_TARGET))
+    {
+        filter
+    } else {
+        filter.add_directive(
+            format!("{NOTICE_TARGET}=warn")
+                .parse()
+                .expect("a valid directive"),
+        )
+    };
     let json = match settings.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
@@ -54,7 +71,7 @@ impl RootSpanBuilder for UplinkRootSpan {
             .unwrap_or_default();
         let route = request
             .match_pattern()
-            .unwrap_or_else(|| "default".to_owned());
+            .map_or_else(|| "default".to_owned(), |p| crate::metrics::route_label(&p));
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
@@ -68,12 +85,46 @@ impl RootSpanBuilder for UplinkRootSpan {
             request_id = %request_id,
             user_id = tracing::field::Empty,
             exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        // Like tracing-actix-web's, without the error's Debug form (a Rust
+        // struct is no help in a log line): the code and message instead.
+        let (status, error) = match outcome {
+            Ok(response) => (response.status(), response.response().error()),
+            Err(error) => (error.as_response_error().status_code(), Some(error)),
+        };
+        span.record("http.status_code", status.as_u16());
+        span.record(
+            "otel.status_code",
+            if status.is_server_error() {
+                "ERROR"
+            } else {
+                "OK"
+            },
+        );
+        if let Some(error) = error {
+            span.record("exception.message", error.to_string());
+            log_refusal(status, error);
+        }
+    }
+}
+
+/// One event per failed request, as `code` and `message` fields: a client's
+/// mistake (4xx) at INFO, since no operator needs to act on it; a 5xx at
+/// WARN (the cause of an unexpected one is logged at ERROR where it happens).
+fn log_refusal(status: StatusCode, error: &Error) {
+    let (code, message) = match error.as_error::<ApiError>() {
+        Some(ApiError::Unexpected(_)) => return,
+        Some(api) => (api.code().as_str(), api.to_string()),
+        None => (code_for_status(status), error.to_string()),
+    };
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::warn!(target: "uplink::http", status, code, "{message}");
+    } else {
+        tracing::info!(target: "uplink::http", status, code, "{message}");
     }
 }
 

@@ -34,7 +34,8 @@ pub async fn load_or_create(data_dir: &Path) -> anyhow::Result<Secret> {
     write_private(&path, &secret)
         .await
         .with_context(|| format!("Failed to write {}", path.display()))?;
-    tracing::warn!(
+    // Development only (production requires the setting): nothing to act on.
+    tracing::info!(
         file = %path.display(),
         "generated a development HMAC secret for local attachments; set attachments.local.hmac_secret in production"
     );
