@@ -1,9 +1,7 @@
 //! The `uplink` command line: serve, migrate, and the operator's tools.
 //! (The load generator is a binary of its own: `uplink-bench`.)
 
-// A command-line front end: printing its results is its job.
-#![allow(clippy::print_stdout)]
-
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,29 +87,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = settings()?;
             let database = db::pool::connect(&settings.database, settings.database_url())?;
             db::migrate::run(&database).await?;
-            println!("migrations applied");
+            out("migrations applied\n")?;
         }
-        Command::CheckConfig => match settings() {
-            Ok(settings) => {
-                for (key, message) in settings.warnings() {
-                    eprintln!("warning: {key} {message}");
-                }
-                println!("{}", serde_json::to_string_pretty(&settings)?);
-            }
-            Err(err) => {
-                eprintln!("error: {err}");
-                return Ok(ExitCode::FAILURE);
-            }
-        },
-        Command::Schema => upload::cli::print_schema(&settings()?).await?,
-        Command::Openapi => print!("{}", uplink::openapi::document()),
+        Command::CheckConfig => return check_config(cli.config.as_deref()).await,
+        Command::Schema => out(&upload::cli::schema(&settings()?).await?)?,
+        Command::Openapi => out(&uplink::openapi::document())?,
         Command::DeadLetters(command) => {
-            if !upload::cli::dead_letters(&settings()?, command).await? {
+            let (text, found) = upload::cli::dead_letters(&settings()?, command).await?;
+            out(&text)?;
+            if !found {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Keys(args) => print!("{}", uplink::auth::cli::keys(args)?),
-        Command::Token(args) => println!("{}", uplink::auth::cli::token(&settings()?, args)?),
+        Command::Keys(args) => out(&uplink::auth::cli::keys(args)?)?,
+        Command::Token(args) => {
+            // Signing needs no database: database.url may be unset here.
+            let settings = Settings::load_without_database(cli.config.as_deref())?;
+            out(&(uplink::auth::cli::token(&settings, args)? + "\n"))?;
+        }
         Command::Healthcheck { url } => {
             let url = match url {
                 Some(url) => url,
@@ -131,8 +124,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("unhealthy: {}", response.status());
                 return Ok(ExitCode::FAILURE);
             }
-            println!("live");
+            out("live\n")?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check-config`: the settings, then `write.tables` against the database
+/// when it answers (what `serve` would refuse at start-up).
+async fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let settings = match Settings::load(file) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for (key, message) in settings.warnings() {
+        eprintln!("warning: {key} {message}");
+    }
+    out(&(serde_json::to_string_pretty(&settings)? + "\n"))?;
+    match upload::cli::check_database(&settings).await {
+        upload::cli::DatabaseCheck::Passed(notes) => {
+            for note in notes {
+                eprintln!("warning: {note}");
+            }
+            eprintln!("checked write.tables against the database");
+            Ok(ExitCode::SUCCESS)
+        }
+        upload::cli::DatabaseCheck::Unreachable(why) => {
+            eprintln!(
+                "note: could not reach the database ({why}): write.tables not checked against it"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        upload::cli::DatabaseCheck::Refused(err) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Writes to stdout. A reader that went away (`uplink openapi | head -c 1`)
+/// is no error: the output is simply not wanted any more.
+fn out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
 }

@@ -16,6 +16,27 @@ pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join(FILE_NAME)
 }
 
+/// The key `serve` created, for `uplink token`: a key made up here would
+/// sign tokens the running server refuses (`401 unknown_key`).
+pub fn load_existing(data_dir: &Path) -> anyhow::Result<PrivateKey> {
+    let path = path(data_dir);
+    let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    match fs::read_to_string(&path) {
+        Ok(pem) => PrivateKey::from_pem(KeyAlg::EdDsa, &pem)
+            .with_context(|| format!("Failed to read the development key {}", shown.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "no signing key: auth.keys is empty and there is no development key at {} \
+             (`uplink serve` creates it on its first start, under server.data_dir, a path \
+             relative to the directory it runs in). Run this with the server's configuration \
+             and from its directory (`scripts/uplink token …` does, for `scripts/run`), or \
+             configure auth.keys",
+            shown.display()
+        ),
+        Err(err) => Err(err)
+            .with_context(|| format!("Failed to read the development key {}", shown.display())),
+    }
+}
+
 pub fn load_or_create(data_dir: &Path) -> anyhow::Result<PrivateKey> {
     let path = path(data_dir);
     match fs::read_to_string(&path) {

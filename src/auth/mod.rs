@@ -5,7 +5,7 @@
 //! This file only names the module's parts: the files inside import each
 //! other directly, never through here.
 
-mod alg;
+pub(crate) mod alg;
 pub mod cli;
 mod credential;
 mod dev_key;

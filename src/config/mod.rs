@@ -10,6 +10,7 @@
 
 pub mod environment;
 pub mod error;
+mod explain;
 pub mod secret;
 pub mod sections;
 
@@ -74,6 +75,20 @@ pub fn config_dir() -> PathBuf {
 impl Settings {
     /// Loads every layer and validates the result.
     pub fn load(extra_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings = Self::load_unchecked(extra_file)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Like `load`, for commands that never touch the database
+    /// (`uplink token`): `database.url` may be unset.
+    pub fn load_without_database(extra_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings = Self::load_unchecked(extra_file)?;
+        settings.validate_with(false)?;
+        Ok(settings)
+    }
+
+    fn load_unchecked(extra_file: Option<&Path>) -> Result<Self, ConfigError> {
         let environment = Environment::from_env()?;
         let dir = config_dir();
         let mut builder = config::Config::builder()
@@ -102,13 +117,19 @@ impl Settings {
             builder = builder.set_override("database.url", url)?;
         }
         builder = builder.set_override("environment", environment.as_str())?;
-        let settings: Settings = builder.build()?.try_deserialize()?;
-        settings.validate()?;
+        let settings: Settings = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(explain::explain)?;
         Ok(settings)
     }
 
     /// Checks what serde cannot: ranges, combinations, production rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(true)
+    }
+
+    fn validate_with(&self, require_url: bool) -> Result<(), ConfigError> {
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(
                 "server.max_body_bytes",
@@ -134,6 +155,7 @@ impl Settings {
             ));
         }
         match &self.database.url {
+            None if !require_url => {}
             None => {
                 return Err(ConfigError::invalid(
                     "database.url",

@@ -1,13 +1,15 @@
 //! `uplink schema` and `uplink dead-letters …`: operator commands sharing the
 //! write path's implementation (the admin API calls the same functions).
 
-// Operator commands: printing their results is their job.
-#![allow(clippy::print_stdout)]
+//! They return the text to print, so that `main` alone writes to stdout.
+
+use std::fmt::Write;
 
 use anyhow::Context;
 use clap::Subcommand;
+use sqlx::PgPool;
 
-use super::{ReplayOutcome, Writer, load_catalog};
+use super::{ReplayOutcome, Writer, allow_list, load_catalog};
 use crate::config::{DatabaseKind, Settings};
 use crate::db;
 use crate::db::pool::Database;
@@ -31,15 +33,69 @@ pub enum DeadLetterCommand {
     Discard { id: i64 },
 }
 
-/// Prints a ready-to-edit `write.tables` allow-list for the live database.
-pub async fn print_schema(settings: &Settings) -> anyhow::Result<()> {
+/// A ready-to-edit `write.tables` allow-list for the live database.
+pub async fn schema(settings: &Settings) -> anyhow::Result<String> {
     let database = db::pool::connect(&settings.database, settings.database_url())?;
     let catalog = load_catalog(&database, &settings.write.schema).await?;
-    print!("{}", catalog.to_allow_list_yaml(&settings.write.schema));
+    Ok(catalog.to_allow_list_yaml(&settings.write.schema))
+}
+
+/// What `check-config` found in the database.
+pub enum DatabaseCheck {
+    /// `write.tables` fits the schema; the notes are worth a warning.
+    Passed(Vec<String>),
+    /// The database did not answer: nothing was checked.
+    Unreachable(String),
+    /// `serve` would refuse to start with this configuration.
+    Refused(anyhow::Error),
+}
+
+/// Checks `write.tables` against the live schema, as `serve` does at start-up.
+pub async fn check_database(settings: &Settings) -> DatabaseCheck {
+    let database = match db::pool::connect(&settings.database, settings.database_url()) {
+        Ok(database) => database,
+        Err(err) => return DatabaseCheck::Refused(err),
+    };
+    if let Err(err) = database.ping().await {
+        return DatabaseCheck::Unreachable(err.to_string());
+    }
+    let catalog = match load_catalog(&database, &settings.write.schema).await {
+        Ok(catalog) => catalog,
+        Err(err) => return DatabaseCheck::Refused(err),
+    };
+    if let Err(err) = allow_list::check(&catalog, &settings.write) {
+        return DatabaseCheck::Refused(err.into());
+    }
+    let mut notes = Vec::new();
+    if let db::pool::Database::Postgres(pool) = &database
+        && let Err(err) = ensure_migrated(pool).await
+    {
+        notes.push(format!(
+            "{err:#}; run `uplink migrate` (serve migrates itself when database.migrate_on_start is true)"
+        ));
+    }
+    DatabaseCheck::Passed(notes)
+}
+
+/// Refuses, in so many words, a database uplink's migrations never ran on
+/// (a query would only report an unknown relation).
+async fn ensure_migrated(pool: &PgPool) -> anyhow::Result<()> {
+    let present: bool = sqlx::query_scalar("SELECT to_regclass('uplink_dead_letters') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .context("cannot reach the database")?;
+    if !present {
+        anyhow::bail!("uplink's tables are not in this database (was it migrated?)");
+    }
     Ok(())
 }
 
-pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> anyhow::Result<bool> {
+/// Runs a dead-letter command: the text to print, and whether the letter
+/// it names was found.
+pub async fn dead_letters(
+    settings: &Settings,
+    command: DeadLetterCommand,
+) -> anyhow::Result<(String, bool)> {
     if settings.database_kind() != DatabaseKind::Postgres {
         anyhow::bail!(
             "the dead-letter commands run on Postgres only; on MySQL, read the table \
@@ -47,17 +103,21 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
         );
     }
     let pool = db::pool::pool(&settings.database, settings.database_url())?;
+    ensure_migrated(&pool).await?;
+    let mut out = String::new();
     match command {
         DeadLetterCommand::List { limit, all } => {
             let letters = dead_letters::list(&pool, limit, all, None)
                 .await
                 .context("Failed to list dead letters")?;
-            println!(
+            writeln!(
+                out,
                 "{:>6}  {:<24}  {:<20}  {:<16}  {:>8}  code",
                 "id", "created", "user", "client", "entries"
-            );
+            )?;
             for letter in letters {
-                println!(
+                writeln!(
+                    out,
                     "{:>6}  {:<24}  {:<20}  {:<16}  {:>8}  {}{}",
                     letter.id,
                     letter.created_at.format("%Y-%m-%d %H:%M:%S"),
@@ -70,34 +130,31 @@ pub async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> an
                         .as_deref()
                         .map(|o| format!(" (replay: {o})"))
                         .unwrap_or_default(),
-                );
+                )?;
             }
-            Ok(true)
+            Ok((out, true))
         }
         DeadLetterCommand::Show { id } => match dead_letters::get(&pool, id).await? {
-            Some(letter) => {
-                println!("{}", serde_json::to_string_pretty(&letter)?);
-                Ok(true)
-            }
+            Some(letter) => Ok((serde_json::to_string_pretty(&letter)? + "\n", true)),
             None => {
                 eprintln!("no dead letter {id}");
-                Ok(false)
+                Ok((out, false))
             }
         },
         DeadLetterCommand::Replay { id } => {
             let writer = Writer::build(settings, &Database::Postgres(pool)).await?;
             let outcome = writer.replay_dead_letter(id).await?;
-            println!("{}", serde_json::to_string_pretty(&outcome)?);
-            Ok(matches!(outcome, ReplayOutcome::Applied(_)))
+            let applied = matches!(outcome, ReplayOutcome::Applied(_));
+            Ok((serde_json::to_string_pretty(&outcome)? + "\n", applied))
         }
         DeadLetterCommand::Discard { id } => {
             let found = dead_letters::discard(&pool, id).await?;
             if found {
-                println!("discarded dead letter {id}");
+                writeln!(out, "discarded dead letter {id}")?;
             } else {
                 eprintln!("no dead letter {id}");
             }
-            Ok(found)
+            Ok((out, found))
         }
     }
 }
