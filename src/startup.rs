@@ -327,6 +327,12 @@ fn run(
                 if let Some(attachments) = &state.attachments {
                     cfg.app_data(web::Data::new(attachments.clone()));
                     attachments::configure(cfg);
+                } else {
+                    // Off: say so, as the admin API does, rather than `no route`.
+                    cfg.service(
+                        web::scope("/api/attachments")
+                            .default_service(web::to(attachments_disabled)),
+                    );
                 }
             })
             .configure(openapi::configure)
@@ -345,6 +351,13 @@ fn run(
         server = server.workers(server_settings.workers);
     }
     Ok(server.run())
+}
+
+async fn attachments_disabled() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        "attachments are disabled: set attachments.enabled",
+    ))
 }
 
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {

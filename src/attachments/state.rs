@@ -61,7 +61,7 @@ impl Attachments {
             StorageKind::S3 => (Arc::new(S3Storage::build(&config.s3).await?), None),
             #[cfg(not(feature = "s3"))]
             StorageKind::S3 => anyhow::bail!(
-                "storage.backend is `s3`, but this uplink was built without S3 support (the `s3` feature)"
+                "attachments.storage is `s3`, but this uplink was built without S3 support (the `s3` feature)"
             ),
         };
         tracing::info!(storage = storage.name(), "attachments storage ready");

@@ -12,5 +12,5 @@ mod registry;
 mod settings;
 
 pub use listener::Listener;
-pub use registry::{EntryOutcome, Metrics, track_requests};
+pub use registry::{EntryOutcome, Metrics, route_label, track_requests};
 pub use settings::MetricsSettings;

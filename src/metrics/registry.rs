@@ -245,6 +245,39 @@ impl Metrics {
 }
 
 /// Middleware: counts and times every request by route template and status.
+/// A route pattern as the docs and OpenAPI write it: `{key:.*}` is `{key}`
+/// (the regex says how actix matches, not what the route is called).
+pub fn route_label(pattern: &str) -> String {
+    let mut label = String::with_capacity(pattern.len());
+    let mut depth = 0usize;
+    let mut in_regex = false;
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if in_regex {
+                    continue;
+                }
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if in_regex && depth > 0 {
+                    continue;
+                }
+                in_regex = false;
+            }
+            ':' if depth == 1 => {
+                in_regex = true;
+                continue;
+            }
+            _ if in_regex => continue,
+            _ => {}
+        }
+        label.push(c);
+    }
+    label
+}
+
 pub async fn track_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -259,6 +292,7 @@ pub async fn track_requests(
             Ok(response) => response.status(),
             Err(err) => err.as_response_error().status_code(),
         };
+        let route = route.as_deref().map(route_label);
         let route = route.as_deref().unwrap_or(UNMATCHED);
         metrics.observe_request(
             method,
@@ -268,4 +302,19 @@ pub async fn track_requests(
         );
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn a_route_label_drops_the_match_regex() {
+        assert_eq!(
+            route_label("/api/attachments/files/{key:.*}"),
+            "/api/attachments/files/{key}"
+        );
+        assert_eq!(route_label("/a/{id:\\d{3}}/b/{x}"), "/a/{id}/b/{x}");
+        assert_eq!(route_label("/api/data"), "/api/data");
+    }
 }

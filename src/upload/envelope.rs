@@ -70,6 +70,15 @@ impl<'a> Batch<'a> {
     /// Parses any accepted body shape. `header_client_id` is the
     /// `PowerSync-Client-Id` header; the body's `client_id` wins.
     pub fn parse(body: &'a [u8], header_client_id: Option<&str>) -> Result<Self, EnvelopeError> {
+        // JSON but not an object (`[…]`, `42`): serde would read an array as
+        // the struct's fields in order and describe a mismatch inside it.
+        if body.trim_ascii_start().first().is_some_and(|&b| b != b'{')
+            && serde_json::from_slice::<IgnoredAny>(body).is_ok()
+        {
+            return Err(EnvelopeError::Shape(
+                "the body must be a JSON object with `batch` or `transactions`".to_owned(),
+            ));
+        }
         let wire: WireBody<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
                 EnvelopeError::Shape(format!(
