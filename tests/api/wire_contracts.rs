@@ -282,17 +282,37 @@ async fn every_sdk_serializer_wire_format_writes_its_rows() {
         0,
         "the Dart DELETE applied"
     );
-    // Exactly once per client, whatever the spelling of the op id.
-    for client in ["js", "dart", "kotlin", "swift", "reflective"] {
+    // Exactly once per client, whatever the spelling of the op id: each
+    // client's progress is its last op id, and a replay applies nothing.
+    let expected_progress = [
+        ("js", 2),
+        ("dart", 3),
+        ("kotlin", 1),
+        ("swift", 1),
+        ("reflective", 2),
+    ];
+    for (body, (client, last_op_id)) in bodies.iter().zip(expected_progress) {
         let last: i64 = sqlx::query_scalar(
-            "SELECT last_op_id FROM uplink_client_progress WHERE client_id = $1",
+            "SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'alice' AND client_id = $1",
         )
         .bind(client)
         .fetch_one(&app.db_pool)
         .await
         .unwrap();
-        assert!(last >= 1, "{client}");
+        assert_eq!(last, last_op_id, "{client}");
+
+        let (status, replay) = app.post_batch(&token, body).await;
+        assert_eq!(status, 200, "{client}: {replay}");
+        assert_eq!(replay["applied"], 0, "{client}: {replay}");
+        assert_eq!(replay["duplicates"], last_op_id, "{client}: {replay}");
     }
+    let replayed: Vec<Item> =
+        sqlx::query_as("SELECT title, qty, is_active, price::text FROM items ORDER BY title")
+            .fetch_all(&app.db_pool)
+            .await
+            .unwrap();
+    assert_eq!(replayed, items, "a replay changes no row");
+    assert_eq!(app.count("SELECT count(*) FROM lists").await, 0);
 }
 
 #[tokio::test]
