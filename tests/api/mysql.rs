@@ -408,19 +408,27 @@ async fn a_rejected_transaction_is_dead_lettered_and_the_rest_applied() {
 #[tokio::test]
 async fn checkpoints_count_up_per_client() {
     let app = spawn().await;
-    let token = app.token_for("alice").await;
-    for expected in ["1", "2"] {
-        let response = app
-            .client
-            .put(app.url("/api/data/checkpoint"))
-            .bearer_auth(&token)
-            .json(&json!({"client_id": "device-1"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["checkpoint"], expected);
+    let users = [
+        ("alice", app.token_for("alice").await),
+        ("bob", app.token_for("bob").await),
+    ];
+    // Interleaved: each (user, client) counts its own checkpoints only.
+    for round in 1..=3 {
+        for (user, token) in &users {
+            for client in ["device-1", "device-2"] {
+                let response = app
+                    .client
+                    .put(app.url("/api/data/checkpoint"))
+                    .bearer_auth(token)
+                    .json(&json!({"client_id": client}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
+            }
+        }
     }
 }
 

@@ -436,26 +436,32 @@ async fn node_demo_compatibility_routes_write_single_rows() {
 #[tokio::test]
 async fn write_checkpoints_increase_per_user_and_client() {
     let app = spawn_fixture_app().await;
-    let token = app.token_for("gina").await;
-    let mut seen = Vec::new();
-    for _ in 0..3 {
-        let response = app
-            .client
-            .put(app.url("/api/data/checkpoint"))
-            .bearer_auth(&token)
-            .json(&json!({"client_id": "tablet"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        seen.push(body["checkpoint"].as_str().unwrap().parse::<i64>().unwrap());
+    let users = [
+        ("gina", app.token_for("gina").await),
+        ("hal", app.token_for("hal").await),
+    ];
+    // Interleaved: each (user, client) counts its own checkpoints only.
+    for round in 1..=3 {
+        for (user, token) in &users {
+            for client in ["tablet", "phone"] {
+                let response = app
+                    .client
+                    .put(app.url("/api/data/checkpoint"))
+                    .bearer_auth(token)
+                    .json(&json!({"client_id": client}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
+            }
+        }
     }
-    assert!(seen.windows(2).all(|w| w[1] > w[0]), "{seen:?}");
     let missing = app
         .client
         .put(app.url("/api/data/checkpoint"))
-        .bearer_auth(&token)
+        .bearer_auth(&users[0].1)
         .json(&json!({}))
         .send()
         .await
