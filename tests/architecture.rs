@@ -67,9 +67,77 @@ fn import_circles(files: &[Source]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A known circle (`a` and `b` import each other, one of them through a
+/// `use` group) is found, and nothing else is: the detector can fail.
+#[test]
+fn the_circle_detector_finds_a_known_circle() {
+    let files = [
+        sample(
+            "src/lib.rs",
+            &[],
+            "pub mod a;\npub mod b;\npub mod c;\npub mod d;",
+        ),
+        sample("src/a.rs", &["a"], "use crate::b::Thing;"),
+        sample(
+            "src/b.rs",
+            &["b"],
+            "use crate::{a::{self, Other}, c::Free};",
+        ),
+        sample("src/c.rs", &["c"], "pub struct Free;"),
+        sample("src/d.rs", &["d"], "use super::a::Other;\nuse crate::c;"),
+    ];
+
+    let mut circles = import_circles(&files);
+
+    assert_eq!(circles.len(), 1, "{circles:#?}");
+    circles[0].sort();
+    assert_eq!(circles[0], ["src/a.rs -> src/b.rs", "src/b.rs -> src/a.rs"]);
+}
+
 #[test]
 fn sqlstate_codes_appear_in_one_file() {
-    let offenders: Vec<String> = sources("src")
+    let offenders = sqlstate_lines(&sources("src"));
+    assert!(
+        offenders.is_empty(),
+        "SQLSTATE codes outside {SQLSTATE_FILE}: {offenders:#?}"
+    );
+}
+
+/// Known codes in code are found; the same codes in comments, in unit
+/// tests, in SQLSTATE_FILE, and other five-character literals are not.
+#[test]
+fn the_sqlstate_detector_finds_known_codes() {
+    let files = [
+        sample(
+            "src/store/x.rs",
+            &["store", "x"],
+            "fn f(code: &str) -> bool {\n    code == \"23505\" // unique\n}\n\
+             const DEADLOCK: &str = \"40P01\";\n\
+             // \"23503\" in a comment\n\
+             const WORD: &str = \"HELLO\";\nconst VERSION: &str = \"1.2.3\";\n\
+             #[cfg(test)]\nmod tests { const C: &str = \"23502\"; }",
+        ),
+        sample(
+            SQLSTATE_FILE,
+            &["db", "failure"],
+            "const UNIQUE: &str = \"23505\";",
+        ),
+    ];
+
+    let found = sqlstate_lines(&files);
+
+    assert_eq!(
+        found,
+        [
+            "src/store/x.rs: code == \"23505\"",
+            "src/store/x.rs: const DEADLOCK: &str = \"40P01\";",
+        ]
+    );
+}
+
+/// Each line outside SQLSTATE_FILE that names a SQLSTATE code.
+fn sqlstate_lines(files: &[Source]) -> Vec<String> {
+    files
         .iter()
         .filter(|file| file.path != SQLSTATE_FILE)
         .flat_map(|file| {
@@ -78,11 +146,16 @@ fn sqlstate_codes_appear_in_one_file() {
                 .map(|line| format!("{}: {}", file.path, line.trim()))
                 .collect::<Vec<_>>()
         })
-        .collect();
-    assert!(
-        offenders.is_empty(),
-        "SQLSTATE codes outside {SQLSTATE_FILE}: {offenders:#?}"
-    );
+        .collect()
+}
+
+/// A source file given as text, for the detectors' positive controls.
+fn sample(path: &str, module: &[&str], text: &str) -> Source {
+    Source {
+        path: path.to_owned(),
+        module: module.iter().map(|part| (*part).to_owned()).collect(),
+        text: text.to_owned(),
+    }
 }
 
 /// Whether a line has a string literal of five characters shaped like a

@@ -381,6 +381,8 @@ async fn inject_faults(
     let mut admin = PgPool::connect(&server_url()).await.expect("admin pool");
     let mut rng = Rng(plan.seed ^ 0x9e37_79b9_7f4a_7c15);
     let every_ms = every.as_millis() as u64;
+    const MAX_MISSES: u32 = 20;
+    let mut misses = 0;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(every_ms / 2 + rng.below(every_ms))).await;
         if done.load(Ordering::SeqCst) {
@@ -391,15 +393,27 @@ async fn inject_faults(
         match fault {
             Fault::TerminateBackends => {
                 // Only this run's database: other suites share the server.
-                let terminated = sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                // A fault counts only if it ended a connection; otherwise
+                // it is tried again next time, up to MAX_MISSES times in a
+                // row (then the run goes on and the count shows the miss).
+                let terminated: Result<i64, _> = sqlx::query_scalar(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                     FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                 )
                 .bind(&db_name)
-                .execute(&admin)
+                .fetch_one(&admin)
                 .await;
-                if terminated.is_ok() {
-                    *counts.entry("pg_terminate_backend").or_default() += 1;
+                match terminated {
+                    Ok(terminated @ 1..) => {
+                        misses = 0;
+                        *counts.entry("pg_terminate_backend").or_default() += 1;
+                        *counts.entry("terminated_connections").or_default() += terminated as u64;
+                    }
+                    _ if misses < MAX_MISSES => {
+                        misses += 1;
+                        continue;
+                    }
+                    _ => misses = 0,
                 }
             }
             Fault::SigtermRestart => {
