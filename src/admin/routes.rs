@@ -295,7 +295,7 @@ pub async fn list_conflicts(
     path = "/api/admin/conflicts/{id}/resolve",
     tag = "admin",
     security(("admin_key" = [])),
-    params(("id" = String, Path, description = "Conflict id (uuid)")),
+    params(("id" = String, Path, description = "Conflict id (uuid)", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The conflict, marked resolved (resolving again changes nothing)", body = crate::store::conflicts::Conflict),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),

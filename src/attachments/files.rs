@@ -91,10 +91,10 @@ impl Drop for TempFile {
                    The body is the file's bytes.",
     params(
         ("key" = String, Path, description = "Object key, as signed"),
-        ("expires" = Option<i64>, Query, description = "Signed expiry (Unix seconds)"),
+        ("expires" = i64, Query, description = "Signed expiry (Unix seconds)"),
         ("max" = Option<u64>, Query, description = "Signed size limit"),
         ("headers" = Option<String>, Query, description = "Signed header names"),
-        ("signature" = Option<String>, Query, description = "HMAC-SHA256 signature"),
+        ("signature" = String, Query, description = "HMAC-SHA256 signature"),
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
@@ -251,9 +251,9 @@ fn io_error(err: std::io::Error, what: &str) -> ApiError {
     description = "Local storage only: the download URL returned by download-url.",
     params(
         ("key" = String, Path, description = "Object key, as signed"),
-        ("expires" = Option<i64>, Query, description = "Signed expiry (Unix seconds)"),
+        ("expires" = i64, Query, description = "Signed expiry (Unix seconds)"),
         ("ct" = Option<String>, Query, description = "Signed content type"),
-        ("signature" = Option<String>, Query, description = "HMAC-SHA256 signature"),
+        ("signature" = String, Query, description = "HMAC-SHA256 signature"),
     ),
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = Vec<u8>,

@@ -16,9 +16,11 @@ use crate::error::{ApiError, ErrorCode};
 #[schema(as = UploadUrlRequest)]
 pub struct UploadUrlBody {
     /// Client-chosen id (letters, digits, `-`, `_`); generated when absent.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")]
     pub id: Option<String>,
     /// Aliases `fileName`, `file_name`; only its extension is used.
     #[serde(alias = "fileName", alias = "file_name")]
+    #[schema(pattern = "[A-Za-z0-9]")]
     pub filename: String,
     /// Aliases `content_type`, `mediaType`, `media_type`.
     #[serde(
@@ -27,6 +29,7 @@ pub struct UploadUrlBody {
         alias = "mediaType",
         alias = "media_type"
     )]
+    #[schema(pattern = "^([A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}(;.*)?)?$")]
     pub content_type: Option<String>,
     /// Bytes; signed into the URL when given. Aliases `contentLength`, `content_length`.
     #[serde(alias = "contentLength", alias = "content_length")]
@@ -34,6 +37,7 @@ pub struct UploadUrlBody {
     /// Base64 or hex SHA-256 of the bytes; signed into the URL when given.
     /// Aliases `checksum_sha256`, `sha256`.
     #[serde(rename = "checksumSha256", alias = "checksum_sha256", alias = "sha256")]
+    #[schema(pattern = "^([0-9A-Fa-f]{64}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$")]
     pub checksum_sha256: Option<String>,
 }
 

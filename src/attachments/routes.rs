@@ -184,7 +184,7 @@ async fn upload_url(
 
 #[utoipa::path(post, path = "/api/attachments/{id}/complete", tag = "attachments",
     description = "Checks the uploaded object (size, type, checksum) and marks it uploaded.",
-    params(("id" = String, Path, description = "Attachment id")),
+    params(("id" = String, Path, description = "Attachment id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Recorded", body = CompleteResponse),
@@ -303,7 +303,7 @@ fn check_checksum(
 }
 
 #[utoipa::path(get, path = "/api/attachments/{id}/download-url", tag = "attachments",
-    params(("id" = String, Path, description = "Attachment id")),
+    params(("id" = String, Path, description = "Attachment id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A signed download URL", body = DownloadUrlResponse),
@@ -423,7 +423,7 @@ fn read_sql_failed(failure: DbFailure) -> ApiError {
 }
 
 #[utoipa::path(delete, path = "/api/attachments/{id}", tag = "attachments", operation_id = "delete_attachment",
-    params(("id" = String, Path, description = "Attachment id")),
+    params(("id" = String, Path, description = "Attachment id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted, or already gone"),

@@ -92,9 +92,9 @@ struct TokenResponse<'a> {
                    `api_key` (Bearer API key). POST takes the same request in a JSON body.",
     params(
         ("user_id" = Option<String>, Query, description = "dev mode: the user (default auth.identity.dev.default_user_id)"),
-        ("parameters" = Option<String>, Query, description = "dev mode: a JSON object, as text, for the token's `parameters` claim"),
+        ("parameters" = Option<String>, Query, description = "dev mode: a JSON object, as text, for the token's `parameters` claim", pattern = "^\\s*\\{"),
     ),
-    request_body(content = Option<TokenBody>, content_type = "application/json"),
+    request_body(content = TokenBody, content_type = "application/json"),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A token", body = TokenResponse),

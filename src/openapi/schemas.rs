@@ -79,9 +79,32 @@ pub struct ConflictList {
 /// The Node demo's single-operation body.
 #[derive(ToSchema)]
 pub struct SingleOperation {
+    #[schema(min_length = 1)]
     pub table: String,
-    /// Column values including `id`.
+    /// Column values including `id` (a string, or a number taken as its text).
+    #[schema(schema_with = single_operation_data)]
     pub data: BTreeMap<String, Value>,
+}
+
+/// An object with a required `id`, any other members the table's columns.
+fn single_operation_data() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property(
+            "id",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .min_length(Some(1)),
+        )
+        .required("id")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
+        .description(Some(
+            "Column values including `id` (a string, or a number taken as its text).",
+        ))
+        .build()
 }
 
 /// The answer to an upload: `Report` for the `batch` shape and the

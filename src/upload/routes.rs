@@ -164,6 +164,7 @@ async fn single(
 struct CheckpointBody {
     /// Alias `clientId`; or the `PowerSync-Client-Id` header.
     #[serde(default, alias = "clientId")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f\\s]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x1f\\x7f\\s])?$")]
     client_id: Option<String>,
 }
 
@@ -172,7 +173,7 @@ struct CheckpointBody {
 #[utoipa::path(put, path = "/api/data/checkpoint", tag = "write",
     description = "Increments and returns the custom write checkpoint of (user, client_id).",
     params(("PowerSync-Client-Id" = Option<String>, Header, description = "The client id, when not in the body")),
-    request_body(content = Option<CheckpointBody>, content_type = "application/json"),
+    request_body(content = CheckpointBody, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new checkpoint", body = crate::openapi::schemas::Checkpoint),
