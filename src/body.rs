@@ -214,6 +214,27 @@ async fn read_body(mut payload: Payload, rules: BodyRules) -> Result<web::Bytes,
     Ok(web::Bytes::from(body))
 }
 
+/// The guard's decoding alone: `chunks` as they arrive, gzip-encoded or
+/// not, capped at `max` bytes; the error is the refusal's code. Exposed for
+/// the fuzz targets (fuzz/).
+#[doc(hidden)]
+pub fn decode_chunks<'c>(
+    gzip: bool,
+    max: usize,
+    chunks: impl IntoIterator<Item = &'c [u8]>,
+) -> Result<Vec<u8>, ErrorCode> {
+    let encoding = if gzip {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let mut sink = Sink::new(encoding, max);
+    for chunk in chunks {
+        sink.write(chunk).map_err(|err| err.into_api().code())?;
+    }
+    sink.finish().map_err(|err| err.into_api().code())
+}
+
 /// Where the body's bytes go: straight into a capped buffer, or through a
 /// gzip decoder into it (decoding as chunks arrive, so a compressed bomb is
 /// stopped at the cap, never expanded in full). The buffer grows with what

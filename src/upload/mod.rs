@@ -50,6 +50,12 @@ pub use settings::{DeadLetterSettings, TableSettings, WriteSettings};
 /// Value coercion, exposed for the fuzz targets (fuzz/).
 #[doc(hidden)]
 pub use coerce::coerce;
+/// What uplink stores of a client's JSON and reads back from a stored row,
+/// exposed for the fuzz targets (fuzz/).
+#[doc(hidden)]
+pub use jsonb::jsonb_safe;
+#[doc(hidden)]
+pub use policy::Stored;
 
 use apply::{Apply, Mode, apply_in};
 use envelope::Batch;
