@@ -29,9 +29,9 @@ mod write;
 pub use resolve::Policy;
 pub use row::apply_row;
 pub use set::{SetFailure, apply_set};
-pub use verdict::{ConflictNote, RowFailure, RowOutcome};
 #[doc(hidden)]
 pub use stored::Stored;
+pub use verdict::{ConflictNote, RowFailure, RowOutcome};
 
 // The steps, for the MySQL write path's own row-at-a-time runner.
 pub(crate) use check::{check_existing, check_new};
