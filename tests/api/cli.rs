@@ -49,6 +49,29 @@ fn output_into_a_pipe_closed_early_ends_quietly() {
 }
 
 #[tokio::test]
+async fn a_dead_letter_list_into_a_pipe_closed_early_ends_quietly() {
+    // More lines than a pipe holds (`uplink dead-letters list | head -1`).
+    let url = database_url(&create_database().await);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    uplink::db::migrate::MIGRATOR.run(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO uplink_dead_letters (user_id, entries, code, message) \
+         SELECT 'user-' || n, '[]', 'check_violation', 'refused' FROM generate_series(1, 2000) n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut command = uplink_command();
+    command
+        .env("DATABASE_URL", &url)
+        .args(["dead-letters", "list", "--limit", "2000"]);
+    let (status, head, stderr) = read_then_close(command, 8);
+    assert_eq!(head, b"    id  ");
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert_eq!(stderr, "", "nothing on stderr, no panic");
+}
+
+#[tokio::test]
 async fn the_dead_letter_commands_on_an_unmigrated_database_say_so() {
     let url = database_url(&create_database().await);
     for args in [vec!["list"], vec!["show", "3"], vec!["replay", "3"]] {
