@@ -22,6 +22,7 @@ pub struct Application {
     server: Server,
     metrics_server: Option<(actix_web::dev::ServerHandle, u16)>,
     connections: OpenConnections,
+    db: Database,
 }
 
 impl Application {
@@ -48,7 +49,7 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let state = AppState::build(settings, db, reachable).await?;
+        let state = AppState::build(settings, db.clone(), reachable).await?;
         if !reachable {
             tracing::warn!("the database is unreachable: listening, not ready until it answers");
             connect_when_the_database_answers(&state);
@@ -76,6 +77,7 @@ impl Application {
             server,
             metrics_server,
             connections,
+            db,
         })
     }
 
@@ -108,6 +110,9 @@ impl Application {
         if let Some((handle, _)) = self.metrics_server {
             handle.stop(true).await;
         }
+        // The server is done: hang up on the database rather than leave it
+        // to notice the process is gone (or, embedded, keep idle sessions).
+        self.db.close().await;
         result
     }
 }
@@ -229,8 +234,8 @@ impl AppState {
         };
         // Attachment records live in Postgres (configuration refuses them on MySQL).
         let attachments = match db.postgres() {
-            Some(pool) if settings.attachments.enabled => {
-                Some(attachments::Attachments::build(&settings, pool).await?)
+            Some((pool, own)) if settings.attachments.enabled => {
+                Some(attachments::Attachments::build(&settings, pool, own).await?)
             }
             _ => None,
         };

@@ -227,10 +227,26 @@ async fn delete(conn: &mut MySqlConnection, ids: &[Uuid]) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// uplink's progress table, in the database uplink keeps beside the app's
+/// (by default `<app database>_uplink`).
+fn progress_table(pool: &MySqlPool) -> String {
+    let app = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or_default()
+        .to_owned();
+    format!("`{app}_uplink`.`client_progress`")
+}
+
 /// The exactly-once progress row uplink keeps: never lowered.
-const PROGRESS: &str = "INSERT INTO uplink_client_progress (user_id, client_id, last_op_id, updated_at) \
-     VALUES (?, ?, ?, CURRENT_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE \
-     last_op_id = GREATEST(last_op_id, VALUES(last_op_id)), updated_at = VALUES(updated_at)";
+fn progress(pool: &MySqlPool) -> String {
+    format!(
+        "INSERT INTO {} (user_id, client_id, last_op_id, updated_at) \
+         VALUES (?, ?, ?, CURRENT_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE \
+         last_op_id = GREATEST(last_op_id, VALUES(last_op_id)), updated_at = VALUES(updated_at)",
+        progress_table(pool)
+    )
+}
 
 /// The practical ceiling: a batch of PUTs is one statement; a mixed batch
 /// one transaction of a statement per kind of change (MySQL has no
@@ -254,7 +270,7 @@ pub async fn sql_limit(pool: &MySqlPool, batch: &Batch) -> anyhow::Result<u64> {
         }
         client_id => {
             let mut tx = pool.begin().await.context("begin")?;
-            sqlx::query(PROGRESS)
+            sqlx::query(&progress(pool))
                 .bind(user_id)
                 .bind(client_id.as_deref().unwrap_or("bench"))
                 .bind(batch.last_op_id())
@@ -288,9 +304,15 @@ pub async fn reset_todos(pool: &MySqlPool) -> anyhow::Result<()> {
             .await
             .context("DELETE FROM todos")?;
     }
-    pool.execute("DELETE FROM uplink_client_progress WHERE client_id LIKE 'bench-%'")
-        .await
-        .context("clearing the benchmark's client progress")?;
+    pool.execute(
+        format!(
+            "DELETE FROM {} WHERE client_id LIKE 'bench-%'",
+            progress_table(pool)
+        )
+        .as_str(),
+    )
+    .await
+    .context("clearing the benchmark's client progress")?;
     pool.execute("ANALYZE TABLE todos")
         .await
         .context("ANALYZE TABLE todos")?;

@@ -161,7 +161,7 @@ const LIMIT_MIXED: &str = "WITH p AS (\
      u AS (UPDATE todos AS t SET completed = true, completed_at = v.at, completed_by = $9 \
        FROM unnest($7::uuid[], $8::timestamptz[]) AS v(id, at) WHERE t.id = v.id RETURNING 1), \
      d AS (DELETE FROM todos WHERE id = ANY($10::uuid[]) RETURNING 1), \
-     g AS (INSERT INTO uplink_client_progress (user_id, client_id, last_op_id) VALUES ($9, $11, $12) \
+     g AS (INSERT INTO uplink.client_progress (user_id, client_id, last_op_id) VALUES ($9, $11, $12) \
        ON CONFLICT (user_id, client_id) DO UPDATE SET last_op_id = EXCLUDED.last_op_id, updated_at = now() RETURNING 1) \
      SELECT (SELECT count(*) FROM p) + (SELECT count(*) FROM u) + (SELECT count(*) FROM d) + (SELECT count(*) FROM g)";
 
@@ -250,7 +250,7 @@ pub async fn reset_todos(pool: &PgPool) -> anyhow::Result<()> {
         .execute(&mut *tx)
         .await
         .context("TRUNCATE todos")?;
-    sqlx::query("DELETE FROM uplink_client_progress WHERE client_id LIKE 'bench-%'")
+    sqlx::query("DELETE FROM uplink.client_progress WHERE client_id LIKE 'bench-%'")
         .execute(&mut *tx)
         .await
         .context("clearing the benchmark's client progress")?;

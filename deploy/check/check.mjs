@@ -1,14 +1,13 @@
 // Checks the PowerSync side of the deployment with PowerSync's own code:
 //
-//   node check.mjs SERVICE_YAML SYNC_CONFIG TABLES_JSON [MISSING_OK...]
+//   node check.mjs SERVICE_YAML SYNC_CONFIG TABLES_JSON
 //
 // SERVICE_YAML is validated against @powersync/service-schema, with unknown
 // keys refused (the published schema allows any key, so a typo such as
 // `client_auht` would pass it and be ignored by the service).
 // SYNC_CONFIG is parsed by @powersync/service-sync-rules against TABLES_JSON
-// ([{"table", "columns": [{"name", "type"}]}] — the tables the `powersync`
-// publication replicates); any error or warning fails, except "table not
-// found" for tables named in MISSING_OK (tables that do not exist yet).
+// ([{"schema", "table", "columns": [{"name", "type"}]}] — the tables the
+// `powersync` publication replicates); any error or warning fails.
 // Exits 1 with one line per problem.
 
 import { readFileSync } from 'node:fs';
@@ -19,9 +18,9 @@ import YAML from 'yaml';
 import { SqlSyncRules, StaticSchema } from '@powersync/service-sync-rules';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const [serviceFile, syncFile, tablesFile, ...missingOk] = process.argv.slice(2);
+const [serviceFile, syncFile, tablesFile] = process.argv.slice(2);
 if (!serviceFile || !syncFile || !tablesFile) {
-  console.error('usage: node check.mjs SERVICE_YAML SYNC_CONFIG TABLES_JSON [MISSING_OK...]');
+  console.error('usage: node check.mjs SERVICE_YAML SYNC_CONFIG TABLES_JSON');
   process.exit(2);
 }
 const problems = [];
@@ -68,19 +67,21 @@ if (!validate(service)) {
 
 // ---- sync config -----------------------------------------------------------
 
+// The app's tables (schema `public`) and uplink's (schema `uplink`).
 const tables = JSON.parse(readFileSync(tablesFile, 'utf8')) ?? [];
+const schemaNames = [...new Set(['public', ...tables.map((t) => t.schema)])];
 const sourceSchema = new StaticSchema([
   {
     tag: 'default',
-    schemas: [
-      {
-        name: 'public',
-        tables: tables.map((t) => ({
+    schemas: schemaNames.map((name) => ({
+      name,
+      tables: tables
+        .filter((t) => t.schema === name)
+        .map((t) => ({
           name: t.table,
           columns: t.columns.map((c) => ({ name: c.name, internal_type: c.type, pg_type: c.type }))
         }))
-      }
-    ]
+    }))
   }
 ]);
 const parsed = SqlSyncRules.fromYaml(readFileSync(syncFile, 'utf8'), {
@@ -89,11 +90,7 @@ const parsed = SqlSyncRules.fromYaml(readFileSync(syncFile, 'utf8'), {
   throwOnError: false
 });
 for (const e of parsed.errors) {
-  const missing = /Table public\.(\w+) not found/.exec(e.message);
-  if (missing && missingOk.includes(missing[1])) {
-    console.log(`note: ${syncFile}: table ${missing[1]} does not exist yet (no migration creates it); not checked`);
-    continue;
-  }
+  const missing = /Table (\w+\.\w+) not found/.exec(e.message);
   problems.push(`${syncFile}: ${e.type}: ${e.message}${missing ? ' (is it in the `powersync` publication?)' : ''}`);
 }
 

@@ -45,11 +45,12 @@ CREATE TRIGGER todos_in_owners_list BEFORE INSERT OR UPDATE OF list_id, created_
 
 -- The PowerSync Service replicates through logical replication from the
 -- publication named `powersync`. FOR ALL TABLES also covers tables created
--- later, such as uplink's `write_conflicts` (its migrations run after this
--- file), which the sync config sends back to each user. The sync config, not
+-- later and in other schemas, such as uplink's `uplink.write_conflicts` (its
+-- migrations run after this file), which the sync config sends back to each
+-- user. The sync config, not
 -- the publication, decides what reaches devices. With a role that may not
 -- create an all-tables publication, list the tables instead:
---   CREATE PUBLICATION powersync FOR TABLE lists, todos, write_conflicts;
+--   CREATE PUBLICATION powersync FOR TABLE lists, todos, uplink.write_conflicts;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'powersync') THEN

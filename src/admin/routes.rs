@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::key::AdminKey;
 use crate::db::DbFailure;
+use crate::db::Own;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{conflicts, dead_letters};
 use crate::upload::{ReplayOutcome, Writer};
@@ -100,13 +101,9 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let page = dead_letters::list_page(
-        postgres(&writer)?,
-        limit(query.limit)?,
-        query.all,
-        query.before,
-    )
-    .await?;
+    let (pool, own) = postgres(&writer)?;
+    let page =
+        dead_letters::list_page(pool, own, limit(query.limit)?, query.all, query.before).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -131,7 +128,8 @@ pub async fn show_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let letter = dead_letters::get(postgres(&writer)?, id)
+    let (pool, own) = postgres(&writer)?;
+    let letter = dead_letters::get(pool, own, id)
         .await?
         .ok_or_else(|| no_dead_letter(id))?;
     Ok(HttpResponse::Ok().json(letter))
@@ -190,7 +188,8 @@ pub async fn discard_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if dead_letters::discard(postgres(&writer)?, id).await? {
+    let (pool, own) = postgres(&writer)?;
+    if dead_letters::discard(pool, own, id).await? {
         tracing::info!(id, "dead letter discarded");
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -286,7 +285,8 @@ pub async fn list_conflicts(
         table_name: query.table.as_deref(),
         limit: limit(query.limit)?,
     };
-    let found = conflicts::list(postgres(&writer)?, &filter).await?;
+    let (pool, own) = postgres(&writer)?;
+    let found = conflicts::list(pool, own, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
 }
 
@@ -312,7 +312,8 @@ pub async fn resolve_conflict(
 ) -> Result<HttpResponse, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
-    let conflict = conflicts::resolve(postgres(&writer)?, id)
+    let (pool, own) = postgres(&writer)?;
+    let conflict = conflicts::resolve(pool, own, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
@@ -321,7 +322,7 @@ pub async fn resolve_conflict(
 
 /// The admin API's tables are Postgres-only; configuration refuses the
 /// admin API on MySQL, so this holds for every running server.
-fn postgres(writer: &Writer) -> Result<&sqlx::PgPool, ApiError> {
+fn postgres(writer: &Writer) -> Result<(&sqlx::PgPool, &Own), ApiError> {
     writer
         .db()
         .postgres()

@@ -48,7 +48,7 @@ impl Attachments {
             let mut tx = store::begin(&self.db)
                 .await
                 .map_err(failed("Failed to start the attachment cleanup"))?;
-            let stale = store::lock_stale_uploads(&mut tx, max_age, BATCH)
+            let stale = store::lock_stale_uploads(&mut tx, &self.own, max_age, BATCH)
                 .await
                 .map_err(failed("Failed to select stale attachment uploads"))?;
             let mut gone = Vec::with_capacity(stale.len());
@@ -62,7 +62,7 @@ impl Attachments {
                     }
                 }
             }
-            store::remove_pending(&mut tx, &gone)
+            store::remove_pending(&mut tx, &self.own, &gone)
                 .await
                 .map_err(failed("Failed to delete stale attachment rows"))?;
             store::commit(tx)

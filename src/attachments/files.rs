@@ -120,7 +120,7 @@ async fn put_file(
     // A signed URL stays valid until it expires; only a pending upload may
     // use it (checked again, under a lock, before the object is replaced).
     let mut conn = store::connection(&attachments.db).await?;
-    if !store::lock_open_upload(&mut conn, &key).await? {
+    if !store::lock_open_upload(&mut conn, &attachments.own, &key).await? {
         return Err(upload_closed());
     }
     drop(conn);
@@ -185,7 +185,7 @@ async fn put_file(
         .map_err(|e| io_error(e, "flush an upload"))?;
     drop(file);
     let mut tx = store::begin(&attachments.db).await?;
-    if !store::lock_open_upload(&mut tx, &key).await? {
+    if !store::lock_open_upload(&mut tx, &attachments.own, &key).await? {
         return Err(upload_closed());
     }
     publish(&temp_path, &local.path_of(&key)).await?;

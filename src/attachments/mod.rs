@@ -23,6 +23,8 @@ pub mod storage;
 use actix_web::web;
 use sqlx::PgPool;
 
+use crate::db::Own;
+
 pub use settings::{
     AttachmentSettings, CleanupSettings, LocalSettings, MAX_URL_TTL, ReadPolicy, S3Settings,
     StorageKind,
@@ -35,8 +37,8 @@ use crate::config::Settings;
 // `state` cannot start it without a circle.
 impl Attachments {
     /// Builds the backend and starts the periodic cleanup of stale uploads.
-    pub async fn build(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
-        let attachments = Self::new(settings, db).await?;
+    pub async fn build(settings: &Settings, db: &PgPool, own: &Own) -> anyhow::Result<Self> {
+        let attachments = Self::new(settings, db, own).await?;
         cleanup::spawn(attachments.clone());
         Ok(attachments)
     }

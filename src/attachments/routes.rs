@@ -14,7 +14,7 @@ use super::settings::ReadPolicy;
 use super::state::Attachments;
 use super::storage::{PutConstraints, UrlContext};
 use crate::auth::AuthUser;
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::attachments::{self as store, Decision, NewUpload, Record, State};
 
@@ -100,8 +100,13 @@ fn not_uploaded(id: &str) -> ApiError {
 /// `user`'s own attachment `id` if it exists (not deleted), locked until
 /// `conn`'s transaction (if any) ends. Ids are scoped per owner: another
 /// user's attachment of the same id is not this one.
-async fn owned(conn: &mut PgConnection, user: &AuthUser, id: &str) -> Result<Record, ApiError> {
-    store::find_for_update(conn, user.user_id(), id)
+async fn owned(
+    conn: &mut PgConnection,
+    own: &Own,
+    user: &AuthUser,
+    id: &str,
+) -> Result<Record, ApiError> {
+    store::find_for_update(conn, own, user.user_id(), id)
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id))
@@ -140,6 +145,7 @@ async fn upload_url(
     let size = request.size.map(stored_size).transpose()?;
     let record = store::upsert_pending(
         &attachments.db,
+        &attachments.own,
         NewUpload {
             id: request.id.as_str(),
             owner_id: user.user_id(),
@@ -207,7 +213,13 @@ async fn complete(
     // With local storage the row lock keeps a replayed upload URL from
     // replacing the object between these checks and `uploaded`.
     let mut decision = attachments.decision().await?;
-    let record = owned(&mut *decision.connection().await?, &user, id.as_str()).await?;
+    let record = owned(
+        &mut *decision.connection().await?,
+        &attachments.own,
+        &user,
+        id.as_str(),
+    )
+    .await?;
     let info = attachments
         .storage
         .head(&record.object_key)
@@ -233,6 +245,7 @@ async fn complete(
     let size = stored_size(info.size)?;
     let record = store::mark_uploaded(
         &mut *decision.connection().await?,
+        &attachments.own,
         user.user_id(),
         id.as_str(),
         size,
@@ -362,7 +375,7 @@ async fn readable(
     user: &AuthUser,
     id: &str,
 ) -> Result<Record, ApiError> {
-    let candidates = store::find_by_id(&attachments.db, id).await?;
+    let candidates = store::find_by_id(&attachments.db, &attachments.own, id).await?;
     if candidates.is_empty() {
         return Err(not_found(id));
     }
@@ -442,7 +455,14 @@ async fn delete(
     // Locked like `complete`: a local PUT finishing meanwhile either lands
     // before the object is removed or is refused.
     let mut decision = attachments.decision().await?;
-    let record = match owned(&mut *decision.connection().await?, &user, id.as_str()).await {
+    let record = match owned(
+        &mut *decision.connection().await?,
+        &attachments.own,
+        &user,
+        id.as_str(),
+    )
+    .await
+    {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
         Err(err) if err.code() == ErrorCode::NotFound => {
@@ -457,6 +477,7 @@ async fn delete(
         .map_err(storage_error)?;
     store::mark_deleted(
         &mut *decision.connection().await?,
+        &attachments.own,
         &record.owner_id,
         &record.id,
     )

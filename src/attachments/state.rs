@@ -13,6 +13,7 @@ use super::s3::S3Storage;
 use super::settings::{AttachmentSettings, StorageKind};
 use super::storage::Storage;
 use crate::config::Settings;
+use crate::db::Own;
 
 /// Shared attachment state: settings, the storage backend, the pool.
 #[derive(Clone)]
@@ -25,11 +26,13 @@ pub struct Attachments {
     /// / `X-Forwarded-Proto` may name the host in local URLs.
     pub(super) trust_forwarded: bool,
     pub(super) db: PgPool,
+    /// Where uplink's attachment records are.
+    pub(super) own: Own,
 }
 
 impl Attachments {
     /// Builds the backend without starting background work.
-    pub async fn new(settings: &Settings, db: &PgPool) -> anyhow::Result<Self> {
+    pub async fn new(settings: &Settings, db: &PgPool, own: &Own) -> anyhow::Result<Self> {
         let config = &settings.attachments;
         let (storage, local): (Arc<dyn Storage>, _) = match config.storage {
             StorageKind::Local => {
@@ -71,6 +74,7 @@ impl Attachments {
             local,
             trust_forwarded: settings.limits.trust_forwarded_for,
             db: db.clone(),
+            own: own.clone(),
         })
     }
 

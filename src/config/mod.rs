@@ -174,6 +174,20 @@ impl Settings {
         if self.database_kind() == DatabaseKind::MySql {
             self.refuse_what_mysql_lacks()?;
         }
+        if let Some(name) = &self.database.uplink_schema {
+            if !crate::db::own::valid_name(name) {
+                return Err(ConfigError::invalid(
+                    "database.uplink_schema",
+                    "must be a lowercase name of letters, digits and `_` (up to 63 characters)",
+                ));
+            }
+            if self.database_kind() == DatabaseKind::Postgres && *name == self.write.schema {
+                return Err(ConfigError::invalid(
+                    "database.uplink_schema",
+                    "must differ from write.schema: uplink's tables are kept apart from the app's",
+                ));
+            }
+        }
         if let Some(rls) = &self.database.rls
             && rls.role.trim().is_empty()
         {

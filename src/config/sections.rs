@@ -67,6 +67,11 @@ pub struct DatabaseSettings {
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
     pub migrate_on_start: bool,
+    /// Where uplink keeps its own tables: a schema of the app's database on
+    /// Postgres (default `uplink`), a database beside the app's on MySQL
+    /// (default `<app database>_uplink`). See `db::own`.
+    #[serde(default)]
+    pub uplink_schema: Option<String>,
     /// Row-level security: run the app's writes as this role, with the
     /// PostgREST claim settings (`request.jwt.claims`, `request.jwt.claim.sub`).
     #[serde(default)]

@@ -3,6 +3,8 @@
 
 pub mod failure;
 pub mod migrate;
+pub mod own;
 pub mod pool;
 
 pub use failure::{DbFailure, Refusal};
+pub use own::Own;

@@ -7,46 +7,63 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, MySqlPool, PgPool};
 
+use super::own::{Own, schema_name};
 use crate::config::sections::{DatabaseKind, DatabaseSettings};
 
-/// The app's database: every caller that runs SQL matches on it, and the
-/// write path keeps one module of statements per kind.
+/// The app's database, with where uplink keeps its own tables there: every
+/// caller that runs SQL matches on it, and the write path keeps one module
+/// of statements per kind.
 #[derive(Clone, Debug)]
 pub enum Database {
-    Postgres(PgPool),
-    MySql(MySqlPool),
+    Postgres(PgPool, Own),
+    MySql(MySqlPool, Own),
 }
 
 impl Database {
     pub fn kind(&self) -> DatabaseKind {
         match self {
-            Self::Postgres(_) => DatabaseKind::Postgres,
-            Self::MySql(_) => DatabaseKind::MySql,
+            Self::Postgres(..) => DatabaseKind::Postgres,
+            Self::MySql(..) => DatabaseKind::MySql,
+        }
+    }
+
+    /// uplink's own tables.
+    pub fn own(&self) -> &Own {
+        match self {
+            Self::Postgres(_, own) | Self::MySql(_, own) => own,
         }
     }
 
     /// The Postgres pool, for what uplink offers on Postgres only (attachment
     /// records, the admin API, dead-letter replay).
-    pub fn postgres(&self) -> Option<&PgPool> {
+    pub fn postgres(&self) -> Option<(&PgPool, &Own)> {
         match self {
-            Self::Postgres(pool) => Some(pool),
-            Self::MySql(_) => None,
+            Self::Postgres(pool, own) => Some((pool, own)),
+            Self::MySql(..) => None,
         }
     }
 
     /// Open and idle connections.
     pub fn pool_size(&self) -> (u32, usize) {
         match self {
-            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
-            Self::MySql(pool) => (pool.size(), pool.num_idle()),
+            Self::Postgres(pool, _) => (pool.size(), pool.num_idle()),
+            Self::MySql(pool, _) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    /// Closes every connection; acquiring fails from now on.
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool, _) => pool.close().await,
+            Self::MySql(pool, _) => pool.close().await,
         }
     }
 
     /// One trivial query: whether the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Postgres(pool) => pool.execute("SELECT 1").await.map(|_| ()),
-            Self::MySql(pool) => pool.execute("SELECT 1").await.map(|_| ()),
+            Self::Postgres(pool, _) => pool.execute("SELECT 1").await.map(|_| ()),
+            Self::MySql(pool, _) => pool.execute("SELECT 1").await.map(|_| ()),
         }
     }
 }
@@ -54,9 +71,26 @@ impl Database {
 /// Builds a lazy pool: the process starts (and `/health/ready` answers 503)
 /// even while the database is down.
 pub fn connect(settings: &DatabaseSettings, url: &str) -> anyhow::Result<Database> {
+    let configured = settings.uplink_schema.as_deref();
     match DatabaseKind::of_url(url) {
-        Some(DatabaseKind::MySql) => mysql_pool(settings, url).map(Database::MySql),
-        _ => pool(settings, url).map(Database::Postgres),
+        Some(DatabaseKind::MySql) => {
+            let pool = mysql_pool(settings, url)?;
+            let app_database = pool.connect_options().get_database().map(str::to_owned);
+            let name = schema_name(configured, DatabaseKind::MySql, app_database.as_deref());
+            anyhow::ensure!(
+                app_database.as_deref() != Some(name.as_str()),
+                "database.uplink_schema must differ from the app's database `{name}`: \
+                 uplink's tables are kept apart from the app's"
+            );
+            Ok(Database::MySql(pool, Own::new(DatabaseKind::MySql, &name)))
+        }
+        _ => {
+            let name = schema_name(configured, DatabaseKind::Postgres, None);
+            Ok(Database::Postgres(
+                pool(settings, url)?,
+                Own::new(DatabaseKind::Postgres, &name),
+            ))
+        }
     }
 }
 

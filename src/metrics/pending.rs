@@ -34,8 +34,8 @@ impl Metrics {
 
     async fn count_pending(&self) -> Result<i64, DbFailure> {
         match self.db() {
-            Database::Postgres(pool) => dead_letters::count_all_pending(pool).await,
-            Database::MySql(pool) => mysql::dead_letters::count_all_pending(pool).await,
+            Database::Postgres(pool, own) => dead_letters::count_all_pending(pool, own).await,
+            Database::MySql(pool, own) => mysql::dead_letters::count_all_pending(pool, own).await,
         }
     }
 }

@@ -12,7 +12,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::Postgres;
 use sqlx::{PgConnection, PgPool, Transaction};
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +82,15 @@ pub struct NewUpload<'a> {
 
 /// Records a pending upload, or refreshes the owner's existing one (the
 /// attachment queue retries).
-pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Record, DbFailure> {
+pub async fn upsert_pending(
+    db: &PgPool,
+    own: &Own,
+    new: NewUpload<'_>,
+) -> Result<Record, DbFailure> {
     let mut attempt = 1;
     loop {
         let result: Result<Row, sqlx::Error> = sqlx::query_as(&format!(
-            "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, size, sha256, state)
+            "INSERT INTO {attachments} (id, owner_id, object_key, filename, content_type, size, sha256, state)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
              ON CONFLICT (owner_id, id) DO UPDATE SET
                  filename = EXCLUDED.filename,
@@ -98,7 +102,7 @@ pub async fn upsert_pending(db: &PgPool, new: NewUpload<'_>) -> Result<Record, D
                  deleted_at = NULL,
                  updated_at = now()
              RETURNING {COLUMNS}"
-        ))
+        , attachments = own.attachments))
         .bind(new.id)
         .bind(new.owner_id)
         .bind(new.object_key)
@@ -213,11 +217,13 @@ impl Decision {
 /// `owner`'s attachment `id`, locked until the transaction (if any) ends.
 pub async fn find_for_update(
     conn: &mut PgConnection,
+    own: &Own,
     owner: &str,
     id: &str,
 ) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM attachments WHERE owner_id = $1 AND id = $2 FOR UPDATE"
+        "SELECT {COLUMNS} FROM {attachments} WHERE owner_id = $1 AND id = $2 FOR UPDATE",
+        attachments = own.attachments
     ))
     .bind(owner)
     .bind(id)
@@ -232,22 +238,26 @@ pub async fn find_for_update(
 /// looks at it, never after.
 pub async fn lock_open_upload(
     conn: &mut PgConnection,
+    own: &Own,
     object_key: &str,
 ) -> Result<bool, DbFailure> {
-    let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM attachments WHERE object_key = $1 FOR SHARE")
-            .bind(object_key)
-            .fetch_optional(conn)
-            .await?;
+    let state: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT state FROM {attachments} WHERE object_key = $1 FOR SHARE",
+        attachments = own.attachments
+    ))
+    .bind(object_key)
+    .fetch_optional(conn)
+    .await?;
     Ok(state.as_deref().map(State::parse) == Some(State::Pending))
 }
 
 /// Every user's attachment with this id that is not deleted, oldest first
 /// (a download picks among them by owner and read policy).
-pub async fn find_by_id(db: &PgPool, id: &str) -> Result<Vec<Record>, DbFailure> {
+pub async fn find_by_id(db: &PgPool, own: &Own, id: &str) -> Result<Vec<Record>, DbFailure> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM attachments WHERE id = $1 AND state <> 'deleted' \
-         ORDER BY created_at, owner_id"
+        "SELECT {COLUMNS} FROM {attachments} WHERE id = $1 AND state <> 'deleted' \
+         ORDER BY created_at, owner_id",
+        attachments = own.attachments
     ))
     .bind(id)
     .fetch_all(&mut *connection(db).await?)
@@ -259,15 +269,17 @@ pub async fn find_by_id(db: &PgPool, id: &str) -> Result<Vec<Record>, DbFailure>
 /// meanwhile (possible only outside a locked `Decision`).
 pub async fn mark_uploaded(
     conn: &mut PgConnection,
+    own: &Own,
     owner: &str,
     id: &str,
     size: i64,
 ) -> Result<Option<Record>, DbFailure> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "UPDATE attachments
+        "UPDATE {attachments}
          SET state = 'uploaded', size = $3, uploaded_at = now(), updated_at = now()
          WHERE owner_id = $1 AND id = $2 AND state <> 'deleted'
-         RETURNING {COLUMNS}"
+         RETURNING {COLUMNS}",
+        attachments = own.attachments
     ))
     .bind(owner)
     .bind(id)
@@ -279,12 +291,18 @@ pub async fn mark_uploaded(
 
 /// Keeps the row as a tombstone: downloads of the id answer 404, and a
 /// replayed upload URL finds no pending upload.
-pub async fn mark_deleted(conn: &mut PgConnection, owner: &str, id: &str) -> Result<(), DbFailure> {
-    sqlx::query(
-        "UPDATE attachments
+pub async fn mark_deleted(
+    conn: &mut PgConnection,
+    own: &Own,
+    owner: &str,
+    id: &str,
+) -> Result<(), DbFailure> {
+    sqlx::query(&format!(
+        "UPDATE {attachments}
          SET state = 'deleted', deleted_at = now(), updated_at = now()
          WHERE owner_id = $1 AND id = $2",
-    )
+        attachments = own.attachments
+    ))
     .bind(owner)
     .bind(id)
     .execute(conn)
@@ -326,16 +344,18 @@ pub struct StaleUpload {
 /// instead of racing, and a concurrent `complete` waits for the batch.
 pub async fn lock_stale_uploads(
     conn: &mut PgConnection,
+    own: &Own,
     max_age_secs: f64,
     limit: i64,
 ) -> Result<Vec<StaleUpload>, DbFailure> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, object_key FROM attachments
+    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT id, object_key FROM {attachments}
          WHERE state = 'pending' AND updated_at < now() - make_interval(secs => $1)
          ORDER BY updated_at
          LIMIT $2
          FOR UPDATE SKIP LOCKED",
-    )
+        attachments = own.attachments
+    ))
     .bind(max_age_secs)
     .bind(limit)
     .fetch_all(conn)
@@ -349,11 +369,15 @@ pub async fn lock_stale_uploads(
 /// Removes the rows of these uploads (by object key) that are still pending.
 pub async fn remove_pending(
     conn: &mut PgConnection,
+    own: &Own,
     object_keys: &[String],
 ) -> Result<(), DbFailure> {
-    sqlx::query("DELETE FROM attachments WHERE object_key = ANY($1) AND state = 'pending'")
-        .bind(object_keys)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM {attachments} WHERE object_key = ANY($1) AND state = 'pending'",
+        attachments = own.attachments
+    ))
+    .bind(object_keys)
+    .execute(conn)
+    .await?;
     Ok(())
 }

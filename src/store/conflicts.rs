@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 
 /// A write that lost to the server's version (`on_conflict: record`), as
 /// stored in `write_conflicts` (the PowerSync docs' conflict table).
@@ -64,15 +64,16 @@ pub struct NewConflict<'a> {
 /// Records conflicts of one batch (inside its transaction, as uplink itself).
 pub async fn record(
     conn: &mut PgConnection,
+    own: &Own,
     conflicts: &[NewConflict<'_>],
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<(), DbFailure> {
     for conflict in conflicts {
         sqlx::query(
-            "INSERT INTO write_conflicts \
+            &format!("INSERT INTO {conflicts} \
              (table_name, row_id, conflict_type, client_data, server_data, user_id, client_id, op_id) \
-             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8)", conflicts = own.conflicts),
         )
         .bind(conflict.table_name)
         .bind(conflict.row_id)
@@ -89,13 +90,14 @@ pub async fn record(
 }
 
 /// Conflicts newest first.
-pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, DbFailure> {
+pub async fn list(db: &PgPool, own: &Own, filter: &Filter<'_>) -> Result<Vec<Conflict>, DbFailure> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM write_conflicts \
+        "SELECT {COLUMNS} FROM {conflicts} \
          WHERE ($1::boolean IS NULL OR resolved = $1) \
            AND ($2::text IS NULL OR user_id = $2) \
            AND ($3::text IS NULL OR table_name = $3) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+        conflicts = own.conflicts
     ))
     .bind(filter.resolved)
     .bind(filter.user_id)
@@ -108,10 +110,11 @@ pub async fn list(db: &PgPool, filter: &Filter<'_>) -> Result<Vec<Conflict>, DbF
 
 /// Marks a conflict resolved (again: keeps the first resolution time) and
 /// returns it; `None` when there is none with this id.
-pub async fn resolve(db: &PgPool, id: Uuid) -> Result<Option<Conflict>, DbFailure> {
+pub async fn resolve(db: &PgPool, own: &Own, id: Uuid) -> Result<Option<Conflict>, DbFailure> {
     sqlx::query_as(&format!(
-        "UPDATE write_conflicts SET resolved = true, resolved_at = COALESCE(resolved_at, now()) \
-         WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE {conflicts} SET resolved = true, resolved_at = COALESCE(resolved_at, now()) \
+         WHERE id = $1 RETURNING {COLUMNS}",
+        conflicts = own.conflicts
     ))
     .bind(id)
     .fetch_optional(db)

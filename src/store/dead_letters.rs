@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 
 /// A rejected client transaction kept for an operator.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -115,14 +115,16 @@ pub struct PendingUsage {
 /// summed) over at most `max_rows` of them: past that the cap is reached.
 pub async fn pending_usage(
     conn: &mut PgConnection,
+    own: &Own,
     user_id: &str,
     max_rows: u32,
 ) -> Result<PendingUsage, DbFailure> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT count(*) AS rows, coalesce(sum(size_bytes), 0)::bigint AS bytes \
-         FROM (SELECT size_bytes FROM uplink_dead_letters \
+         FROM (SELECT size_bytes FROM {dead_letters} \
          WHERE user_id = $1 AND replayed_at IS NULL LIMIT $2) AS capped",
-    )
+        dead_letters = own.dead_letters
+    ))
     .bind(user_id)
     .bind(i64::from(max_rows))
     .fetch_one(conn)
@@ -130,11 +132,15 @@ pub async fn pending_usage(
     .map_err(DbFailure::from)
 }
 
-pub async fn insert(conn: &mut PgConnection, letter: &NewDeadLetter<'_>) -> Result<(), DbFailure> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    own: &Own,
+    letter: &NewDeadLetter<'_>,
+) -> Result<(), DbFailure> {
     sqlx::query(
-        "INSERT INTO uplink_dead_letters \
+        &format!("INSERT INTO {dead_letters} \
          (user_id, client_id, tx_id, entries, code, sqlstate, constraint_name, column_name, message, failed_op_id, size_bytes) \
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)", dead_letters = own.dead_letters),
     )
     .bind(letter.user_id)
     .bind(letter.client_id)
@@ -157,14 +163,16 @@ pub async fn insert(conn: &mut PgConnection, letter: &NewDeadLetter<'_>) -> Resu
 /// their entries; replayed ones only when asked.
 pub async fn list(
     db: &PgPool,
+    own: &Own,
     limit: i64,
     include_replayed: bool,
     before: Option<i64>,
 ) -> Result<Vec<DeadLetter>, DbFailure> {
     sqlx::query_as(&format!(
-        "SELECT {SUMMARY} FROM uplink_dead_letters \
+        "SELECT {SUMMARY} FROM {dead_letters} \
          WHERE ($2 OR replayed_at IS NULL) AND ($3::bigint IS NULL OR id < $3) \
-         ORDER BY id DESC LIMIT $1"
+         ORDER BY id DESC LIMIT $1",
+        dead_letters = own.dead_letters
     ))
     .bind(limit)
     .bind(include_replayed)
@@ -180,11 +188,12 @@ pub async fn list(
 /// stored letters are.
 pub async fn list_page(
     db: &PgPool,
+    own: &Own,
     limit: i64,
     include_replayed: bool,
     before: Option<i64>,
 ) -> Result<DeadLetterList, DbFailure> {
-    let mut letters = list(db, limit, include_replayed, before).await?;
+    let mut letters = list(db, own, limit, include_replayed, before).await?;
     let more = letters.len() as i64 == limit;
     let mut budget = LIST_PAGE_BYTES;
     let mut kept = 0;
@@ -205,11 +214,13 @@ pub async fn list_page(
         .filter(|l| !l.entries_truncated)
         .map(|l| l.id)
         .collect();
-    let entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)> =
-        sqlx::query_as("SELECT id, entries FROM uplink_dead_letters WHERE id = ANY($1)")
-            .bind(&small)
-            .fetch_all(db)
-            .await?;
+    let entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)> = sqlx::query_as(&format!(
+        "SELECT id, entries FROM {dead_letters} WHERE id = ANY($1)",
+        dead_letters = own.dead_letters
+    ))
+    .bind(&small)
+    .fetch_all(db)
+    .await?;
     for (id, stored) in entries {
         if let Some(letter) = letters.iter_mut().find(|l| l.id == id) {
             letter.entries = Some(stored);
@@ -224,9 +235,10 @@ pub async fn list_page(
     })
 }
 
-pub async fn get(db: &PgPool, id: i64) -> Result<Option<DeadLetter>, DbFailure> {
+pub async fn get(db: &PgPool, own: &Own, id: i64) -> Result<Option<DeadLetter>, DbFailure> {
     sqlx::query_as(&format!(
-        "SELECT {SUMMARY}, entries FROM uplink_dead_letters WHERE id = $1"
+        "SELECT {SUMMARY}, entries FROM {dead_letters} WHERE id = $1",
+        dead_letters = own.dead_letters
     ))
     .bind(id)
     .fetch_optional(db)
@@ -235,19 +247,23 @@ pub async fn get(db: &PgPool, id: i64) -> Result<Option<DeadLetter>, DbFailure> 
 }
 
 /// Deletes a dead letter; false when there was none.
-pub async fn discard(db: &PgPool, id: i64) -> Result<bool, DbFailure> {
-    let result = sqlx::query("DELETE FROM uplink_dead_letters WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+pub async fn discard(db: &PgPool, own: &Own, id: i64) -> Result<bool, DbFailure> {
+    let result = sqlx::query(&format!(
+        "DELETE FROM {dead_letters} WHERE id = $1",
+        dead_letters = own.dead_letters
+    ))
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(result.rows_affected() > 0)
 }
 
 /// Deletes dead letters created more than `retention` ago; returns how many.
-pub async fn delete_expired(db: &PgPool, retention: Duration) -> Result<u64, DbFailure> {
-    let result = sqlx::query(
-        "DELETE FROM uplink_dead_letters WHERE created_at < now() - make_interval(secs => $1)",
-    )
+pub async fn delete_expired(db: &PgPool, own: &Own, retention: Duration) -> Result<u64, DbFailure> {
+    let result = sqlx::query(&format!(
+        "DELETE FROM {dead_letters} WHERE created_at < now() - make_interval(secs => $1)",
+        dead_letters = own.dead_letters
+    ))
     .bind(retention.as_secs_f64())
     .execute(db)
     .await?;
@@ -255,11 +271,14 @@ pub async fn delete_expired(db: &PgPool, retention: Duration) -> Result<u64, DbF
 }
 
 /// Pending dead letters of every user (for the metrics gauge).
-pub async fn count_all_pending(db: &PgPool) -> Result<i64, DbFailure> {
-    sqlx::query_scalar("SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL")
-        .fetch_one(db)
-        .await
-        .map_err(DbFailure::from)
+pub async fn count_all_pending(db: &PgPool, own: &Own) -> Result<i64, DbFailure> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {dead_letters} WHERE replayed_at IS NULL",
+        dead_letters = own.dead_letters
+    ))
+    .fetch_one(db)
+    .await
+    .map_err(DbFailure::from)
 }
 
 /// A dead letter as a replay needs it, locked until the transaction ends.
@@ -274,15 +293,17 @@ pub struct ToReplay {
 
 pub async fn lock_for_replay(
     conn: &mut PgConnection,
+    own: &Own,
     id: i64,
 ) -> Result<Option<ToReplay>, DbFailure> {
     // The entries as text: parsing them into a `Value` would refuse nesting
     // deeper than serde_json's recursion limit.
     type Letter = (String, Option<String>, String, Option<DateTime<Utc>>);
-    let row: Option<Letter> = sqlx::query_as(
-        "SELECT user_id, client_id, entries::text, replayed_at FROM uplink_dead_letters \
+    let row: Option<Letter> = sqlx::query_as(&format!(
+        "SELECT user_id, client_id, entries::text, replayed_at FROM {dead_letters} \
          WHERE id = $1 FOR UPDATE",
-    )
+        dead_letters = own.dead_letters
+    ))
     .bind(id)
     .fetch_optional(conn)
     .await?;
@@ -297,10 +318,11 @@ pub async fn lock_for_replay(
 }
 
 /// Marks a dead letter replayed: its entries were applied.
-pub async fn mark_replayed(conn: &mut PgConnection, id: i64) -> Result<(), DbFailure> {
-    sqlx::query(
-        "UPDATE uplink_dead_letters SET replayed_at = now(), replay_outcome = 'applied' WHERE id = $1",
-    )
+pub async fn mark_replayed(conn: &mut PgConnection, own: &Own, id: i64) -> Result<(), DbFailure> {
+    sqlx::query(&format!(
+        "UPDATE {dead_letters} SET replayed_at = now(), replay_outcome = 'applied' WHERE id = $1",
+        dead_letters = own.dead_letters
+    ))
     .bind(id)
     .execute(conn)
     .await
@@ -311,14 +333,18 @@ pub async fn mark_replayed(conn: &mut PgConnection, id: i64) -> Result<(), DbFai
 /// Notes why a replay was rejected; the dead letter stays pending.
 pub async fn note_replay_failure(
     conn: &mut PgConnection,
+    own: &Own,
     id: i64,
     outcome: &str,
 ) -> Result<(), DbFailure> {
-    sqlx::query("UPDATE uplink_dead_letters SET replay_outcome = $2 WHERE id = $1")
-        .bind(id)
-        .bind(outcome)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(DbFailure::from)
+    sqlx::query(&format!(
+        "UPDATE {dead_letters} SET replay_outcome = $2 WHERE id = $1",
+        dead_letters = own.dead_letters
+    ))
+    .bind(id)
+    .bind(outcome)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(DbFailure::from)
 }

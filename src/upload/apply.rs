@@ -18,6 +18,7 @@ use super::run::{Conflicts, RunContext, RunFailure, run_steps};
 use super::settings::DeadLetterCap;
 use super::sql;
 use super::work::{TxOutcome, TxWork, prepare_work, rows_in_lock_order};
+use crate::db::Own;
 use crate::store::progress;
 
 /// Who is writing.
@@ -45,6 +46,8 @@ pub struct Apply<'r> {
     pub track_progress: bool,
     /// Run the app's writes as this role, with the PostgREST claim settings.
     pub rls_role: Option<&'r str>,
+    /// Where uplink's own tables are.
+    pub own: &'r Own,
 }
 
 /// Applies `batch` inside the open transaction `tx`; the caller commits.
@@ -62,7 +65,7 @@ pub async fn apply_in(
         .as_deref()
         .filter(|_| options.track_progress);
     let high_water = match client_id {
-        Some(client_id) => Some(progress::lock(tx, user_id, client_id).await?),
+        Some(client_id) => Some(progress::lock(tx, options.own, user_id, client_id).await?),
         None => None,
     };
     let (work, new_high_water) = prepare_work(allowed, batch, high_water);
@@ -74,14 +77,14 @@ pub async fn apply_in(
     };
     let outcomes = run_work(tx, &ctx, &work, options, mode, lock_rows).await?;
     let report = build_report(batch, &work, &outcomes);
-    record_conflicts(tx, batch, &outcomes, user_id).await?;
+    record_conflicts(tx, options.own, batch, &outcomes, user_id).await?;
     if let Some(cap) = options.dead_letters {
-        dead_letter_rejected(tx, cap, batch, &outcomes, user_id).await?;
+        dead_letter_rejected(tx, options.own, cap, batch, &outcomes, user_id).await?;
     }
     if let (Some(client_id), Some(mark)) = (client_id, new_high_water)
         && Some(mark) != high_water
     {
-        progress::advance(tx, user_id, client_id, mark).await?;
+        progress::advance(tx, options.own, user_id, client_id, mark).await?;
     }
     Ok(report)
 }

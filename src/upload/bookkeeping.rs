@@ -8,11 +8,13 @@ use super::dead_letter::{self, Rejected};
 use super::failure::Failure;
 use super::settings::DeadLetterCap;
 use super::work::TxOutcome;
+use crate::db::Own;
 use crate::store::conflicts::{self, NewConflict};
 
 /// Writes the conflicts that policies chose to record (`on_conflict: record`).
 pub async fn record_conflicts(
     conn: &mut PgConnection,
+    own: &Own,
     batch: &Batch<'_>,
     outcomes: &[TxOutcome],
     user_id: &str,
@@ -21,7 +23,7 @@ pub async fn record_conflicts(
     if recorded.is_empty() {
         return Ok(());
     }
-    conflicts::record(conn, &recorded, user_id, batch.client_id.as_deref()).await?;
+    conflicts::record(conn, own, &recorded, user_id, batch.client_id.as_deref()).await?;
     Ok(())
 }
 
@@ -54,6 +56,7 @@ pub fn recorded<'b>(batch: &'b Batch<'_>, outcomes: &'b [TxOutcome]) -> Vec<NewC
 /// per-user `cap`.
 pub async fn dead_letter_rejected(
     conn: &mut PgConnection,
+    own: &Own,
     cap: DeadLetterCap,
     batch: &Batch<'_>,
     outcomes: &[TxOutcome],
@@ -61,6 +64,7 @@ pub async fn dead_letter_rejected(
 ) -> Result<(), Failure> {
     dead_letter::store_rejected(
         conn,
+        own,
         cap,
         user_id,
         batch.client_id.as_deref(),

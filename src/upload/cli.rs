@@ -11,8 +11,7 @@ use sqlx::PgPool;
 
 use super::{ReplayOutcome, Writer, allow_list, load_catalog};
 use crate::config::{DatabaseKind, Settings};
-use crate::db;
-use crate::db::pool::Database;
+use crate::db::{self, Own};
 use crate::store::dead_letters;
 
 #[derive(Debug, Subcommand)]
@@ -67,8 +66,8 @@ pub async fn check_database(settings: &Settings) -> DatabaseCheck {
         return DatabaseCheck::Refused(err.into());
     }
     let mut notes = Vec::new();
-    if let db::pool::Database::Postgres(pool) = &database
-        && let Err(err) = ensure_migrated(pool).await
+    if let Some((pool, own)) = database.postgres()
+        && let Err(err) = ensure_migrated(pool, own).await
     {
         notes.push(format!(
             "{err:#}; run `uplink migrate` (serve migrates itself when database.migrate_on_start is true)"
@@ -79,8 +78,9 @@ pub async fn check_database(settings: &Settings) -> DatabaseCheck {
 
 /// Refuses, in so many words, a database uplink's migrations never ran on
 /// (a query would only report an unknown relation).
-async fn ensure_migrated(pool: &PgPool) -> anyhow::Result<()> {
-    let present: bool = sqlx::query_scalar("SELECT to_regclass('uplink_dead_letters') IS NOT NULL")
+async fn ensure_migrated(pool: &PgPool, own: &Own) -> anyhow::Result<()> {
+    let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&*own.dead_letters)
         .fetch_one(pool)
         .await
         .context("cannot reach the database")?;
@@ -99,15 +99,18 @@ pub async fn dead_letters(
     if settings.database_kind() != DatabaseKind::Postgres {
         anyhow::bail!(
             "the dead-letter commands run on Postgres only; on MySQL, read the table \
-             uplink_dead_letters with SQL"
+             dead_letters of uplink's database with SQL"
         );
     }
-    let pool = db::pool::pool(&settings.database, settings.database_url())?;
-    ensure_migrated(&pool).await?;
+    let database = db::pool::connect(&settings.database, settings.database_url())?;
+    let Some((pool, own)) = database.postgres() else {
+        anyhow::bail!("the dead-letter commands run on Postgres only");
+    };
+    ensure_migrated(pool, own).await?;
     let mut out = String::new();
     match command {
         DeadLetterCommand::List { limit, all } => {
-            let letters = dead_letters::list(&pool, limit, all, None)
+            let letters = dead_letters::list(pool, own, limit, all, None)
                 .await
                 .context("Failed to list dead letters")?;
             writeln!(
@@ -134,7 +137,7 @@ pub async fn dead_letters(
             }
             Ok((out, true))
         }
-        DeadLetterCommand::Show { id } => match dead_letters::get(&pool, id).await? {
+        DeadLetterCommand::Show { id } => match dead_letters::get(pool, own, id).await? {
             Some(letter) => Ok((serde_json::to_string_pretty(&letter)? + "\n", true)),
             None => {
                 eprintln!("no dead letter {id}");
@@ -142,13 +145,13 @@ pub async fn dead_letters(
             }
         },
         DeadLetterCommand::Replay { id } => {
-            let writer = Writer::build(settings, &Database::Postgres(pool)).await?;
+            let writer = Writer::build(settings, &database).await?;
             let outcome = writer.replay_dead_letter(id).await?;
             let applied = matches!(outcome, ReplayOutcome::Applied(_));
             Ok((serde_json::to_string_pretty(&outcome)? + "\n", applied))
         }
         DeadLetterCommand::Discard { id } => {
-            let found = dead_letters::discard(&pool, id).await?;
+            let found = dead_letters::discard(pool, own, id).await?;
             if found {
                 writeln!(out, "discarded dead letter {id}")?;
             } else {

@@ -12,6 +12,7 @@ use super::jsonb::jsonb_safe;
 use super::rejection::Rejection;
 use super::settings::DeadLetterCap;
 use super::sql::json_string;
+use crate::db::Own;
 use crate::db::pool::Database;
 use crate::store::dead_letters::{self as store, NewDeadLetter, PendingUsage};
 use crate::store::mysql::dead_letters as mysql_store;
@@ -80,6 +81,7 @@ pub struct Rejected<'t, 'a> {
 /// device, rather than acknowledging a transaction that is stored nowhere.
 pub async fn store_rejected(
     conn: &mut PgConnection,
+    own: &Own,
     cap: DeadLetterCap,
     user_id: &str,
     client_id: Option<&str>,
@@ -90,7 +92,7 @@ pub async fn store_rejected(
     }
     // Concurrent batches of one user count and insert one after the other.
     store::lock_user(conn, user_id).await?;
-    let pending = store::pending_usage(conn, user_id, cap.rows).await?;
+    let pending = store::pending_usage(conn, own, user_id, cap.rows).await?;
     let entries: Vec<String> = rejected.iter().map(entries_text).collect();
     let letters: Vec<NewDeadLetter<'_>> = rejected
         .iter()
@@ -99,7 +101,7 @@ pub async fn store_rejected(
         .collect();
     room_for(&letters, cap, pending, user_id)?;
     for letter in &letters {
-        store::insert(conn, letter).await?;
+        store::insert(conn, own, letter).await?;
     }
     Ok(())
 }
@@ -195,8 +197,12 @@ pub fn spawn_retention(db: Database, retention: Duration) {
             let db = db.clone();
             async move {
                 match &db {
-                    Database::Postgres(pool) => store::delete_expired(pool, retention).await,
-                    Database::MySql(pool) => mysql_store::delete_expired(pool, retention).await,
+                    Database::Postgres(pool, own) => {
+                        store::delete_expired(pool, own, retention).await
+                    }
+                    Database::MySql(pool, own) => {
+                        mysql_store::delete_expired(pool, own, retention).await
+                    }
                 }
             }
         },

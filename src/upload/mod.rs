@@ -196,6 +196,7 @@ impl Writer {
             dead_letters: Some(self.inner.settings.dead_letters.cap()),
             track_progress: true,
             rls_role: self.inner.rls_role.as_deref(),
+            own: self.inner.db.own(),
         };
         let retries = self.inner.settings.transient_retries;
         let mut mode = Mode::Fast;
@@ -265,7 +266,7 @@ impl Writer {
         deferrable: bool,
     ) -> Result<Report, Failure> {
         let (report, commit) = match &self.inner.db {
-            Database::Postgres(pool) => {
+            Database::Postgres(pool, _) => {
                 // Connections plan every statement for its parameters (see
                 // `db::pool::connect_options`); a batch of inserts may reuse plans.
                 let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
@@ -280,7 +281,7 @@ impl Writer {
                 let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
                 (report, tx.commit().await)
             }
-            Database::MySql(pool) => {
+            Database::MySql(pool, _) => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
                 let report =
                     mysql::apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
@@ -319,11 +320,11 @@ impl Writer {
             return false;
         };
         let progress = match &self.inner.db {
-            Database::Postgres(pool) => {
-                crate::store::progress::last_op_id(pool, user_id, client_id).await
+            Database::Postgres(pool, own) => {
+                crate::store::progress::last_op_id(pool, own, user_id, client_id).await
             }
-            Database::MySql(pool) => {
-                crate::store::mysql::progress::last_op_id(pool, user_id, client_id).await
+            Database::MySql(pool, own) => {
+                crate::store::mysql::progress::last_op_id(pool, own, user_id, client_id).await
             }
         };
         matches!(progress, Ok(Some(last)) if last >= last_in_batch)
@@ -334,22 +335,18 @@ impl Writer {
     pub async fn replay_dead_letter(&self, id: i64) -> anyhow::Result<ReplayOutcome> {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
-        let Some(pool) = self.inner.db.postgres() else {
+        let Some((pool, own)) = self.inner.db.postgres() else {
             anyhow::bail!("dead letters are replayed on Postgres only");
         };
-        replay::replay(pool, &allowed, self.inner.rls_role.as_deref(), id).await
+        replay::replay(pool, own, &allowed, self.inner.rls_role.as_deref(), id).await
     }
 }
 
 /// The app's tables: in `schema` on Postgres, in the URL's database on
-/// MySQL; never uplink's own.
+/// MySQL (uplink's own are in a schema or database of their own).
 pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog> {
-    let mut catalog = match db {
-        Database::Postgres(pool) => Catalog::load(pool, schema).await,
-        Database::MySql(pool) => mysql::catalog::load(pool).await,
-    }?;
-    catalog
-        .tables
-        .retain(|name, _| crate::store::own_table(name).is_none());
-    Ok(catalog)
+    match db {
+        Database::Postgres(pool, _) => Catalog::load(pool, schema).await,
+        Database::MySql(pool, _) => mysql::catalog::load(pool).await,
+    }
 }

@@ -10,6 +10,7 @@ use super::batch::{Batch, ClientTransaction};
 use super::plan::Allowed;
 use super::report::Report;
 use super::sql;
+use crate::db::Own;
 use crate::error::ErrorCode;
 use crate::store::dead_letters;
 
@@ -25,12 +26,13 @@ pub enum ReplayOutcome {
 /// Replays dead letter `id` (the app's writes as `rls_role`, if set).
 pub async fn replay(
     db: &PgPool,
+    own: &Own,
     allowed: &Allowed<'_>,
     rls_role: Option<&str>,
     id: i64,
 ) -> anyhow::Result<ReplayOutcome> {
     let mut tx = db.begin().await.context("Failed to begin")?;
-    let Some(letter) = dead_letters::lock_for_replay(&mut tx, id)
+    let Some(letter) = dead_letters::lock_for_replay(&mut tx, own, id)
         .await
         .context("Failed to read the dead letter")?
     else {
@@ -63,13 +65,14 @@ pub async fn replay(
         dead_letters: None,
         track_progress: false,
         rls_role,
+        own,
     };
     sql::check_constraints_immediately(&mut tx)
         .await
         .map_err(super::failure::Failure::from)?;
     let report = apply_in(&mut tx, allowed, &batch, &options, Mode::Careful, true).await?;
     let outcome = if report.rejected == 0 {
-        dead_letters::mark_replayed(&mut tx, id).await?;
+        dead_letters::mark_replayed(&mut tx, own, id).await?;
         ReplayOutcome::Applied(report)
     } else {
         let code = report
@@ -77,7 +80,8 @@ pub async fn replay(
             .iter()
             .find_map(|r| r.code.filter(|c| *c != ErrorCode::TransactionRejected))
             .unwrap_or(ErrorCode::TransactionRejected);
-        dead_letters::note_replay_failure(&mut tx, id, &format!("rejected again: {code}")).await?;
+        dead_letters::note_replay_failure(&mut tx, own, id, &format!("rejected again: {code}"))
+            .await?;
         ReplayOutcome::Rejected(report)
     };
     tx.commit().await.context("Failed to commit the replay")?;

@@ -213,11 +213,11 @@ async fn checkpoint(
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "`client_id` is required"))?;
     client_id::check(&client_id).map_err(|m| ApiError::new(ErrorCode::InvalidClientId, m))?;
     let checkpoint = match writer.db() {
-        Database::Postgres(pool) => {
-            checkpoints::increment(pool, user.user_id(), &client_id).await?
+        Database::Postgres(pool, own) => {
+            checkpoints::increment(pool, own, user.user_id(), &client_id).await?
         }
-        Database::MySql(pool) => {
-            mysql::checkpoints::increment(pool, user.user_id(), &client_id).await?
+        Database::MySql(pool, own) => {
+            mysql::checkpoints::increment(pool, own, user.user_id(), &client_id).await?
         }
     };
     Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))

@@ -220,15 +220,6 @@ impl WriteSettings {
             ));
         }
         for (table, settings) in &self.tables {
-            if let Some(holds) = crate::store::own_table(table) {
-                return Err(ConfigError::invalid(
-                    format!("write.tables.{table}"),
-                    format!(
-                        "`{table}` is uplink's own table ({holds}): clients never write it; \
-                         remove it from write.tables"
-                    ),
-                ));
-            }
             if let Some(columns) = &settings.columns
                 && columns.iter().any(|c| c == "id")
             {

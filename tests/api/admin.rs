@@ -177,7 +177,7 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
         .await;
     assert_eq!(discarded.status(), 204);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         0
     );
     let gone = app
@@ -200,7 +200,7 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
 async fn a_replay_that_still_fails_is_reported_and_kept() {
     let app = spawn_admin_app().await;
     dead_letter_a_todo(&app, &Uuid::new_v4().to_string()).await;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink.dead_letters")
         .fetch_one(&app.db_pool)
         .await
         .unwrap();
@@ -416,7 +416,7 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
     assert_eq!(resolved["resolved"], true);
     assert!(resolved["resolved_at"].is_string());
     let in_db: bool =
-        sqlx::query_scalar("SELECT resolved FROM write_conflicts WHERE id = $1::uuid")
+        sqlx::query_scalar("SELECT resolved FROM uplink.write_conflicts WHERE id = $1::uuid")
             .bind(&id)
             .fetch_one(&app.db_pool)
             .await
@@ -494,11 +494,11 @@ async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         1
     );
     let depth: i32 = sqlx::query_scalar(
-        "SELECT length(entries #>> '{0,data,description}') / 2 FROM uplink_dead_letters",
+        "SELECT length(entries #>> '{0,data,description}') / 2 FROM uplink.dead_letters",
     )
     .fetch_one(&app.db_pool)
     .await
@@ -514,7 +514,7 @@ async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli
         text.contains(&format!("{}{}", "[".repeat(200), "]".repeat(200))),
         "the listing carries the entry verbatim: {text}"
     );
-    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink.dead_letters")
         .fetch_one(&app.db_pool)
         .await
         .unwrap();
@@ -580,7 +580,7 @@ async fn a_user_at_the_dead_letter_cap_gets_429_and_nothing_is_applied_or_stored
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "dead_letter_limit");
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         2,
         "nothing beyond the cap is stored"
     );
@@ -605,7 +605,7 @@ async fn a_user_at_the_dead_letter_cap_gets_429_and_nothing_is_applied_or_stored
 
     // Once an operator discards one, the same batch goes through.
     let id: i64 =
-        sqlx::query_scalar("SELECT min(id) FROM uplink_dead_letters WHERE user_id = 'alice'")
+        sqlx::query_scalar("SELECT min(id) FROM uplink.dead_letters WHERE user_id = 'alice'")
             .fetch_one(&app.db_pool)
             .await
             .unwrap();
@@ -626,8 +626,8 @@ async fn dead_letters_past_their_retention_are_deleted() {
     dead_letter_from(&app, "phone", &Uuid::new_v4().to_string()).await;
     dead_letter_from(&app, "laptop", &Uuid::new_v4().to_string()).await;
     sqlx::query(
-        "UPDATE uplink_dead_letters SET created_at = now() - interval '31 days' \
-         WHERE id = (SELECT min(id) FROM uplink_dead_letters)",
+        "UPDATE uplink.dead_letters SET created_at = now() - interval '31 days' \
+         WHERE id = (SELECT min(id) FROM uplink.dead_letters)",
     )
     .execute(&app.db_pool)
     .await
@@ -635,13 +635,13 @@ async fn dead_letters_past_their_retention_are_deleted() {
     let retention = app.settings.write.dead_letters.retention;
     assert_eq!(retention, std::time::Duration::from_secs(30 * 24 * 3600));
 
-    let removed = uplink::store::dead_letters::delete_expired(&app.db_pool, retention)
+    let removed = uplink::store::dead_letters::delete_expired(&app.db_pool, &app.own(), retention)
         .await
         .unwrap();
 
     assert_eq!(removed, 1);
     let left: Vec<i64> = sqlx::query_scalar(
-        "SELECT (now() - created_at < interval '1 day')::int FROM uplink_dead_letters",
+        "SELECT (now() - created_at < interval '1 day')::int FROM uplink.dead_letters",
     )
     .fetch_all(&app.db_pool)
     .await

@@ -101,7 +101,7 @@ async fn upload_url_replayed_after_delete_creates_nothing() {
     let key = body["key"].as_str().expect("key");
     assert!(!t.stored_path(key).exists(), "no file created");
 
-    let left: Vec<String> = sqlx::query_scalar("SELECT state FROM attachments ORDER BY id")
+    let left: Vec<String> = sqlx::query_scalar("SELECT state FROM uplink.attachments ORDER BY id")
         .fetch_all(&t.app.db_pool)
         .await
         .expect("states");
@@ -119,11 +119,11 @@ async fn upload_url_of_a_swept_upload_creates_nothing() {
         .await,
     )
     .await;
-    sqlx::query("UPDATE attachments SET updated_at = now() - interval '2 days'")
+    sqlx::query("UPDATE uplink.attachments SET updated_at = now() - interval '2 days'")
         .execute(&t.app.db_pool)
         .await
         .expect("age the row");
-    let swept = Attachments::new(&t.app.settings, &t.app.db_pool)
+    let swept = Attachments::new(&t.app.settings, &t.app.db_pool, &t.app.own())
         .await
         .expect("attachments")
         .remove_stale_uploads()

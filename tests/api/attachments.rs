@@ -80,7 +80,7 @@ async fn upload(t: &AttachmentApp, user: &str, filename: &str, bytes: &[u8]) -> 
 
 /// The state of alice's attachment `id` (ids are scoped per owner).
 async fn state_of(t: &AttachmentApp, id: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT state FROM attachments WHERE id = $1 AND owner_id = $2")
+    sqlx::query_scalar("SELECT state FROM uplink.attachments WHERE id = $1 AND owner_id = $2")
         .bind(id)
         .bind(ALICE)
         .fetch_optional(&t.app.db_pool)
@@ -442,10 +442,11 @@ async fn requesting_again_is_idempotent(backend: Backend) {
         StatusCode::OK
     );
     json_ok(t.complete(ALICE, "retry-1").await).await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments WHERE id = 'retry-1'")
-        .fetch_one(&t.app.db_pool)
-        .await
-        .expect("count");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM uplink.attachments WHERE id = 'retry-1'")
+            .fetch_one(&t.app.db_pool)
+            .await
+            .expect("count");
     assert_eq!(rows, 1);
     // Without an id the server makes one.
     let (generated, _) = request_upload(&t, ALICE, json!({"filename": "b.png"})).await;
@@ -547,10 +548,11 @@ async fn hostile_filenames_and_owners_stay_under_the_prefix(backend: Backend) {
         let done = t.complete(user, &id).await;
         assert_eq!(done.status(), StatusCode::OK);
     }
-    let filenames: Vec<String> = sqlx::query_scalar("SELECT filename FROM attachments ORDER BY id")
-        .fetch_all(&t.app.db_pool)
-        .await
-        .expect("filenames");
+    let filenames: Vec<String> =
+        sqlx::query_scalar("SELECT filename FROM uplink.attachments ORDER BY id")
+            .fetch_all(&t.app.db_pool)
+            .await
+            .expect("filenames");
     assert!(filenames.iter().all(|f| !f.chars().any(char::is_control)));
 }
 
@@ -712,7 +714,7 @@ async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
     )
     .await;
     assert_eq!(presigned.put(b"p".to_vec()).await.status(), StatusCode::OK);
-    sqlx::query("UPDATE attachments SET updated_at = now() - $2::interval WHERE id = $1")
+    sqlx::query("UPDATE uplink.attachments SET updated_at = now() - $2::interval WHERE id = $1")
         .bind(id)
         .bind(age)
         .execute(&t.app.db_pool)
@@ -722,7 +724,7 @@ async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
 }
 
 async fn cleaner(t: &AttachmentApp) -> Attachments {
-    Attachments::new(&t.app.settings, &t.app.db_pool)
+    Attachments::new(&t.app.settings, &t.app.db_pool, &t.app.own())
         .await
         .expect("attachments for the cleanup task")
 }
@@ -735,11 +737,13 @@ async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
     let stale_key = stale_pending(&t, "stale", "2 hours").await;
     let fresh_key = stale_pending(&t, "fresh", "10 minutes").await;
     let (done_id, done_key) = upload(&t, ALICE, "done.png", b"keep me").await;
-    sqlx::query("UPDATE attachments SET updated_at = now() - interval '2 days' WHERE id = $1")
-        .bind(&done_id)
-        .execute(&t.app.db_pool)
-        .await
-        .expect("age the completed row");
+    sqlx::query(
+        "UPDATE uplink.attachments SET updated_at = now() - interval '2 days' WHERE id = $1",
+    )
+    .bind(&done_id)
+    .execute(&t.app.db_pool)
+    .await
+    .expect("age the completed row");
 
     // A temporary file a crash left behind (local backend).
     let temp_dir = t.app.data_dir.join("attachments").join(".tmp");
@@ -782,7 +786,7 @@ async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
 async fn concurrent_cleanups_split_the_work(backend: Backend) {
     let t = AttachmentApp::spawn(backend).await;
     sqlx::query(
-        "INSERT INTO attachments (id, owner_id, object_key, filename, content_type, state, updated_at)
+        "INSERT INTO uplink.attachments (id, owner_id, object_key, filename, content_type, state, updated_at)
          SELECT 'bulk-' || i, 'alice', 'attachments/alice/bulk-' || i || '.png', 'p.png', 'image/png',
                 'pending', now() - interval '3 days'
          FROM generate_series(1, 250) AS i",
@@ -794,7 +798,7 @@ async fn concurrent_cleanups_split_the_work(backend: Backend) {
     let (ra, rb) = tokio::join!(a.remove_stale_uploads(), b.remove_stale_uploads());
     let total = ra.expect("first cleanup") + rb.expect("second cleanup");
     assert_eq!(total, 250, "each stale row removed exactly once");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments")
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM uplink.attachments")
         .fetch_one(&t.app.db_pool)
         .await
         .expect("count");
@@ -888,7 +892,7 @@ async fn database_down_answers_503_and_records_nothing() {
     let check = sqlx::PgPool::connect(&t.app.db_url)
         .await
         .expect("reconnect");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments")
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM uplink.attachments")
         .fetch_one(&check)
         .await
         .expect("count");
@@ -947,10 +951,11 @@ async fn concurrent_first_requests_for_one_id_all_succeed() {
             response.text().await
         );
     }
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments WHERE id = 'raced'")
-        .fetch_one(&t.app.db_pool)
-        .await
-        .expect("count");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM uplink.attachments WHERE id = 'raced'")
+            .fetch_one(&t.app.db_pool)
+            .await
+            .expect("count");
     assert_eq!(rows, 1);
 }
 

@@ -162,7 +162,7 @@ async fn bench_runs_every_workload_and_writes_a_report() {
         .expect("count todos");
     assert!(todos > 0, "the benchmark wrote todos");
     let progress: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM uplink_client_progress WHERE client_id LIKE 'bench-%' AND last_op_id > 0",
+        "SELECT count(*) FROM uplink.client_progress WHERE client_id LIKE 'bench-%' AND last_op_id > 0",
     )
     .fetch_one(&app.db_pool)
     .await

@@ -8,6 +8,7 @@ use sqlx::MySqlPool;
 
 use crate::support::app::TestApp;
 use crate::support::fixtures::spawn_fixture_app;
+use crate::support::mysql::own_tables_in;
 use crate::support::responses::error_code;
 
 async fn put_checkpoint<P>(app: &TestApp<P>, token: &str, body: &Value) -> reqwest::Response {
@@ -54,7 +55,10 @@ async fn refuses_unstorable_client_ids<P>(app: &TestApp<P>) {
 async fn a_nul_in_a_client_id_is_a_400_on_postgres() {
     let app = spawn_fixture_app().await;
     refuses_unstorable_client_ids(&app).await;
-    assert_eq!(app.count("SELECT count(*) FROM checkpoints").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM uplink.checkpoints").await,
+        0
+    );
     assert_eq!(app.count("SELECT count(*) FROM lists").await, 0);
 }
 
@@ -72,7 +76,7 @@ async fn spawn_mysql() -> TestApp<MySqlPool> {
 }
 
 async fn mysql_count(app: &TestApp<MySqlPool>, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
+    sqlx::query_scalar(&own_tables_in(&app.db_pool, sql).await)
         .fetch_one(&app.db_pool)
         .await
         .expect("count")
@@ -83,7 +87,7 @@ async fn a_nul_in_a_client_id_is_a_400_on_mysql() {
     let app = spawn_mysql().await;
     refuses_unstorable_client_ids(&app).await;
     assert_eq!(
-        mysql_count(&app, "SELECT count(*) FROM checkpoints").await,
+        mysql_count(&app, "SELECT count(*) FROM uplink.checkpoints").await,
         0
     );
     assert_eq!(mysql_count(&app, "SELECT count(*) FROM lists").await, 0);
@@ -109,7 +113,7 @@ async fn checkpoints_share_the_uploads_per_user_rate_limit() {
     assert!(third.headers().contains_key("retry-after"));
     assert_eq!(error_code(third).await, "rate_limited");
     assert_eq!(
-        app.count("SELECT checkpoint FROM checkpoints").await,
+        app.count("SELECT checkpoint FROM uplink.checkpoints").await,
         2,
         "the refused request did not advance the checkpoint"
     );
@@ -149,7 +153,7 @@ async fn ids_with_whitespace_at_either_end_are_refused_on_mysql() {
 
     assert_eq!(mysql_count(&app, "SELECT count(*) FROM lists").await, 1);
     assert_eq!(
-        mysql_count(&app, "SELECT count(*) FROM uplink_client_progress").await,
+        mysql_count(&app, "SELECT count(*) FROM uplink.client_progress").await,
         1
     );
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::support::app::{TestApp, with_admin_key};
 use crate::support::fixtures::tables_from_yaml;
+use crate::support::mysql::own_tables_in;
 use crate::support::responses::error_code;
 
 const TABLES: &str = "write:\n  tables:\n    items: {}\n";
@@ -57,11 +58,11 @@ async fn the_byte_cap_holds_on_postgres() {
         "the third is over the cap"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         2
     );
     let stored = app
-        .count("SELECT sum(octet_length(entries::text))::bigint FROM uplink_dead_letters")
+        .count("SELECT sum(octet_length(entries::text))::bigint FROM uplink.dead_letters")
         .await;
     assert!(stored <= CAP as i64, "{stored} bytes stored");
     // Another user is not affected by mallory's letters.
@@ -88,12 +89,12 @@ async fn the_byte_cap_holds_on_mysql() {
         vec![200, 200, 429, 429],
         "the third is over the cap"
     );
-    let (rows, bytes): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), CAST(coalesce(sum(LENGTH(entries)), 0) AS SIGNED) FROM uplink_dead_letters",
+    let sql = own_tables_in(
+        &app.db_pool,
+        "SELECT count(*), CAST(coalesce(sum(LENGTH(entries)), 0) AS SIGNED) FROM uplink.dead_letters",
     )
-    .fetch_one(&app.db_pool)
-    .await
-    .unwrap();
+    .await;
+    let (rows, bytes): (i64, i64) = sqlx::query_as(&sql).fetch_one(&app.db_pool).await.unwrap();
     assert_eq!(rows, 2);
     assert!(bytes <= CAP as i64, "{bytes} bytes stored");
 }

@@ -1121,7 +1121,7 @@ async fn the_example_app_keeps_each_users_lists_and_todos_their_own() {
 
     assert_eq!(rows().await, before, "Alice's list and todo are unchanged");
     let dead: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM uplink_dead_letters WHERE user_id = 'bob' AND code = 'forbidden'",
+        "SELECT count(*) FROM uplink.dead_letters WHERE user_id = 'bob' AND code = 'forbidden'",
     )
     .fetch_one(&app.db_pool)
     .await

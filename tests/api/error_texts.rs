@@ -63,7 +63,7 @@ async fn an_undecodable_body_gets_a_plain_message() {
     assert_eq!((status, code.as_str()), (400, "invalid_gzip"), "{message}");
     assert!(message.contains("gzip"), "{message}");
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         0
     );
 }

@@ -254,7 +254,7 @@ fn body(client_id: &str, entries: &[Entry]) -> String {
 }
 
 async fn dead_letters<P: Backend>(app: &TestApp<P>) -> i64 {
-    app.text("SELECT COUNT(*) FROM uplink_dead_letters")
+    app.text("SELECT COUNT(*) FROM uplink.dead_letters")
         .await
         .and_then(|n| n.parse().ok())
         .unwrap()

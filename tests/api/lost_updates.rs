@@ -167,9 +167,11 @@ async fn an_update_without_a_time_does_not_overwrite_a_newer_row<P: Backend>(sch
             .is_some()
     );
     assert_eq!(
-        app.text("SELECT COUNT(*) FROM write_conflicts WHERE conflict_type = 'timestamp_required'")
-            .await
-            .as_deref(),
+        app.text(
+            "SELECT COUNT(*) FROM uplink.write_conflicts WHERE conflict_type = 'timestamp_required'"
+        )
+        .await
+        .as_deref(),
         Some("3")
     );
 

@@ -32,6 +32,7 @@ mod mysql_keys;
 mod no_wedge;
 mod openapi;
 mod own_tables;
+mod own_tables_move;
 mod policies;
 mod policy_properties;
 mod reliability;

@@ -251,7 +251,7 @@ async fn a_scrape_never_counts_dead_letters_the_periodic_job_does() {
     let app = TestApp::builder()
         .schema(fixture_schema())
         .seed(
-            "INSERT INTO uplink_dead_letters (user_id, entries, code, message) \
+            "INSERT INTO uplink.dead_letters (user_id, entries, code, message) \
              VALUES ('alice', '[]', 'forbidden', 'stored before start')",
         )
         .config(|s| {
@@ -277,7 +277,7 @@ async fn a_scrape_never_counts_dead_letters_the_periodic_job_does() {
         "scrapes do not query the database: {scrapes:?}"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         2
     );
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::support::app::{TestApp, test_settings};
 use crate::support::fixtures::tables_from_yaml;
+use crate::support::mysql::own_tables_in;
 use crate::support::responses::error_code;
 
 const SCHEMA: &str = r#"
@@ -52,7 +53,8 @@ async fn scalar<T>(app: &TestApp<MySqlPool>, sql: &str) -> T
 where
     T: for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql> + Send + Unpin,
 {
-    sqlx::query_scalar(sql)
+    let sql = own_tables_in(&app.db_pool, sql).await;
+    sqlx::query_scalar(&sql)
         .fetch_one(&app.db_pool)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -219,7 +221,7 @@ async fn a_row_locked_past_the_lock_wait_timeout_answers_503_and_applies_later()
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");
     holder.rollback().await.unwrap();
-    let progress: i64 = scalar(&app, "SELECT count(*) FROM uplink_client_progress").await;
+    let progress: i64 = scalar(&app, "SELECT count(*) FROM uplink.client_progress").await;
     assert_eq!(progress, 0, "the 503 request recorded nothing");
 
     let (status, report) = app.post_batch(&token, &body).await;
@@ -262,7 +264,7 @@ async fn a_stale_version_is_recorded_and_the_server_row_kept() {
     assert_eq!((content.as_str(), version), ("v2", 2));
     let recorded: i64 = scalar(
         &app,
-        "SELECT count(*) FROM write_conflicts WHERE conflict_type = 'stale_version' \
+        "SELECT count(*) FROM uplink.write_conflicts WHERE conflict_type = 'stale_version' \
          AND JSON_EXTRACT(client_data, '$.content') = 'stale'",
     )
     .await;
@@ -291,7 +293,7 @@ async fn a_replayed_batch_is_applied_once_and_reported_as_duplicates() {
     assert_eq!(qty, 40, "a replay writes nothing");
     let progress: i64 = scalar(
         &app,
-        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'alice' AND client_id = 'device-1'",
+        "SELECT last_op_id FROM uplink.client_progress WHERE user_id = 'alice' AND client_id = 'device-1'",
     )
     .await;
     assert_eq!(progress, 2);
@@ -393,13 +395,14 @@ async fn a_rejected_transaction_is_dead_lettered_and_the_rest_applied() {
         .await
         .unwrap();
     assert_eq!(rows, vec![good]);
-    let (code, failed_op_id, entries): (String, i64, String) = sqlx::query_as(
-        "SELECT CAST(code AS CHAR), failed_op_id, CAST(entries AS CHAR) FROM uplink_dead_letters \
+    let sql = own_tables_in(
+        &app.db_pool,
+        "SELECT CAST(code AS CHAR), failed_op_id, CAST(entries AS CHAR) FROM uplink.dead_letters \
          WHERE user_id = 'alice'",
     )
-    .fetch_one(&app.db_pool)
-    .await
-    .unwrap();
+    .await;
+    let (code, failed_op_id, entries): (String, i64, String) =
+        sqlx::query_as(&sql).fetch_one(&app.db_pool).await.unwrap();
     assert_eq!((code.as_str(), failed_op_id), ("invalid_value", 3));
     let entries: Value = serde_json::from_str(&entries).unwrap();
     assert_eq!(entries.as_array().map(Vec::len), Some(2), "{entries}");

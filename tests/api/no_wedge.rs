@@ -233,7 +233,7 @@ async fn unclassified_errors_reject_one_entry<P: Backend>(schema: &str, refused:
         Some("3")
     );
     assert_eq!(
-        app.text("SELECT COUNT(*) FROM uplink_dead_letters")
+        app.text("SELECT COUNT(*) FROM uplink.dead_letters")
             .await
             .as_deref(),
         Some("2")

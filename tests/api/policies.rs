@@ -246,7 +246,7 @@ mod versions {
                 .unwrap();
         assert_eq!((content.as_str(), version), ("alice's", 2));
         let (kind, client, server, user): (String, Value, Value, String) = sqlx::query_as(
-            "SELECT conflict_type, client_data, server_data, user_id FROM write_conflicts",
+            "SELECT conflict_type, client_data, server_data, user_id FROM uplink.write_conflicts",
         )
         .fetch_one(&app.db_pool)
         .await
@@ -288,7 +288,7 @@ mod versions {
             2
         );
         assert_eq!(
-            scalar::<i64>(&app, "SELECT count(*) FROM write_conflicts").await,
+            scalar::<i64>(&app, "SELECT count(*) FROM uplink.write_conflicts").await,
             7
         );
     }
@@ -337,7 +337,7 @@ mod versions_required {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM write_conflicts WHERE conflict_type = 'version_required'"
+                "SELECT count(*) FROM uplink.write_conflicts WHERE conflict_type = 'version_required'"
             )
             .await,
             3
@@ -387,7 +387,7 @@ mod versions_required {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'version_required'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE code = 'version_required'"
             )
             .await,
             1
@@ -422,7 +422,7 @@ mod timestamps {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM write_conflicts WHERE conflict_type = 'stale_update'"
+                "SELECT count(*) FROM uplink.write_conflicts WHERE conflict_type = 'stale_update'"
             )
             .await,
             1
@@ -513,7 +513,7 @@ mod orders {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'row_locked'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE code = 'row_locked'"
             )
             .await,
             2
@@ -569,7 +569,7 @@ mod orders {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'invalid_transition'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE code = 'invalid_transition'"
             )
             .await,
             4
@@ -647,7 +647,7 @@ mod insert_only {
         assert_eq!(again["results"][0]["status"], "conflict");
         assert_eq!(code_of(&again), Some("already_exists"));
         assert_eq!(
-            scalar::<i64>(&app, "SELECT count(*) FROM uplink_dead_letters").await,
+            scalar::<i64>(&app, "SELECT count(*) FROM uplink.dead_letters").await,
             2,
             "only the PATCH and the DELETE are dead letters"
         );
@@ -740,7 +740,7 @@ mod ownership {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'forbidden'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'"
             )
             .await,
             TRIALS as i64
@@ -800,7 +800,7 @@ mod ownership {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE code = 'forbidden'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'"
             )
             .await,
             TRIALS as i64
@@ -863,7 +863,7 @@ mod ownership {
         assert_eq!(
             scalar::<i64>(
                 &app,
-                "SELECT count(*) FROM uplink_dead_letters WHERE user_id = 'bob'"
+                "SELECT count(*) FROM uplink.dead_letters WHERE user_id = 'bob'"
             )
             .await,
             3

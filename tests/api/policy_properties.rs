@@ -12,6 +12,7 @@ use sqlx::{MySqlPool, PgPool};
 
 use crate::support::app::TestApp;
 use crate::support::fixtures::tables_from_yaml;
+use crate::support::mysql::own_tables_in;
 
 const SCHEMA: &str = "
 CREATE TABLE docs (id text PRIMARY KEY, owner_id text, body text CHECK (body <> 'bad'),
@@ -201,8 +202,8 @@ impl PolicyDatabase for PgPool {
 
     async fn clear(&self) {
         sqlx::query(
-            "TRUNCATE docs, cards, tasks, events, write_conflicts, uplink_dead_letters, \
-             uplink_client_progress",
+            "TRUNCATE docs, cards, tasks, events, uplink.write_conflicts, uplink.dead_letters, \
+             uplink.client_progress",
         )
         .execute(self)
         .await
@@ -220,9 +221,9 @@ impl PolicyDatabase for PgPool {
                 'events', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM events t),
                 'conflicts', (SELECT COALESCE(jsonb_agg(to_jsonb(c) - 'id' - 'created_at'
                                   ORDER BY c.created_at, c.client_id, c.op_id), '[]')
-                              FROM write_conflicts c),
+                              FROM uplink.write_conflicts c),
                 'dead_letters', (SELECT COALESCE(jsonb_agg(to_jsonb(d) - 'id' - 'created_at' ORDER BY d.id), '[]')
-                                 FROM uplink_dead_letters d))",
+                                 FROM uplink.dead_letters d))",
         )
         .fetch_one(self)
         .await
@@ -342,13 +343,13 @@ impl PolicyDatabase for MySqlPool {
     type State = Vec<String>;
 
     async fn clear(&self) {
-        sqlx::raw_sql(
-            "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM write_conflicts; \
-             DELETE FROM uplink_dead_letters; DELETE FROM uplink_client_progress",
+        let sql = own_tables_in(
+            self,
+            "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM uplink.write_conflicts; \
+             DELETE FROM uplink.dead_letters; DELETE FROM uplink.client_progress",
         )
-        .execute(self)
-        .await
-        .unwrap();
+        .await;
+        sqlx::raw_sql(&sql).execute(self).await.unwrap();
     }
 
     /// Rows, conflict records and dead letters on MySQL, without generated ids
@@ -362,13 +363,14 @@ impl PolicyDatabase for MySqlPool {
             "SELECT CAST(JSON_OBJECT('id', id, 'kind', kind) AS CHAR) FROM events ORDER BY id",
             "SELECT CAST(JSON_OBJECT('table', table_name, 'row', row_id, 'type', conflict_type, \
              'client', client_data, 'server', server_data, 'user', user_id, 'op_id', op_id) AS CHAR) \
-             FROM write_conflicts ORDER BY client_id, op_id, table_name",
+             FROM uplink.write_conflicts ORDER BY client_id, op_id, table_name",
             "SELECT CAST(JSON_OBJECT('user', user_id, 'code', code, 'entries', entries, 'op_id', \
-             failed_op_id, 'message', message) AS CHAR) FROM uplink_dead_letters ORDER BY id",
+             failed_op_id, 'message', message) AS CHAR) FROM uplink.dead_letters ORDER BY id",
         ];
         let mut state = Vec::new();
         for query in queries {
-            let rows: Vec<String> = sqlx::query_scalar(query).fetch_all(self).await.unwrap();
+            let sql = own_tables_in(self, query).await;
+            let rows: Vec<String> = sqlx::query_scalar(&sql).fetch_all(self).await.unwrap();
             state.push(format!("{query}: {rows:?}"));
         }
         state
@@ -401,7 +403,7 @@ async fn a_refusal_after_a_failing_write_blames_the_failing_write() {
             "one row at a time: {one_row_at_a_time}; {report}"
         );
         let (code, failed_op_id): (String, Option<i64>) =
-            sqlx::query_as("SELECT code, failed_op_id FROM uplink_dead_letters")
+            sqlx::query_as("SELECT code, failed_op_id FROM uplink.dead_letters")
                 .fetch_one(&app.db_pool)
                 .await
                 .unwrap();

@@ -118,7 +118,7 @@ async fn with_postgres_down_uplink_listens_unready_then_serves_once_it_answers()
         .unwrap();
     assert_eq!(body, "hello");
     let migrated: bool =
-        sqlx::query_scalar("SELECT to_regclass('uplink_dead_letters') IS NOT NULL")
+        sqlx::query_scalar("SELECT to_regclass('uplink.dead_letters') IS NOT NULL")
             .fetch_one(&mut db)
             .await
             .unwrap();

@@ -96,7 +96,7 @@ async fn assert_all_refused(app: &TestApp, cases: &[(String, &str, &str)]) {
         "a refused token wrote to the database"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_client_progress WHERE client_id = 'attacker'")
+        app.count("SELECT count(*) FROM uplink.client_progress WHERE client_id = 'attacker'")
             .await,
         0
     );
@@ -132,7 +132,7 @@ async fn forged_and_stale_uplink_tokens_are_refused_on_the_write_path() {
         .execute(&app.db_pool)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM uplink_client_progress")
+    sqlx::query("DELETE FROM uplink.client_progress")
         .execute(&app.db_pool)
         .await
         .unwrap();
@@ -316,7 +316,7 @@ async fn upstream_tokens_from_weak_or_unknown_keys_are_refused_on_the_write_path
     let upstream = with(json!({"iss": ISSUER, "aud": "my-app"}));
     let (status, _, _) = attempt(&app, &sign(&strong, "strong", &upstream)).await;
     assert_eq!(status, 200, "a genuine provider token must be accepted");
-    sqlx::raw_sql("DELETE FROM lists; DELETE FROM uplink_client_progress")
+    sqlx::raw_sql("DELETE FROM lists; DELETE FROM uplink.client_progress")
         .execute(&app.db_pool)
         .await
         .unwrap();

@@ -43,7 +43,7 @@ async fn the_same_batch_twice_applies_once_and_reports_duplicates() {
             .all(|r| r["status"] == "duplicate")
     );
     let last: i64 = sqlx::query_scalar(
-        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'alice' AND client_id = 'device-1'",
+        "SELECT last_op_id FROM uplink.client_progress WHERE user_id = 'alice' AND client_id = 'device-1'",
     )
     .fetch_one(&app.db_pool)
     .await
@@ -175,7 +175,7 @@ async fn a_failing_client_transaction_is_rolled_back_and_dead_lettered_alone() {
     assert_eq!(app.count("SELECT count(*) FROM todos").await, 1);
     // Three dead letters, with their codes and entries.
     let dead: Vec<(String, Option<String>, Value)> = sqlx::query_as(
-        "SELECT code, constraint_name, entries FROM uplink_dead_letters ORDER BY id",
+        "SELECT code, constraint_name, entries FROM uplink.dead_letters ORDER BY id",
     )
     .fetch_all(&app.db_pool)
     .await
@@ -498,7 +498,7 @@ async fn a_dead_letter_replays_once_after_the_cause_is_fixed() {
         ]}))
         .await;
     assert_eq!(report["rejected"], 1, "{report}");
-    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink_dead_letters")
+    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink.dead_letters")
         .fetch_one(&app.db_pool)
         .await
         .unwrap();
@@ -537,7 +537,7 @@ async fn a_dead_letter_replays_once_after_the_cause_is_fixed() {
     let discarded = cli(&app, &["dead-letters", "discard", &id.to_string()]);
     assert!(discarded.status.success());
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         0
     );
 }
@@ -691,7 +691,7 @@ async fn op_ids_that_are_not_positive_are_rejected_not_dropped() {
     assert_eq!(listed(&report), [rejected(0), rejected(-5)], "{report}");
     assert_eq!(list_names(&app).await, ["first"]);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters WHERE code = 'invalid_op_id'")
+        app.count("SELECT count(*) FROM uplink.dead_letters WHERE code = 'invalid_op_id'")
             .await,
         2
     );
@@ -736,7 +736,7 @@ async fn an_op_id_not_above_the_previous_one_rejects_its_transaction_and_a_repla
     );
     assert_eq!(list_names(&app).await, ["a", "d"]);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters WHERE code = 'op_id_not_increasing'")
+        app.count("SELECT count(*) FROM uplink.dead_letters WHERE code = 'op_id_not_increasing'")
             .await,
         2
     );
@@ -755,7 +755,7 @@ async fn an_op_id_not_above_the_previous_one_rejects_its_transaction_and_a_repla
     );
     assert_eq!(list_names(&app).await, ["a", "d"]);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink_dead_letters").await,
+        app.count("SELECT count(*) FROM uplink.dead_letters").await,
         2
     );
 }

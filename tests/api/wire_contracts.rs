@@ -20,7 +20,7 @@ async fn list_name(app: &TestApp, id: &str) -> Option<String> {
 }
 
 async fn dead_letters(app: &TestApp) -> Vec<(String, Value)> {
-    sqlx::query_as("SELECT code, entries FROM uplink_dead_letters ORDER BY id")
+    sqlx::query_as("SELECT code, entries FROM uplink.dead_letters ORDER BY id")
         .fetch_all(&app.db_pool)
         .await
         .unwrap()
@@ -293,7 +293,7 @@ async fn every_sdk_serializer_wire_format_writes_its_rows() {
     ];
     for (body, (client, last_op_id)) in bodies.iter().zip(expected_progress) {
         let last: i64 = sqlx::query_scalar(
-            "SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'alice' AND client_id = $1",
+            "SELECT last_op_id FROM uplink.client_progress WHERE user_id = 'alice' AND client_id = $1",
         )
         .bind(client)
         .fetch_one(&app.db_pool)

@@ -254,7 +254,7 @@ test('a rejected transaction is a backend-handled fatal result: completed, dead-
   assert.equal(psql(uplink.dbUrl, `SELECT count(*) FROM lists WHERE id IN ('${first}', '${second}')`).trim(), '2');
   assert.equal(psql(uplink.dbUrl, `SELECT count(*) FROM todos WHERE id = '${orphan}'`).trim(), '0');
   assert.equal(
-    psql(uplink.dbUrl, `SELECT code FROM uplink_dead_letters WHERE entries->0->>'id' = '${orphan}'`).trim(),
+    psql(uplink.dbUrl, `SELECT code FROM uplink.dead_letters WHERE entries->0->>'id' = '${orphan}'`).trim(),
     'check_violation',
   );
 });

@@ -170,7 +170,7 @@ test('writes from the real SDK arrive in Postgres with their types, and op_ids n
       `op_ids never decrease: ${uploadedOpIds}`);
   }
   const [progress] = rows(
-    `SELECT to_json(last_op_id) FROM uplink_client_progress WHERE user_id = 'sdk-user' AND client_id = '${clientId}'`
+    `SELECT to_json(last_op_id) FROM uplink.client_progress WHERE user_id = 'sdk-user' AND client_id = '${clientId}'`
   );
   assert.equal(progress, Math.max(...uploadedOpIds));
   assert.equal(rows(`SELECT to_json(name) FROM lists`)[0], 'Renamed after reopen');

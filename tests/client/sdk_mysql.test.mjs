@@ -57,6 +57,11 @@ const logger = {
   },
 };
 
+/** The database where uplink keeps its own tables, beside the app's. */
+function ownTables() {
+  return `\`${new URL(uplink.dbUrl).pathname.replace(/^\//, '')}_uplink\``;
+}
+
 function rows(sql) {
   return mysql(uplink.dbUrl, sql)
     .split('\n')
@@ -141,11 +146,11 @@ test('writes from the real SDK arrive in MySQL with their types; a refused one i
     [[stray, 'check_violation']]
   );
   const [letter] = rows(
-    `SELECT JSON_OBJECT('code', code, 'user', user_id) FROM uplink_dead_letters`
+    `SELECT JSON_OBJECT('code', code, 'user', user_id) FROM ${ownTables()}.dead_letters`
   );
   assert.deepEqual(letter, { code: 'check_violation', user: 'sdk-user' });
   const [progress] = rows(
-    `SELECT last_op_id FROM uplink_client_progress WHERE user_id = 'sdk-user' AND client_id = '${await db.getClientId()}'`
+    `SELECT last_op_id FROM ${ownTables()}.client_progress WHERE user_id = 'sdk-user' AND client_id = '${await db.getClientId()}'`
   );
   assert.ok(progress > 0, 'the client progress is kept');
   await db.close();

@@ -4,21 +4,22 @@
 use sqlx::MySqlConnection;
 use uuid::Uuid;
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 use crate::store::conflicts::NewConflict;
 
 /// Records conflicts of one batch (inside its transaction).
 pub async fn record(
     conn: &mut MySqlConnection,
+    own: &Own,
     conflicts: &[NewConflict<'_>],
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<(), DbFailure> {
     for conflict in conflicts {
         sqlx::query(
-            "INSERT INTO write_conflicts \
+            &format!("INSERT INTO {conflicts} \
              (id, table_name, row_id, conflict_type, client_data, server_data, user_id, client_id, op_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", conflicts = own.conflicts),
         )
         .bind(Uuid::new_v4().to_string())
         .bind(conflict.table_name)

@@ -5,16 +5,21 @@ use std::time::Duration;
 
 use sqlx::{MySqlConnection, MySqlPool};
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
 
 /// Serialises the callers that count and then insert one user's dead
 /// letters, until the transaction ends: the user's lock row.
-pub async fn lock_user(conn: &mut MySqlConnection, user_id: &str) -> Result<(), DbFailure> {
-    sqlx::query(
-        "INSERT INTO uplink_dead_letter_users (user_id) VALUES (?) \
+pub async fn lock_user(
+    conn: &mut MySqlConnection,
+    own: &Own,
+    user_id: &str,
+) -> Result<(), DbFailure> {
+    sqlx::query(&format!(
+        "INSERT INTO {dead_letter_users} (user_id) VALUES (?) \
          ON DUPLICATE KEY UPDATE user_id = user_id",
-    )
+        dead_letter_users = own.dead_letter_users
+    ))
     .bind(user_id)
     .execute(conn)
     .await
@@ -26,14 +31,16 @@ pub async fn lock_user(conn: &mut MySqlConnection, user_id: &str) -> Result<(), 
 /// summed) over at most `max_rows` of them.
 pub async fn pending_usage(
     conn: &mut MySqlConnection,
+    own: &Own,
     user_id: &str,
     max_rows: u32,
 ) -> Result<PendingUsage, DbFailure> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT count(*) AS `rows`, CAST(coalesce(sum(size_bytes), 0) AS SIGNED) AS bytes \
-         FROM (SELECT size_bytes FROM uplink_dead_letters \
+         FROM (SELECT size_bytes FROM {dead_letters} \
          WHERE user_id = ? AND replayed_at IS NULL LIMIT ?) AS capped",
-    )
+        dead_letters = own.dead_letters
+    ))
     .bind(user_id)
     .bind(i64::from(max_rows))
     .fetch_one(conn)
@@ -43,12 +50,13 @@ pub async fn pending_usage(
 
 pub async fn insert(
     conn: &mut MySqlConnection,
+    own: &Own,
     letter: &NewDeadLetter<'_>,
 ) -> Result<(), DbFailure> {
     sqlx::query(
-        "INSERT INTO uplink_dead_letters \
+        &format!("INSERT INTO {dead_letters} \
          (user_id, client_id, tx_id, entries, code, `sqlstate`, constraint_name, column_name, message, failed_op_id, size_bytes) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", dead_letters = own.dead_letters),
     )
     .bind(letter.user_id)
     .bind(letter.client_id)
@@ -68,11 +76,16 @@ pub async fn insert(
 }
 
 /// Deletes dead letters created more than `retention` ago; returns how many.
-pub async fn delete_expired(db: &MySqlPool, retention: Duration) -> Result<u64, DbFailure> {
-    let result = sqlx::query(
-        "DELETE FROM uplink_dead_letters \
+pub async fn delete_expired(
+    db: &MySqlPool,
+    own: &Own,
+    retention: Duration,
+) -> Result<u64, DbFailure> {
+    let result = sqlx::query(&format!(
+        "DELETE FROM {dead_letters} \
          WHERE created_at < CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND",
-    )
+        dead_letters = own.dead_letters
+    ))
     .bind(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX))
     .execute(db)
     .await?;
@@ -80,9 +93,12 @@ pub async fn delete_expired(db: &MySqlPool, retention: Duration) -> Result<u64, 
 }
 
 /// Pending dead letters of every user (for the metrics gauge).
-pub async fn count_all_pending(db: &MySqlPool) -> Result<i64, DbFailure> {
-    sqlx::query_scalar("SELECT count(*) FROM uplink_dead_letters WHERE replayed_at IS NULL")
-        .fetch_one(db)
-        .await
-        .map_err(DbFailure::from)
+pub async fn count_all_pending(db: &MySqlPool, own: &Own) -> Result<i64, DbFailure> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {dead_letters} WHERE replayed_at IS NULL",
+        dead_letters = own.dead_letters
+    ))
+    .fetch_one(db)
+    .await
+    .map_err(DbFailure::from)
 }

@@ -2,27 +2,30 @@
 
 use sqlx::{MySqlConnection, MySqlPool};
 
-use crate::db::DbFailure;
+use crate::db::{DbFailure, Own};
 
 /// Locks the client's progress row (creating it) and returns its `last_op_id`.
 pub async fn lock(
     conn: &mut MySqlConnection,
+    own: &Own,
     user_id: &str,
     client_id: &str,
 ) -> Result<i64, DbFailure> {
     // The no-op update takes the row's exclusive lock whether the row is
     // new or not; the read after it sees the locked row.
-    sqlx::query(
-        "INSERT INTO uplink_client_progress (user_id, client_id, last_op_id) VALUES (?, ?, 0) \
+    sqlx::query(&format!(
+        "INSERT INTO {progress} (user_id, client_id, last_op_id) VALUES (?, ?, 0) \
          ON DUPLICATE KEY UPDATE last_op_id = last_op_id",
-    )
+        progress = own.progress
+    ))
     .bind(user_id)
     .bind(client_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar(
-        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = ? AND client_id = ? FOR UPDATE",
-    )
+    sqlx::query_scalar(&format!(
+        "SELECT last_op_id FROM {progress} WHERE user_id = ? AND client_id = ? FOR UPDATE",
+        progress = own.progress
+    ))
     .bind(user_id)
     .bind(client_id)
     .fetch_one(conn)
@@ -33,15 +36,17 @@ pub async fn lock(
 /// Raises the client's `last_op_id` to `last_op_id` (never lowers it).
 pub async fn advance(
     conn: &mut MySqlConnection,
+    own: &Own,
     user_id: &str,
     client_id: &str,
     last_op_id: i64,
 ) -> Result<(), DbFailure> {
-    sqlx::query(
-        "UPDATE uplink_client_progress \
+    sqlx::query(&format!(
+        "UPDATE {progress} \
          SET last_op_id = GREATEST(last_op_id, ?), updated_at = CURRENT_TIMESTAMP(6) \
          WHERE user_id = ? AND client_id = ?",
-    )
+        progress = own.progress
+    ))
     .bind(last_op_id)
     .bind(user_id)
     .bind(client_id)
@@ -55,12 +60,14 @@ pub async fn advance(
 /// never seen.
 pub async fn last_op_id(
     db: &MySqlPool,
+    own: &Own,
     user_id: &str,
     client_id: &str,
 ) -> Result<Option<i64>, DbFailure> {
-    sqlx::query_scalar(
-        "SELECT last_op_id FROM uplink_client_progress WHERE user_id = ? AND client_id = ?",
-    )
+    sqlx::query_scalar(&format!(
+        "SELECT last_op_id FROM {progress} WHERE user_id = ? AND client_id = ?",
+        progress = own.progress
+    ))
     .bind(user_id)
     .bind(client_id)
     .fetch_optional(db)

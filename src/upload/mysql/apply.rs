@@ -37,7 +37,7 @@ pub async fn apply_in(
         .as_deref()
         .filter(|_| options.track_progress);
     let high_water = match client_id {
-        Some(client_id) => Some(progress::lock(conn, user_id, client_id).await?),
+        Some(client_id) => Some(progress::lock(conn, options.own, user_id, client_id).await?),
         None => None,
     };
     let (mut work, new_high_water) = prepare_work(allowed, batch, high_water);
@@ -74,7 +74,7 @@ pub async fn apply_in(
     if let (Some(client_id), Some(mark)) = (client_id, new_high_water)
         && Some(mark) != high_water
     {
-        progress::advance(conn, user_id, client_id, mark).await?;
+        progress::advance(conn, options.own, user_id, client_id, mark).await?;
     }
     Ok(report)
 }
@@ -115,14 +115,14 @@ async fn bookkeeping(
     let client_id = batch.client_id.as_deref();
     let conflicts = recorded(batch, outcomes);
     if !conflicts.is_empty() {
-        conflicts::record(conn, &conflicts, user_id, client_id).await?;
+        conflicts::record(conn, options.own, &conflicts, user_id, client_id).await?;
     }
     let rejected = rejected(batch, outcomes);
     let Some(cap) = options.dead_letters.filter(|_| !rejected.is_empty()) else {
         return Ok(());
     };
-    dead_letters::lock_user(conn, user_id).await?;
-    let pending = dead_letters::pending_usage(conn, user_id, cap.rows).await?;
+    dead_letters::lock_user(conn, options.own, user_id).await?;
+    let pending = dead_letters::pending_usage(conn, options.own, user_id, cap.rows).await?;
     let entries: Vec<String> = rejected.iter().map(entries_text).collect();
     let letters: Vec<_> = rejected
         .iter()
@@ -131,7 +131,7 @@ async fn bookkeeping(
         .collect();
     room_for(&letters, cap, pending, user_id)?;
     for letter in &letters {
-        dead_letters::insert(conn, letter).await?;
+        dead_letters::insert(conn, options.own, letter).await?;
     }
     Ok(())
 }

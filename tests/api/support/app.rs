@@ -96,6 +96,17 @@ impl TestApp {
 }
 
 impl<Pool> TestApp<Pool> {
+    /// Where this app keeps uplink's own tables (`Own::progress`, …).
+    pub fn own(&self) -> uplink::db::Own {
+        let kind = self.settings.database_kind();
+        let name = uplink::db::own::schema_name(
+            self.settings.database.uplink_schema.as_deref(),
+            kind,
+            Some(&self.db_name),
+        );
+        uplink::db::Own::new(kind, &name)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -233,9 +244,11 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         let database = fresh_database(&self.schema).await;
+        let settings = test_settings(&database.url);
         if !self.seed.is_empty() {
-            uplink::db::migrate::MIGRATOR
-                .run(&database.pool)
+            let db = uplink::db::pool::connect(&settings.database, &database.url)
+                .expect("a pool for uplink's migrations");
+            uplink::db::migrate::run(&db)
                 .await
                 .expect("uplink's migrations");
             for sql in &self.seed {
@@ -245,7 +258,6 @@ impl TestAppBuilder {
                     .expect("seed uplink's tables");
             }
         }
-        let settings = test_settings(&database.url);
         self.start(settings, database.pool, database.url, database.name)
             .await
     }

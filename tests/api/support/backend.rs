@@ -63,7 +63,9 @@ impl Backend for MySqlPool {
         builder.spawn_mysql_error().await
     }
 
+    /// uplink's tables written `uplink.<table>`, as on Postgres.
     async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let sql = &super::mysql::own_tables_in(self, sql).await;
         let rows = sqlx::query(sql)
             .fetch_all(self)
             .await

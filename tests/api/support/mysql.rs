@@ -16,6 +16,21 @@ pub fn server_url() -> String {
     )
 }
 
+/// `sql` with uplink's tables, written `uplink.<table>` as on Postgres, in
+/// the database where uplink keeps them beside `pool`'s (by default).
+pub async fn own_tables_in(pool: &MySqlPool, sql: &str) -> String {
+    let app: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(pool)
+        .await
+        .expect("the test database's name");
+    let own = uplink::db::own::schema_name(
+        None,
+        uplink::config::sections::DatabaseKind::MySql,
+        Some(&app),
+    );
+    sql.replace("uplink.", &format!("`{own}`."))
+}
+
 /// A fresh database with the app's tables loaded.
 pub struct TestMySqlDatabase {
     pub name: String,
