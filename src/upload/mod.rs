@@ -27,6 +27,7 @@ mod mysql;
 mod plan;
 mod policy;
 mod prepared;
+mod probe;
 mod rejection;
 mod replay;
 pub mod report;

@@ -96,7 +96,7 @@ impl RunEntries for PgConnection {
         &mut self,
         prepared: &Prepared<'_, '_>,
     ) -> impl Future<Output = Result<Option<(String, String)>, sqlx::Error>> + Send {
-        sql::refused_column(self, prepared)
+        super::probe::refused_column(self, prepared)
     }
 }
 
