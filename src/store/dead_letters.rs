@@ -1,4 +1,4 @@
-//! `uplink_dead_letters`: rejected client transactions, stored durably for
+//! `dead_letters` (in uplink's schema): rejected client transactions, stored durably for
 //! operators to list, inspect, replay or discard (CLI and admin API share
 //! these functions).
 

@@ -1,4 +1,4 @@
-//! `uplink_client_progress`: the highest applied `op_id` per (user, client),
+//! `client_progress` (in uplink's schema): the highest applied `op_id` per (user, client),
 //! kept in the same database transaction as the writes it covers. The row
 //! lock taken by `lock` serialises concurrent requests of one client, on any
 //! replica.

@@ -239,7 +239,7 @@ async fn unknown_and_hostile_names_are_rejected_per_entry_and_never_reach_sql() 
         "public.lists",
         "lists;",
         "lіsts", // Cyrillic i
-        "uplink_client_progress",
+        "client_progress",
         &"x".repeat(10_000),
     ];
     let hostile_columns = [
@@ -566,7 +566,7 @@ async fn schema_prints_an_allow_list_for_the_live_database() {
         "the row id is not a client column:\n{yaml}"
     );
     assert!(
-        !yaml.contains("uplink_client_progress:\n      columns"),
+        !yaml.contains("client_progress:\n      columns"),
         "uplink's own tables have no `id` key"
     );
 }

@@ -71,7 +71,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
 
     const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.jpg`);
     assert.equal(sha256(fs.readFileSync(stored)), sha256(bytes), 'bytes in the store');
-    assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM attachments WHERE id = '${id}'`).trim(), 'uploaded 100000');
+    assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM uplink.attachments WHERE id = '${id}'`).trim(), 'uploaded 100000');
     const downloaded = await adapter.downloadFile(record);
     assert.equal(sha256(downloaded), sha256(bytes));
 
@@ -89,7 +89,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
     const id = randomUUID();
     const record = { id, filename: `${id}.pdf`, state: AttachmentState.QUEUED_UPLOAD };
     await adapterFor('alice').uploadFile(new TextEncoder().encode('%PDF-1.7').buffer, record);
-    assert.equal(psql(uplink.dbUrl, `SELECT content_type FROM attachments WHERE id = '${id}'`).trim(), 'application/pdf');
+    assert.equal(psql(uplink.dbUrl, `SELECT content_type FROM uplink.attachments WHERE id = '${id}'`).trim(), 'application/pdf');
   });
 
   test("another user's upload under the same id is their own; the owner's file is untouched", async () => {
@@ -197,12 +197,12 @@ describe('clients/typescript/attachments.ts against uplink', () => {
         },
       });
       await eventually(async () => (await stateOf(phone.db, saved.id)) === AttachmentState.SYNCED);
-      assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM attachments WHERE id = '${saved.id}'`).trim(), 'uploaded 50000');
+      assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM uplink.attachments WHERE id = '${saved.id}'`).trim(), 'uploaded 50000');
       // The todo reached Postgres naming the uploaded attachment, owned by alice.
       await phone.connector.uploadData(phone.db);
       assert.equal((await phone.db.getUploadQueueStats()).count, 0, 'the list and the todo went in one request');
       assert.equal(
-        psql(uplink.dbUrl, `SELECT t.created_by || ' ' || a.owner_id || ' ' || a.state FROM todos t JOIN attachments a ON a.id::text = t.photo_id WHERE t.id = '${todoId}'`).trim(),
+        psql(uplink.dbUrl, `SELECT t.created_by || ' ' || a.owner_id || ' ' || a.state FROM todos t JOIN uplink.attachments a ON a.id::text = t.photo_id WHERE t.id = '${todoId}'`).trim(),
         'alice alice uploaded',
       );
       assert.equal(tokenRequests, 1, 'rows and files of one device share one token');
@@ -222,7 +222,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
           await tx.execute('DELETE FROM todos WHERE photo_id = ?', [saved.id]);
         },
       });
-      await eventually(() => psql(uplink.dbUrl, `SELECT state FROM attachments WHERE id = '${saved.id}'`).trim() === 'deleted');
+      await eventually(() => psql(uplink.dbUrl, `SELECT state FROM uplink.attachments WHERE id = '${saved.id}'`).trim() === 'deleted');
     } finally {
       for (const { db, queue } of devices) {
         await queue.stopSync();

@@ -1,4 +1,4 @@
-//! `uplink_dead_letters` on MySQL (see `store::dead_letters`): stored by the
+//! `dead_letters` on MySQL (see `store::dead_letters`): stored by the
 //! write path and swept by retention; listing and replay are Postgres-only.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `uplink_client_progress` on MySQL (see `store::progress`).
+//! `client_progress` on MySQL (see `store::progress`).
 
 use sqlx::{MySqlConnection, MySqlPool};
 
