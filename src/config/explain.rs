@@ -6,8 +6,9 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use super::environment::Environment;
 use super::error::ConfigError;
-use super::{Environment, LogFormat};
+use super::sections::LogFormat;
 use crate::attachments::settings::{ReadPolicy, StorageKind};
 use crate::auth::alg::KeyAlg;
 use crate::auth::settings::IdentityMode;
