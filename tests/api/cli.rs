@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::support::database::{create_database, database_url};
+use crate::support::database::{create_database, database_url, migrate};
 use crate::support::process::{ServerProcess, uplink_command};
 
 /// A database URL nothing listens on.
@@ -169,7 +169,7 @@ async fn check_config_passes_a_table_the_database_has() {
         .execute(&pool)
         .await
         .unwrap();
-    uplink::db::migrate::MIGRATOR.run(&pool).await.unwrap();
+    migrate(&url).await;
     let config =
         std::env::temp_dir().join(format!("uplink-cli-{}.yaml", uuid::Uuid::new_v4().simple()));
     std::fs::write(

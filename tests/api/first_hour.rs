@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::app::{TestApp, spawn_app};
-use crate::support::database::{create_database, database_url};
+use crate::support::database::{create_database, database_url, migrate};
 use crate::support::process::ServerProcess;
 
 #[tokio::test]
@@ -82,8 +82,7 @@ async fn the_log_has_client_errors_at_info_with_code_and_message_and_no_notices(
     // Migrated before: the start's own migration run meets uplink's tables
     // (`relation "_sqlx_migrations" already exists, skipping`).
     let url = database_url(&create_database().await);
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    uplink::db::migrate::MIGRATOR.run(&pool).await.unwrap();
+    migrate(&url).await;
     let server = ServerProcess::spawn(&url, &[], Some(&log));
     server.wait_for("/health/ready").await;
     let client = reqwest::Client::new();

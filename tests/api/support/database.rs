@@ -98,3 +98,14 @@ impl Outage {
         .expect("ALTER DATABASE … ALLOW_CONNECTIONS");
     }
 }
+
+/// Runs uplink's migrations on the database at `url`, as `uplink migrate`
+/// does (into uplink's own schema).
+pub async fn migrate(url: &str) {
+    let settings = super::app::test_settings(url);
+    let db = uplink::db::pool::connect(&settings.database, url).expect("a pool");
+    uplink::db::migrate::run(&db)
+        .await
+        .expect("uplink's migrations");
+    db.close().await;
+}
