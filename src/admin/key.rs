@@ -46,7 +46,7 @@ impl Admin {
             ));
         };
         let digest = Sha256::digest(presented.as_bytes());
-        if bool::from(digest.as_slice().ct_eq(expected)) {
+        if bool::from(digest[..].ct_eq(expected)) {
             Ok(AdminKey(()))
         } else {
             Err(ApiError::new(

@@ -215,8 +215,8 @@ impl PrivateKey {
                 json!({
                     "kty": "EC",
                     "crv": "P-256",
-                    "x": B64.encode(point.x().map(|x| x.as_slice()).unwrap_or_default()),
-                    "y": B64.encode(point.y().map(|y| y.as_slice()).unwrap_or_default()),
+                    "x": B64.encode(point.x().map(|x| &x[..]).unwrap_or_default()),
+                    "y": B64.encode(point.y().map(|y| &y[..]).unwrap_or_default()),
                 })
             }
             Self::Rsa(key) => json!({
