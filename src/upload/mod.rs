@@ -57,6 +57,8 @@ pub use coerce::coerce;
 pub use jsonb::jsonb_safe;
 #[doc(hidden)]
 pub use policy::Stored;
+#[doc(hidden)]
+pub use policy::probe::{Decision, decide_batch};
 
 use apply::{Apply, Mode, apply_in};
 use envelope::Batch;

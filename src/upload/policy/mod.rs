@@ -17,6 +17,8 @@
 mod check;
 mod decide;
 mod guard;
+#[doc(hidden)]
+pub mod probe;
 pub mod resolve;
 mod row;
 mod set;
