@@ -64,9 +64,11 @@ impl Application {
                 |listener| {
                     let handle = listener.server.handle();
                     tokio::spawn(listener.server);
-                    state
-                        .metrics
-                        .spawn_refresh(state.settings.metrics.refresh_interval);
+                    upload::dead_letter::spawn_pending_gauge(
+                        state.db.clone(),
+                        state.metrics.clone(),
+                        state.settings.metrics.refresh_interval,
+                    );
                     (handle, listener.port)
                 },
             );

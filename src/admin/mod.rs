@@ -5,6 +5,7 @@
 
 mod key;
 pub mod routes;
+pub mod schemas;
 
 pub use key::{Admin, AdminKey};
 pub use routes::configure;

@@ -142,7 +142,7 @@ pub async fn show_dead_letter(
     security(("admin_key" = [])),
     params(("id" = i64, Path, description = "Dead letter id")),
     responses(
-        (status = 200, description = "Replayed: `outcome` is `applied` (marked replayed) or `rejected` (still failing; kept)", body = crate::openapi::schemas::ReplayResult),
+        (status = 200, description = "Replayed: `outcome` is `applied` (marked replayed) or `rejected` (still failing; kept)", body = crate::admin::schemas::ReplayResult),
         (status = 400, description = "Bad id", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "No such dead letter, or the admin API is disabled", body = crate::error::ErrorBody),
@@ -203,7 +203,7 @@ pub async fn discard_dead_letter(
     tag = "admin",
     security(("admin_key" = [])),
     responses(
-        (status = 200, description = "The app's schema was re-read", body = crate::openapi::schemas::Reloaded),
+        (status = 200, description = "The app's schema was re-read", body = crate::admin::schemas::Reloaded),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),
         (status = 409, description = "The live schema no longer fits `write.tables`; the previous schema stays in use", body = crate::error::ErrorBody),
@@ -254,7 +254,7 @@ pub struct ConflictQuery {
         ("limit" = Option<i64>, Query, description = "How many, newest first (1 to 1000; default 50)", minimum = 1, maximum = 1000),
     ),
     responses(
-        (status = 200, description = "Write conflicts, newest first", body = crate::openapi::schemas::ConflictList),
+        (status = 200, description = "Write conflicts, newest first", body = crate::admin::schemas::ConflictList),
         (status = 400, description = "Bad query", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or wrong admin key", body = crate::error::ErrorBody),
         (status = 404, description = "The admin API is disabled", body = crate::error::ErrorBody),

@@ -17,6 +17,7 @@ mod key_source;
 pub mod keys;
 mod keyset;
 pub(crate) mod routes;
+pub mod schemas;
 pub mod settings;
 mod signer;
 mod state;

@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     description = "Who the presented token belongs to (to check a client or provider setup).",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The token's user and claims", body = crate::openapi::schemas::Me),
+        (status = 200, description = "The token's user and claims", body = crate::auth::schemas::Me),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
         (status = 503, description = "The identity provider's keys are unreachable", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -39,7 +39,7 @@ async fn me(user: AuthUser) -> HttpResponse {
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "credentials",
     description = "Public keys for the PowerSync Service (`client_auth.jwks_uri`). Cached 5 minutes.",
-    responses((status = 200, description = "Every configured key, signing or not", body = crate::openapi::schemas::Jwks)))]
+    responses((status = 200, description = "Every configured key, signing or not", body = crate::auth::schemas::Jwks)))]
 #[tracing::instrument(skip_all)]
 async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
     HttpResponse::Ok()

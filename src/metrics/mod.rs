@@ -3,11 +3,11 @@
 //! listener of their own (`listener`), never on the API's port.
 //!
 //! Counters are per process; Prometheus sums them over replicas. Gauges that
-//! need the database are refreshed by a periodic job (`pending`), so a
-//! scrape costs the database nothing however often it comes.
+//! need the database are set by a periodic job of the feature that owns
+//! the data (`upload::dead_letter::spawn_pending_gauge`), so a scrape costs
+//! the database nothing however often it comes.
 
 mod listener;
-mod pending;
 mod registry;
 mod settings;
 

@@ -213,13 +213,8 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The database the gauges in `pending` count from.
-    pub(super) fn db(&self) -> &Database {
-        &self.inner.db
-    }
-
     /// Sets the pending dead-letter gauge (the periodic job's count).
-    pub(super) fn set_dead_letters_pending(&self, count: i64) {
+    pub fn set_dead_letters_pending(&self, count: i64) {
         self.inner.dead_letters_pending.set(count);
     }
 

@@ -14,6 +14,7 @@ use super::settings::DeadLetterCap;
 use super::sql::json_string;
 use crate::db::Own;
 use crate::db::pool::Database;
+use crate::metrics::Metrics;
 use crate::store::dead_letters::{self as store, NewDeadLetter, PendingUsage};
 use crate::store::mysql::dead_letters as mysql_store;
 
@@ -207,4 +208,32 @@ pub fn spawn_retention(db: Database, retention: Duration) {
             }
         },
     );
+}
+
+/// Refreshes the pending dead-letter gauge every `interval`, the first time
+/// now: one count per interval per replica, whatever the number of
+/// scrapers (a count per scrape let 48 scrapers slow every user's uploads).
+pub fn spawn_pending_gauge(db: Database, metrics: Metrics, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let count = async {
+                match &db {
+                    Database::Postgres(pool, own) => store::count_all_pending(pool, own).await,
+                    Database::MySql(pool, own) => mysql_store::count_all_pending(pool, own).await,
+                }
+            };
+            // A slow database delays the next refresh, never a scrape: the
+            // gauge keeps its last value meanwhile.
+            match tokio::time::timeout(interval, count).await {
+                Ok(Ok(count)) => metrics.set_dead_letters_pending(count),
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "dead-letter count unavailable for metrics");
+                }
+                Err(_) => tracing::debug!("dead-letter count timed out for metrics"),
+            }
+        }
+    });
 }

@@ -34,6 +34,7 @@ pub mod report;
 pub mod routes;
 mod run;
 pub mod schema;
+pub mod schemas;
 pub mod settings;
 mod spellings;
 mod sql;

@@ -101,7 +101,7 @@ async fn apply(
     responses(
         (status = 200, description = "Processed; per-entry outcomes in `results`, or for the \
             `transactions` shape one result per transaction in `results` and per-entry outcomes in `entries`",
-            body = crate::openapi::schemas::UploadReport),
+            body = crate::upload::schemas::UploadReport),
         (status = 400, description = "Malformed envelope, too many entries (write.max_entries_per_batch) or JSON nested deeper than limits.max_json_depth", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
         (status = 413, description = "Body over server.max_body_bytes", body = crate::error::ErrorBody),
@@ -130,7 +130,7 @@ async fn upload(
 /// The Node demo's `PUT|PATCH|DELETE /api/data` with `{"table", "data": {"id", …}}`.
 #[utoipa::path(put, path = "/api/data", tag = "write", operation_id = "single_put",
     description = "The Node demo's single PUT (insert or replace).",
-    request_body(content = crate::openapi::schemas::SingleOperation, content_type = "application/json"),
+    request_body(content = crate::upload::schemas::SingleOperation, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Processed", body = super::report::Report),
@@ -176,7 +176,7 @@ struct CheckpointBody {
     request_body(content = CheckpointBody, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The new checkpoint", body = crate::openapi::schemas::Checkpoint),
+        (status = 200, description = "The new checkpoint", body = crate::upload::schemas::Checkpoint),
         (status = 400, description = "No client id (`invalid_body`), or one over 256 bytes or with control characters (`invalid_client_id`)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
