@@ -52,10 +52,10 @@ fn output_into_a_pipe_closed_early_ends_quietly() {
 async fn a_dead_letter_list_into_a_pipe_closed_early_ends_quietly() {
     // More lines than a pipe holds (`uplink dead-letters list | head -1`).
     let url = database_url(&create_database().await);
+    migrate(&url).await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    uplink::db::migrate::MIGRATOR.run(&pool).await.unwrap();
     sqlx::raw_sql(
-        "INSERT INTO uplink_dead_letters (user_id, entries, code, message) \
+        "INSERT INTO uplink.dead_letters (user_id, entries, code, message) \
          SELECT 'user-' || n, '[]', 'check_violation', 'refused' FROM generate_series(1, 2000) n",
     )
     .execute(&pool)
