@@ -12,7 +12,6 @@
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -23,7 +22,6 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use futures_util::StreamExt;
 
-use crate::config::Settings;
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::json_depth::json_depth_exceeds;
 
@@ -80,6 +78,15 @@ impl BodyError {
     }
 }
 
+/// What the guard enforces on every body (`server.max_body_bytes`,
+/// `limits.max_json_depth`, `server.body_timeout`), in the app's data.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub max_json_depth: usize,
+    pub timeout: Duration,
+}
+
 /// What `read_body` enforces.
 #[derive(Debug, Clone, Copy)]
 struct BodyRules {
@@ -134,14 +141,14 @@ fn rules_for(req: &ServiceRequest) -> Result<Option<BodyRules>, ApiError> {
     if !has_body || is_file {
         return Ok(None);
     }
-    let Some(settings) = req.app_data::<web::Data<Arc<Settings>>>() else {
+    let Some(limits) = req.app_data::<web::Data<BodyLimits>>() else {
         return Ok(None);
     };
     Ok(Some(BodyRules {
         encoding: encoding(req)?,
-        max_bytes: settings.server.max_body_bytes,
-        max_depth: is_json(req).then_some(settings.limits.max_json_depth),
-        timeout: settings.server.body_timeout,
+        max_bytes: limits.max_bytes,
+        max_depth: is_json(req).then_some(limits.max_json_depth),
+        timeout: limits.timeout,
     }))
 }
 

@@ -11,6 +11,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod sweep;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use uplink::config::Settings;
+use uplink::settings::Settings;
 use uplink::startup::Application;
 use uplink::{db, telemetry, upload};
 
@@ -90,10 +90,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out("migrations applied\n")?;
         }
         Command::CheckConfig => return check_config(cli.config.as_deref()).await,
-        Command::Schema => out(&upload::cli::schema(&settings()?).await?)?,
+        Command::Schema => {
+            let settings = settings()?;
+            let database = db::pool::connect(&settings.database, settings.database_url())?;
+            out(&upload::cli::schema(&database, &settings.write).await?)?;
+        }
         Command::Openapi => out(&uplink::openapi::document())?,
         Command::DeadLetters(command) => {
-            let (text, found) = upload::cli::dead_letters(&settings()?, command).await?;
+            let settings = settings()?;
+            let database = db::pool::connect(&settings.database, settings.database_url())?;
+            let rls = settings.database.rls.as_ref();
+            let (text, found) =
+                upload::cli::dead_letters(&database, &settings.write, rls, command).await?;
             out(&text)?;
             if !found {
                 return Ok(ExitCode::FAILURE);
@@ -103,7 +111,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => {
             // Signing needs no database: database.url may be unset here.
             let settings = Settings::load_without_database(cli.config.as_deref())?;
-            out(&(uplink::auth::cli::token(&settings, args)? + "\n"))?;
+            let token = uplink::auth::cli::token(
+                &settings.auth,
+                settings.environment,
+                &settings.server.data_dir,
+                args,
+            )?;
+            out(&(token + "\n"))?;
         }
         Command::Healthcheck { url } => {
             let url = match url {
@@ -144,7 +158,11 @@ async fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<ExitCode
         eprintln!("warning: {key} {message}");
     }
     out(&(serde_json::to_string_pretty(&settings)? + "\n"))?;
-    match upload::cli::check_database(&settings).await {
+    let check = match db::pool::connect(&settings.database, settings.database_url()) {
+        Ok(database) => upload::cli::check_database(&database, &settings.write).await,
+        Err(err) => upload::cli::DatabaseCheck::Refused(err),
+    };
+    match check {
         upload::cli::DatabaseCheck::Passed(notes) => {
             for note in notes {
                 eprintln!("warning: {note}");

@@ -11,9 +11,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
 use crate::db::pool::Database;
 use crate::error::{self, ApiError, ErrorCode};
+use crate::settings::Settings;
 use crate::telemetry::UplinkRootSpan;
 use crate::{admin, attachments, auth, body, health, limits, metrics, openapi, upload};
 
@@ -226,19 +226,32 @@ impl AppState {
         db: Database,
         db_reachable: bool,
     ) -> anyhow::Result<Self> {
-        let auth = auth::Auth::build(&settings).await?;
+        let auth = auth::Auth::build(
+            &settings.auth,
+            settings.environment,
+            &settings.server.data_dir,
+        )
+        .await?;
+        let rls = settings.database.rls.as_ref();
         let (writer, startup) = if db_reachable {
-            let writer = upload::Writer::build(&settings, &db).await?;
+            let writer = upload::Writer::build(&settings.write, rls, &db).await?;
             (writer, health::Startup::done())
         } else {
-            let writer = upload::Writer::new(&settings, &db);
+            let writer = upload::Writer::new(&settings.write, rls, &db);
             (writer, health::Startup::pending())
         };
         // Attachment records live in Postgres (configuration refuses them on MySQL).
         let attachments = match db.postgres() {
-            Some((pool, own)) if settings.attachments.enabled => {
-                Some(attachments::Attachments::build(&settings, pool, own).await?)
-            }
+            Some((pool, own)) if settings.attachments.enabled => Some(
+                attachments::Attachments::build(
+                    &settings.attachments,
+                    &settings.server.data_dir,
+                    settings.limits.trust_forwarded_for,
+                    pool,
+                    own,
+                )
+                .await?,
+            ),
             _ => None,
         };
         let metrics = metrics::Metrics::new(
@@ -315,7 +328,11 @@ fn run(
             .app_data(web::Data::new(state.limits.clone()))
             .app_data(web::Data::new(state.admin.clone()))
             .app_data(web::Data::new(state.startup.clone()))
-            .app_data(web::Data::new(state.settings.clone()))
+            .app_data(web::Data::new(crate::body::BodyLimits {
+                max_bytes: state.settings.server.max_body_bytes,
+                max_json_depth: state.settings.limits.max_json_depth,
+                timeout: state.settings.server.body_timeout,
+            }))
             .app_data(web::Data::new(state.db.clone()))
             .app_data(web::Data::new(state.auth.clone()))
             .app_data(web::Data::new(state.writer.clone()))

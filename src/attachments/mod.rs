@@ -31,14 +31,18 @@ pub use settings::{
 };
 pub use state::Attachments;
 
-use crate::config::Settings;
-
 // Here rather than in `state`: the cleanup works on an `Attachments`, so
 // `state` cannot start it without a circle.
 impl Attachments {
     /// Builds the backend and starts the periodic cleanup of stale uploads.
-    pub async fn build(settings: &Settings, db: &PgPool, own: &Own) -> anyhow::Result<Self> {
-        let attachments = Self::new(settings, db, own).await?;
+    pub async fn build(
+        config: &AttachmentSettings,
+        data_dir: &std::path::Path,
+        trust_forwarded: bool,
+        db: &PgPool,
+        own: &Own,
+    ) -> anyhow::Result<Self> {
+        let attachments = Self::new(config, data_dir, trust_forwarded, db, own).await?;
         cleanup::spawn(attachments.clone());
         Ok(attachments)
     }

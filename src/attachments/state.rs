@@ -1,6 +1,7 @@
 //! `Attachments`: the state the attachment routes share (settings, the
 //! storage backend, the pool), and building the backend.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,7 +13,6 @@ use super::local::LocalStorage;
 use super::s3::S3Storage;
 use super::settings::{AttachmentSettings, StorageKind};
 use super::storage::Storage;
-use crate::config::Settings;
 use crate::db::Own;
 
 /// Shared attachment state: settings, the storage backend, the pool.
@@ -32,15 +32,22 @@ pub struct Attachments {
 
 impl Attachments {
     /// Builds the backend without starting background work.
-    pub async fn new(settings: &Settings, db: &PgPool, own: &Own) -> anyhow::Result<Self> {
-        let config = &settings.attachments;
+    /// `data_dir` holds local files and the development secret;
+    /// `trust_forwarded` is `limits.trust_forwarded_for`.
+    pub async fn new(
+        config: &AttachmentSettings,
+        data_dir: &Path,
+        trust_forwarded: bool,
+        db: &PgPool,
+        own: &Own,
+    ) -> anyhow::Result<Self> {
         let (storage, local): (Arc<dyn Storage>, _) = match config.storage {
             StorageKind::Local => {
                 let root = config
                     .local
                     .dir
                     .clone()
-                    .unwrap_or_else(|| settings.server.data_dir.join("attachments"));
+                    .unwrap_or_else(|| data_dir.join("attachments"));
                 tokio::fs::create_dir_all(root.join(".tmp"))
                     .await
                     .with_context(|| {
@@ -51,7 +58,7 @@ impl Attachments {
                     })?;
                 let secret = match &config.local.hmac_secret {
                     Some(secret) => secret.clone(),
-                    None => dev_secret::load_or_create(&settings.server.data_dir).await?,
+                    None => dev_secret::load_or_create(data_dir).await?,
                 };
                 let local = Arc::new(LocalStorage::new(
                     root,
@@ -72,7 +79,7 @@ impl Attachments {
             settings: Arc::new(config.clone()),
             storage,
             local,
-            trust_forwarded: settings.limits.trust_forwarded_for,
+            trust_forwarded,
             db: db.clone(),
             own: own.clone(),
         })

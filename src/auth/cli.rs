@@ -1,5 +1,6 @@
 //! `uplink keys generate` and `uplink token`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -11,8 +12,9 @@ use super::dev_key;
 use super::issue::{self, TokenRequest};
 use super::keys::PrivateKey;
 use super::keyset::KeySet;
+use super::settings::AuthSettings;
 use super::verify;
-use crate::config::Settings;
+use crate::config::environment::Environment;
 
 /// The PowerSync Service refuses tokens living longer than a day.
 
@@ -165,29 +167,34 @@ fn bench(duration: Duration) -> anyhow::Result<String> {
 }
 
 /// Runs `uplink token …`: a token signed with the configured active key.
-pub fn token(settings: &Settings, args: TokenArgs) -> anyhow::Result<String> {
+pub fn token(
+    auth: &AuthSettings,
+    environment: Environment,
+    data_dir: &Path,
+    args: TokenArgs,
+) -> anyhow::Result<String> {
     if args.sub.is_empty() || args.sub.chars().any(char::is_control) {
         bail!("--sub must be a non-empty user id without control characters");
     }
-    let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
-    if ttl.is_zero() || ttl > settings.auth.token_ttl {
+    let ttl = args.ttl.unwrap_or(auth.token_ttl);
+    if ttl.is_zero() || ttl > auth.token_ttl {
         bail!(
             "--ttl must be between 1s and auth.token_ttl ({}): uplink refuses its own tokens living longer",
-            humantime::format_duration(settings.auth.token_ttl)
+            humantime::format_duration(auth.token_ttl)
         );
     }
     // The server's key or none: never one made up for this token.
-    let keys = if settings.auth.keys.is_empty() && !settings.environment.is_production() {
-        let key = dev_key::load_existing(&settings.server.data_dir)?;
+    let keys = if auth.keys.is_empty() && !environment.is_production() {
+        let key = dev_key::load_existing(data_dir)?;
         KeySet::new(vec![(key, None, true)])?
     } else {
-        KeySet::from_settings(settings)?
+        KeySet::from_settings(auth, environment, data_dir)?
     };
     let parameters: Map<String, Value> = args.params.into_iter().collect();
     let issued = issue::sign(
         keys.active(),
-        &settings.auth.issuer,
-        &settings.auth.audience,
+        &auth.issuer,
+        &auth.audience,
         &TokenRequest {
             user_id: &args.sub,
             parameters: Some(&parameters),

@@ -1,6 +1,7 @@
 //! The configured signing keys: one active (signs), all published.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -11,8 +12,9 @@ use super::alg::KeyAlg;
 use super::dev_key;
 use super::key_source;
 use super::keys::PrivateKey;
+use super::settings::AuthSettings;
 use super::signer::Signer;
-use crate::config::Settings;
+use crate::config::environment::Environment;
 
 pub struct SigningKey {
     pub kid: String,
@@ -31,13 +33,17 @@ pub struct KeySet {
 impl KeySet {
     /// The configured keys, or in development without any, the persisted
     /// development key (generated on first use).
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let configured = &settings.auth.keys;
+    pub fn from_settings(
+        auth: &AuthSettings,
+        environment: Environment,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let configured = &auth.keys;
         if configured.is_empty() {
-            if settings.environment.is_production() {
+            if environment.is_production() {
                 bail!("auth.keys: no signing key is configured (refused in production)");
             }
-            let key = dev_key::load_or_create(&settings.server.data_dir)?;
+            let key = dev_key::load_or_create(data_dir)?;
             return Self::new(vec![(key, None, true)]);
         }
         let single = configured.len() == 1;

@@ -1,6 +1,7 @@
 //! `Auth`: the state the credential routes and `AuthUser` share: the
 //! signing keys, the token rules and who may get a token.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,10 @@ use super::alg::KeyAlg;
 use super::identity::Identity;
 use super::issue;
 use super::keyset::KeySet;
+use super::settings::AuthSettings;
 use super::user::{AuthUser, check_user_id};
 use super::verify;
-use crate::config::Settings;
+use crate::config::environment::Environment;
 use crate::error::ApiError;
 
 /// Everything the credential routes and `AuthUser` need; cheap to clone.
@@ -32,9 +34,14 @@ struct Inner {
 }
 
 impl Auth {
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let auth = &settings.auth;
-        let keys = KeySet::from_settings(settings)?;
+    /// `data_dir` holds the development key (used without `auth.keys`
+    /// outside production).
+    pub async fn build(
+        auth: &AuthSettings,
+        environment: Environment,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let keys = KeySet::from_settings(auth, environment, data_dir)?;
         let identity = Identity::build(&auth.identity)?;
         tracing::info!(
             active_kid = %keys.active().kid,

@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::Subcommand;
 use sqlx::PgPool;
 
+use super::settings::WriteSettings;
 use super::{ReplayOutcome, Writer, allow_list, load_catalog};
-use crate::config::{DatabaseKind, Settings};
-use crate::db::{self, Own};
+use crate::config::sections::RlsSettings;
+use crate::db::Own;
+use crate::db::pool::Database;
 use crate::store::dead_letters;
 
 #[derive(Debug, Subcommand)]
@@ -33,10 +35,9 @@ pub enum DeadLetterCommand {
 }
 
 /// A ready-to-edit `write.tables` allow-list for the live database.
-pub async fn schema(settings: &Settings) -> anyhow::Result<String> {
-    let database = db::pool::connect(&settings.database, settings.database_url())?;
-    let catalog = load_catalog(&database, &settings.write.schema).await?;
-    Ok(catalog.to_allow_list_yaml(&settings.write.schema))
+pub async fn schema(database: &Database, write: &WriteSettings) -> anyhow::Result<String> {
+    let catalog = load_catalog(database, &write.schema).await?;
+    Ok(catalog.to_allow_list_yaml(&write.schema))
 }
 
 /// What `check-config` found in the database.
@@ -50,19 +51,15 @@ pub enum DatabaseCheck {
 }
 
 /// Checks `write.tables` against the live schema, as `serve` does at start-up.
-pub async fn check_database(settings: &Settings) -> DatabaseCheck {
-    let database = match db::pool::connect(&settings.database, settings.database_url()) {
-        Ok(database) => database,
-        Err(err) => return DatabaseCheck::Refused(err),
-    };
+pub async fn check_database(database: &Database, write: &WriteSettings) -> DatabaseCheck {
     if let Err(err) = database.ping().await {
         return DatabaseCheck::Unreachable(err.to_string());
     }
-    let catalog = match load_catalog(&database, &settings.write.schema).await {
+    let catalog = match load_catalog(database, &write.schema).await {
         Ok(catalog) => catalog,
         Err(err) => return DatabaseCheck::Refused(err),
     };
-    if let Err(err) = allow_list::check(&catalog, &settings.write) {
+    if let Err(err) = allow_list::check(&catalog, write) {
         return DatabaseCheck::Refused(err.into());
     }
     let mut notes = Vec::new();
@@ -93,18 +90,16 @@ async fn ensure_migrated(pool: &PgPool, own: &Own) -> anyhow::Result<()> {
 /// Runs a dead-letter command: the text to print, and whether the letter
 /// it names was found.
 pub async fn dead_letters(
-    settings: &Settings,
+    database: &Database,
+    write: &WriteSettings,
+    rls: Option<&RlsSettings>,
     command: DeadLetterCommand,
 ) -> anyhow::Result<(String, bool)> {
-    if settings.database_kind() != DatabaseKind::Postgres {
+    let Some((pool, own)) = database.postgres() else {
         anyhow::bail!(
             "the dead-letter commands run on Postgres only; on MySQL, read the table \
              dead_letters of uplink's database with SQL"
         );
-    }
-    let database = db::pool::connect(&settings.database, settings.database_url())?;
-    let Some((pool, own)) = database.postgres() else {
-        anyhow::bail!("the dead-letter commands run on Postgres only");
     };
     ensure_migrated(pool, own).await?;
     let mut out = String::new();
@@ -145,7 +140,7 @@ pub async fn dead_letters(
             }
         },
         DeadLetterCommand::Replay { id } => {
-            let writer = Writer::build(settings, &database).await?;
+            let writer = Writer::build(write, rls, database).await?;
             let outcome = writer.replay_dead_letter(id).await?;
             let applied = matches!(outcome, ReplayOutcome::Applied(_));
             Ok((serde_json::to_string_pretty(&outcome)? + "\n", applied))

@@ -68,7 +68,8 @@ use plan::Allowed;
 use report::Report;
 use schema::Catalog;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::ConfigError;
+use crate::config::sections::RlsSettings;
 use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 
@@ -122,11 +123,15 @@ impl Writer {
     /// Introspects the app's tables and checks the allow-list against them.
     /// When the database is unreachable, start anyway (readiness reports it)
     /// and introspect on first use.
-    pub async fn build(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
-        let writer = Self::new(settings, db);
-        match load_catalog(db, &settings.write.schema).await {
+    pub async fn build(
+        settings: &WriteSettings,
+        rls: Option<&RlsSettings>,
+        db: &Database,
+    ) -> anyhow::Result<Self> {
+        let writer = Self::new(settings, rls, db);
+        match load_catalog(db, &settings.schema).await {
             Ok(catalog) => {
-                allow_list::check(&catalog, &settings.write)?;
+                allow_list::check(&catalog, settings)?;
                 *writer.inner.catalog.write().await = Some(Arc::new(catalog));
             }
             Err(err) => {
@@ -138,12 +143,12 @@ impl Writer {
 
     /// Without introspecting: the schema is read on first use or by
     /// `reload_schema` (start-up while the database is down).
-    pub fn new(settings: &Settings, db: &Database) -> Self {
+    pub fn new(settings: &WriteSettings, rls: Option<&RlsSettings>, db: &Database) -> Self {
         Self {
             inner: Arc::new(WriterInner {
                 db: db.clone(),
-                settings: settings.write.clone(),
-                rls_role: settings.database.rls.as_ref().map(|r| r.role.clone()),
+                settings: settings.clone(),
+                rls_role: rls.map(|r| r.role.clone()),
                 catalog: RwLock::new(None),
             }),
         }

@@ -247,7 +247,7 @@ async fn bad_admin_queries_and_ids_get_400_not_500() {
 
 const NOTES: &str = "CREATE TABLE notes (id uuid PRIMARY KEY, body text)";
 
-fn notes_allowed(settings: &mut uplink::config::Settings) {
+fn notes_allowed(settings: &mut uplink::settings::Settings) {
     settings.write.tables = BTreeMap::from([("notes".to_owned(), Default::default())]);
 }
 
@@ -550,7 +550,7 @@ async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli
     }
 }
 
-fn two_dead_letters_per_user(settings: &mut uplink::config::Settings) {
+fn two_dead_letters_per_user(settings: &mut uplink::settings::Settings) {
     settings.write.dead_letters.max_per_user = 2;
 }
 

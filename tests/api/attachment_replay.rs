@@ -123,12 +123,18 @@ async fn upload_url_of_a_swept_upload_creates_nothing() {
         .execute(&t.app.db_pool)
         .await
         .expect("age the row");
-    let swept = Attachments::new(&t.app.settings, &t.app.db_pool, &t.app.own())
-        .await
-        .expect("attachments")
-        .remove_stale_uploads()
-        .await
-        .expect("sweep");
+    let swept = Attachments::new(
+        &t.app.settings.attachments,
+        &t.app.settings.server.data_dir,
+        t.app.settings.limits.trust_forwarded_for,
+        &t.app.db_pool,
+        &t.app.own(),
+    )
+    .await
+    .expect("attachments")
+    .remove_stale_uploads()
+    .await
+    .expect("sweep");
     assert_eq!(swept, 1);
 
     // No row is left to sweep a file put now: it must not be stored.

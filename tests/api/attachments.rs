@@ -724,9 +724,15 @@ async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
 }
 
 async fn cleaner(t: &AttachmentApp) -> Attachments {
-    Attachments::new(&t.app.settings, &t.app.db_pool, &t.app.own())
-        .await
-        .expect("attachments for the cleanup task")
+    Attachments::new(
+        &t.app.settings.attachments,
+        &t.app.settings.server.data_dir,
+        t.app.settings.limits.trust_forwarded_for,
+        &t.app.db_pool,
+        &t.app.own(),
+    )
+    .await
+    .expect("attachments for the cleanup task")
 }
 
 async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {

@@ -458,7 +458,7 @@ async fn health_reports_the_database_and_attachments_off() {
 
 #[test]
 fn start_up_refuses_what_mysql_lacks_naming_the_key() {
-    type Customize = fn(&mut uplink::config::Settings);
+    type Customize = fn(&mut uplink::settings::Settings);
     let cases: [(&str, Customize); 5] = [
         ("attachments.enabled", |_| {}),
         ("database.rls", |s| {

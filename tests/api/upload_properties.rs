@@ -233,7 +233,7 @@ async fn mysql_state(pool: &MySqlPool) -> Value {
 }
 
 /// The tables' write settings: `pa` declares its columns, `pb` does not.
-fn property_tables(s: &mut uplink::config::Settings) {
+fn property_tables(s: &mut uplink::settings::Settings) {
     s.write.tables = [
         (
             "pa".to_owned(),

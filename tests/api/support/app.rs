@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{MySqlPool, PgPool};
 use uuid::Uuid;
 
-use uplink::config::{Secret, Settings};
+use uplink::config::Secret;
+use uplink::settings::Settings;
 use uplink::startup::Application;
 
 use super::database::fresh_database;

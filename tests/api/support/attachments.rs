@@ -12,7 +12,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use uplink::attachments::{S3Settings, StorageKind};
-use uplink::config::{Secret, Settings};
+use uplink::config::Secret;
+use uplink::settings::Settings;
 
 use super::app::TestApp;
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use uplink::config::Settings;
+use uplink::settings::Settings;
 use uplink::upload::TableSettings;
 
 use super::app::{TestApp, TestAppBuilder};

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use uplink::config::{Secret, Settings};
+use uplink::config::Secret;
+use uplink::settings::Settings;
 
 /// The protocol codes of requests sent before the startup message.
 const SSL_REQUEST: i32 = 80_877_103;

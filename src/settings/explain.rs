@@ -6,12 +6,12 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::environment::Environment;
-use super::error::ConfigError;
-use super::sections::LogFormat;
 use crate::attachments::settings::{ReadPolicy, StorageKind};
 use crate::auth::alg::KeyAlg;
 use crate::auth::settings::IdentityMode;
+use crate::config::environment::Environment;
+use crate::config::error::ConfigError;
+use crate::config::sections::LogFormat;
 use crate::upload::settings::{ConflictStrategy, OnConflict};
 
 /// The same error with a message a user can act on, naming the key when the
