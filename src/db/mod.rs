@@ -1,6 +1,7 @@
 //! The database seam: the pool, uplink's migrations, and the one place where
 //! database errors are classified.
 
+pub mod capabilities;
 pub mod failure;
 pub mod migrate;
 pub mod own;

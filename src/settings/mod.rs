@@ -20,6 +20,7 @@ use crate::config::{
     AdminSettings, ConfigError, DatabaseKind, DatabaseSettings, Environment, LogSettings, Secret,
     ServerSettings,
 };
+use crate::db;
 use crate::limits::cors::validate_cors_origins;
 use crate::limits::settings::LimitSettings;
 use crate::metrics::MetricsSettings;
@@ -163,9 +164,7 @@ impl Settings {
                 }
             }
         }
-        if self.database_kind() == DatabaseKind::MySql {
-            self.refuse_what_mysql_lacks()?;
-        }
+        self.refuse_what_the_database_lacks()?;
         if let Some(name) = &self.database.uplink_schema {
             if !crate::db::own::valid_name(name) {
                 return Err(ConfigError::invalid(
@@ -230,57 +229,60 @@ impl Settings {
         DatabaseKind::of_url(self.database_url()).unwrap_or(DatabaseKind::Postgres)
     }
 
-    /// What uplink does not yet offer on MySQL, refused by key rather than
-    /// ignored: a setting that silently did nothing would be a security hole
-    /// (row-level security) or lost data (attachments without records).
-    fn refuse_what_mysql_lacks(&self) -> Result<(), ConfigError> {
-        const POLICIES_ON_MYSQL: &str = "the policies on MySQL are columns, read_only_columns, \
-                                         owner_column, insert_only and the `version` strategy";
+    /// Refuses, by key, what the configured database lacks (see
+    /// `db::capabilities`) rather than ignoring it.
+    fn refuse_what_the_database_lacks(&self) -> Result<(), ConfigError> {
+        let can = db::capabilities::of(self.database_kind());
         let unsupported = |key: String, why: &str| {
             Err(ConfigError::invalid(
                 key,
-                format!("is not supported with a MySQL database: {why}"),
+                format!("is not supported with a {} database: {why}", can.name),
             ))
         };
-        if self.database.rls.is_some() {
+        if self.database.rls.is_some() && !can.row_level_security {
             return unsupported(
                 "database.rls".into(),
-                "MySQL has no row-level security; use owner_column policies",
+                "it has no row-level security; use owner_column policies",
             );
         }
-        if self.attachments.enabled {
+        if self.attachments.enabled && !can.attachment_records {
             return unsupported(
                 "attachments.enabled".into(),
                 "attachment records are kept in Postgres only; set it to false",
             );
         }
-        if self.admin.api_key_sha256.is_some() {
+        if self.admin.api_key_sha256.is_some() && !can.admin_api {
             return unsupported(
                 "admin.api_key_sha256".into(),
                 "the admin API runs on Postgres only; leave it unset",
             );
         }
-        if self.write.schema != "public" {
+        if self.write.schema != "public" && !can.schemas {
             return unsupported(
                 "write.schema".into(),
                 "the app's tables are those of the URL's database; leave it unset",
             );
         }
+        if can.every_policy {
+            return Ok(());
+        }
+        const BASIC_POLICIES: &str = "the policies here are columns, read_only_columns, \
+                                      owner_column, insert_only and the `version` strategy";
         for (table, settings) in &self.write.tables {
             let key = |name: &str| format!("write.tables.{table}.{name}");
             if !settings.delta_columns.is_empty() {
-                return unsupported(key("delta_columns"), POLICIES_ON_MYSQL);
+                return unsupported(key("delta_columns"), BASIC_POLICIES);
             }
             if settings.transitions.is_some() {
-                return unsupported(key("transitions"), POLICIES_ON_MYSQL);
+                return unsupported(key("transitions"), BASIC_POLICIES);
             }
             if settings.locked_when.is_some() {
-                return unsupported(key("locked_when"), POLICIES_ON_MYSQL);
+                return unsupported(key("locked_when"), BASIC_POLICIES);
             }
             if let Some(conflict) = &settings.conflict
                 && conflict.strategy != crate::upload::settings::ConflictStrategy::Version
             {
-                return unsupported(key("conflict.strategy"), POLICIES_ON_MYSQL);
+                return unsupported(key("conflict.strategy"), BASIC_POLICIES);
             }
         }
         Ok(())

@@ -1,0 +1,49 @@
+//! What each kind of database offers uplink, declared in one place. Start-up
+//! refuses, by key and with the reason, a setting that needs what the
+//! configured database lacks (`settings::Settings::validate`): a setting
+//! that silently did nothing would be a security hole (row-level security)
+//! or lost data (attachments without records).
+
+use crate::config::sections::DatabaseKind;
+
+pub struct Capabilities {
+    /// How the database is named in refusals.
+    pub name: &'static str,
+    /// Row-level security: `database.rls`.
+    pub row_level_security: bool,
+    /// Schemas inside a database: `write.schema` other than `public`.
+    pub schemas: bool,
+    /// uplink's attachment records: `attachments.enabled`.
+    pub attachment_records: bool,
+    /// The admin API and dead-letter replay: `admin.api_key_sha256`.
+    pub admin_api: bool,
+    /// Delta columns, transitions, `locked_when` and conflict strategies
+    /// other than `version`.
+    pub every_policy: bool,
+}
+
+const POSTGRES: Capabilities = Capabilities {
+    name: "Postgres",
+    row_level_security: true,
+    schemas: true,
+    attachment_records: true,
+    admin_api: true,
+    every_policy: true,
+};
+
+const MYSQL: Capabilities = Capabilities {
+    name: "MySQL",
+    row_level_security: false,
+    schemas: false,
+    attachment_records: false,
+    admin_api: false,
+    every_policy: false,
+};
+
+/// What `kind` offers.
+pub fn of(kind: DatabaseKind) -> &'static Capabilities {
+    match kind {
+        DatabaseKind::Postgres => &POSTGRES,
+        DatabaseKind::MySql => &MYSQL,
+    }
+}
