@@ -4,7 +4,9 @@
 pub mod app;
 pub mod attachments;
 pub mod backend;
+pub mod compose;
 pub mod database;
+pub mod dockerfile;
 pub mod fixtures;
 pub mod mysql;
 pub mod process;
