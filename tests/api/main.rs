@@ -2,8 +2,12 @@
 //! Shared code lives in `support/`; the test files import only from there.
 
 mod admin;
+mod attachment_cleanup;
 mod attachment_ids;
+mod attachment_limits;
+mod attachment_outages;
 mod attachment_replay;
+mod attachment_urls;
 mod attachments;
 mod auth;
 mod auth_keys;

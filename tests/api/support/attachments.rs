@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use reqwest::StatusCode;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use uplink::attachments::{S3Settings, StorageKind};
@@ -260,4 +261,65 @@ impl Presigned {
         }
         request.body(bytes).send().await.expect("PUT to storage")
     }
+}
+
+/// Runs each named scenario `fn(Backend)` once per storage backend, as
+/// `local::name` and `s3::name`; the calling module imports `Backend`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Local).await })*
+        }
+        mod s3 {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::S3).await })*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+pub const ALICE: &str = "alice";
+
+pub async fn json_ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(status, StatusCode::OK, "body: {body}");
+    serde_json::from_str(&body).expect("JSON body")
+}
+
+pub async fn request_upload(t: &AttachmentApp, user: &str, body: Value) -> (Value, Presigned) {
+    let body = json_ok(t.upload_url(user, body).await).await;
+    let presigned = Presigned::from_upload(&body);
+    (body, presigned)
+}
+
+/// Uploads `bytes` as `user` and completes; returns the attachment id and key.
+pub async fn upload(
+    t: &AttachmentApp,
+    user: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> (String, String) {
+    let (body, presigned) = request_upload(
+        t,
+        user,
+        json!({"filename": filename, "contentType": "image/png", "size": bytes.len()}),
+    )
+    .await;
+    let put = presigned.put(bytes.to_vec()).await;
+    assert!(put.status().is_success(), "PUT: {}", put.status());
+    json_ok(t.complete(user, body["id"].as_str().expect("id")).await).await;
+    (
+        body["id"].as_str().expect("id").to_owned(),
+        body["key"].as_str().expect("key").to_owned(),
+    )
+}
+
+/// The state of alice's attachment `id` (ids are scoped per owner).
+pub async fn state_of(t: &AttachmentApp, id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT state FROM uplink.attachments WHERE id = $1 AND owner_id = $2")
+        .bind(id)
+        .bind(ALICE)
+        .fetch_optional(&t.app.db_pool)
+        .await
+        .expect("query attachments")
 }

@@ -1,0 +1,148 @@
+//! Uploads requested and never completed are cleaned up: by a sweep, by
+//! several sweeps at once without doing the work twice, and by the periodic
+//! task on its own.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use uplink::attachments::Attachments;
+
+use crate::support::attachments::{
+    ALICE, AttachmentApp, Backend, json_ok, on_both_backends, request_upload, state_of, upload,
+};
+
+on_both_backends!(
+    stale_pending_uploads_are_cleaned_up,
+    concurrent_cleanups_split_the_work,
+);
+
+/// Leaves a pending upload with its object stored, aged by `age`.
+async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
+    let (body, presigned) = request_upload(
+        t,
+        ALICE,
+        json!({"id": id, "filename": "p.png", "contentType": "image/png", "size": 1}),
+    )
+    .await;
+    assert_eq!(presigned.put(b"p".to_vec()).await.status(), StatusCode::OK);
+    sqlx::query("UPDATE uplink.attachments SET updated_at = now() - $2::interval WHERE id = $1")
+        .bind(id)
+        .bind(age)
+        .execute(&t.app.db_pool)
+        .await
+        .expect("age the row");
+    body["key"].as_str().expect("key").to_owned()
+}
+
+async fn cleaner(t: &AttachmentApp) -> Attachments {
+    Attachments::new(
+        &t.app.settings.attachments,
+        &t.app.settings.server.data_dir,
+        t.app.settings.limits.trust_forwarded_for,
+        &t.app.db_pool,
+        &t.app.own(),
+    )
+    .await
+    .expect("attachments for the cleanup task")
+}
+
+async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
+    let t = AttachmentApp::spawn_with(backend, |s| {
+        s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
+    })
+    .await;
+    let stale_key = stale_pending(&t, "stale", "2 hours").await;
+    let fresh_key = stale_pending(&t, "fresh", "10 minutes").await;
+    let (done_id, done_key) = upload(&t, ALICE, "done.png", b"keep me").await;
+    sqlx::query(
+        "UPDATE uplink.attachments SET updated_at = now() - interval '2 days' WHERE id = $1",
+    )
+    .bind(&done_id)
+    .execute(&t.app.db_pool)
+    .await
+    .expect("age the completed row");
+
+    // A temporary file a crash left behind (local backend).
+    let temp_dir = t.app.data_dir.join("attachments").join(".tmp");
+    let crashed = temp_dir.join("crashed-upload");
+    let in_flight = temp_dir.join("in-flight-upload");
+    if backend == Backend::Local {
+        std::fs::write(&crashed, b"partial").expect("temp file");
+        std::fs::File::options()
+            .write(true)
+            .open(&crashed)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200)))
+            .expect("age the temp file");
+        std::fs::write(&in_flight, b"partial").expect("temp file");
+    }
+
+    let removed = cleaner(&t)
+        .await
+        .remove_stale_uploads()
+        .await
+        .expect("cleanup");
+
+    if backend == Backend::Local {
+        assert!(!crashed.exists(), "stale temporary file removed");
+        assert!(in_flight.exists(), "a recent temporary file stays");
+    }
+
+    assert_eq!(removed, 1);
+    assert_eq!(state_of(&t, "stale").await, None);
+    assert!(!t.stored_path(&stale_key).exists(), "stale object removed");
+    assert_eq!(state_of(&t, "fresh").await.as_deref(), Some("pending"));
+    assert!(t.stored_path(&fresh_key).exists());
+    assert_eq!(state_of(&t, &done_id).await.as_deref(), Some("uploaded"));
+    assert_eq!(
+        std::fs::read(t.stored_path(&done_key)).expect("kept"),
+        b"keep me"
+    );
+    json_ok(t.download_url(ALICE, &done_id).await).await;
+}
+
+async fn concurrent_cleanups_split_the_work(backend: Backend) {
+    let t = AttachmentApp::spawn(backend).await;
+    sqlx::query(
+        "INSERT INTO uplink.attachments (id, owner_id, object_key, filename, content_type, state, updated_at)
+         SELECT 'bulk-' || i, 'alice', 'attachments/alice/bulk-' || i || '.png', 'p.png', 'image/png',
+                'pending', now() - interval '3 days'
+         FROM generate_series(1, 250) AS i",
+    )
+    .execute(&t.app.db_pool)
+    .await
+    .expect("stale rows");
+    let (a, b) = (cleaner(&t).await, cleaner(&t).await);
+    let (ra, rb) = tokio::join!(a.remove_stale_uploads(), b.remove_stale_uploads());
+    let total = ra.expect("first cleanup") + rb.expect("second cleanup");
+    assert_eq!(total, 250, "each stale row removed exactly once");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM uplink.attachments")
+        .fetch_one(&t.app.db_pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn the_periodic_task_sweeps_on_its_own() {
+    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+        s.attachments.cleanup.interval = Duration::from_millis(200);
+        s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
+    })
+    .await;
+    let stale_key = stale_pending(&t, "swept", "2 hours").await;
+    let (done_id, done_key) = upload(&t, ALICE, "done.png", b"stays").await;
+    // A generous bound: the task runs every 200 ms.
+    let mut waited = Duration::ZERO;
+    while state_of(&t, "swept").await.is_some() {
+        assert!(
+            waited < Duration::from_secs(30),
+            "the periodic cleanup never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    assert!(!t.stored_path(&stale_key).exists());
+    assert_eq!(state_of(&t, &done_id).await.as_deref(), Some("uploaded"));
+    assert!(t.stored_path(&done_key).exists());
+}
