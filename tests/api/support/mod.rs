@@ -9,6 +9,7 @@ pub mod database;
 pub mod dockerfile;
 pub mod fixtures;
 pub mod mysql;
+pub mod policies;
 pub mod process;
 pub mod reliability_checker;
 pub mod repo;
