@@ -2,6 +2,8 @@
 //! Shared code lives in `support/`; the test files import only from there.
 
 mod admin;
+mod admin_conflicts;
+mod admin_schema;
 mod attachment_cleanup;
 mod attachment_ids;
 mod attachment_limits;
@@ -18,6 +20,7 @@ mod careful_cost;
 mod cli;
 mod client_ids;
 mod config;
+mod dead_letter_cap;
 mod dead_letter_limits;
 mod deployment;
 mod deployment_images;
@@ -49,7 +52,10 @@ mod support;
 mod token_attacks;
 mod token_bodies;
 mod upload;
+mod upload_dead_letters;
+mod upload_entry_points;
 mod upload_fixtures;
 mod upload_properties;
+mod upload_rejections;
 mod value_refusals;
 mod wire_contracts;

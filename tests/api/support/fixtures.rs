@@ -1,13 +1,17 @@
 //! What the tests load into apps: the SDK batch fixtures' schema and
 //! writable columns, the todo example as shipped, and `write.tables` from
-//! YAML.
+//! YAML; a `lists` entry, the CLI with the fixture tables allowed, and the
+//! admin app with the dead letters its tests make.
 
 use std::collections::BTreeMap;
 
+use serde_json::{Value, json};
 use uplink::settings::Settings;
 use uplink::upload::TableSettings;
+use uuid::Uuid;
 
-use super::app::{TestApp, TestAppBuilder};
+use super::app::{TestApp, TestAppBuilder, with_admin_key};
+use super::process::uplink_command;
 use super::repo::repo_root;
 
 /// The client-writable columns of the fixtures' client schema (their README).
@@ -119,4 +123,53 @@ pub fn todo_example() -> TestAppBuilder {
     TestApp::builder()
         .schema(schema)
         .config(move |s| s.write = example.write)
+}
+
+pub fn put_list(op_id: i64, tx_id: i64, id: &str, name: &str) -> Value {
+    json!({"op_id": op_id, "op": "PUT", "type": "lists", "id": id, "tx_id": tx_id, "data": {"name": name}})
+}
+
+/// Runs the `uplink` CLI against the test database with the fixture tables allowed.
+pub fn fixture_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let config = std::env::temp_dir().join(format!("uplink-cli-{}.yaml", Uuid::new_v4().simple()));
+    std::fs::write(
+        &config,
+        "write:\n  tables:\n    lists: { columns: [name] }\n    todos: { columns: [description, list_id, completed] }\n",
+    )
+    .unwrap();
+    uplink_command()
+        .env("DATABASE_URL", &app.db_url)
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub async fn spawn_admin_app() -> TestApp {
+    TestApp::builder()
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
+        .config(with_admin_key)
+        .spawn()
+        .await
+}
+
+/// A todo whose list does not exist: its client transaction is rejected and dead-lettered.
+pub async fn dead_letter_a_todo(app: &TestApp, list_id: &str) -> String {
+    dead_letter_from(app, "phone", list_id).await
+}
+
+/// `dead_letter_a_todo` from another device (each device's first op_id is 1).
+pub async fn dead_letter_from(app: &TestApp, client_id: &str, list_id: &str) -> String {
+    let token = app.token_for("alice").await;
+    let todo = Uuid::new_v4().to_string();
+    let body = json!({"client_id": client_id, "batch": [
+        {"op_id": 1, "op": "PUT", "type": "todos", "id": todo, "tx_id": 1,
+         "data": {"description": "milk", "list_id": list_id}},
+    ]});
+    let (status, report) = app.post_batch(&token, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["rejected"], 1, "{report}");
+    todo
 }
