@@ -1,12 +1,16 @@
 //! The MySQL (or MariaDB) server the tests run on, a fresh database per
-//! test, and comparing its rows with the Postgres rows the fixtures expect.
+//! test, comparing its rows with the Postgres rows the fixtures expect, and
+//! the app the MySQL write-path tests share.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::{Connection, Executor, MySqlConnection, MySqlPool};
 use uuid::Uuid;
+
+use super::app::TestApp;
+use super::fixtures::tables_from_yaml;
 
 /// The MySQL server the tests create their databases on.
 pub fn server_url() -> String {
@@ -119,4 +123,59 @@ fn instant(text: &str) -> Option<DateTime<Utc>> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
+}
+
+/// The tables of the MySQL write-path tests.
+pub const SCHEMA: &str = r#"
+CREATE TABLE lists (id CHAR(36) PRIMARY KEY, name TEXT NOT NULL, owner_id VARCHAR(255));
+CREATE TABLE documents (id CHAR(36) PRIMARY KEY, content TEXT, version BIGINT NOT NULL DEFAULT 1);
+CREATE TABLE items (
+    id CHAR(36) PRIMARY KEY,
+    qty INT,
+    done BOOLEAN NOT NULL DEFAULT FALSE,
+    due_at DATETIME(6),
+    seen_at TIMESTAMP(3) NULL,
+    attrs JSON,
+    ref BINARY(16),
+    code VARCHAR(8) UNIQUE
+);
+"#;
+
+/// The policies of `SCHEMA`'s tables.
+pub const POLICIES: &str = r#"
+write:
+  tables:
+    lists: { owner_column: owner_id }
+    documents: { conflict: { strategy: version, column: version, on_conflict: record } }
+    items: {}
+"#;
+
+/// An app on a fresh MySQL database with `SCHEMA` and `POLICIES`.
+pub async fn spawn() -> TestApp<MySqlPool> {
+    TestApp::builder()
+        .schema(SCHEMA)
+        .config(|s| s.write.tables = tables_from_yaml(POLICIES))
+        .spawn_mysql()
+        .await
+}
+
+pub fn code_of(report: &Value) -> Option<&str> {
+    report["results"][0]["code"].as_str()
+}
+
+/// MySQL types text in a binary collation (as uplink's tables and the test
+/// databases use) as bytes: the queries read text with `CAST(… AS CHAR)`.
+pub async fn scalar<T>(app: &TestApp<MySqlPool>, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql> + Send + Unpin,
+{
+    let sql = own_tables_in(&app.db_pool, sql).await;
+    sqlx::query_scalar(&sql)
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub fn put(op_id: i64, table: &str, id: &str, data: Value) -> Value {
+    json!({"op_id": op_id, "op": "PUT", "type": table, "id": id, "data": data})
 }

@@ -1,0 +1,90 @@
+//! uplink's service on MySQL/MariaDB: checkpoints, health, and what start-up
+//! refuses that MySQL lacks.
+
+use serde_json::{Value, json};
+
+use crate::support::app::test_settings;
+use crate::support::fixtures::tables_from_yaml;
+use crate::support::mysql::spawn;
+
+#[tokio::test]
+async fn checkpoints_count_up_per_client() {
+    let app = spawn().await;
+    let users = [
+        ("alice", app.token_for("alice").await),
+        ("bob", app.token_for("bob").await),
+    ];
+    // Interleaved: each (user, client) counts its own checkpoints only.
+    for round in 1..=3 {
+        for (user, token) in &users {
+            for client in ["device-1", "device-2"] {
+                let response = app
+                    .client
+                    .put(app.url("/api/data/checkpoint"))
+                    .bearer_auth(token)
+                    .json(&json!({"client_id": client}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_reports_the_database_and_attachments_off() {
+    let app = spawn().await;
+    let response = app.get("/health/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "ready", "database": "ok", "storage": "disabled"})
+    );
+    let response = app
+        .client
+        .post(app.url("/api/attachments/upload-url"))
+        .bearer_auth(app.token_for("alice").await)
+        .json(&json!({"filename": "a.png", "content_type": "image/png", "size": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "attachment routes are not served");
+}
+
+#[test]
+fn start_up_refuses_what_mysql_lacks_naming_the_key() {
+    type Customize = fn(&mut uplink::settings::Settings);
+    let cases: [(&str, Customize); 5] = [
+        ("attachments.enabled", |_| {}),
+        ("database.rls", |s| {
+            s.attachments.enabled = false;
+            s.database.rls = Some(uplink::config::RlsSettings { role: "app".into() });
+        }),
+        ("admin.api_key_sha256", |s| {
+            s.attachments.enabled = false;
+            s.admin.api_key_sha256 = Some("0".repeat(64));
+        }),
+        ("write.tables.stock.delta_columns", |s| {
+            s.attachments.enabled = false;
+            s.write.tables =
+                tables_from_yaml("write: { tables: { stock: { delta_columns: [n] } } }");
+        }),
+        ("write.tables.notes.conflict.strategy", |s| {
+            s.attachments.enabled = false;
+            s.write.tables = tables_from_yaml(
+                "write: { tables: { notes: { conflict: { strategy: timestamp, column: at } } } }",
+            );
+        }),
+    ];
+    for (key, customize) in cases {
+        let mut settings = test_settings("mysql://root@127.0.0.1:3306/app");
+        customize(&mut settings);
+        let err = settings.validate().expect_err(key).to_string();
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(err.contains("MySQL"), "{key}: {err}");
+    }
+}
