@@ -57,7 +57,8 @@ impl HeldRequest {
 }
 
 /// Waits until a new connection is refused, and checks the process was
-/// still running then (draining the held request).
+/// still running then (draining the held request). Checked then rather than
+/// after the exit: by then another test's server may have the port.
 async fn refused_while_draining(server: &mut ServerProcess) {
     loop {
         assert!(
@@ -89,7 +90,6 @@ async fn sigterm_stops_accepting_and_exits_zero() {
         server.signal(signal);
         refused_while_draining(&mut server).await;
         let response = held.finish().await;
-        let port = server.port;
         let code = server.wait_exit().await;
 
         assert!(
@@ -100,10 +100,6 @@ async fn sigterm_stops_accepting_and_exits_zero() {
             code,
             Some(0),
             "SIG{signal} must end the process with status 0"
-        );
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).await.is_err(),
-            "no new connection may be accepted after SIG{signal}"
         );
     }
 }
