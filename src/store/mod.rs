@@ -6,5 +6,6 @@ pub mod attachments;
 pub mod checkpoints;
 pub mod conflicts;
 pub mod dead_letters;
+pub mod either;
 pub mod mysql;
 pub mod progress;

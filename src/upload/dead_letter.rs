@@ -16,7 +16,7 @@ use crate::db::Own;
 use crate::db::pool::Database;
 use crate::metrics::Metrics;
 use crate::store::dead_letters::{self as store, NewDeadLetter, PendingUsage};
-use crate::store::mysql::dead_letters as mysql_store;
+use crate::store::either;
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
 pub fn entry_json(entry: &Entry<'_>) -> String {
@@ -196,16 +196,7 @@ pub fn spawn_retention(db: Database, retention: Duration) {
         "dead letters past their retention",
         move || {
             let db = db.clone();
-            async move {
-                match &db {
-                    Database::Postgres(pool, own) => {
-                        store::delete_expired(pool, own, retention).await
-                    }
-                    Database::MySql(pool, own) => {
-                        mysql_store::delete_expired(pool, own, retention).await
-                    }
-                }
-            }
+            async move { either::delete_expired_dead_letters(&db, retention).await }
         },
     );
 }
@@ -219,12 +210,7 @@ pub fn spawn_pending_gauge(db: Database, metrics: Metrics, interval: Duration) {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let count = async {
-                match &db {
-                    Database::Postgres(pool, own) => store::count_all_pending(pool, own).await,
-                    Database::MySql(pool, own) => mysql_store::count_all_pending(pool, own).await,
-                }
-            };
+            let count = either::pending_dead_letters(&db);
             // A slow database delays the next refresh, never a scrape: the
             // gauge keeps its last value meanwhile.
             match tokio::time::timeout(interval, count).await {

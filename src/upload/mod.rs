@@ -328,14 +328,7 @@ impl Writer {
         else {
             return false;
         };
-        let progress = match &self.inner.db {
-            Database::Postgres(pool, own) => {
-                crate::store::progress::last_op_id(pool, own, user_id, client_id).await
-            }
-            Database::MySql(pool, own) => {
-                crate::store::mysql::progress::last_op_id(pool, own, user_id, client_id).await
-            }
-        };
+        let progress = crate::store::either::last_op_id(&self.inner.db, user_id, client_id).await;
         matches!(progress, Ok(Some(last)) if last >= last_in_batch)
     }
 

@@ -10,10 +10,9 @@ use super::apply::Actor;
 use super::client_id;
 use super::envelope::{Batch, EnvelopeError, Op, Shape};
 use crate::auth::AuthUser;
-use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::store::{checkpoints, mysql};
+use crate::store::either;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/data/checkpoint").route(web::put().to(checkpoint)))
@@ -212,13 +211,6 @@ async fn checkpoint(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, "`client_id` is required"))?;
     client_id::check(&client_id).map_err(|m| ApiError::new(ErrorCode::InvalidClientId, m))?;
-    let checkpoint = match writer.db() {
-        Database::Postgres(pool, own) => {
-            checkpoints::increment(pool, own, user.user_id(), &client_id).await?
-        }
-        Database::MySql(pool, own) => {
-            mysql::checkpoints::increment(pool, own, user.user_id(), &client_id).await?
-        }
-    };
+    let checkpoint = either::increment_checkpoint(writer.db(), user.user_id(), &client_id).await?;
     Ok(HttpResponse::Ok().json(json!({ "checkpoint": checkpoint.to_string() })))
 }
