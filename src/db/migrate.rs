@@ -69,17 +69,24 @@ async fn postgres(pool: &PgPool, own: &Own) -> anyhow::Result<()> {
 /// of the default `search_path`) into uplink's, when that schema has no
 /// migrations yet and the app's `_sqlx_migrations` is uplink's.
 async fn move_legacy_postgres(conn: &mut PgConnection, schema: &str) -> anyhow::Result<()> {
-    let legacy: String = sqlx::query_scalar("SELECT current_schema()")
+    // None when no schema of the search_path exists: nothing to move.
+    let Some(legacy) = sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
         .fetch_one(&mut *conn)
-        .await?;
+        .await?
+    else {
+        return Ok(());
+    };
     if legacy == schema || table_exists_pg(conn, schema, "_sqlx_migrations").await? {
         return Ok(());
     }
+    // Uplink's own name is a plain identifier (`own::valid_name`); the
+    // app's schema may be any name.
+    let quoted = format!("\"{}\"", legacy.replace('"', "\"\""));
     if !table_exists_pg(conn, &legacy, "_sqlx_migrations").await? {
         return Ok(());
     }
     let ours: bool = sqlx::query_scalar(&format!(
-        r#"SELECT EXISTS (SELECT 1 FROM "{legacy}"._sqlx_migrations WHERE version = $1)"#
+        "SELECT EXISTS (SELECT 1 FROM {quoted}._sqlx_migrations WHERE version = $1)"
     ))
     .bind(FIRST_VERSION)
     .fetch_one(&mut *conn)
@@ -90,10 +97,8 @@ async fn move_legacy_postgres(conn: &mut PgConnection, schema: &str) -> anyhow::
     let mut tx = conn.begin().await?;
     for table in LEGACY_POSTGRES {
         if table_exists_pg(&mut tx, &legacy, table).await? {
-            tx.execute(
-                format!(r#"ALTER TABLE "{legacy}"."{table}" SET SCHEMA "{schema}""#).as_str(),
-            )
-            .await?;
+            tx.execute(format!(r#"ALTER TABLE {quoted}."{table}" SET SCHEMA "{schema}""#).as_str())
+                .await?;
         }
     }
     tx.commit().await?;
@@ -149,8 +154,9 @@ async fn move_legacy_mysql(conn: &mut MySqlConnection, schema: &str) -> anyhow::
     {
         return Ok(());
     }
+    let quoted = format!("`{}`", legacy.replace('`', "``"));
     let ours: bool = sqlx::query_scalar(&format!(
-        "SELECT EXISTS (SELECT 1 FROM `{legacy}`._sqlx_migrations WHERE version = ?)"
+        "SELECT EXISTS (SELECT 1 FROM {quoted}._sqlx_migrations WHERE version = ?)"
     ))
     .bind(FIRST_VERSION)
     .fetch_one(&mut *conn)
@@ -161,7 +167,7 @@ async fn move_legacy_mysql(conn: &mut MySqlConnection, schema: &str) -> anyhow::
     let mut moves = Vec::new();
     for table in LEGACY_MYSQL {
         if table_exists_mysql(conn, &legacy, table).await? {
-            moves.push(format!("`{legacy}`.`{table}` TO `{schema}`.`{table}`"));
+            moves.push(format!("{quoted}.`{table}` TO `{schema}`.`{table}`"));
         }
     }
     // One statement: MySQL renames the tables atomically.
