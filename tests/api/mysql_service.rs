@@ -10,28 +10,8 @@ use crate::support::mysql::spawn;
 #[tokio::test]
 async fn checkpoints_count_up_per_client() {
     let app = spawn().await;
-    let users = [
-        ("alice", app.token_for("alice").await),
-        ("bob", app.token_for("bob").await),
-    ];
-    // Interleaved: each (user, client) counts its own checkpoints only.
-    for round in 1..=3 {
-        for (user, token) in &users {
-            for client in ["device-1", "device-2"] {
-                let response = app
-                    .client
-                    .put(app.url("/api/data/checkpoint"))
-                    .bearer_auth(token)
-                    .json(&json!({"client_id": client}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                let body: Value = response.json().await.unwrap();
-                assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
-            }
-        }
-    }
+    app.checkpoints_count_per_user_and_client(["alice", "bob"], ["device-1", "device-2"])
+        .await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The write path's other entry points: the Node demo's single-row routes,
 //! write checkpoints, and the `schema` command's allow list.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::fixtures::{fixture_cli, spawn_fixture_app};
@@ -51,32 +51,13 @@ async fn node_demo_compatibility_routes_write_single_rows() {
 #[tokio::test]
 async fn write_checkpoints_increase_per_user_and_client() {
     let app = spawn_fixture_app().await;
-    let users = [
-        ("gina", app.token_for("gina").await),
-        ("hal", app.token_for("hal").await),
-    ];
-    // Interleaved: each (user, client) counts its own checkpoints only.
-    for round in 1..=3 {
-        for (user, token) in &users {
-            for client in ["tablet", "phone"] {
-                let response = app
-                    .client
-                    .put(app.url("/api/data/checkpoint"))
-                    .bearer_auth(token)
-                    .json(&json!({"client_id": client}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                let body: Value = response.json().await.unwrap();
-                assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
-            }
-        }
-    }
+    let tokens = app
+        .checkpoints_count_per_user_and_client(["gina", "hal"], ["tablet", "phone"])
+        .await;
     let missing = app
         .client
         .put(app.url("/api/data/checkpoint"))
-        .bearer_auth(&users[0].1)
+        .bearer_auth(&tokens[0])
         .json(&json!({}))
         .send()
         .await

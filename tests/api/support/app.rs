@@ -139,6 +139,37 @@ impl<Pool> TestApp<Pool> {
         self.handle.stop(true).await;
     }
 
+    /// Asks for three write checkpoints per (user, client), interleaved,
+    /// and checks each pair counts its own: 1, 2, 3. The users' tokens.
+    pub async fn checkpoints_count_per_user_and_client(
+        &self,
+        users: [&str; 2],
+        clients: [&str; 2],
+    ) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for user in users {
+            tokens.push(self.token_for(user).await);
+        }
+        for round in 1..=3 {
+            for (user, token) in users.iter().zip(&tokens) {
+                for client in clients {
+                    let response = self
+                        .client
+                        .put(self.url("/api/data/checkpoint"))
+                        .bearer_auth(token)
+                        .json(&serde_json::json!({ "client_id": client }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    assert_eq!(body["checkpoint"], round.to_string(), "{user}/{client}");
+                }
+            }
+        }
+        tokens
+    }
+
     /// A token for `user_id` from the real token endpoint (dev identity mode).
     pub async fn token_for(&self, user_id: &str) -> String {
         let response = self
