@@ -37,9 +37,10 @@ fn default_body_timeout() -> Duration {
 }
 
 /// Which database the URL names: uplink speaks to each with its own
-/// statements (`upload::sql` for Postgres, `upload::mysql`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// backend (`upload::postgres`, `upload::mysql`; see `upload::backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DatabaseKind {
+    #[default]
     Postgres,
     /// MySQL 8 or MariaDB 10.6+ (`mysql://` or `mariadb://`).
     MySql,

@@ -172,7 +172,8 @@ impl Settings {
                     "must be a lowercase name of letters, digits and `_` (up to 63 characters)",
                 ));
             }
-            if self.database_kind() == DatabaseKind::Postgres && *name == self.write.schema {
+            // Where the app's tables have a schema of their own to share.
+            if db::capabilities::of(self.database_kind()).schemas && *name == self.write.schema {
                 return Err(ConfigError::invalid(
                     "database.uplink_schema",
                     "must differ from write.schema: uplink's tables are kept apart from the app's",
@@ -226,7 +227,7 @@ impl Settings {
 
     /// The database `database.url` names (Postgres until validated).
     pub fn database_kind(&self) -> DatabaseKind {
-        DatabaseKind::of_url(self.database_url()).unwrap_or(DatabaseKind::Postgres)
+        DatabaseKind::of_url(self.database_url()).unwrap_or_default()
     }
 
     /// Refuses, by key, what the configured database lacks (see

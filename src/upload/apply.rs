@@ -1,25 +1,22 @@
-//! Applies a batch in one database transaction.
+//! Applies a batch in one database transaction, on any backend.
 //!
 //! The fast path runs every valid entry as set-based statements with no
-//! savepoints. If Postgres or a policy refuses one (a constraint, a bad
+//! savepoints. If the database or a policy refuses one (a constraint, a bad
 //! value, another user's row), the transaction is rolled back and the batch
 //! runs again in the careful mode (`careful`).
 
-use sqlx::{Connection, PgConnection, Postgres, Transaction};
-
+use super::backend::Backend;
 use super::batch::Batch;
-use super::bookkeeping::{dead_letter_rejected, record_conflicts};
+use super::bookkeeping::{recorded, store_rejected};
 use super::careful::run_careful;
-use super::failure::{Failure, localized};
-use super::plan::{Allowed, group};
+use super::failure::Failure;
+use super::plan::Allowed;
 use super::prepared::Prepared;
 use super::report::{Report, build_report};
-use super::run::{Conflicts, RunContext, RunFailure, run_steps};
+use super::run::{Conflicts, RunContext, run_steps, steps};
 use super::settings::DeadLetterCap;
-use super::sql;
 use super::work::{TxOutcome, TxWork, prepare_work, rows_in_lock_order};
 use crate::db::Own;
-use crate::store::progress;
 
 /// Who is writing.
 pub struct Actor<'r> {
@@ -50,9 +47,11 @@ pub struct Apply<'r> {
     pub own: &'r Own,
 }
 
-/// Applies `batch` inside the open transaction `tx`; the caller commits.
-pub async fn apply_in(
-    tx: &mut Transaction<'_, Postgres>,
+/// Applies `batch` inside the transaction open on `conn`; the caller
+/// commits. Progress, prepared work, the fast run or the careful one, then
+/// recorded conflicts, dead letters and the new progress.
+pub async fn apply_in<C: Backend>(
+    conn: &mut C,
     allowed: &Allowed<'_>,
     batch: &Batch<'_>,
     options: &Apply<'_>,
@@ -65,34 +64,51 @@ pub async fn apply_in(
         .as_deref()
         .filter(|_| options.track_progress);
     let high_water = match client_id {
-        Some(client_id) => Some(progress::lock(tx, options.own, user_id, client_id).await?),
+        Some(client_id) => Some(conn.lock_progress(options.own, user_id, client_id).await?),
         None => None,
     };
-    let (work, new_high_water) = prepare_work(allowed, batch, high_water);
+    let (mut work, new_high_water) = prepare_work(allowed, batch, high_water);
+    screen::<C>(&mut work);
     let ctx = RunContext {
         batch,
         user_id,
         client_id: batch.client_id.as_deref(),
         rls_role: options.rls_role,
     };
-    let outcomes = run_work(tx, &ctx, &work, options, mode, lock_rows).await?;
+    let outcomes = run_work(conn, &ctx, &work, options, mode, lock_rows).await?;
     let report = build_report(batch, &work, &outcomes);
-    record_conflicts(tx, options.own, batch, &outcomes, user_id).await?;
+    let conflicts = recorded(batch, &outcomes);
+    if !conflicts.is_empty() {
+        conn.record_conflicts(options.own, &conflicts, user_id, batch.client_id.as_deref())
+            .await?;
+    }
     if let Some(cap) = options.dead_letters {
-        dead_letter_rejected(tx, options.own, cap, batch, &outcomes, user_id).await?;
+        store_rejected(conn, options.own, cap, batch, &outcomes, user_id).await?;
     }
     if let (Some(client_id), Some(mark)) = (client_id, new_high_water)
         && Some(mark) != high_water
     {
-        progress::advance(tx, options.own, user_id, client_id, mark).await?;
+        conn.advance_progress(options.own, user_id, client_id, mark)
+            .await?;
     }
     Ok(report)
 }
 
+/// Refuses what the backend says its database would misread.
+fn screen<C: Backend>(work: &mut [TxWork<'_, '_>]) {
+    for slot in work.iter_mut().flat_map(|w| &mut w.entries) {
+        if let Some(Ok(prepared)) = slot
+            && let Some(rejection) = C::screen(prepared)
+        {
+            *slot = Some(Err(rejection));
+        }
+    }
+}
+
 /// Runs the app's writes of every client transaction (as the RLS role, if
 /// any); what became of each.
-async fn run_work(
-    conn: &mut PgConnection,
+async fn run_work<C: Backend>(
+    conn: &mut C,
     ctx: &RunContext<'_, '_, '_>,
     work: &[TxWork<'_, '_>],
     options: &Apply<'_>,
@@ -106,38 +122,30 @@ async fn run_work(
         .filter(|w| w.first_refusal().is_none())
         .flat_map(TxWork::runnable)
         .collect();
-    let steps = group(&all, options.rls_role.is_none());
+    let steps = steps::<C>(ctx, &all);
     if lock_rows || steps.len() > 1 {
         lock_in_order(conn, work, mode).await?;
     }
     if let Some(role) = options.rls_role {
         let claims = options.actor.claims.to_string();
-        sql::assume_role(conn, role, &claims, options.actor.user_id).await?;
+        conn.assume_role(role, &claims, options.actor.user_id)
+            .await?;
     }
     let outcomes = match mode {
-        Mode::Fast => {
-            let conflicts = match run_steps(conn, ctx, steps).await {
-                Ok(conflicts) => conflicts,
-                Err(RunFailure::Db(err)) => return Err(localized(err)),
-                // Let the careful mode attribute it.
-                Err(RunFailure::Refused(_, rejection) | RunFailure::Unattributed(rejection)) => {
-                    return Err(Failure::Permanent(rejection));
-                }
-            };
-            fast_outcomes(work, &conflicts)
-        }
+        // A refusal here goes to the careful mode, which attributes it.
+        Mode::Fast => fast_outcomes(work, &run_steps(conn, ctx, steps).await?),
         Mode::Careful => run_careful(conn, ctx, work).await?,
     };
     if options.rls_role.is_some() {
         // uplink's own bookkeeping runs as uplink.
-        sql::reset_role(conn).await?;
+        conn.reset_role().await?;
     }
     Ok(outcomes)
 }
 
 /// After a fast run: transactions refused up front are rejected, the others
 /// applied with their conflicts.
-pub(super) fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> Vec<TxOutcome> {
+fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> Vec<TxOutcome> {
     work.iter()
         .enumerate()
         .map(|(t, w)| match w.first_refusal() {
@@ -160,35 +168,37 @@ pub(super) fn fast_outcomes(work: &[TxWork<'_, '_>], conflicts: &Conflicts) -> V
 /// order and by id within a table. Statements lock their rows in id order,
 /// but a batch writes tables and operations in the client's order, so two
 /// batches touching the same rows in different orders would deadlock (and
-/// wait out Postgres' deadlock_timeout before one is retried). In the
-/// careful mode a refused lock (an id the key's type does not take, say) is
-/// skipped in its savepoint: the entry's own statement is refused and
-/// localised.
+/// wait out the database's deadlock detection before one is retried). In
+/// the careful mode a refused lock (an id the key's type does not take,
+/// say) is skipped in its savepoint: the entry's own statement is refused
+/// and localised.
 async fn lock_in_order(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     work: &[TxWork<'_, '_>],
     mode: Mode,
 ) -> Result<(), Failure> {
     if mode == Mode::Fast {
-        return lock_rows_of(conn, work).await.map_err(localized);
+        return lock_rows_of(conn, work).await;
     }
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
-    match lock_rows_of(&mut savepoint, work).await.map_err(localized) {
-        Ok(()) => savepoint.commit().await.map_err(Failure::from),
-        Err(Failure::Permanent(_)) => savepoint.rollback().await.map_err(Failure::from),
+    conn.savepoint().await?;
+    match lock_rows_of(conn, work).await {
+        Ok(()) => conn.release_savepoint().await,
+        Err(Failure::Refused { .. }) => conn.rollback_savepoint().await,
         Err(other) => Err(other),
     }
 }
 
-async fn lock_rows_of(conn: &mut PgConnection, work: &[TxWork<'_, '_>]) -> Result<(), sqlx::Error> {
+async fn lock_rows_of(conn: &mut impl Backend, work: &[TxWork<'_, '_>]) -> Result<(), Failure> {
     for (table, mut ids) in rows_in_lock_order(work) {
-        // An id that does not cast to the key's type would fail this
+        // An id that does not parse as the key's type would fail this
         // statement; its entry is refused later, by its own statement.
-        let Some(castable) = table.id_parses else {
+        let Some(parses) = table.id_parses else {
             continue;
         };
-        ids.retain(|id| castable(id));
-        sql::lock_in_key_order(conn, table, ids).await?;
+        ids.retain(|id| parses(id));
+        if !ids.is_empty() {
+            conn.lock_in_key_order(table, &ids).await?;
+        }
     }
     Ok(())
 }

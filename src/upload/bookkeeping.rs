@@ -1,31 +1,14 @@
 //! uplink's own rows for a batch, written in its transaction after the
 //! app's writes (as uplink itself): recorded conflicts and dead letters.
 
-use sqlx::PgConnection;
-
+use super::backend::Backend;
 use super::batch::Batch;
 use super::dead_letter::{self, Rejected};
 use super::failure::Failure;
 use super::settings::DeadLetterCap;
 use super::work::TxOutcome;
 use crate::db::Own;
-use crate::store::conflicts::{self, NewConflict};
-
-/// Writes the conflicts that policies chose to record (`on_conflict: record`).
-pub async fn record_conflicts(
-    conn: &mut PgConnection,
-    own: &Own,
-    batch: &Batch<'_>,
-    outcomes: &[TxOutcome],
-    user_id: &str,
-) -> Result<(), Failure> {
-    let recorded = recorded(batch, outcomes);
-    if recorded.is_empty() {
-        return Ok(());
-    }
-    conflicts::record(conn, own, &recorded, user_id, batch.client_id.as_deref()).await?;
-    Ok(())
-}
+use crate::store::conflicts::NewConflict;
 
 /// The conflicts of applied client transactions that policies chose to record.
 pub fn recorded<'b>(batch: &'b Batch<'_>, outcomes: &'b [TxOutcome]) -> Vec<NewConflict<'b>> {
@@ -54,8 +37,8 @@ pub fn recorded<'b>(batch: &'b Batch<'_>, outcomes: &'b [TxOutcome]) -> Vec<NewC
 
 /// Stores the rejected client transactions as dead letters, within the
 /// per-user `cap`.
-pub async fn dead_letter_rejected(
-    conn: &mut PgConnection,
+pub async fn store_rejected(
+    conn: &mut impl Backend,
     own: &Own,
     cap: DeadLetterCap,
     batch: &Batch<'_>,

@@ -8,12 +8,11 @@
 //! shortest prefix that fails. A batch of n transactions with k refusals
 //! takes O(k log n) set-based runs, not n savepoints.
 
-use sqlx::Database;
-
-use super::failure::{Failure, localized};
+use super::backend::Backend;
+use super::failure::Failure;
 use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
-use super::run::{Conflicts, RunContext, RunEntries, RunFailure};
+use super::run::{Conflicts, RunContext, run};
 use super::work::{TxOutcome, TxWork};
 use crate::error::ErrorCode;
 
@@ -24,8 +23,7 @@ pub async fn run_careful<C>(
     work: &[TxWork<'_, '_>],
 ) -> Result<Vec<TxOutcome>, Failure>
 where
-    C: RunEntries,
-    C::Database: Database<Connection = C>,
+    C: Backend,
 {
     let mut outcomes: Vec<Option<TxOutcome>> = work
         .iter()
@@ -103,27 +101,26 @@ async fn attempt<C>(
     keep: bool,
 ) -> Result<Result<Conflicts, Refused>, Failure>
 where
-    C: RunEntries,
-    C::Database: Database<Connection = C>,
+    C: Backend,
 {
     if entries.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
-    match savepoint.run_entries(ctx, entries).await {
+    conn.savepoint().await?;
+    match run(conn, ctx, entries).await {
         Ok(conflicts) if keep => {
-            savepoint.commit().await.map_err(Failure::from)?;
+            conn.release_savepoint().await?;
             Ok(Ok(conflicts))
         }
         Ok(conflicts) => {
-            savepoint.rollback().await.map_err(Failure::from)?;
+            conn.rollback_savepoint().await?;
             Ok(Ok(conflicts))
         }
         Err(failure) => {
             // Classified before the rollback: after a deadlock MySQL has
             // rolled back the whole transaction, savepoint included.
             let refused = refusal(failure)?;
-            savepoint.rollback().await.map_err(Failure::from)?;
+            conn.rollback_savepoint().await?;
             Ok(Err(refused))
         }
     }
@@ -141,8 +138,7 @@ async fn culprit<C>(
     whole: Rejection,
 ) -> Result<TxOutcome, Failure>
 where
-    C: RunEntries,
-    C::Database: Database<Connection = C>,
+    C: Backend,
 {
     let runnable: Vec<&Prepared> = work.runnable().collect();
     // `ok` entries apply as a set; `failing` entries do not.
@@ -163,20 +159,17 @@ where
         }
     }
     let suspect = failing - 1;
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
-    if let Err(failure) = savepoint.run_entries(ctx, &runnable[..suspect]).await {
+    conn.savepoint().await?;
+    if let Err(failure) = run(conn, ctx, &runnable[..suspect]).await {
         let _ = refusal(failure)?;
-        savepoint.rollback().await.map_err(Failure::from)?;
+        conn.rollback_savepoint().await?;
         return one_at_a_time(conn, ctx, &runnable).await;
     }
-    let confirmed = match savepoint
-        .run_entries(ctx, &runnable[suspect..failing])
-        .await
-    {
+    let confirmed = match run(conn, ctx, &runnable[suspect..failing]).await {
         Ok(_) => None,
         Err(failure) => Some(refusal(failure)?.1),
     };
-    savepoint.rollback().await.map_err(Failure::from)?;
+    conn.rollback_savepoint().await?;
     match confirmed {
         Some(alone) => {
             // The entry's own refusal names its column or constraint best.
@@ -202,13 +195,12 @@ async fn with_column<C>(
     mut rejection: Rejection,
 ) -> Result<Rejection, Failure>
 where
-    C: RunEntries,
-    C::Database: Database<Connection = C>,
+    C: Backend,
 {
     if rejection.code != ErrorCode::InvalidValue || rejection.column.is_some() {
         return Ok(rejection);
     }
-    if let Some((column, said)) = conn.refused_column(prepared).await.map_err(Failure::from)? {
+    if let Some((column, said)) = conn.refused_column(prepared).await? {
         let cast = prepared
             .table
             .column(&column)
@@ -229,17 +221,16 @@ async fn one_at_a_time<C>(
     runnable: &[&Prepared<'_, '_>],
 ) -> Result<TxOutcome, Failure>
 where
-    C: RunEntries,
-    C::Database: Database<Connection = C>,
+    C: Backend,
 {
-    let mut savepoint = conn.begin().await.map_err(Failure::from)?;
+    conn.savepoint().await?;
     let mut conflicts = Vec::new();
     for prepared in runnable {
-        match savepoint.run_entries(ctx, &[*prepared]).await {
+        match run(conn, ctx, &[*prepared]).await {
             Ok(notes) => conflicts.extend(notes.into_iter().map(|(at, n)| (at.1, n))),
             Err(failure) => {
                 let (_, rejection) = refusal(failure)?;
-                savepoint.rollback().await.map_err(Failure::from)?;
+                conn.rollback_savepoint().await?;
                 return Ok(TxOutcome::Rejected {
                     culprit: prepared.at.1,
                     rejection: with_column(conn, prepared, rejection).await?,
@@ -247,21 +238,18 @@ where
             }
         }
     }
-    savepoint.commit().await.map_err(Failure::from)?;
+    conn.release_savepoint().await?;
     Ok(TxOutcome::Applied { conflicts })
 }
 
 /// A refusal as a rejection, with the entry's position when a policy named
-/// it (a refused statement does not say which of its rows failed). Any
-/// failure that is not transient is a refusal: an error uplink has not
-/// classified is the entry's to carry, never the whole batch's.
-fn refusal(failure: RunFailure) -> Result<Refused, Failure> {
+/// it (a refused statement does not say which of its rows failed). The
+/// backends localise errors of the app's writes (`failure::localized`): an
+/// error uplink has not classified is the entry's to carry, never the whole
+/// batch's.
+fn refusal(failure: Failure) -> Result<Refused, Failure> {
     match failure {
-        RunFailure::Refused(at, rejection) => Ok((Some(at), rejection)),
-        RunFailure::Unattributed(rejection) => Ok((None, rejection)),
-        RunFailure::Db(err) => match localized(err) {
-            Failure::Permanent(rejection) => Ok((None, rejection)),
-            other => Err(other),
-        },
+        Failure::Refused { at, rejection } => Ok((at, *rejection)),
+        other => Err(other),
     }
 }

@@ -4,18 +4,17 @@
 
 use std::time::Duration;
 
-use sqlx::PgConnection;
-
+use super::backend::Backend;
 use super::batch::{ClientTransaction, Entry, Op};
 use super::failure::Failure;
 use super::jsonb::jsonb_safe;
 use super::rejection::Rejection;
+use super::row::json_string;
 use super::settings::DeadLetterCap;
-use super::sql::json_string;
 use crate::db::Own;
 use crate::db::pool::Database;
 use crate::metrics::Metrics;
-use crate::store::dead_letters::{self as store, NewDeadLetter, PendingUsage};
+use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
 use crate::store::either;
 
 /// An entry as JSON, in the SDK's `CrudEntry.toJSON()` shape, values verbatim.
@@ -81,7 +80,7 @@ pub struct Rejected<'t, 'a> {
 /// whole batch is refused (`Failure::DeadLetterLimit`) and stays on the
 /// device, rather than acknowledging a transaction that is stored nowhere.
 pub async fn store_rejected(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     own: &Own,
     cap: DeadLetterCap,
     user_id: &str,
@@ -92,8 +91,8 @@ pub async fn store_rejected(
         return Ok(());
     }
     // Concurrent batches of one user count and insert one after the other.
-    store::lock_user(conn, user_id).await?;
-    let pending = store::pending_usage(conn, own, user_id, cap.rows).await?;
+    conn.lock_dead_letters(own, user_id).await?;
+    let pending = conn.pending_dead_letters(own, user_id, cap.rows).await?;
     let entries: Vec<String> = rejected.iter().map(entries_text).collect();
     let letters: Vec<NewDeadLetter<'_>> = rejected
         .iter()
@@ -102,7 +101,7 @@ pub async fn store_rejected(
         .collect();
     room_for(&letters, cap, pending, user_id)?;
     for letter in &letters {
-        store::insert(conn, own, letter).await?;
+        conn.insert_dead_letter(own, letter).await?;
     }
     Ok(())
 }

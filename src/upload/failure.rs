@@ -1,13 +1,20 @@
-//! How a failed attempt at a batch ends: the database's classification
-//! (`db::DbFailure`) in the write path's terms.
+//! The write path's one error type: how a statement, a policy or an
+//! attempt at a batch fails, from the database's classification
+//! (`db::DbFailure`) up to the response (`Writer::apply`).
 
+use super::prepared::Position;
 use super::rejection::Rejection;
 use crate::db::DbFailure;
 use crate::error::ErrorCode;
 
 pub enum Failure {
-    /// The data is refused (constraint, type, permission): reject the client transaction.
-    Permanent(Rejection),
+    /// The data is refused (constraint, type, permission, policy): the
+    /// client transaction is rejected. `at` is the entry at fault where a
+    /// policy named it; a refused statement does not say which row failed.
+    Refused {
+        at: Option<Position>,
+        rejection: Box<Rejection>,
+    },
     /// Retry the whole request internally first (serialization failure,
     /// deadlock, lock wait timeout), with the database's reason.
     Retryable(String),
@@ -23,7 +30,7 @@ impl From<DbFailure> for Failure {
         match failure {
             DbFailure::Transient(message) => Self::Unavailable(message),
             DbFailure::Conflict(cause) => Self::Retryable(cause),
-            DbFailure::Refused(refusal) => Self::Permanent(Rejection {
+            DbFailure::Refused(refusal) => Self::refused(Rejection {
                 code: refusal.code,
                 message: refusal.message,
                 sqlstate: Some(refusal.sqlstate),
@@ -31,6 +38,21 @@ impl From<DbFailure> for Failure {
                 column: refusal.column,
             }),
             DbFailure::Fatal(err) => Self::Unexpected(err.context("Failed to apply the batch")),
+        }
+    }
+}
+
+impl Failure {
+    /// A refusal of an entry not (yet) known.
+    pub fn refused(rejection: Rejection) -> Self {
+        Self::refused_at(None, rejection)
+    }
+
+    /// A refusal of the entry at `at`, where known.
+    pub fn refused_at(at: Option<Position>, rejection: Rejection) -> Self {
+        Self::Refused {
+            at,
+            rejection: Box::new(rejection),
         }
     }
 }
@@ -50,7 +72,7 @@ pub fn localized(err: sqlx::Error) -> Failure {
     match Failure::from(err) {
         Failure::Unexpected(err) => {
             tracing::error!(error = %format!("{err:#}"), "an entry failed in a way uplink does not classify; it is rejected");
-            Failure::Permanent(Rejection::new(
+            Failure::refused(Rejection::new(
                 ErrorCode::DatabaseError,
                 format!("uplink could not apply the entry: {err:#}"),
             ))
@@ -68,7 +90,7 @@ pub fn unavailable(err: sqlx::Error) -> Failure {
         other => {
             let detail = match other {
                 Failure::Unexpected(e) => format!("{e:#}"),
-                Failure::Permanent(r) => r.message,
+                Failure::Refused { rejection, .. } => rejection.message.clone(),
                 _ => String::new(),
             };
             tracing::warn!(error = %detail, "cannot open a database transaction");
@@ -80,7 +102,9 @@ pub fn unavailable(err: sqlx::Error) -> Failure {
 impl From<Failure> for anyhow::Error {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::Permanent(r) => anyhow::anyhow!("refused: {}", r.message),
+            Failure::Refused { rejection, .. } => {
+                anyhow::anyhow!("refused: {}", rejection.message)
+            }
             Failure::Retryable(cause) => anyhow::anyhow!("transient conflict ({cause}); try again"),
             Failure::Unavailable(m) => anyhow::anyhow!("database unavailable: {m}"),
             Failure::DeadLetterLimit(m) => anyhow::anyhow!(m),

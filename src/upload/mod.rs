@@ -12,6 +12,7 @@
 
 mod allow_list;
 mod apply;
+mod backend;
 mod batch;
 mod bookkeeping;
 mod careful;
@@ -26,18 +27,18 @@ mod jsonb;
 mod mysql;
 mod plan;
 mod policy;
+mod postgres;
 mod prepared;
-mod probe;
 mod rejection;
 mod replay;
 pub mod report;
 pub mod routes;
+mod row;
 mod run;
 pub mod schema;
 pub mod schemas;
 pub mod settings;
 mod spellings;
-mod sql;
 mod work;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ use std::time::Duration;
 use tokio::sync::RwLock;
 
 pub use apply::Actor;
+pub use backend::factory::load_catalog;
 pub use replay::ReplayOutcome;
 pub use settings::{DeadLetterSettings, TableSettings, WriteSettings};
 
@@ -61,9 +63,9 @@ pub use policy::Stored;
 #[doc(hidden)]
 pub use policy::probe::{Decision, decide_batch};
 
-use apply::{Apply, Mode, apply_in};
+use apply::{Apply, Mode};
 use envelope::Batch;
-use failure::{Failure, unavailable};
+use failure::Failure;
 use plan::Allowed;
 use report::Report;
 use schema::Catalog;
@@ -72,39 +74,6 @@ use crate::config::ConfigError;
 use crate::config::sections::RlsSettings;
 use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
-
-/// Why a batch could not be processed at all.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// Nothing was applied; the client retries the same batch (503).
-    #[error("{0}")]
-    Unavailable(String),
-    /// The request carries text the database cannot store in uplink's own
-    /// bookkeeping (400; nothing was applied).
-    #[error("{0}")]
-    Invalid(String),
-    /// The user's dead letters are full (`write.dead_letters.max_per_user`
-    /// or `max_bytes_per_user`);
-    /// nothing was applied and the device keeps the batch (429).
-    #[error("{0}")]
-    DeadLetterLimit(String),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-impl From<WriteError> for ApiError {
-    fn from(err: WriteError) -> Self {
-        match err {
-            WriteError::Unavailable(message) => Self::new(ErrorCode::Unavailable, message),
-            WriteError::Invalid(message) => Self::new(ErrorCode::InvalidValue, message),
-            WriteError::DeadLetterLimit(message) => Self::Refused {
-                code: ErrorCode::DeadLetterLimit,
-                message,
-            },
-            WriteError::Unexpected(err) => Self::Unexpected(err),
-        }
-    }
-}
 
 /// The write path's shared state: settings and the introspected catalogue.
 #[derive(Clone)]
@@ -173,7 +142,7 @@ impl Writer {
         Ok(())
     }
 
-    async fn catalog(&self) -> Result<Arc<Catalog>, WriteError> {
+    async fn catalog(&self) -> Result<Arc<Catalog>, ApiError> {
         if let Some(catalog) = self.inner.catalog.read().await.as_ref() {
             return Ok(catalog.clone());
         }
@@ -181,9 +150,7 @@ impl Writer {
             Ok(()) => {}
             Err(err) => {
                 tracing::warn!(error = %format!("{err:#}"), "schema introspection failed");
-                return Err(WriteError::Unavailable(
-                    "the database schema could not be read".to_owned(),
-                ));
+                return Err(unreadable_schema());
             }
         }
         self.inner
@@ -191,13 +158,13 @@ impl Writer {
             .read()
             .await
             .clone()
-            .ok_or_else(|| WriteError::Unavailable("the database schema could not be read".into()))
+            .ok_or_else(unreadable_schema)
     }
 
     /// Applies a batch: one database transaction, retried internally on
     /// serialization failures and deadlocks.
     #[tracing::instrument(skip_all, fields(entries = batch.entry_count(), client_id = batch.client_id.as_deref()))]
-    pub async fn apply(&self, actor: Actor<'_>, batch: &Batch<'_>) -> Result<Report, WriteError> {
+    pub async fn apply(&self, actor: Actor<'_>, batch: &Batch<'_>) -> Result<Report, ApiError> {
         let catalog = self.catalog().await?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
         let options = Apply {
@@ -212,7 +179,7 @@ impl Writer {
         let mut lock_rows = false;
         let mut attempt = 0;
         loop {
-            match self
+            let outcome = self
                 .attempt(
                     &allowed,
                     batch,
@@ -221,46 +188,17 @@ impl Writer {
                     lock_rows,
                     catalog.has_deferrable,
                 )
-                .await
-            {
+                .await;
+            match outcome {
                 Ok(report) => return Ok(report),
-                Err(Failure::Permanent(_)) if mode == Mode::Fast => mode = Mode::Careful,
-                Err(Failure::Permanent(rejection)) if rejection.code == ErrorCode::InvalidValue => {
-                    // Careful mode contains the app's refusals in savepoints;
-                    // this one came from uplink's own statements, fed with
-                    // text from the request (the user or client id).
-                    return Err(WriteError::Invalid(
-                        "the request carries text the database cannot store (NUL bytes, invalid Unicode, or too long)"
-                            .to_owned(),
-                    ));
-                }
-                Err(Failure::Permanent(rejection)) => {
-                    // Careful mode contains refusals in savepoints; one here
-                    // came from uplink's own statements.
-                    return Err(WriteError::Unexpected(anyhow::anyhow!(
-                        "uplink's own statement was refused: {} ({:?})",
-                        rejection.message,
-                        rejection.sqlstate
-                    )));
-                }
+                Err(Failure::Refused { .. }) if mode == Mode::Fast => mode = Mode::Careful,
                 Err(Failure::Retryable(cause)) if attempt < retries => {
                     attempt += 1;
                     lock_rows = true;
                     tracing::debug!(%cause, attempt, "retrying batch after a transient conflict");
                     tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;
                 }
-                Err(Failure::Retryable(cause)) => {
-                    return Err(WriteError::Unavailable(format!(
-                        "the database kept reporting conflicts ({cause})"
-                    )));
-                }
-                Err(Failure::Unavailable(message)) => {
-                    return Err(WriteError::Unavailable(message));
-                }
-                Err(Failure::DeadLetterLimit(message)) => {
-                    return Err(WriteError::DeadLetterLimit(message));
-                }
-                Err(Failure::Unexpected(err)) => return Err(WriteError::Unexpected(err)),
+                Err(failure) => return Err(response(failure)),
             }
         }
     }
@@ -274,30 +212,11 @@ impl Writer {
         lock_rows: bool,
         deferrable: bool,
     ) -> Result<Report, Failure> {
-        let (report, commit) = match &self.inner.db {
-            Database::Postgres(pool, _) => {
-                // Connections plan every statement for its parameters (see
-                // `db::pool::connect_options`); a batch of inserts may reuse plans.
-                let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
-                    "BEGIN; SET LOCAL plan_cache_mode = auto"
-                } else {
-                    "BEGIN"
-                };
-                let mut tx = pool.begin_with(begin).await.map_err(unavailable)?;
-                if deferrable {
-                    sql::check_constraints_immediately(&mut tx).await?;
-                }
-                let report = apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
-                (report, tx.commit().await)
-            }
-            Database::MySql(pool, _) => {
-                let mut tx = pool.begin().await.map_err(unavailable)?;
-                let report =
-                    mysql::apply_in(&mut tx, allowed, batch, options, mode, lock_rows).await?;
-                (report, tx.commit().await)
-            }
-        };
-        match commit.map_err(Failure::from) {
+        let db = &self.inner.db;
+        let (report, commit) =
+            backend::factory::attempt(db, allowed, batch, options, mode, lock_rows, deferrable)
+                .await?;
+        match commit {
             Ok(()) => Ok(report),
             Err(Failure::Unavailable(message)) => {
                 // The connection died around COMMIT: the batch may have
@@ -344,11 +263,39 @@ impl Writer {
     }
 }
 
-/// The app's tables: in `schema` on Postgres, in the URL's database on
-/// MySQL (uplink's own are in a schema or database of their own).
-pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog> {
-    match db {
-        Database::Postgres(pool, _) => Catalog::load(pool, schema).await,
-        Database::MySql(pool, _) => mysql::catalog::load(pool).await,
+fn unreadable_schema() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "the database schema could not be read",
+    )
+}
+
+/// How a batch that could not be applied is answered. The careful mode
+/// contains the app's refusals in savepoints: a refusal that reaches here
+/// came from uplink's own statements.
+fn response(failure: Failure) -> ApiError {
+    match failure {
+        // Fed with text from the request (the user or client id).
+        Failure::Refused { rejection, .. } if rejection.code == ErrorCode::InvalidValue => {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                "the request carries text the database cannot store (NUL bytes, invalid Unicode, or too long)",
+            )
+        }
+        Failure::Refused { rejection, .. } => ApiError::Unexpected(anyhow::anyhow!(
+            "uplink's own statement was refused: {} ({:?})",
+            rejection.message,
+            rejection.sqlstate
+        )),
+        Failure::Retryable(cause) => ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the database kept reporting conflicts ({cause})"),
+        ),
+        Failure::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
+        Failure::DeadLetterLimit(message) => ApiError::Refused {
+            code: ErrorCode::DeadLetterLimit,
+            message,
+        },
+        Failure::Unexpected(err) => ApiError::Unexpected(err),
     }
 }

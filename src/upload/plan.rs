@@ -14,9 +14,9 @@ use super::coerce::coerce;
 use super::policy::resolve::Policy;
 use super::prepared::{Position, Prepared};
 use super::rejection::Rejection;
+use super::row::Row;
 use super::schema::{Catalog, Column, Table};
 use super::settings::{ConflictStrategy, WriteSettings};
-use super::sql::Row;
 use crate::error::ErrorCode;
 
 struct AllowedTable<'c> {

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use super::batch::Op;
 use super::policy::resolve::Policy;
+use super::row::Row;
 use super::schema::{Column, Table};
-use super::sql::Row;
 
 /// (client transaction, entry) position of an entry in its batch.
 pub type Position = (usize, usize);

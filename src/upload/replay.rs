@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use super::apply::{Actor, Apply, Mode, apply_in};
 use super::batch::{Batch, ClientTransaction};
 use super::plan::Allowed;
+use super::postgres::sql;
 use super::report::Report;
-use super::sql;
 use crate::db::Own;
 use crate::error::ErrorCode;
 use crate::store::dead_letters;
@@ -70,7 +70,7 @@ pub async fn replay(
     sql::check_constraints_immediately(&mut tx)
         .await
         .map_err(super::failure::Failure::from)?;
-    let report = apply_in(&mut tx, allowed, &batch, &options, Mode::Careful, true).await?;
+    let report = apply_in(&mut *tx, allowed, &batch, &options, Mode::Careful, true).await?;
     let outcome = if report.rejected == 0 {
         dead_letters::mark_replayed(&mut tx, own, id).await?;
         ReplayOutcome::Applied(report)

@@ -1,20 +1,289 @@
 //! The write path on MySQL and MariaDB: the same batches, semantics and
-//! report as on Postgres (the shared steps: `work`, `plan`, `policy`'s
-//! checks, `report`, `bookkeeping`), with MySQL's own statements.
+//! report as on Postgres, with MySQL's own statements.
 //!
 //! Differences that matter: MySQL has no `unnest`, so set-based writes are
 //! multi-row `INSERT … ON DUPLICATE KEY UPDATE`, `UPDATE … CASE id` and
-//! `DELETE … WHERE id IN`; a failed statement does not abort the
-//! transaction (the careful mode still uses savepoints, to undo a client
-//! transaction's earlier writes); and values MySQL would silently alter are
-//! converted or refused first (`values`).
+//! `DELETE … WHERE id IN` (`statements`); rows are found as MySQL compares
+//! keys (`found`); a failed statement does not abort the transaction; and
+//! values MySQL would silently alter are converted or refused first
+//! (`values`), as are ids the key cannot hold (`screen`).
 
-mod apply;
 pub mod catalog;
 mod found;
-mod policy;
-mod run;
+mod plain;
 mod statements;
 pub mod values;
 
-pub use apply::apply_in;
+use std::collections::BTreeSet;
+
+use sqlx::{Executor, MySqlConnection};
+
+use self::found::find;
+use super::backend::{Backend, Done, Locked};
+use super::batch::truncate_for_message;
+use super::failure::{Failure, localized};
+use super::plan::Group;
+use super::prepared::Prepared;
+use super::rejection::Rejection;
+use super::row::{Row, json_string};
+use super::schema::{Column, Table};
+use crate::db::{DbFailure, Own};
+use crate::error::ErrorCode;
+use crate::store::conflicts::NewConflict;
+use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
+use crate::store::mysql::{conflicts, dead_letters, progress};
+
+/// A statement of uplink's own (savepoints, records).
+fn ours<T>(result: Result<T, impl Into<DbFailure>>) -> Done<T> {
+    result.map_err(|e| Failure::from(e.into()))
+}
+
+/// A statement on the app's rows: a refusal is the entry's.
+fn theirs<T>(result: Result<T, sqlx::Error>) -> Done<T> {
+    result.map_err(localized)
+}
+
+/// What the capabilities refuse at start-up (`db::capabilities`).
+fn not_on_mysql<T>(what: &str) -> Done<T> {
+    Err(Failure::Unexpected(anyhow::anyhow!(
+        "{what} is not available on MySQL"
+    )))
+}
+
+impl Backend for MySqlConnection {
+    /// MySQL has no data-modifying CTEs.
+    const MIXES_OPERATIONS: bool = false;
+
+    /// Refuses an id the key column cannot hold: MySQL would compare `abc`
+    /// with an integer key as 0 rather than fail.
+    fn screen(prepared: &Prepared<'_, '_>) -> Option<Rejection> {
+        let table = prepared.table;
+        let usable = table.id_parses?;
+        (!usable(&prepared.row.id)).then(|| {
+            Rejection::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "the row id {} does not fit the key of `{}` ({})",
+                    json_string(&truncate_for_message(&prepared.row.id)),
+                    table.name,
+                    table.id_type
+                ),
+            )
+            .with_column("id")
+        })
+    }
+
+    async fn savepoint(&mut self) -> Done {
+        ours(self.execute("SAVEPOINT uplink_attempt").await.map(drop))
+    }
+
+    async fn release_savepoint(&mut self) -> Done {
+        ours(
+            self.execute("RELEASE SAVEPOINT uplink_attempt")
+                .await
+                .map(drop),
+        )
+    }
+
+    async fn rollback_savepoint(&mut self) -> Done {
+        ours(
+            self.execute("ROLLBACK TO SAVEPOINT uplink_attempt")
+                .await
+                .map(drop),
+        )?;
+        ours(
+            self.execute("RELEASE SAVEPOINT uplink_attempt")
+                .await
+                .map(drop),
+        )
+    }
+
+    async fn assume_role(&mut self, _role: &str, _claims: &str, _user_id: &str) -> Done {
+        not_on_mysql("row-level security")
+    }
+
+    async fn reset_role(&mut self) -> Done {
+        not_on_mysql("row-level security")
+    }
+
+    async fn lock_progress(&mut self, own: &Own, user_id: &str, client_id: &str) -> Done<i64> {
+        ours(progress::lock(self, own, user_id, client_id).await)
+    }
+
+    async fn advance_progress(
+        &mut self,
+        own: &Own,
+        user_id: &str,
+        client_id: &str,
+        last_op_id: i64,
+    ) -> Done {
+        ours(progress::advance(self, own, user_id, client_id, last_op_id).await)
+    }
+
+    async fn record_conflicts(
+        &mut self,
+        own: &Own,
+        recorded: &[NewConflict<'_>],
+        user_id: &str,
+        client_id: Option<&str>,
+    ) -> Done {
+        ours(conflicts::record(self, own, recorded, user_id, client_id).await)
+    }
+
+    async fn lock_dead_letters(&mut self, own: &Own, user_id: &str) -> Done {
+        ours(dead_letters::lock_user(self, own, user_id).await)
+    }
+
+    async fn pending_dead_letters(
+        &mut self,
+        own: &Own,
+        user_id: &str,
+        max_rows: u32,
+    ) -> Done<PendingUsage> {
+        ours(dead_letters::pending_usage(self, own, user_id, max_rows).await)
+    }
+
+    async fn insert_dead_letter(&mut self, own: &Own, letter: &NewDeadLetter<'_>) -> Done {
+        ours(dead_letters::insert(self, own, letter).await)
+    }
+
+    async fn lock_in_key_order(&mut self, table: &Table, ids: &[&str]) -> Done {
+        for statement in statements::lock(table, ids) {
+            theirs(statement.fetch_text(self).await)?;
+        }
+        Ok(())
+    }
+
+    async fn lock_rows(&mut self, table: &Table, ids: &[&str]) -> Done<Option<Vec<Locked>>> {
+        let found = theirs(find(self, table, ids).await)?;
+        if found.shared {
+            return Ok(None);
+        }
+        Ok(Some(
+            ids.iter()
+                .zip(found.rows)
+                .map(|(id, current)| Locked {
+                    key: (*id).to_owned(),
+                    current,
+                })
+                .collect(),
+        ))
+    }
+
+    /// A statement that fails on a duplicate key is retried one row at a
+    /// time: a row whose id now exists lost the race to another transaction
+    /// and is skipped; a clash on another unique key is the entry's refusal.
+    async fn insert_new(
+        &mut self,
+        table: &Table,
+        owned: Option<&[&Column]>,
+        rows: &[&Row<'_, '_>],
+    ) -> Done<BTreeSet<String>> {
+        let mut inserted = BTreeSet::new();
+        for (chunk, statement) in statements::insert(table, owned, rows) {
+            match theirs(statement.execute(self).await) {
+                Ok(()) => inserted.extend(chunk.iter().map(|row| row.id.clone())),
+                Err(failure) if is_duplicate(&failure) => {
+                    for row in chunk {
+                        if insert_unless_taken(self, table, owned, row).await? {
+                            inserted.insert(row.id.clone());
+                        }
+                    }
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn replace(
+        &mut self,
+        table: &Table,
+        owned: Option<&[&Column]>,
+        rows: &[&Row<'_, '_>],
+    ) -> Done {
+        // An upsert could update the row another unique key matches.
+        let statements = if table.rows_independent {
+            statements::upsert(table, owned, rows)
+        } else {
+            rows.iter()
+                .map(|row| statements::replace(table, owned, row))
+                .collect()
+        };
+        for statement in statements {
+            theirs(statement.execute(self).await)?;
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, table: &Table, rows: &[&Row<'_, '_>]) -> Done {
+        for statement in statements::update(table, rows) {
+            theirs(statement.execute(self).await)?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, table: &Table, ids: &[&str]) -> Done {
+        for statement in statements::delete(table, ids) {
+            theirs(statement.execute(self).await)?;
+        }
+        Ok(())
+    }
+
+    async fn bump_versions(&mut self, table: &Table, column: &Column, ids: &[&str]) -> Done {
+        for statement in statements::bump_version(table, column, ids) {
+            theirs(statement.execute(self).await)?;
+        }
+        Ok(())
+    }
+
+    async fn add_delta(
+        &mut self,
+        _table: &Table,
+        _column: &Column,
+        _id: &str,
+        _new: &str,
+        _previous: &str,
+    ) -> Done {
+        not_on_mysql("a delta column")
+    }
+
+    async fn write_plain(&mut self, group: &Group<'_, '_, '_>, _rls_role: Option<&str>) -> Done {
+        plain::write(self, group).await
+    }
+
+    /// MySQL names the column of a value it refuses.
+    async fn refused_column(
+        &mut self,
+        _prepared: &Prepared<'_, '_>,
+    ) -> Done<Option<(String, String)>> {
+        Ok(None)
+    }
+}
+
+fn is_duplicate(failure: &Failure) -> bool {
+    matches!(failure, Failure::Refused { rejection, .. } if rejection.code == ErrorCode::UniqueViolation)
+}
+
+/// Inserts one row; false when its id was taken meanwhile.
+async fn insert_unless_taken(
+    conn: &mut MySqlConnection,
+    table: &Table,
+    owned: Option<&[&Column]>,
+    row: &Row<'_, '_>,
+) -> Done<bool> {
+    for (_, statement) in statements::insert(table, owned, &[row]) {
+        match theirs(statement.execute(&mut *conn).await) {
+            Ok(()) => {}
+            Err(failure) if is_duplicate(&failure) => {
+                let found = theirs(find(conn, table, &[row.id.as_str()]).await)?;
+                return match found.rows.first() {
+                    Some(Some(_)) => Ok(false),
+                    _ => Err(failure),
+                };
+            }
+            Err(failure) => return Err(failure),
+        }
+    }
+    Ok(true)
+}

@@ -10,8 +10,8 @@ use std::fmt::Write;
 use sqlx::mysql::MySqlArguments;
 use sqlx::{Arguments, MySqlConnection};
 
+use crate::upload::row::Row;
 use crate::upload::schema::{Column, MySqlKind, Table, ValueKind};
-use crate::upload::sql::Row;
 
 /// At most this many placeholders per statement (MySQL allows 65 535).
 const MAX_PARAMS: usize = 60_000;
@@ -201,17 +201,18 @@ pub fn upsert<'p>(
         .collect()
 }
 
-/// INSERT of rows whose ids have no row (checked under lock): a row that
-/// appeared meanwhile, or another unique key, fails it.
-pub fn insert<'p>(
+/// INSERT of rows whose ids have no row (checked under lock), each
+/// statement with the rows it inserts: a row that appeared meanwhile, or
+/// another unique key, fails it.
+pub fn insert<'r, 'p, 'c, 'a>(
     table: &Table,
     owned: Option<&[&Column]>,
-    rows: &[&'p Row<'_, '_>],
-) -> Vec<Statement<'p>> {
+    rows: &'r [&'p Row<'c, 'a>],
+) -> Vec<(&'r [&'p Row<'c, 'a>], Statement<'p>)> {
     let columns = put_columns(owned, rows);
     chunks(rows, columns.len() + 1, row_bytes)
         .into_iter()
-        .map(|rows| insert_sql(table, &columns, rows))
+        .map(|rows| (rows, insert_sql(table, &columns, rows)))
         .collect()
 }
 
@@ -386,21 +387,6 @@ pub fn bump_version<'p>(table: &Table, column: &Column, ids: &[&'p str]) -> Vec<
         ids,
         "",
     )
-}
-
-/// The row with `id` as a JSON object (the policies read it as Postgres'
-/// `to_jsonb` gives it), locked until the transaction ends.
-pub fn load<'p>(table: &Table, id: &'p str) -> Statement<'p> {
-    let mut statement = Statement::new();
-    let _ = write!(
-        statement.sql,
-        "SELECT {} FROM {} WHERE `id` = ",
-        row_json(table),
-        quote(&table.name)
-    );
-    let placeholder = statement.bind_id(table, id);
-    let _ = write!(statement.sql, "{placeholder} FOR UPDATE");
-    statement
 }
 
 /// Every column of a row as one JSON object, as text.

@@ -9,13 +9,14 @@ use super::resolve::{Policy, Transitions};
 use super::stored::Stored;
 use super::strategy::field_timestamps;
 use super::values::value_of;
-use super::verdict::{ConflictNote, RowFailure, Verdict, refused, taken};
+use super::verdict::{ConflictNote, Verdict, refused, taken};
 use crate::error::ErrorCode;
 use crate::upload::batch::{Entry, Op, truncate_for_message};
 use crate::upload::prepared::Prepared;
+use crate::upload::rejection::Rejection;
+use crate::upload::row::{Row, json_string};
 use crate::upload::schema::{Column, Table};
 use crate::upload::settings::ConflictStrategy;
-use crate::upload::sql::{Row, json_string};
 
 /// Checks a PUT of an id with no row against the policy; returns the row to
 /// insert (with its per-field times).
@@ -23,7 +24,7 @@ pub fn check_new<'c, 'a>(
     policy: &Policy<'c>,
     entry: &Entry<'_>,
     mut row: Row<'c, 'a>,
-) -> Result<Row<'c, 'a>, RowFailure> {
+) -> Result<Row<'c, 'a>, Rejection> {
     if let Some(transitions) = &policy.transitions
         && let Some((_, Some(state))) = row
             .values
@@ -60,11 +61,13 @@ pub fn check_existing<'c, 'a>(
     row: Row<'c, 'a>,
     current: &str,
     user_id: &str,
-) -> Result<Verdict<'c, 'a>, RowFailure> {
+) -> Result<Verdict<'c, 'a>, Rejection> {
     let Some(server) = Stored::parse(current) else {
-        return Err(RowFailure::Db(sqlx::Error::Decode(
-            format!("the current row of `{}` is not a JSON object", table.name).into(),
-        )));
+        // Never expected: the backends read rows as JSON objects.
+        return Err(Rejection::new(
+            ErrorCode::DatabaseError,
+            format!("the current row of `{}` is not a JSON object", table.name),
+        ));
     };
     let server_text = |column: &Column| server.text(&column.name);
     if let Some(owner) = policy.owner
@@ -128,7 +131,7 @@ fn check_transition(
     prepared: &Prepared<'_, '_>,
     row: &Row<'_, '_>,
     server: &Stored<'_>,
-) -> Result<(), RowFailure> {
+) -> Result<(), Rejection> {
     let Some(Transitions {
         column, allowed, ..
     }) = &policy.transitions

@@ -5,13 +5,14 @@ use super::resolve::Policy;
 use super::stored::Stored;
 use super::strategy::{self, Judgement};
 use super::values::client_data;
-use super::verdict::{ConflictNote, Delta, RecordedConflict, RowFailure, Verdict, Write, refused};
+use super::verdict::{ConflictNote, Delta, RecordedConflict, Verdict, Write, refused};
 use crate::error::ErrorCode;
 use crate::upload::batch::{Entry, Op};
 use crate::upload::prepared::Prepared;
+use crate::upload::rejection::Rejection;
+use crate::upload::row::Row;
 use crate::upload::schema::Table;
 use crate::upload::settings::OnConflict;
-use crate::upload::sql::Row;
 
 /// Decides an entry that passed the checks against the existing row
 /// `server`. Without a conflict strategy the last write wins.
@@ -22,7 +23,7 @@ pub fn decide<'c, 'a>(
     entry: &Entry<'_>,
     row: Row<'c, 'a>,
     server: &Stored<'_>,
-) -> Result<Verdict<'c, 'a>, RowFailure> {
+) -> Result<Verdict<'c, 'a>, Rejection> {
     let Some(conflict) = policy.conflict else {
         return Ok(Verdict::Write(
             write(policy, prepared, entry, row, None),

@@ -8,8 +8,8 @@ use crate::error::ErrorCode;
 use crate::upload::batch::Op;
 use crate::upload::prepared::Prepared;
 use crate::upload::rejection::Rejection;
+use crate::upload::row::Row;
 use crate::upload::schema::Table;
-use crate::upload::sql::Row;
 
 /// The checks that need no current row (the operation, the client id delta
 /// columns need, the owner the entry names); returns the row to write, with

@@ -30,13 +30,7 @@ mod write;
 
 pub use resolve::Policy;
 pub use row::apply_row;
-pub use set::{SetFailure, apply_set};
+pub use set::apply_set;
 #[doc(hidden)]
 pub use stored::Stored;
-pub use verdict::{ConflictNote, RowFailure, RowOutcome};
-
-// The steps, for the MySQL write path's own row-at-a-time runner.
-pub(crate) use check::{check_existing, check_new};
-pub(crate) use guard::claim;
-pub(crate) use verdict::{Verdict, Write};
-pub(crate) use write::{by_columns, written_columns};
+pub use verdict::{ConflictNote, RowOutcome};

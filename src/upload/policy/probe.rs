@@ -4,14 +4,15 @@
 
 use super::check::{check_existing, check_new};
 use super::guard::claim;
-use super::verdict::{RowFailure, Verdict};
+use super::verdict::Verdict;
 use crate::error::ErrorCode;
 use crate::upload::batch::Op;
 use crate::upload::envelope::Batch;
 use crate::upload::plan::Allowed;
+use crate::upload::rejection::Rejection;
+use crate::upload::row::Row;
 use crate::upload::schema::Catalog;
 use crate::upload::settings::WriteSettings;
-use crate::upload::sql::Row;
 
 /// What the write path would do with one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,10 +84,10 @@ pub fn decide_batch(
     Some(decisions)
 }
 
-fn failed(failure: RowFailure) -> Decision {
-    match failure {
-        RowFailure::Refused(rejection) => Decision::Refused(rejection.code),
-        RowFailure::Db(_) => Decision::Unreadable,
+fn failed(rejection: Rejection) -> Decision {
+    match rejection.code {
+        ErrorCode::DatabaseError => Decision::Unreadable,
+        code => Decision::Refused(code),
     }
 }
 

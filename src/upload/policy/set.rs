@@ -3,36 +3,20 @@
 //! locks the current rows, each entry is checked against its row once, then
 //! the rows that pass are written together.
 
-use sqlx::PgConnection;
-
 use super::check::{check_existing, check_new};
 use super::guard::claim;
 use super::resolve::Policy;
 use super::row::apply_claimed;
-use super::verdict::{ConflictNote, RowFailure, RowOutcome, Verdict, taken};
+use super::verdict::{ConflictNote, RowOutcome, Verdict, taken};
 use super::write::{Decided, Insert, insert_set, write_set};
+use crate::error::ErrorCode;
+use crate::upload::backend::Backend;
 use crate::upload::batch::{Entry, Op};
+use crate::upload::failure::Failure;
 use crate::upload::prepared::{Position, Prepared};
 use crate::upload::rejection::Rejection;
+use crate::upload::row::Row;
 use crate::upload::schema::Table;
-use crate::upload::sql::{self, Row};
-
-/// Why a set of policy entries was not applied.
-pub enum SetFailure {
-    /// The policy refused this entry, the first of the set in the client's
-    /// order: the one the one-at-a-time application refuses too.
-    Refused(Position, Rejection),
-    /// The policy refused a later entry: which entry the one-at-a-time
-    /// application blames depends on the writes before it.
-    RefusedLater(Rejection),
-    Db(sqlx::Error),
-}
-
-impl From<sqlx::Error> for SetFailure {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Db(err)
-    }
-}
 
 /// An entry of a set, with the batch entry it came from.
 pub type SetEntry<'p, 'c, 'a, 'b> = (&'p Prepared<'c, 'a>, &'b Entry<'a>);
@@ -51,26 +35,21 @@ struct Refusals {
 }
 
 impl Refusals {
-    fn note(&mut self, at: Position, failure: RowFailure) -> Result<(), sqlx::Error> {
-        match failure {
-            RowFailure::Refused(rejection) => {
-                self.refused.push((at, rejection));
-                Ok(())
-            }
-            RowFailure::Db(err) => Err(err),
-        }
+    fn note(&mut self, at: Position, rejection: Rejection) {
+        self.refused.push((at, rejection));
     }
 
-    /// The refusal of the earliest refused entry, if any.
-    fn failure(&mut self) -> Option<SetFailure> {
+    /// The refusal of the earliest refused entry, if any. It names the
+    /// entry only when that is the first of the set in the client's order:
+    /// the one the one-at-a-time application refuses too. Which later entry
+    /// that application blames depends on the writes before it.
+    fn failure(&mut self) -> Option<Failure> {
         self.refused.sort_by_key(|(at, _)| *at);
-        match self.refused.drain(..).next() {
-            Some((at, rejection)) if Some(at) == self.first => {
-                Some(SetFailure::Refused(at, rejection))
-            }
-            Some((_, rejection)) => Some(SetFailure::RefusedLater(rejection)),
-            None => None,
-        }
+        let (at, rejection) = self.refused.drain(..).next()?;
+        Some(Failure::refused_at(
+            Some(at).filter(|at| Some(*at) == self.first),
+            rejection,
+        ))
     }
 }
 
@@ -99,13 +78,13 @@ impl<'p, 'c, 'a> Decisions<'p, 'c, 'a, '_> {
 /// entry that loses that race is checked against the winner's row, as in
 /// `apply_row`. Returns the conflict notes in the client's order.
 pub async fn apply_set<'c>(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     policy: &Policy<'c>,
     entries: &[SetEntry<'_, 'c, '_, '_>],
     user_id: &str,
     client_id: Option<&str>,
-) -> Result<Vec<(Position, ConflictNote)>, SetFailure> {
+) -> Result<Vec<(Position, ConflictNote)>, Failure> {
     let claims: Vec<Claim> = entries
         .iter()
         .map(|&(prepared, entry)| Claim {
@@ -118,7 +97,7 @@ pub async fn apply_set<'c>(
         .iter()
         .filter_map(|c| c.row.as_ref().ok().map(|r| r.id.as_str()))
         .collect();
-    let Some(current) = sql::lock_rows(conn, table, &ids).await? else {
+    let Some(current) = conn.lock_rows(table, &ids).await? else {
         // Two ids name one row (say, a uuid in upper and lower case).
         return apply_each(conn, table, policy, claims, user_id).await;
     };
@@ -141,7 +120,7 @@ pub async fn apply_set<'c>(
         let row = match row {
             Ok(row) => row,
             Err(rejection) => {
-                refusals.note(prepared.at, rejection.into())?;
+                refusals.note(prepared.at, rejection);
                 continue;
             }
         };
@@ -152,7 +131,7 @@ pub async fn apply_set<'c>(
             Some(current) => {
                 match check_existing(table, policy, prepared, entry, row, &current, user_id) {
                     Ok(verdict) => decisions.file(prepared, verdict),
-                    Err(failure) => refusals.note(prepared.at, failure)?,
+                    Err(rejection) => refusals.note(prepared.at, rejection),
                 }
             }
             // No row: PATCH and DELETE do nothing (deletes win); PUT inserts.
@@ -165,7 +144,7 @@ pub async fn apply_set<'c>(
                     claimed: row,
                     row: new_row,
                 }),
-                Err(failure) => refusals.note(prepared.at, failure)?,
+                Err(rejection) => refusals.note(prepared.at, rejection),
             },
         }
     }
@@ -190,18 +169,21 @@ pub async fn apply_set<'c>(
 /// Other transactions inserted these ids since the read: checks the entries
 /// against their rows and writes them.
 async fn recheck_lost<'c>(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     policy: &Policy<'c>,
     lost: Vec<Insert<'_, 'c, '_, '_>>,
     user_id: &str,
     refusals: &mut Refusals,
-) -> Result<Vec<(Position, ConflictNote)>, SetFailure> {
+) -> Result<Vec<(Position, ConflictNote)>, Failure> {
     let ids: Vec<&str> = lost.iter().map(|i| i.claimed.id.as_str()).collect();
-    // The first read found these keys distinct.
-    let current = sql::lock_rows(conn, table, &ids)
-        .await?
-        .ok_or_else(|| sqlx::Error::Decode("two new ids name one key".into()))?;
+    let Some(current) = conn.lock_rows(table, &ids).await? else {
+        // The first read found these keys distinct.
+        return Err(Failure::refused(Rejection::new(
+            ErrorCode::DatabaseError,
+            format!("two new ids of `{}` name one key", table.name),
+        )));
+    };
     let mut decisions = Decisions {
         writes: Vec::new(),
         inserts: Vec::new(),
@@ -222,7 +204,7 @@ async fn recheck_lost<'c>(
         };
         match verdict {
             Ok(verdict) => decisions.file(prepared, verdict),
-            Err(failure) => refusals.note(prepared.at, failure)?,
+            Err(rejection) => refusals.note(prepared.at, rejection),
         }
     }
     if let Some(failure) = refusals.failure() {
@@ -234,12 +216,12 @@ async fn recheck_lost<'c>(
 
 /// The claimed entries one at a time, in the client's order.
 async fn apply_each<'c>(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     policy: &Policy<'c>,
     mut claims: Vec<Claim<'_, 'c, '_, '_>>,
     user_id: &str,
-) -> Result<Vec<(Position, ConflictNote)>, SetFailure> {
+) -> Result<Vec<(Position, ConflictNote)>, Failure> {
     claims.sort_by_key(|c| c.prepared.at);
     let first = claims.first().map(|c| c.prepared.at);
     let mut notes = Vec::new();
@@ -251,16 +233,19 @@ async fn apply_each<'c>(
     {
         let outcome = match row {
             Ok(row) => apply_claimed(conn, table, policy, prepared, entry, row, user_id).await,
-            Err(rejection) => Err(RowFailure::Refused(rejection)),
+            Err(rejection) => Err(Failure::refused(rejection)),
         };
         match outcome {
             Ok(RowOutcome::Applied) => {}
             Ok(RowOutcome::Conflict(note)) => notes.push((prepared.at, note)),
-            Err(RowFailure::Refused(rejection)) if Some(prepared.at) == first => {
-                return Err(SetFailure::Refused(prepared.at, rejection));
+            // Only the set's first entry is the one-at-a-time culprit.
+            Err(Failure::Refused { rejection, .. }) => {
+                return Err(Failure::Refused {
+                    at: Some(prepared.at).filter(|at| Some(*at) == first),
+                    rejection,
+                });
             }
-            Err(RowFailure::Refused(rejection)) => return Err(SetFailure::RefusedLater(rejection)),
-            Err(RowFailure::Db(err)) => return Err(SetFailure::Db(err)),
+            Err(other) => return Err(other),
         }
     }
     Ok(notes)

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::stored::raw_as_text;
 use crate::upload::batch::Entry;
 use crate::upload::jsonb::jsonb_safe;
-use crate::upload::sql::{Row, json_string};
+use crate::upload::row::{Row, json_string};
 
 /// Raw JSON as the text it stands for (see `Stored::text`); `None` for
 /// null or text that is not JSON.

@@ -2,8 +2,8 @@
 
 use crate::error::ErrorCode;
 use crate::upload::rejection::Rejection;
+use crate::upload::row::{Row, json_string};
 use crate::upload::schema::{Column, Table};
-use crate::upload::sql::{Row, json_string};
 
 /// An entry that was resolved in the server's favour.
 #[derive(Debug, Clone)]
@@ -28,30 +28,12 @@ pub enum RowOutcome {
     Conflict(ConflictNote),
 }
 
-pub enum RowFailure {
-    /// The policy refuses the entry: its client transaction is rejected.
-    Refused(Rejection),
-    Db(sqlx::Error),
-}
-
-impl From<sqlx::Error> for RowFailure {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Db(err)
-    }
-}
-
-impl From<Rejection> for RowFailure {
-    fn from(rejection: Rejection) -> Self {
-        Self::Refused(rejection)
-    }
-}
-
-pub fn refused(code: ErrorCode, message: impl Into<String>) -> RowFailure {
-    RowFailure::Refused(Rejection::new(code, message))
+pub fn refused(code: ErrorCode, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
 }
 
 /// A PUT of an id taken by a row this user cannot read (row-level security).
-pub fn taken(table: &Table, id: &str) -> RowFailure {
+pub fn taken(table: &Table, id: &str) -> Rejection {
     refused(
         ErrorCode::Forbidden,
         format!(

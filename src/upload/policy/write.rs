@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::PgConnection;
-
 use super::verdict::Write;
+use crate::upload::backend::Backend;
 use crate::upload::batch::Op;
+use crate::upload::failure::Failure;
 use crate::upload::prepared::Prepared;
+use crate::upload::row::Row;
 use crate::upload::schema::{Column, Table};
-use crate::upload::sql::{self, Row};
 
 /// A decided write with the entry it came from.
 pub struct Decided<'p, 'c, 'a> {
@@ -21,7 +21,7 @@ pub struct Decided<'p, 'c, 'a> {
 pub struct Insert<'p, 'c, 'a, 'b> {
     pub prepared: &'p Prepared<'c, 'a>,
     pub entry: &'b crate::upload::batch::Entry<'a>,
-    /// The id as Postgres prints the key.
+    /// The id as the database prints the key (`Locked::key`).
     pub key: String,
     /// The row as claimed, to check against a row that appears meanwhile.
     pub claimed: Row<'c, 'a>,
@@ -50,93 +50,77 @@ pub fn written_columns<'c>(
 /// Inserts a new row unless another transaction inserted its id first;
 /// whether it did.
 pub async fn insert_one(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     prepared: &Prepared<'_, '_>,
     row: &Row<'_, '_>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Failure> {
     let owned = written_columns(prepared, row);
-    let inserted = sql::insert_new(table, owned.as_deref(), &[row])
-        .fetch_text(conn)
-        .await?;
+    let inserted = conn.insert_new(table, owned.as_deref(), &[row]).await?;
     Ok(!inserted.is_empty())
 }
 
 /// Writes one decided entry to its existing (locked) row.
 pub async fn write_one(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     prepared: &Prepared<'_, '_>,
     write: &Write<'_, '_>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Failure> {
     let row = &write.row;
     match prepared.op {
-        Op::Delete => {
-            return sql::delete(table, vec![row.id.as_str()])
-                .execute(conn)
-                .await;
-        }
+        Op::Delete => return conn.delete(table, &[row.id.as_str()]).await,
         Op::Put => {
             let owned = written_columns(prepared, row);
-            sql::upsert(table, owned.as_deref(), &[row])
-                .execute(conn)
-                .await?;
+            conn.replace(table, owned.as_deref(), &[row]).await?;
         }
         Op::Patch => {
-            if let Some(statement) = sql::update(table, &[row]) {
-                statement.execute(conn).await?;
-            }
+            conn.update(table, &[row]).await?;
             for delta in &write.deltas {
-                sql::add_delta(
-                    conn,
-                    table,
-                    delta.column,
-                    &row.id,
-                    &delta.new,
-                    &delta.previous,
-                )
-                .await?;
+                conn.add_delta(table, delta.column, &row.id, &delta.new, &delta.previous)
+                    .await?;
             }
         }
     }
     if let Some(column) = write.bump_version {
-        sql::bump_versions(conn, table, column, vec![row.id.as_str()]).await?;
+        conn.bump_versions(table, column, &[row.id.as_str()])
+            .await?;
     }
     Ok(())
 }
 
 /// Writes decided entries to their existing (locked) rows, as `write_one`
-/// does one by one.
+/// does one by one: deletes, updates, replacements, then the version bumps.
 pub async fn write_set(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     writes: &[Decided<'_, '_, '_>],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Failure> {
     let of = |op: Op| writes.iter().filter(move |w| w.prepared.op == op);
     let deleted: Vec<&str> = of(Op::Delete).map(|w| w.write.row.id.as_str()).collect();
     if !deleted.is_empty() {
-        sql::delete(table, deleted).execute(conn).await?;
+        conn.delete(table, &deleted).await?;
     }
     // PATCH {} writes nothing (it would still fire update triggers).
     let patched: Vec<&Row> = of(Op::Patch)
         .map(|w| &w.write.row)
         .filter(|r| !r.values.is_empty())
         .collect();
-    if let Some(statement) = sql::update(table, &patched) {
-        statement.execute(conn).await?;
+    if !patched.is_empty() {
+        conn.update(table, &patched).await?;
     }
     for (owned, rows) in by_columns(of(Op::Put).map(|w| (w.prepared, &w.write.row))) {
-        sql::upsert(table, owned.as_deref(), &rows)
-            .execute(conn)
-            .await?;
+        conn.replace(table, owned.as_deref(), &rows).await?;
     }
     let bumped: Vec<&str> = writes
         .iter()
-        .filter(|w| w.write.bump_version.is_some())
+        .filter(|w| w.write.bump_version.is_some() && w.prepared.op != Op::Delete)
         .map(|w| w.write.row.id.as_str())
         .collect();
-    if let Some(column) = writes.iter().find_map(|w| w.write.bump_version) {
-        sql::bump_versions(conn, table, column, bumped).await?;
+    if let Some(column) = writes.iter().find_map(|w| w.write.bump_version)
+        && !bumped.is_empty()
+    {
+        conn.bump_versions(table, column, &bumped).await?;
     }
     Ok(())
 }
@@ -144,16 +128,13 @@ pub async fn write_set(
 /// Inserts the rows of PUTs of ids that had no row; returns the keys
 /// inserted (another transaction may have taken the others meanwhile).
 pub async fn insert_set(
-    conn: &mut PgConnection,
+    conn: &mut impl Backend,
     table: &Table,
     inserts: &[Insert<'_, '_, '_, '_>],
-) -> Result<BTreeSet<String>, sqlx::Error> {
+) -> Result<BTreeSet<String>, Failure> {
     let mut inserted = BTreeSet::new();
     for (owned, rows) in by_columns(inserts.iter().map(|i| (i.prepared, &i.row))) {
-        let keys = sql::insert_new(table, owned.as_deref(), &rows)
-            .fetch_text(conn)
-            .await?;
-        inserted.extend(keys);
+        inserted.extend(conn.insert_new(table, owned.as_deref(), &rows).await?);
     }
     Ok(inserted)
 }

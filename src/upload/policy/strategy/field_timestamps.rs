@@ -13,8 +13,8 @@ use crate::upload::batch::{Entry, Op};
 use crate::upload::policy::stored::Stored;
 use crate::upload::policy::values::parse_time;
 use crate::upload::prepared::Prepared;
+use crate::upload::row::Row;
 use crate::upload::schema::Column;
-use crate::upload::sql::Row;
 
 /// A new row carries the entry's field times.
 pub fn stamp_new<'c>(column: &'c Column, entry: &Entry<'_>, row: &mut Row<'c, '_>) {

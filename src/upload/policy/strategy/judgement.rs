@@ -1,8 +1,8 @@
 //! What a conflict strategy says about an entry.
 
 use crate::error::ErrorCode;
+use crate::upload::row::Row;
 use crate::upload::schema::Column;
-use crate::upload::sql::Row;
 
 /// A strategy's judgement of an entry against the server's row.
 pub enum Judgement<'c, 'a> {

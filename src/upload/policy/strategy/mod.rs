@@ -14,8 +14,8 @@ use super::resolve::Conflict;
 use super::stored::Stored;
 use crate::upload::batch::Entry;
 use crate::upload::prepared::Prepared;
+use crate::upload::row::Row;
 use crate::upload::settings::ConflictStrategy;
-use crate::upload::sql::Row;
 
 pub fn judge<'c, 'a>(
     conflict: &Conflict<'c>,

@@ -9,8 +9,8 @@ use crate::error::ErrorCode;
 use crate::upload::batch::Op;
 use crate::upload::policy::stored::Stored;
 use crate::upload::policy::values::{parse_time, value_of};
+use crate::upload::row::Row;
 use crate::upload::schema::Column;
-use crate::upload::sql::Row;
 
 pub fn judge<'c, 'a>(
     column: &'c Column,

@@ -8,8 +8,8 @@ use crate::upload::integral::integral_float;
 use crate::upload::policy::stored::Stored;
 use crate::upload::policy::values::raw_text;
 use crate::upload::prepared::Prepared;
+use crate::upload::row::Row;
 use crate::upload::schema::Column;
-use crate::upload::sql::Row;
 
 pub fn judge<'c, 'a>(
     column: &'c Column,

@@ -12,4 +12,3 @@ pub use increments::{add_delta, bump_versions};
 pub use locks::{lock_in_key_order, lock_rows};
 pub use rows::{Combined, combined, delete, insert_new, update, upsert};
 pub use session::{assume_role, check_constraints_immediately, hidden_rows, reset_role};
-pub use statement::{Row, json_string};

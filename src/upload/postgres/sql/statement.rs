@@ -2,30 +2,8 @@
 //! identifier comes from the introspected catalogue and is quoted here;
 //! every value is bound.
 
-use std::borrow::Cow;
-
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
-
-use crate::upload::schema::Column;
-
-/// A row of a statement: its id and the values it sets, as the text the
-/// column type parses (`None` is SQL NULL; see `coerce`).
-#[derive(Debug, Clone)]
-pub struct Row<'c, 'a> {
-    pub id: String,
-    pub values: Vec<(&'c Column, Option<Cow<'a, str>>)>,
-}
-
-impl Row<'_, '_> {
-    /// The value for `column`: `None` when the row does not carry it.
-    pub(crate) fn value(&self, column: &str) -> Option<Option<&str>> {
-        self.values
-            .iter()
-            .find(|(c, _)| c.name == column)
-            .map(|(_, v)| v.as_deref())
-    }
-}
 
 /// A statement and its parameters, in placeholder order.
 pub struct Statement<'p> {
@@ -94,10 +72,4 @@ impl<'p> Binds<'p> {
 
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A JSON string literal for `text`.
-pub fn json_string(text: &str) -> String {
-    // Serializing a &str cannot fail.
-    serde_json::to_string(text).unwrap_or_default()
 }

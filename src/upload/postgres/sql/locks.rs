@@ -5,16 +5,8 @@ use std::collections::BTreeSet;
 use sqlx::PgConnection;
 
 use super::statement::quote_ident;
+use crate::upload::backend::Locked;
 use crate::upload::schema::Table;
-
-/// An id as read under lock.
-#[derive(Debug, Clone)]
-pub struct Locked {
-    /// The id as Postgres prints the key (RETURNING gives it so).
-    pub key: String,
-    /// The current row as JSON text, if there is one.
-    pub current: Option<String>,
-}
 
 /// Reads the rows with `ids` as JSON text, in the order of `ids`, and locks
 /// them (in key order) until the transaction ends. `None` when two ids name
@@ -62,7 +54,7 @@ pub async fn lock_rows(
 pub async fn lock_in_key_order(
     conn: &mut PgConnection,
     table: &Table,
-    ids: Vec<&str>,
+    ids: &[&str],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "SELECT 1 FROM {} WHERE \"id\" = ANY($1::text[]::{}[]) ORDER BY \"id\" FOR UPDATE",

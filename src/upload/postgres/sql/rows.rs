@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use super::statement::{Binds, Row, Statement, quote_ident};
+use super::statement::{Binds, Statement, quote_ident};
+use crate::upload::row::Row;
 use crate::upload::schema::{Column, Table};
 
 /// How the rows of a statement carry one of its columns.

@@ -11,7 +11,7 @@ pub async fn bump_versions(
     conn: &mut PgConnection,
     table: &Table,
     column: &Column,
-    ids: Vec<&str>,
+    ids: &[&str],
 ) -> Result<(), sqlx::Error> {
     let c = quote_ident(&column.name);
     sqlx::query(&format!(

@@ -1,0 +1,47 @@
+//! The one place in the write path that picks the backend for the
+//! configured `Database`.
+
+use super::Done;
+use crate::db::pool::Database;
+use crate::upload::apply::{Apply, Mode, apply_in};
+use crate::upload::batch::Batch;
+use crate::upload::failure::{Failure, unavailable};
+use crate::upload::plan::Allowed;
+use crate::upload::report::Report;
+use crate::upload::schema::Catalog;
+use crate::upload::{mysql, postgres};
+
+/// One attempt at a batch in its own transaction, on the database's
+/// backend; the report and how the commit went (the caller tells a lost
+/// connection at COMMIT from a failure).
+pub async fn attempt(
+    db: &Database,
+    allowed: &Allowed<'_>,
+    batch: &Batch<'_>,
+    options: &Apply<'_>,
+    mode: Mode,
+    lock_rows: bool,
+    deferrable: bool,
+) -> Result<(Report, Done), Failure> {
+    match db {
+        Database::Postgres(pool, _) => {
+            let mut tx = postgres::begin(pool, allowed, batch, options, deferrable).await?;
+            let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
+            Ok((report, tx.commit().await.map_err(Failure::from)))
+        }
+        Database::MySql(pool, _) => {
+            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
+            Ok((report, tx.commit().await.map_err(Failure::from)))
+        }
+    }
+}
+
+/// The app's tables: in `schema` on Postgres, in the URL's database on
+/// MySQL (uplink's own are in a schema or database of their own).
+pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog> {
+    match db {
+        Database::Postgres(pool, _) => postgres::catalog::load(pool, schema).await,
+        Database::MySql(pool, _) => mysql::catalog::load(pool).await,
+    }
+}
