@@ -43,6 +43,10 @@ impl Attachments {
                 tracing::info!(removed = temp, "removed stale temporary upload files");
             }
         }
+        let multipart = self.remove_stale_multipart().await?;
+        if multipart > 0 {
+            tracing::info!(removed = multipart, "aborted abandoned multipart uploads");
+        }
         let mut removed = 0;
         loop {
             let mut tx = store::begin(&self.db)

@@ -26,7 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(&format!("{FILES_PATH}/{{key:.*}}"), web::get().to(get_file));
 }
 
-fn refusal(refusal: Refusal) -> ApiError {
+pub(super) fn refusal(refusal: Refusal) -> ApiError {
     ApiError::new(
         ErrorCode::Forbidden,
         match refusal {
@@ -37,7 +37,7 @@ fn refusal(refusal: Refusal) -> ApiError {
     )
 }
 
-fn upload_closed() -> ApiError {
+pub(super) fn upload_closed() -> ApiError {
     ApiError::Refused {
         code: ErrorCode::UploadClosed,
         message: "this upload URL no longer accepts a body: the upload was completed, deleted \
@@ -76,7 +76,7 @@ fn authorize<'a>(
 }
 
 /// Removes a temporary file unless the upload succeeded.
-struct TempFile(Option<PathBuf>);
+pub(super) struct TempFile(pub(super) Option<PathBuf>);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -197,7 +197,7 @@ async fn put_file(
 
 /// Streams the body into `file` up to `limit` bytes; returns its length
 /// and SHA-256.
-async fn receive(
+pub(super) async fn receive(
     body: &mut web::Payload,
     file: &mut tokio::fs::File,
     limit: u64,
@@ -226,7 +226,7 @@ async fn receive(
     Ok((written, hasher.finalize().into()))
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(super) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -243,7 +243,7 @@ async fn publish(temp: &Path, target: &Path) -> Result<(), ApiError> {
         .map_err(|e| io_error(e, "store an upload"))
 }
 
-fn io_error(err: std::io::Error, what: &str) -> ApiError {
+pub(super) fn io_error(err: std::io::Error, what: &str) -> ApiError {
     ApiError::Unexpected(anyhow::Error::new(err).context(format!("Failed to {what}")))
 }
 

@@ -205,6 +205,40 @@ impl LocalStorage {
             .map_err(|_| Refusal::BadSignature)
     }
 
+    /// A signed `PUT` to `path` (under the base URL) for what `signed_key`
+    /// names, taking at most `max` bytes and exactly these `headers`.
+    pub(crate) fn presign_upload(
+        &self,
+        path: &str,
+        signed_key: &str,
+        mut headers: BTreeMap<String, String>,
+        max: u64,
+        ttl: Duration,
+        ctx: &UrlContext,
+    ) -> anyhow::Result<PresignedRequest> {
+        let expires_at = expiry(ttl);
+        let expires = expires_at.timestamp();
+        let names = headers.keys().cloned().collect::<Vec<_>>().join(";");
+        let signature = self.sign(
+            "PUT",
+            signed_key,
+            (&expires, Some(max), &names, None),
+            &headers,
+        );
+        let url = format!(
+            "{}{path}?expires={expires}&max={max}&headers={}",
+            self.base(ctx)?,
+            encode_query_value(&names),
+        );
+        headers.insert(SIGNATURE_HEADER.to_owned(), signature);
+        Ok(PresignedRequest {
+            url,
+            // Lower-case names, as the S3 backend returns them.
+            headers,
+            expires_at,
+        })
+    }
+
     fn base<'a>(&'a self, ctx: &'a UrlContext) -> anyhow::Result<&'a str> {
         self.public_url
             .as_deref()
@@ -243,8 +277,6 @@ impl Storage for LocalStorage {
         ttl: Duration,
         ctx: &UrlContext,
     ) -> anyhow::Result<PresignedRequest> {
-        let expires_at = expiry(ttl);
-        let expires = expires_at.timestamp();
         let mut headers = BTreeMap::new();
         headers.insert("content-type".to_owned(), constraints.content_type.clone());
         if let Some(length) = constraints.content_length {
@@ -253,21 +285,8 @@ impl Storage for LocalStorage {
         if let Some(sum) = &constraints.checksum_sha256 {
             headers.insert("x-amz-checksum-sha256".to_owned(), sum.clone());
         }
-        let names = headers.keys().cloned().collect::<Vec<_>>().join(";");
         let max = constraints.content_length.unwrap_or(constraints.max_size);
-        let signature = self.sign("PUT", key, (&expires, Some(max), &names, None), &headers);
-        let url = format!(
-            "{}{FILES_PATH}/{key}?expires={expires}&max={max}&headers={}",
-            self.base(ctx)?,
-            encode_query_value(&names),
-        );
-        headers.insert(SIGNATURE_HEADER.to_owned(), signature);
-        Ok(PresignedRequest {
-            url,
-            // Lower-case names, as the S3 backend returns them.
-            headers,
-            expires_at,
-        })
+        self.presign_upload(&format!("{FILES_PATH}/{key}"), key, headers, max, ttl, ctx)
     }
 
     async fn presign_get(

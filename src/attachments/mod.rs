@@ -11,6 +11,7 @@ mod dev_secret;
 pub(crate) mod files;
 pub mod key;
 pub mod local;
+pub(crate) mod multipart;
 mod requests;
 pub(crate) mod routes;
 #[cfg(feature = "s3")]
@@ -50,5 +51,7 @@ impl Attachments {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     routes::configure(cfg);
+    multipart::routes::configure(cfg);
     files::configure(cfg);
+    multipart::parts::configure(cfg);
 }

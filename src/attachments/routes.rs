@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/attachments/{id}", web::delete().to(delete));
 }
 
-fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
+pub(super) fn url_context(req: &HttpRequest, attachments: &Attachments) -> UrlContext {
     UrlContext {
         request_base: Some(request_base(req, attachments.trust_forwarded)),
     }
@@ -66,7 +66,7 @@ fn request_base(req: &HttpRequest, trust_forwarded: bool) -> String {
     format!("{scheme}://{host}")
 }
 
-fn storage_error(err: anyhow::Error) -> ApiError {
+pub(super) fn storage_error(err: anyhow::Error) -> ApiError {
     tracing::warn!(error = ?err, "attachments: storage request failed");
     ApiError::new(
         ErrorCode::Unavailable,
@@ -75,15 +75,15 @@ fn storage_error(err: anyhow::Error) -> ApiError {
 }
 
 /// A size as the `attachments` table stores it (`bigint`).
-fn stored_size(size: u64) -> Result<i64, ApiError> {
+pub(super) fn stored_size(size: u64) -> Result<i64, ApiError> {
     i64::try_from(size).map_err(|_| ApiError::new(ErrorCode::InvalidSize, "size is out of range"))
 }
 
-fn parse_id(raw: &str) -> Result<key::AttachmentId, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<key::AttachmentId, ApiError> {
     key::AttachmentId::parse(raw).map_err(|m| ApiError::new(ErrorCode::InvalidId, m))
 }
 
-fn not_found(id: &str) -> ApiError {
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NotFound,
         format!("attachment `{id}` does not exist"),
@@ -100,7 +100,7 @@ fn not_uploaded(id: &str) -> ApiError {
 /// `user`'s own attachment `id` if it exists (not deleted), locked until
 /// `conn`'s transaction (if any) ends. Ids are scoped per owner: another
 /// user's attachment of the same id is not this one.
-async fn owned(
+pub(super) async fn owned(
     conn: &mut PgConnection,
     own: &Own,
     user: &AuthUser,
@@ -264,7 +264,7 @@ async fn complete(
 
 /// Re-checks what the upload URL signed, for stores that could not enforce
 /// it (no declared size) and as defence in depth.
-fn check_limits(
+pub(super) fn check_limits(
     attachments: &Attachments,
     record: &Record,
     size: u64,

@@ -19,11 +19,11 @@ use super::settings::S3Settings;
 use super::storage::{ObjectInfo, PresignedRequest, PutConstraints, Storage, UrlContext, expiry};
 
 pub struct S3Storage {
-    bucket: String,
+    pub(super) bucket: String,
     /// Talks to storage from uplink (head, delete, readiness).
-    client: Client,
+    pub(super) client: Client,
     /// Signs URLs for devices; differs from `client` when `public_endpoint` is set.
-    presigner: Client,
+    pub(super) presigner: Client,
 }
 
 impl S3Storage {
@@ -71,7 +71,10 @@ impl S3Storage {
     }
 }
 
-fn presigned(request: aws_sdk_s3::presigning::PresignedRequest, ttl: Duration) -> PresignedRequest {
+pub(super) fn presigned(
+    request: aws_sdk_s3::presigning::PresignedRequest,
+    ttl: Duration,
+) -> PresignedRequest {
     PresignedRequest {
         url: request.uri().to_owned(),
         headers: request

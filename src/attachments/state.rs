@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use super::dev_secret;
 use super::local::LocalStorage;
+use super::multipart::MultipartStore;
 #[cfg(feature = "s3")]
 use super::s3::S3Storage;
 use super::settings::{AttachmentSettings, StorageKind};
@@ -20,6 +21,8 @@ use crate::db::Own;
 pub struct Attachments {
     pub(super) settings: Arc<AttachmentSettings>,
     pub(super) storage: Arc<dyn Storage>,
+    /// The same backend, for multipart uploads.
+    pub(super) multipart: Arc<dyn MultipartStore>,
     /// Set when the backend is `local`, for the routes that serve its files.
     pub(super) local: Option<Arc<LocalStorage>>,
     /// `limits.trust_forwarded_for`: whether `Forwarded` / `X-Forwarded-Host`
@@ -41,14 +44,15 @@ impl Attachments {
         db: &PgPool,
         own: &Own,
     ) -> anyhow::Result<Self> {
-        let (storage, local): (Arc<dyn Storage>, _) = match config.storage {
-            StorageKind::Local => {
-                let root = config
-                    .local
-                    .dir
-                    .clone()
-                    .unwrap_or_else(|| data_dir.join("attachments"));
-                tokio::fs::create_dir_all(root.join(".tmp"))
+        let (storage, multipart, local): (Arc<dyn Storage>, Arc<dyn MultipartStore>, _) =
+            match config.storage {
+                StorageKind::Local => {
+                    let root = config
+                        .local
+                        .dir
+                        .clone()
+                        .unwrap_or_else(|| data_dir.join("attachments"));
+                    tokio::fs::create_dir_all(root.join(".tmp"))
                     .await
                     .with_context(|| {
                         format!(
@@ -56,28 +60,32 @@ impl Attachments {
                             root.display()
                         )
                     })?;
-                let secret = match &config.local.hmac_secret {
-                    Some(secret) => secret.clone(),
-                    None => dev_secret::load_or_create(data_dir).await?,
-                };
-                let local = Arc::new(LocalStorage::new(
-                    root,
-                    secret,
-                    config.local.public_url.clone(),
-                ));
-                (local.clone(), Some(local))
-            }
-            #[cfg(feature = "s3")]
-            StorageKind::S3 => (Arc::new(S3Storage::build(&config.s3).await?), None),
-            #[cfg(not(feature = "s3"))]
-            StorageKind::S3 => anyhow::bail!(
-                "attachments.storage is `s3`, but this uplink was built without S3 support (the `s3` feature)"
-            ),
-        };
+                    let secret = match &config.local.hmac_secret {
+                        Some(secret) => secret.clone(),
+                        None => dev_secret::load_or_create(data_dir).await?,
+                    };
+                    let local = Arc::new(LocalStorage::new(
+                        root,
+                        secret,
+                        config.local.public_url.clone(),
+                    ));
+                    (local.clone(), local.clone(), Some(local))
+                }
+                #[cfg(feature = "s3")]
+                StorageKind::S3 => {
+                    let s3 = Arc::new(S3Storage::build(&config.s3).await?);
+                    (s3.clone(), s3, None)
+                }
+                #[cfg(not(feature = "s3"))]
+                StorageKind::S3 => anyhow::bail!(
+                    "attachments.storage is `s3`, but this uplink was built without S3 support (the `s3` feature)"
+                ),
+            };
         tracing::info!(storage = storage.name(), "attachments storage ready");
         Ok(Self {
             settings: Arc::new(config.clone()),
             storage,
+            multipart,
             local,
             trust_forwarded,
             db: db.clone(),

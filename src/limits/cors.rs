@@ -27,7 +27,7 @@ fn cors_for(origins: &[String]) -> Cors {
             header::HeaderName::from_static("x-uplink-signature"),
             header::HeaderName::from_static("x-amz-checksum-sha256"),
         ])
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::ETAG])
         .max_age(3600);
     for origin in origins {
         if origin == "*" {

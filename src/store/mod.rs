@@ -7,5 +7,6 @@ pub mod checkpoints;
 pub mod conflicts;
 pub mod dead_letters;
 pub mod either;
+pub mod multipart;
 pub mod mysql;
 pub mod progress;

@@ -39,8 +39,7 @@ impl S3Server {
     pub async fn start() -> Self {
         let root = std::env::temp_dir().join(format!("uplink-s3-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(root.join(BUCKET)).expect("create the bucket directory");
-        let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs root");
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(super::s3_parts::MultipartFs::new(&root));
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
