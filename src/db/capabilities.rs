@@ -17,9 +17,6 @@ pub struct Capabilities {
     pub attachment_records: bool,
     /// The admin API and dead-letter replay: `admin.api_key_sha256`.
     pub admin_api: bool,
-    /// Delta columns, transitions, `locked_when` and conflict strategies
-    /// other than `version`.
-    pub every_policy: bool,
 }
 
 const POSTGRES: Capabilities = Capabilities {
@@ -28,7 +25,6 @@ const POSTGRES: Capabilities = Capabilities {
     schemas: true,
     attachment_records: true,
     admin_api: true,
-    every_policy: true,
 };
 
 const MYSQL: Capabilities = Capabilities {
@@ -37,7 +33,6 @@ const MYSQL: Capabilities = Capabilities {
     schemas: false,
     attachment_records: false,
     admin_api: false,
-    every_policy: false,
 };
 
 /// What `kind` offers.

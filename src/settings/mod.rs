@@ -264,28 +264,6 @@ impl Settings {
                 "the app's tables are those of the URL's database; leave it unset",
             );
         }
-        if can.every_policy {
-            return Ok(());
-        }
-        const BASIC_POLICIES: &str = "the policies here are columns, read_only_columns, \
-                                      owner_column, insert_only and the `version` strategy";
-        for (table, settings) in &self.write.tables {
-            let key = |name: &str| format!("write.tables.{table}.{name}");
-            if !settings.delta_columns.is_empty() {
-                return unsupported(key("delta_columns"), BASIC_POLICIES);
-            }
-            if settings.transitions.is_some() {
-                return unsupported(key("transitions"), BASIC_POLICIES);
-            }
-            if settings.locked_when.is_some() {
-                return unsupported(key("locked_when"), BASIC_POLICIES);
-            }
-            if let Some(conflict) = &settings.conflict
-                && conflict.strategy != crate::upload::settings::ConflictStrategy::Version
-            {
-                return unsupported(key("conflict.strategy"), BASIC_POLICIES);
-            }
-        }
         Ok(())
     }
 }

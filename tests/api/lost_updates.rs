@@ -37,7 +37,7 @@ write:
     cards: {}
 "#;
 
-/// The timestamp strategy (Postgres only until MySQL has it).
+/// The timestamp strategy.
 const TIMESTAMPED: &str = r#"
     tasks:
       conflict: { strategy: timestamp, column: modified_at, on_conflict: record }
@@ -194,6 +194,11 @@ async fn an_update_without_a_time_does_not_overwrite_a_newer_row<P: Backend>(sch
 #[tokio::test]
 async fn an_update_without_a_time_does_not_overwrite_a_newer_row_on_postgres() {
     an_update_without_a_time_does_not_overwrite_a_newer_row::<PgPool>(PG_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn an_update_without_a_time_does_not_overwrite_a_newer_row_on_mysql() {
+    an_update_without_a_time_does_not_overwrite_a_newer_row::<MySqlPool>(MYSQL_SCHEMA).await;
 }
 
 async fn a_version_column_without_default_stops_start_up<P: Backend>(schema: &str) {

@@ -38,7 +38,7 @@ async fn health_reports_the_database_and_attachments_off() {
 #[test]
 fn start_up_refuses_what_mysql_lacks_naming_the_key() {
     type Customize = fn(&mut uplink::settings::Settings);
-    let cases: [(&str, Customize); 5] = [
+    let cases: [(&str, Customize); 3] = [
         ("attachments.enabled", |_| {}),
         ("database.rls", |s| {
             s.attachments.enabled = false;
@@ -48,17 +48,6 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
             s.attachments.enabled = false;
             s.admin.api_key_sha256 = Some("0".repeat(64));
         }),
-        ("write.tables.stock.delta_columns", |s| {
-            s.attachments.enabled = false;
-            s.write.tables =
-                tables_from_yaml("write: { tables: { stock: { delta_columns: [n] } } }");
-        }),
-        ("write.tables.notes.conflict.strategy", |s| {
-            s.attachments.enabled = false;
-            s.write.tables = tables_from_yaml(
-                "write: { tables: { notes: { conflict: { strategy: timestamp, column: at } } } }",
-            );
-        }),
     ];
     for (key, customize) in cases {
         let mut settings = test_settings("mysql://root@127.0.0.1:3306/app");
@@ -67,4 +56,21 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
         assert!(err.contains(key), "{key}: {err}");
         assert!(err.contains("MySQL"), "{key}: {err}");
     }
+}
+
+#[test]
+fn every_policy_is_accepted_on_mysql() {
+    let mut settings = test_settings("mysql://root@127.0.0.1:3306/app");
+    settings.attachments.enabled = false;
+    settings.write.tables = tables_from_yaml(
+        "write: { tables: {
+           stock: { delta_columns: [n] },
+           notes: { conflict: { strategy: timestamp, column: at } },
+           cards: { conflict: { strategy: field_timestamps } },
+           orders: { transitions: { column: status, allowed: { a: [b] } },
+                     locked_when: { column: status, values: [b] } } } }",
+    );
+    settings
+        .validate()
+        .expect("every policy is offered on MySQL");
 }

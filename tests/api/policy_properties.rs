@@ -3,14 +3,16 @@
 //! and dead letters, for random sequences of PUT/PATCH/DELETE by two users,
 //! with fresh and stale versions, illegal transitions, locked rows, an
 //! insert-only table, constraint violations and repeated ids in one batch
-//! (also spelled differently: a uuid in upper and lower case). The same on
-//! MySQL, with the policies it offers.
+//! (also spelled differently: a uuid in upper and lower case), delta
+//! columns and per-field times. The same on MySQL/MariaDB, with the same
+//! policies.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use sqlx::{MySqlPool, PgPool};
 
 use crate::support::app::TestApp;
+use crate::support::backend::Backend;
 use crate::support::fixtures::tables_from_yaml;
 use crate::support::mysql::own_tables_in;
 
@@ -20,6 +22,8 @@ CREATE TABLE docs (id text PRIMARY KEY, owner_id text, body text CHECK (body <> 
 CREATE TABLE cards (id uuid PRIMARY KEY, owner_id text, title text, version integer NOT NULL DEFAULT 1);
 CREATE TABLE tasks (id text PRIMARY KEY, owner_id text, title text, approved text, modified_at timestamptz);
 CREATE TABLE events (id text PRIMARY KEY, kind text NOT NULL DEFAULT 'event');
+CREATE TABLE stock (id text PRIMARY KEY, n integer CHECK (n >= 0));
+CREATE TABLE notes (id text PRIMARY KEY, title text, field_timestamps jsonb);
 ";
 
 const POLICIES: &str = r#"
@@ -42,9 +46,11 @@ write:
       read_only_columns: [approved]
       conflict: { strategy: timestamp, column: modified_at, on_conflict: ignore }
     events: { insert_only: true }
+    stock: { delta_columns: [n] }
+    notes: { conflict: { strategy: field_timestamps, on_conflict: record } }
 "#;
 
-const TABLES: [&str; 4] = ["docs", "cards", "tasks", "events"];
+const TABLES: [&str; 6] = ["docs", "cards", "tasks", "events", "stock", "notes"];
 const IDS: [&str; 3] = ["1", "2", "3"];
 /// `cards` has uuid keys: two of these spell one key (upper and lower case).
 const UUIDS: [&str; 3] = [
@@ -61,6 +67,8 @@ struct Write {
     id: &'static str,
     op: &'static str,
     data: Map<String, Value>,
+    /// Per-field times (`notes`).
+    metadata: Option<Value>,
 }
 
 fn one_of(values: &[Value]) -> BoxedStrategy<Option<Value>> {
@@ -107,6 +115,8 @@ fn data_for(table: &'static str) -> BoxedStrategy<Map<String, Value>> {
                 ]),
             ),
         ],
+        "stock" => vec![("n", one_of(&[json!(1), json!(2), json!(-5)]))],
+        "notes" => vec![("title", one_of(&[json!("x"), json!("y")]))],
         _ => vec![("kind", one_of(&[json!("open"), json!("close")]))],
     };
     let (names, strategies): (Vec<&str>, Vec<_>) = columns.into_iter().unzip();
@@ -130,12 +140,20 @@ fn write(tables: &'static [&'static str]) -> impl Strategy<Value = Write> {
     )
         .prop_flat_map(move |(user, t, i, op)| {
             let table = tables[t];
-            data_for(table).prop_map(move |data| Write {
+            let metadata = match table {
+                "notes" => one_of(&[
+                    json!({"title": "2026-01-01T00:00:00Z"}),
+                    json!({"title": "2026-01-02T00:00:00Z"}),
+                ]),
+                _ => Just(None).boxed(),
+            };
+            (data_for(table), metadata).prop_map(move |(data, metadata)| Write {
                 user,
                 table,
                 id: if table == "cards" { UUIDS[i] } else { IDS[i] },
                 op,
                 data,
+                metadata,
             })
         })
 }
@@ -153,15 +171,16 @@ fn scenario(tables: &'static [&'static str]) -> impl Strategy<Value = Vec<(Write
     )
 }
 
-async fn spawn(one_row_at_a_time: bool) -> TestApp {
-    TestApp::builder()
-        .schema(SCHEMA)
-        .config(move |s| {
-            s.write.tables = tables_from_yaml(POLICIES);
-            s.write.policies_one_row_at_a_time = one_row_at_a_time;
-        })
-        .spawn()
-        .await
+async fn spawn<P: Backend>(one_row_at_a_time: bool) -> TestApp<P> {
+    P::spawn(
+        TestApp::builder()
+            .schema(P::dialect(SCHEMA, MYSQL_SCHEMA))
+            .config(move |s| {
+                s.write.tables = tables_from_yaml(POLICIES);
+                s.write.policies_one_row_at_a_time = one_row_at_a_time;
+            }),
+    )
+    .await
 }
 
 /// The scenario as requests: (user, client transactions).
@@ -186,7 +205,7 @@ fn requests(writes: &[(Write, bool, bool)]) -> Vec<(usize, Vec<Vec<Write>>)> {
 
 #[test]
 fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time() {
-    sets_equal_rows(spawn, &TABLES);
+    sets_equal_rows(spawn::<PgPool>, &TABLES);
 }
 
 /// What the property needs of a database: emptying the tables between
@@ -202,8 +221,8 @@ impl PolicyDatabase for PgPool {
 
     async fn clear(&self) {
         sqlx::query(
-            "TRUNCATE docs, cards, tasks, events, uplink.write_conflicts, uplink.dead_letters, \
-             uplink.client_progress",
+            "TRUNCATE docs, cards, tasks, events, stock, notes, uplink.write_conflicts, \
+             uplink.dead_letters, uplink.client_progress",
         )
         .execute(self)
         .await
@@ -219,6 +238,8 @@ impl PolicyDatabase for PgPool {
                 'cards', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM cards t),
                 'tasks', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM tasks t),
                 'events', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM events t),
+                'stock', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM stock t),
+                'notes', (SELECT COALESCE(jsonb_object_agg(id, to_jsonb(t)), '{}') FROM notes t),
                 'conflicts', (SELECT COALESCE(jsonb_agg(to_jsonb(c) - 'id' - 'created_at'
                                   ORDER BY c.created_at, c.client_id, c.op_id), '[]')
                               FROM uplink.write_conflicts c),
@@ -284,6 +305,9 @@ async fn send_to_both<Pool>(
                 if write.op != "DELETE" {
                     entry["data"] = Value::Object(write.data.clone());
                 }
+                if let Some(metadata) = &write.metadata {
+                    entry["metadata"] = metadata.clone();
+                }
                 batch.push(entry);
             }
         }
@@ -304,39 +328,16 @@ const MYSQL_SCHEMA: &str = "
 CREATE TABLE docs (id VARCHAR(8) PRIMARY KEY, owner_id VARCHAR(16), body VARCHAR(8) CHECK (body <> 'bad'),
                    status VARCHAR(16) NOT NULL DEFAULT 'draft', version INT NOT NULL DEFAULT 1);
 CREATE TABLE cards (id CHAR(36) PRIMARY KEY, owner_id VARCHAR(16), title VARCHAR(8), version INT NOT NULL DEFAULT 1);
+CREATE TABLE tasks (id VARCHAR(8) PRIMARY KEY, owner_id VARCHAR(16), title VARCHAR(8), approved VARCHAR(8),
+                    modified_at DATETIME(6));
 CREATE TABLE events (id VARCHAR(8) PRIMARY KEY, kind VARCHAR(8) NOT NULL DEFAULT 'event');
+CREATE TABLE stock (id VARCHAR(8) PRIMARY KEY, n INT CHECK (n >= 0));
+CREATE TABLE notes (id VARCHAR(8) PRIMARY KEY, title VARCHAR(8), field_timestamps JSON);
 ";
-
-/// The policies MySQL offers: owners, versions, declared and insert-only tables.
-const MYSQL_POLICIES: &str = r#"
-write:
-  tables:
-    docs:
-      owner_column: owner_id
-      conflict: { strategy: version, column: version, on_conflict: record }
-    cards:
-      columns: [title, owner_id]
-      owner_column: owner_id
-      conflict: { strategy: version, column: version, on_conflict: reject }
-    events: { insert_only: true }
-"#;
-
-const MYSQL_TABLES: [&str; 3] = ["docs", "cards", "events"];
-
-async fn spawn_mysql(one_row_at_a_time: bool) -> TestApp<MySqlPool> {
-    TestApp::builder()
-        .schema(MYSQL_SCHEMA)
-        .config(move |s| {
-            s.write.tables = tables_from_yaml(MYSQL_POLICIES);
-            s.write.policies_one_row_at_a_time = one_row_at_a_time;
-        })
-        .spawn_mysql()
-        .await
-}
 
 #[test]
 fn policies_applied_a_set_at_a_time_equal_one_row_at_a_time_on_mysql() {
-    sets_equal_rows(spawn_mysql, &MYSQL_TABLES);
+    sets_equal_rows(spawn::<MySqlPool>, &TABLES);
 }
 
 impl PolicyDatabase for MySqlPool {
@@ -345,7 +346,8 @@ impl PolicyDatabase for MySqlPool {
     async fn clear(&self) {
         let sql = own_tables_in(
             self,
-            "DELETE FROM docs; DELETE FROM cards; DELETE FROM events; DELETE FROM uplink.write_conflicts; \
+            "DELETE FROM docs; DELETE FROM cards; DELETE FROM tasks; DELETE FROM events; \
+             DELETE FROM stock; DELETE FROM notes; DELETE FROM uplink.write_conflicts; \
              DELETE FROM uplink.dead_letters; DELETE FROM uplink.client_progress",
         )
         .await;
@@ -360,7 +362,12 @@ impl PolicyDatabase for MySqlPool {
              'version', version) AS CHAR) FROM docs ORDER BY id",
             "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'title', title, 'version', version) \
              AS CHAR) FROM cards ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('id', id, 'owner_id', owner_id, 'title', title, 'approved', approved, \
+             'modified_at', modified_at) AS CHAR) FROM tasks ORDER BY id",
             "SELECT CAST(JSON_OBJECT('id', id, 'kind', kind) AS CHAR) FROM events ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('id', id, 'n', n) AS CHAR) FROM stock ORDER BY id",
+            "SELECT CAST(JSON_OBJECT('id', id, 'title', title, 'times', field_timestamps) AS CHAR) \
+             FROM notes ORDER BY id",
             "SELECT CAST(JSON_OBJECT('table', table_name, 'row', row_id, 'type', conflict_type, \
              'client', client_data, 'server', server_data, 'user', user_id, 'op_id', op_id) AS CHAR) \
              FROM uplink.write_conflicts ORDER BY client_id, op_id, table_name",
@@ -383,7 +390,7 @@ impl PolicyDatabase for MySqlPool {
 #[tokio::test]
 async fn a_refusal_after_a_failing_write_blames_the_failing_write() {
     for one_row_at_a_time in [false, true] {
-        let app = spawn(one_row_at_a_time).await;
+        let app = spawn::<PgPool>(one_row_at_a_time).await;
         let token = app.token_for("alice").await;
         let body = json!({"client_id": "c1", "batch": [
             {"op_id": 1, "op": "PUT", "type": "docs", "id": "2", "tx_id": 1, "data": {"body": "bad"}},

@@ -14,6 +14,7 @@ mod plain;
 mod statements;
 pub mod values;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use sqlx::{Executor, MySqlConnection};
@@ -26,7 +27,7 @@ use super::plan::Group;
 use super::prepared::Prepared;
 use super::rejection::Rejection;
 use super::row::{Row, json_string};
-use super::schema::{Column, Table};
+use super::schema::{Column, MySqlKind, Table, ValueKind};
 use crate::db::{DbFailure, Own};
 use crate::error::ErrorCode;
 use crate::store::conflicts::NewConflict;
@@ -239,13 +240,32 @@ impl Backend for MySqlConnection {
 
     async fn add_delta(
         &mut self,
-        _table: &Table,
-        _column: &Column,
-        _id: &str,
-        _new: &str,
-        _previous: &str,
+        table: &Table,
+        column: &Column,
+        id: &str,
+        new: &str,
+        previous: &str,
     ) -> Done {
-        not_on_mysql("a delta column")
+        // `new` is converted like any value; `old` is the client's text.
+        let (new, previous) = match column.kind {
+            ValueKind::MySql(kind @ MySqlKind::Integer) => {
+                let integral = |text: &str| {
+                    values::convert(column, kind, Cow::Owned(text.to_owned())).map_err(|message| {
+                        Failure::refused(
+                            Rejection::new(ErrorCode::InvalidValue, message)
+                                .with_column(&column.name),
+                        )
+                    })
+                };
+                (integral(new)?, integral(previous)?)
+            }
+            _ => (Cow::Borrowed(new), Cow::Borrowed(previous)),
+        };
+        theirs(
+            statements::add_delta(table, column, id, &new, &previous)
+                .execute(self)
+                .await,
+        )
     }
 
     async fn write_plain(&mut self, group: &Group<'_, '_, '_>, _rls_role: Option<&str>) -> Done {

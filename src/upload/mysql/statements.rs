@@ -389,6 +389,36 @@ pub fn bump_version<'p>(table: &Table, column: &Column, ids: &[&'p str]) -> Vec<
     )
 }
 
+/// Adds the client's change `new − previous` to `column` of row `id`,
+/// computed exactly: integers and decimals as DECIMAL (a text MySQL cannot
+/// read is refused in strict mode, not taken as 0), floats as DOUBLE.
+/// Integer texts are already integral (`values::convert`).
+pub fn add_delta<'p>(
+    table: &Table,
+    column: &Column,
+    id: &'p str,
+    new: &'p str,
+    previous: &'p str,
+) -> Statement<'p> {
+    let c = quote(&column.name);
+    let exact = match column.cast_type.as_str() {
+        "float" | "double" | "real" => "DOUBLE",
+        _ if column.is_integer() => "DECIMAL(65, 0)",
+        _ => "DECIMAL(65, 30)",
+    };
+    let mut statement = Statement::new();
+    statement.params.push(Some(Cow::Borrowed(new)));
+    statement.params.push(Some(Cow::Borrowed(previous)));
+    let _ = write!(
+        statement.sql,
+        "UPDATE {} SET {c} = {c} + (CAST(? AS {exact}) - CAST(? AS {exact})) WHERE `id` = ",
+        quote(&table.name)
+    );
+    let id = statement.bind_id(table, id);
+    statement.sql.push_str(id);
+    statement
+}
+
 /// Every column of a row as one JSON object, as text.
 fn row_json(table: &Table) -> String {
     let members: Vec<String> = table

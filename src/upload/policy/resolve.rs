@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::error::ConfigError;
-use crate::upload::schema::{Column, Table, ValueKind};
+use crate::upload::schema::{Column, MySqlKind, Table, ValueKind};
 use crate::upload::settings::{
     ConflictSettings, ConflictStrategy, OnConflict, TableSettings, TransitionSettings,
 };
@@ -209,9 +209,12 @@ impl<'c> Conflict<'c> {
         let c = column_of(table, "conflict.column", column_name)?;
         let (fits, needs) = match settings.strategy {
             ConflictStrategy::Version => (c.is_integer(), "an integer column"),
-            ConflictStrategy::Timestamp => {
-                (c.sql_type.starts_with("timestamp"), "a timestamp column")
-            }
+            // MySQL's DATETIME holds the UTC time uplink writes to it.
+            ConflictStrategy::Timestamp => (
+                c.sql_type.starts_with("timestamp")
+                    || c.kind == ValueKind::MySql(MySqlKind::DateTime),
+                "a timestamp column",
+            ),
             ConflictStrategy::FieldTimestamps => (c.kind == ValueKind::Json, "a jsonb column"),
         };
         if !fits {

@@ -4,11 +4,11 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::policies::{Client, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn two_offline_clerks_selling_the_same_item_both_count() {
-    let app = spawn().await;
+async fn two_offline_clerks_selling_the_same_item_both_count<P: Backend>() {
+    let app = spawn::<P>().await;
     let item = Uuid::new_v4().to_string();
     let mut setup = Client::new(&app, "manager").await;
     setup
@@ -27,23 +27,16 @@ async fn two_offline_clerks_selling_the_same_item_both_count() {
 
     assert_eq!(a["applied"], 1);
     assert_eq!(b["applied"], 1);
-    assert_eq!(
-        scalar::<i32>(&app, "SELECT quantity FROM inventory").await,
-        7
-    );
+    assert_eq!(text(&app, "SELECT quantity FROM inventory").await, "7");
     // Without `old`, the PATCH value itself is the change.
     clerk_a
         .send(&[json!({"op": "PATCH", "type": "inventory", "id": item, "data": {"quantity": -2}})])
         .await;
-    assert_eq!(
-        scalar::<i32>(&app, "SELECT quantity FROM inventory").await,
-        5
-    );
+    assert_eq!(text(&app, "SELECT quantity FROM inventory").await, "5");
 }
 
-#[tokio::test]
-async fn overselling_is_a_check_violation_that_blocks_nothing_else() {
-    let app = spawn().await;
+async fn overselling_is_a_check_violation_that_blocks_nothing_else<P: Backend>() {
+    let app = spawn::<P>().await;
     let item = Uuid::new_v4().to_string();
     let other = Uuid::new_v4().to_string();
     let mut clerk = Client::new(&app, "clerk").await;
@@ -59,41 +52,33 @@ async fn overselling_is_a_check_violation_that_blocks_nothing_else() {
 
     assert_eq!(code_of(&oversold), Some("check_violation"), "{oversold}");
     assert_eq!(next["applied"], 1);
-    assert_eq!(
-        scalar::<i64>(&app, "SELECT sum(quantity) FROM inventory").await,
-        5
-    );
+    assert_eq!(app.number("SELECT sum(quantity) FROM inventory").await, 5);
 }
 
-#[tokio::test]
-async fn a_delta_without_a_client_id_is_refused() {
-    let app = spawn().await;
+async fn a_delta_without_a_client_id_is_refused<P: Backend>() {
+    let app = spawn::<P>().await;
     let token = app.token_for("clerk").await;
     let item = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO inventory (id, quantity) VALUES ($1::uuid, 5)")
-        .bind(&item)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO inventory (id, quantity) VALUES ('{item}', 5)"
+        ))
+        .await;
     let (_, report) = app
         .post_batch(&token, &json!({"batch": [{"op_id": 1, "op": "PATCH", "type": "inventory", "id": item, "data": {"quantity": -1}}]}))
         .await;
     assert_eq!(code_of(&report), Some("client_id_required"), "{report}");
-    assert_eq!(
-        scalar::<i32>(&app, "SELECT quantity FROM inventory").await,
-        5
-    );
+    assert_eq!(text(&app, "SELECT quantity FROM inventory").await, "5");
 }
 
-#[tokio::test]
-async fn sixteen_concurrent_clerks_sum_exactly() {
-    let app = spawn().await;
+async fn sixteen_concurrent_clerks_sum_exactly<P: Backend>() {
+    let app = spawn::<P>().await;
     let item = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO inventory (id, quantity) VALUES ($1::uuid, 100)")
-        .bind(&item)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO inventory (id, quantity) VALUES ('{item}', 100)"
+        ))
+        .await;
     let mut clerks = Vec::new();
     for i in 0..16 {
         clerks.push(Client::new(&app, &format!("clerk-{i}")).await);
@@ -108,8 +93,12 @@ async fn sixteen_concurrent_clerks_sum_exactly() {
     });
     let reports = futures_util::future::join_all(sales).await;
     assert!(reports.iter().all(|r| r["applied"] == 1), "{reports:?}");
-    assert_eq!(
-        scalar::<i32>(&app, "SELECT quantity FROM inventory").await,
-        84
-    );
+    assert_eq!(text(&app, "SELECT quantity FROM inventory").await, "84");
 }
+
+on_both_databases!(
+    two_offline_clerks_selling_the_same_item_both_count,
+    overselling_is_a_check_violation_that_blocks_nothing_else,
+    a_delta_without_a_client_id_is_refused,
+    sixteen_concurrent_clerks_sum_exactly,
+);

@@ -3,11 +3,11 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::policies::{Client, code_of, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn each_client_changing_a_different_field_merges() {
-    let app = spawn().await;
+async fn each_client_changing_a_different_field_merges<P: Backend>() {
+    let app = spawn::<P>().await;
     let note = Uuid::new_v4().to_string();
     let mut a = Client::new(&app, "ann").await;
     let mut b = Client::new(&app, "ben").await;
@@ -40,12 +40,13 @@ async fn each_client_changing_a_different_field_merges() {
         (json!(1), json!(1))
     );
     assert_eq!(code_of(&stale), Some("stale_field"), "{stale}");
-    let (title, body): (String, String) = sqlx::query_as("SELECT title, body FROM notes")
-        .fetch_one(&app.db_pool)
-        .await
-        .unwrap();
     assert_eq!(
-        (title.as_str(), body.as_str()),
-        ("ann's title", "ben's body")
+        (
+            text(&app, "SELECT title FROM notes").await,
+            text(&app, "SELECT body FROM notes").await
+        ),
+        ("ann's title".to_owned(), "ben's body".to_owned())
     );
 }
+
+on_both_databases!(each_client_changing_a_different_field_merges,);

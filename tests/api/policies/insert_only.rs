@@ -3,11 +3,11 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::policies::{Client, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn events_accept_new_rows_only() {
-    let app = spawn().await;
+async fn events_accept_new_rows_only<P: Backend>() {
+    let app = spawn::<P>().await;
     let event = Uuid::new_v4().to_string();
     let mut device = Client::new(&app, "dev").await;
     let put = device
@@ -29,14 +29,13 @@ async fn events_accept_new_rows_only() {
     assert_eq!(again["results"][0]["status"], "conflict");
     assert_eq!(code_of(&again), Some("already_exists"));
     assert_eq!(
-        scalar::<i64>(&app, "SELECT count(*) FROM uplink.dead_letters").await,
+        app.number("SELECT count(*) FROM uplink.dead_letters").await,
         2,
         "only the PATCH and the DELETE are dead letters"
     );
     assert_eq!(code_of(&patch), Some("insert_only"));
     assert_eq!(code_of(&delete), Some("insert_only"));
-    assert_eq!(
-        scalar::<String>(&app, "SELECT kind FROM events").await,
-        "login"
-    );
+    assert_eq!(text(&app, "SELECT kind FROM events").await, "login");
 }
+
+on_both_databases!(events_accept_new_rows_only,);

@@ -1,26 +1,21 @@
 //! Policies that do not fit the schema stop start-up with a clear error.
 
-use uplink::config::Secret;
-use uplink::startup::Application;
-
-use crate::support::app::test_settings;
-use crate::support::database::fresh_database;
+use crate::support::app::TestApp;
+use crate::support::backend::{Backend, on_both_databases};
 use crate::support::fixtures::tables_from_yaml;
-use crate::support::policies::SCHEMA;
+use crate::support::policies::{MYSQL_SCHEMA, SCHEMA};
 
-async fn build_error(yaml: &str) -> String {
-    let database = fresh_database(&[SCHEMA]).await;
-    let mut settings = test_settings(&database.url);
-    settings.database.url = Some(Secret::new(database.url));
-    settings.write.tables = tables_from_yaml(yaml);
-    match Application::build(settings).await {
-        Ok(_) => panic!("start-up must fail for {yaml}"),
-        Err(err) => format!("{err:#}"),
-    }
+async fn build_error<P: Backend>(yaml: &str) -> String {
+    let tables = yaml.to_owned();
+    P::spawn_error(
+        TestApp::builder()
+            .schema(P::dialect(SCHEMA, MYSQL_SCHEMA))
+            .config(move |s| s.write.tables = tables_from_yaml(&tables)),
+    )
+    .await
 }
 
-#[tokio::test]
-async fn policies_naming_missing_or_unfit_columns_stop_start_up() {
+async fn policies_naming_missing_or_unfit_columns_stop_start_up<P: Backend>() {
     let cases = [
         (
             "write:\n  tables:\n    lists: { owner_column: owner }\n",
@@ -38,6 +33,14 @@ async fn policies_naming_missing_or_unfit_columns_stop_start_up() {
             "write:\n  tables:\n    orders: { locked_when: { column: state, values: [x] } }\n",
             "orders.state",
         ),
+        (
+            "write:\n  tables:\n    tasks: { conflict: { strategy: timestamp, column: title } }\n",
+            "tasks.title",
+        ),
+        (
+            "write:\n  tables:\n    notes: { conflict: { strategy: field_timestamps, column: body } }\n",
+            "notes.body",
+        ),
         ("write:\n  tables:\n    nowhere: {}\n", "nowhere"),
         (
             "write:\n  tables:\n    orders: { transitions: { column: status, allowed: { open: [closed], closed: [open] } } }\n",
@@ -45,7 +48,7 @@ async fn policies_naming_missing_or_unfit_columns_stop_start_up() {
         ),
     ];
     for (yaml, named) in cases {
-        let message = build_error(yaml).await;
+        let message = build_error::<P>(yaml).await;
         assert!(
             message.contains(named),
             "{yaml}: message should name `{named}`: {message}"
@@ -56,3 +59,5 @@ async fn policies_naming_missing_or_unfit_columns_stop_start_up() {
         );
     }
 }
+
+on_both_databases!(policies_naming_missing_or_unfit_columns_stop_start_up);

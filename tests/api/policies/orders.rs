@@ -5,23 +5,21 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::app::TestApp;
-use crate::support::fixtures::tables_from_yaml;
-use crate::support::policies::{Client, SCHEMA, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, spawn_with, text};
 
-async fn order_in(app: &TestApp, status: &str) -> String {
+async fn order_in<P: Backend>(app: &TestApp<P>, status: &str) -> String {
     let id = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO orders (id, status) VALUES ($1::uuid, $2)")
-        .bind(&id)
-        .bind(status)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO orders (id, status) VALUES ('{id}', '{status}')"
+        ))
+        .await;
     id
 }
 
-#[tokio::test]
-async fn a_shipped_order_refuses_edits() {
-    let app = spawn().await;
+async fn a_shipped_order_refuses_edits<P: Backend>() {
+    let app = spawn::<P>().await;
     let order = order_in(&app, "shipped").await;
     let mut clerk = Client::new(&app, "clerk").await;
     let edit = clerk
@@ -34,23 +32,16 @@ async fn a_shipped_order_refuses_edits() {
         .await;
     assert_eq!(code_of(&edit), Some("row_locked"), "{edit}");
     assert_eq!(code_of(&delete), Some("row_locked"));
+    assert_eq!(app.text("SELECT note FROM orders").await, None);
     assert_eq!(
-        scalar::<Option<String>>(&app, "SELECT note FROM orders").await,
-        None
-    );
-    assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE code = 'row_locked'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE code = 'row_locked'")
+            .await,
         2
     );
 }
 
-#[tokio::test]
-async fn status_changes_follow_the_allowed_transitions() {
-    let app = spawn().await;
+async fn status_changes_follow_the_allowed_transitions<P: Backend>() {
+    let app = spawn::<P>().await;
     let order = order_in(&app, "pending").await;
     let mut clerk = Client::new(&app, "clerk").await;
     let jump = clerk
@@ -65,15 +56,11 @@ async fn status_changes_follow_the_allowed_transitions() {
         .await;
     assert_eq!(code_of(&jump), Some("invalid_transition"), "{jump}");
     assert_eq!(step["applied"], 1);
-    assert_eq!(
-        scalar::<String>(&app, "SELECT status FROM orders").await,
-        "processing"
-    );
+    assert_eq!(text(&app, "SELECT status FROM orders").await, "processing");
 }
 
-#[tokio::test]
-async fn a_new_order_is_created_only_in_an_initial_state() {
-    let app = spawn().await;
+async fn a_new_order_is_created_only_in_an_initial_state<P: Backend>() {
+    let app = spawn::<P>().await;
     let mut clerk = Client::new(&app, "clerk").await;
     let put = |status: Option<&str>| {
         let mut data = json!({"note": "new"});
@@ -88,37 +75,28 @@ async fn a_new_order_is_created_only_in_an_initial_state() {
         assert_eq!(report["rejected"], 1, "{state}: {report}");
         assert_eq!(code_of(&report), Some("invalid_transition"), "{report}");
     }
-    assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM orders").await, 0);
+    assert_eq!(app.number("SELECT count(*) FROM orders").await, 0);
 
     let pending = clerk.send(&[put(Some("pending"))]).await;
     let default = clerk.send(&[put(None)]).await;
     assert_eq!(pending["applied"], 1, "{pending}");
     assert_eq!(default["applied"], 1, "the column's DEFAULT: {default}");
     assert_eq!(
-        scalar::<Vec<String>>(&app, "SELECT array_agg(status) FROM orders").await,
-        ["pending", "pending"]
+        app.db_pool.texts("SELECT status FROM orders").await,
+        [Some("pending".to_owned()), Some("pending".to_owned())]
     );
     assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE code = 'invalid_transition'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE code = 'invalid_transition'")
+            .await,
         4
     );
 }
 
-#[tokio::test]
-async fn configured_initial_states_replace_the_inferred_ones() {
-    let app = TestApp::builder()
-        .schema(SCHEMA)
-        .config(|s| {
-            s.write.tables = tables_from_yaml(
-                "write:\n  tables:\n    orders: { transitions: { column: status, initial: [draft, pending], allowed: { draft: [pending], pending: [draft, shipped] } } }\n",
-            )
-        })
-        .spawn()
-        .await;
+async fn configured_initial_states_replace_the_inferred_ones<P: Backend>() {
+    let app = spawn_with::<P>(
+        "write:\n  tables:\n    orders: { transitions: { column: status, initial: [draft, pending], allowed: { draft: [pending], pending: [draft, shipped] } } }\n",
+    )
+    .await;
     let mut clerk = Client::new(&app, "clerk").await;
     let put = |status: &str| json!({"op": "PUT", "type": "orders", "id": Uuid::new_v4().to_string(), "data": {"status": status}});
     let draft = clerk.send(&[put("draft")]).await;
@@ -127,12 +105,11 @@ async fn configured_initial_states_replace_the_inferred_ones() {
     assert_eq!(draft["applied"], 1, "{draft}");
     assert_eq!(pending["applied"], 1, "{pending}");
     assert_eq!(code_of(&shipped), Some("invalid_transition"), "{shipped}");
-    assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM orders").await, 2);
+    assert_eq!(app.number("SELECT count(*) FROM orders").await, 2);
 }
 
-#[tokio::test]
-async fn read_only_columns_are_skipped_and_the_rest_applies() {
-    let app = spawn().await;
+async fn read_only_columns_are_skipped_and_the_rest_applies<P: Backend>() {
+    let app = spawn::<P>().await;
     let order = order_in(&app, "pending").await;
     let mut clerk = Client::new(&app, "clerk").await;
     let report = clerk
@@ -141,10 +118,19 @@ async fn read_only_columns_are_skipped_and_the_rest_applies() {
     assert_eq!(report["conflicts"], 1, "{report}");
     assert_eq!(code_of(&report), Some("read_only_column"));
     assert_eq!(report["results"][0]["column"], "approved_by");
-    let (note, approved): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT note, approved_by FROM orders")
-            .fetch_one(&app.db_pool)
-            .await
-            .unwrap();
-    assert_eq!((note.as_deref(), approved), (Some("ring twice"), None));
+    assert_eq!(
+        (
+            app.text("SELECT note FROM orders").await,
+            app.text("SELECT approved_by FROM orders").await
+        ),
+        (Some("ring twice".to_owned()), None)
+    );
 }
+
+on_both_databases!(
+    a_shipped_order_refuses_edits,
+    status_changes_follow_the_allowed_transitions,
+    a_new_order_is_created_only_in_an_initial_state,
+    configured_initial_states_replace_the_inferred_ones,
+    read_only_columns_are_skipped_and_the_rest_applies,
+);

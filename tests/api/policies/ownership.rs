@@ -1,15 +1,16 @@
-//! Ownership and row-level security: a user writes only their own rows.
+//! Ownership and row-level security (Postgres only: MySQL has none): a
+//! user writes only their own rows.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::app::TestApp;
+use crate::support::backend::{Backend, on_both_databases};
 use crate::support::fixtures::tables_from_yaml;
-use crate::support::policies::{Client, code_of, scalar, spawn};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn another_user_cannot_update_delete_or_steal_a_row() {
-    let app = spawn().await;
+async fn another_user_cannot_update_delete_or_steal_a_row<P: Backend>() {
+    let app = spawn::<P>().await;
     let list = Uuid::new_v4().to_string();
     let mut alice = Client::new(&app, "alice").await;
     let mut bob = Client::new(&app, "bob").await;
@@ -17,10 +18,7 @@ async fn another_user_cannot_update_delete_or_steal_a_row() {
         .send(&[json!({"op": "PUT", "type": "lists", "id": list, "data": {"name": "alice's"}})])
         .await;
     assert_eq!(created["applied"], 1);
-    assert_eq!(
-        scalar::<String>(&app, "SELECT owner_id FROM lists").await,
-        "alice"
-    );
+    assert_eq!(text(&app, "SELECT owner_id FROM lists").await, "alice");
 
     let attempts = [
         json!({"op": "PATCH", "type": "lists", "id": list, "data": {"name": "mine now"}}),
@@ -39,20 +37,16 @@ async fn another_user_cannot_update_delete_or_steal_a_row() {
         .await;
     assert_eq!(missing["applied"], 1);
 
-    let (name, owner): (String, String) = sqlx::query_as("SELECT name, owner_id FROM lists")
-        .fetch_one(&app.db_pool)
-        .await
-        .unwrap();
-    assert_eq!((name.as_str(), owner.as_str()), ("alice's", "alice"));
-    assert_eq!(scalar::<i64>(&app, "SELECT count(*) FROM lists").await, 1);
+    assert_eq!(text(&app, "SELECT name FROM lists").await, "alice's");
+    assert_eq!(text(&app, "SELECT owner_id FROM lists").await, "alice");
+    assert_eq!(app.number("SELECT count(*) FROM lists").await, 1);
 }
 
 /// Two users creating the same new id at once: the first insert owns
 /// the row and the other PUT is checked against it, never overwrites it.
-#[tokio::test]
-async fn two_users_creating_one_id_at_once_cannot_both_own_it() {
+async fn two_users_creating_one_id_at_once_cannot_both_own_it<P: Backend>() {
     const TRIALS: usize = 80;
-    let app = spawn().await;
+    let app = spawn::<P>().await;
     let mut alice = Client::new(&app, "alice").await;
     let mut bob = Client::new(&app, "bob").await;
     for trial in 0..TRIALS {
@@ -72,22 +66,21 @@ async fn two_users_creating_one_id_at_once_cannot_both_own_it() {
             ("forbidden", "applied") => "bob",
             other => panic!("trial {trial}: {other:?}: {a} / {b}"),
         };
-        let (name, owner): (String, String) =
-            sqlx::query_as("SELECT name, owner_id FROM lists WHERE id = $1::uuid")
-                .bind(&list)
-                .fetch_one(&app.db_pool)
-                .await
-                .unwrap();
+        let (name, owner) = (
+            text(&app, &format!("SELECT name FROM lists WHERE id = '{list}'")).await,
+            text(
+                &app,
+                &format!("SELECT owner_id FROM lists WHERE id = '{list}'"),
+            )
+            .await,
+        );
         assert_eq!(owner, winner, "trial {trial}");
         assert_eq!(name, format!("{winner}'s"), "trial {trial}");
     }
     // Each losing PUT was rejected as usual: one dead letter per trial.
     assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'")
+            .await,
         TRIALS as i64
     );
 }
@@ -95,10 +88,9 @@ async fn two_users_creating_one_id_at_once_cannot_both_own_it() {
 /// The same race with several new ids in one client transaction,
 /// checked and written a set at a time: one user gets every row, the
 /// other's transaction is refused at its first entry and writes nothing.
-#[tokio::test]
-async fn two_users_creating_the_same_ids_in_one_batch_cannot_share_them() {
+async fn two_users_creating_the_same_ids_in_one_batch_cannot_share_them<P: Backend>() {
     const TRIALS: usize = 30;
-    let app = spawn().await;
+    let app = spawn::<P>().await;
     let (alice, bob) = (app.token_for("alice").await, app.token_for("bob").await);
     for trial in 0..TRIALS {
         let ids: Vec<String> = (0..5).map(|_| Uuid::new_v4().to_string()).collect();
@@ -125,27 +117,29 @@ async fn two_users_creating_the_same_ids_in_one_batch_cannot_share_them() {
             ("forbidden", "applied") => "bob",
             other => panic!("trial {trial}: {other:?}: {a} / {b}"),
         };
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, owner_id FROM lists WHERE id = ANY($1::text[]::uuid[])")
-                .bind(&ids)
-                .fetch_all(&app.db_pool)
-                .await
-                .unwrap();
+        let listed = ids
+            .iter()
+            .map(|id| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = app
+            .db_pool
+            .texts(&format!(
+                "SELECT CONCAT(name, ' by ', owner_id) FROM lists WHERE id IN ({listed})"
+            ))
+            .await;
         assert_eq!(rows.len(), 5, "trial {trial}");
-        for (name, owner) in rows {
+        for row in rows {
             assert_eq!(
-                (name, owner),
-                (format!("{winner}'s"), winner.to_owned()),
+                row,
+                Some(format!("{winner}'s by {winner}")),
                 "trial {trial}"
             );
         }
     }
     assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE code = 'forbidden'")
+            .await,
         TRIALS as i64
     );
 }
@@ -187,10 +181,7 @@ async fn row_level_security_policies_hold_and_refusals_are_forbidden() {
         ])
         .await;
     assert_eq!(created["applied"], 1, "{created}");
-    assert_eq!(
-        scalar::<String>(&app, "SELECT owner FROM notes").await,
-        "alice"
-    );
+    assert_eq!(text(&app, "SELECT owner FROM notes").await, "alice");
 
     for attempt in [
         json!({"op": "PATCH", "type": "notes", "id": note, "data": {"body": "bob was here"}}),
@@ -200,17 +191,17 @@ async fn row_level_security_policies_hold_and_refusals_are_forbidden() {
         let report = bob.send(std::slice::from_ref(&attempt)).await;
         assert_eq!(code_of(&report), Some("forbidden"), "{attempt} → {report}");
     }
-    assert_eq!(
-        scalar::<String>(&app, "SELECT body FROM notes").await,
-        "alice's secret"
-    );
+    assert_eq!(text(&app, "SELECT body FROM notes").await, "alice's secret");
     // uplink's own bookkeeping still worked under the role.
     assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE user_id = 'bob'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE user_id = 'bob'")
+            .await,
         3
     );
 }
+
+on_both_databases!(
+    another_user_cannot_update_delete_or_steal_a_row,
+    two_users_creating_one_id_at_once_cannot_both_own_it,
+    two_users_creating_the_same_ids_in_one_batch_cannot_share_them,
+);

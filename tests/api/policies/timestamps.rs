@@ -3,11 +3,11 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::policies::{Client, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn an_older_update_loses_to_a_newer_one() {
-    let app = spawn().await;
+async fn an_older_update_loses_to_a_newer_one<P: Backend>() {
+    let app = spawn::<P>().await;
     let task = Uuid::new_v4().to_string();
     let mut phone = Client::new(&app, "sam").await;
     let mut laptop = Client::new(&app, "sam").await;
@@ -22,16 +22,14 @@ async fn an_older_update_loses_to_a_newer_one() {
         .await;
 
     assert_eq!(code_of(&stale), Some("stale_update"), "{stale}");
+    assert_eq!(text(&app, "SELECT title FROM tasks").await, "newer");
     assert_eq!(
-        scalar::<String>(&app, "SELECT title FROM tasks").await,
-        "newer"
-    );
-    assert_eq!(
-        scalar::<i64>(
-            &app,
+        app.number(
             "SELECT count(*) FROM uplink.write_conflicts WHERE conflict_type = 'stale_update'"
         )
         .await,
         1
     );
 }
+
+on_both_databases!(an_older_update_loses_to_a_newer_one,);

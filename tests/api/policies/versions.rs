@@ -4,11 +4,11 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::policies::{Client, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, text};
 
-#[tokio::test]
-async fn a_stale_document_edit_is_recorded_with_both_versions() {
-    let app = spawn().await;
+async fn a_stale_document_edit_is_recorded_with_both_versions<P: Backend>() {
+    let app = spawn::<P>().await;
     let doc = Uuid::new_v4().to_string();
     let mut alice = Client::new(&app, "alice").await;
     let mut bob = Client::new(&app, "bob").await;
@@ -28,18 +28,18 @@ async fn a_stale_document_edit_is_recorded_with_both_versions() {
     assert_eq!(second["conflicts"], 1, "{second}");
     assert_eq!(second["results"][0]["status"], "conflict");
     assert_eq!(code_of(&second), Some("stale_version"));
-    let (content, version): (String, i64) =
-        sqlx::query_as("SELECT content, version FROM documents")
-            .fetch_one(&app.db_pool)
-            .await
-            .unwrap();
-    assert_eq!((content.as_str(), version), ("alice's", 2));
-    let (kind, client, server, user): (String, Value, Value, String) = sqlx::query_as(
-        "SELECT conflict_type, client_data, server_data, user_id FROM uplink.write_conflicts",
-    )
-    .fetch_one(&app.db_pool)
-    .await
-    .unwrap();
+    assert_eq!(text(&app, "SELECT content FROM documents").await, "alice's");
+    assert_eq!(app.number("SELECT version FROM documents").await, 2);
+    let kind = text(&app, "SELECT conflict_type FROM uplink.write_conflicts").await;
+    let json = |column: &'static str| {
+        let app = &app;
+        async move {
+            let sql = format!("SELECT {column} FROM uplink.write_conflicts");
+            serde_json::from_str::<Value>(&text(app, &sql).await).expect("a JSON object")
+        }
+    };
+    let (client, server) = (json("client_data").await, json("server_data").await);
+    let user = text(&app, "SELECT user_id FROM uplink.write_conflicts").await;
     assert_eq!(kind, "stale_version");
     assert_eq!(client["content"], "bob's");
     assert_eq!(server["content"], "alice's");
@@ -47,15 +47,14 @@ async fn a_stale_document_edit_is_recorded_with_both_versions() {
     assert_eq!(user, "bob");
 }
 
-#[tokio::test]
-async fn racing_edits_of_one_version_let_exactly_one_win() {
-    let app = spawn().await;
+async fn racing_edits_of_one_version_let_exactly_one_win<P: Backend>() {
+    let app = spawn::<P>().await;
     let doc = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO documents (id, content) VALUES ($1::uuid, 'v1')")
-        .bind(&doc)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO documents (id, content) VALUES ('{doc}', 'v1')"
+        ))
+        .await;
     let mut editors = Vec::new();
     for i in 0..8 {
         editors.push(Client::new(&app, &format!("editor-{i}")).await);
@@ -72,12 +71,15 @@ async fn racing_edits_of_one_version_let_exactly_one_win() {
     let applied = reports.iter().filter(|r| r["applied"] == 1).count();
     let conflicts = reports.iter().filter(|r| r["conflicts"] == 1).count();
     assert_eq!((applied, conflicts), (1, 7), "{reports:?}");
+    assert_eq!(app.number("SELECT version FROM documents").await, 2);
     assert_eq!(
-        scalar::<i64>(&app, "SELECT version FROM documents").await,
-        2
-    );
-    assert_eq!(
-        scalar::<i64>(&app, "SELECT count(*) FROM uplink.write_conflicts").await,
+        app.number("SELECT count(*) FROM uplink.write_conflicts")
+            .await,
         7
     );
 }
+
+on_both_databases!(
+    a_stale_document_edit_is_recorded_with_both_versions,
+    racing_edits_of_one_version_let_exactly_one_win,
+);

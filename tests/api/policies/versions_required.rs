@@ -3,16 +3,14 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::app::TestApp;
-use crate::support::fixtures::tables_from_yaml;
-use crate::support::policies::{Client, SCHEMA, code_of, scalar, spawn};
+use crate::support::backend::{Backend, on_both_databases};
+use crate::support::policies::{Client, code_of, spawn, spawn_with, text};
 
 /// An update that does not say which version it saw could undo any
 /// change since: it loses like a stale one. Creating a row needs none,
 /// and deletes win.
-#[tokio::test]
-async fn an_update_without_the_version_it_saw_loses() {
-    let app = spawn().await;
+async fn an_update_without_the_version_it_saw_loses<P: Backend>() {
+    let app = spawn::<P>().await;
     let doc = Uuid::new_v4().to_string();
     let mut alice = Client::new(&app, "alice").await;
     let created = alice
@@ -35,16 +33,11 @@ async fn an_update_without_the_version_it_saw_loses() {
         assert_eq!(report["results"][0]["status"], "conflict");
         assert_eq!(code_of(report), Some("version_required"), "{report}");
     }
-    let (content, version): (String, i64) =
-        sqlx::query_as("SELECT content, version FROM documents")
-            .fetch_one(&app.db_pool)
-            .await
-            .unwrap();
-    assert_eq!((content.as_str(), version), ("draft", 1));
+    assert_eq!(text(&app, "SELECT content FROM documents").await, "draft");
+    assert_eq!(app.number("SELECT version FROM documents").await, 1);
     // `on_conflict: record`: each one is there for the app to resolve.
     assert_eq!(
-        scalar::<i64>(
-            &app,
+        app.number(
             "SELECT count(*) FROM uplink.write_conflicts WHERE conflict_type = 'version_required'"
         )
         .await,
@@ -59,29 +52,20 @@ async fn an_update_without_the_version_it_saw_loses() {
         .await;
     assert_eq!(edit["applied"], 1, "{edit}");
     assert_eq!(delete["applied"], 1, "{delete}");
-    assert_eq!(
-        scalar::<i64>(&app, "SELECT count(*) FROM documents").await,
-        0
-    );
+    assert_eq!(app.number("SELECT count(*) FROM documents").await, 0);
 }
 
-#[tokio::test]
-async fn with_on_conflict_reject_an_update_without_a_version_is_dead_lettered() {
-    let app = TestApp::builder()
-        .schema(SCHEMA)
-        .config(|s| {
-            s.write.tables = tables_from_yaml(
-                "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: reject } }\n",
-            )
-        })
-        .spawn()
-        .await;
+async fn with_on_conflict_reject_an_update_without_a_version_is_dead_lettered<P: Backend>() {
+    let app = spawn_with::<P>(
+        "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: reject } }\n",
+    )
+    .await;
     let doc = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO documents (id, content) VALUES ($1::uuid, 'v1')")
-        .bind(&doc)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO documents (id, content) VALUES ('{doc}', 'v1')"
+        ))
+        .await;
     let mut alice = Client::new(&app, "alice").await;
     let report = alice
         .send(&[
@@ -90,16 +74,15 @@ async fn with_on_conflict_reject_an_update_without_a_version_is_dead_lettered() 
         .await;
     assert_eq!(report["rejected"], 1, "{report}");
     assert_eq!(code_of(&report), Some("version_required"));
+    assert_eq!(text(&app, "SELECT content FROM documents").await, "v1");
     assert_eq!(
-        scalar::<String>(&app, "SELECT content FROM documents").await,
-        "v1"
-    );
-    assert_eq!(
-        scalar::<i64>(
-            &app,
-            "SELECT count(*) FROM uplink.dead_letters WHERE code = 'version_required'"
-        )
-        .await,
+        app.number("SELECT count(*) FROM uplink.dead_letters WHERE code = 'version_required'")
+            .await,
         1
     );
 }
+
+on_both_databases!(
+    an_update_without_the_version_it_saw_loses,
+    with_on_conflict_reject_an_update_without_a_version_is_dead_lettered,
+);

@@ -16,7 +16,28 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// The first column of every row `sql` selects, as text (numbers
     /// printed, NULL as `None`).
     fn texts(&self, sql: &str) -> impl Future<Output = Vec<Option<String>>>;
+
+    /// Runs `sql` (statements separated by `;`; uplink's tables written
+    /// `uplink.<table>`).
+    fn execute(&self, sql: &str) -> impl Future<Output = ()>;
+
+    /// The text written for this database where the dialects differ.
+    fn dialect<'s>(postgres: &'s str, mysql: &'s str) -> &'s str;
 }
+
+/// Runs each named scenario `fn<P: Backend>()` once per database, as
+/// `postgres::name` and `mysql::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name::<sqlx::PgPool>().await })*
+        }
+        mod mysql {
+            $(#[tokio::test] async fn $name() { super::$name::<sqlx::MySqlPool>().await })*
+        }
+    };
+}
+pub(crate) use on_both_databases;
 
 impl Backend for PgPool {
     async fn spawn(builder: TestAppBuilder) -> TestApp<Self> {
@@ -39,6 +60,17 @@ impl Backend for PgPool {
                 record.and_then(|r| single_value(&r))
             })
             .collect()
+    }
+
+    async fn execute(&self, sql: &str) {
+        sqlx::raw_sql(sql)
+            .execute(self)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn dialect<'s>(postgres: &'s str, _mysql: &'s str) -> &'s str {
+        postgres
     }
 }
 
@@ -86,12 +118,30 @@ impl Backend for MySqlPool {
                             .map(|v| v.map(|v| v.to_string()))
                     })
                     .or_else(|_| {
+                        row.try_get::<Option<chrono::NaiveDateTime>, _>(0)
+                            .map(|v| v.map(|v| v.to_string()))
+                    })
+                    // DECIMAL (a sum, say) arrives as its text.
+                    .or_else(|_| row.try_get_unchecked::<Option<String>, _>(0))
+                    .or_else(|_| {
                         row.try_get::<Option<Vec<u8>>, _>(0)
                             .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
                     })
                     .unwrap_or_else(|e| panic!("{sql}: column 0 is not text or a number: {e}"))
             })
             .collect()
+    }
+
+    async fn execute(&self, sql: &str) {
+        let sql = &super::mysql::own_tables_in(self, sql).await;
+        sqlx::raw_sql(sql)
+            .execute(self)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn dialect<'s>(_postgres: &'s str, mysql: &'s str) -> &'s str {
+        mysql
     }
 }
 
@@ -101,5 +151,13 @@ impl<P: Backend> TestApp<P> {
         let mut texts = self.db_pool.texts(sql).await;
         assert_eq!(texts.len(), 1, "{sql} selects {} rows", texts.len());
         texts.pop().flatten()
+    }
+
+    /// The one number `sql` selects (a count, say).
+    pub async fn number(&self, sql: &str) -> i64 {
+        let text = self.text(sql).await;
+        text.as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{sql} selects {text:?}, not an integer"))
     }
 }

@@ -1,11 +1,12 @@
 //! The app the policy scenarios run against (a table per conflict policy or
-//! write rule) and a client that numbers its operations like a PowerSync
-//! client does.
+//! write rule), on Postgres or MySQL/MariaDB, and a client that numbers its
+//! operations like a PowerSync client does.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::app::TestApp;
+use crate::support::backend::Backend;
 use crate::support::fixtures::tables_from_yaml;
 
 /// The tables of the policy scenarios, one per policy.
@@ -17,6 +18,18 @@ CREATE TABLE tasks (id uuid PRIMARY KEY, title text, modified_at timestamptz);
 CREATE TABLE notes (id uuid PRIMARY KEY, title text, body text, field_timestamps jsonb);
 CREATE TABLE orders (id uuid PRIMARY KEY, status text NOT NULL DEFAULT 'pending', note text, approved_by text);
 CREATE TABLE events (id uuid PRIMARY KEY, kind text NOT NULL);
+"#;
+
+/// `SCHEMA` on MySQL: uuids as text, a DATETIME for the timestamp policy
+/// (uplink writes it in UTC), a JSON column for the per-field times.
+pub const MYSQL_SCHEMA: &str = r#"
+CREATE TABLE lists (id CHAR(36) PRIMARY KEY, name TEXT NOT NULL, owner_id VARCHAR(64));
+CREATE TABLE inventory (id CHAR(36) PRIMARY KEY, product TEXT, quantity INT NOT NULL DEFAULT 0 CHECK (quantity >= 0));
+CREATE TABLE documents (id CHAR(36) PRIMARY KEY, content TEXT, version BIGINT NOT NULL DEFAULT 1);
+CREATE TABLE tasks (id CHAR(36) PRIMARY KEY, title TEXT, modified_at DATETIME(6));
+CREATE TABLE notes (id CHAR(36) PRIMARY KEY, title TEXT, body TEXT, field_timestamps JSON);
+CREATE TABLE orders (id CHAR(36) PRIMARY KEY, status VARCHAR(16) NOT NULL DEFAULT 'pending', note TEXT, approved_by TEXT);
+CREATE TABLE events (id CHAR(36) PRIMARY KEY, kind TEXT NOT NULL);
 "#;
 
 /// One policy per table of `SCHEMA`.
@@ -35,23 +48,31 @@ write:
     events: { insert_only: true }
 "#;
 
-pub async fn spawn() -> TestApp {
-    TestApp::builder()
-        .schema(SCHEMA)
-        .config(|s| s.write.tables = tables_from_yaml(POLICIES))
-        .spawn()
-        .await
+/// The app with `POLICIES` on a fresh database of kind `P`.
+pub async fn spawn<P: Backend>() -> TestApp<P> {
+    spawn_with::<P>(POLICIES).await
 }
 
-pub struct Client<'a> {
-    pub app: &'a TestApp,
+/// The app with these tables' policies (YAML) on `SCHEMA`.
+pub async fn spawn_with<P: Backend>(policies: &str) -> TestApp<P> {
+    let policies = policies.to_owned();
+    P::spawn(
+        TestApp::builder()
+            .schema(P::dialect(SCHEMA, MYSQL_SCHEMA))
+            .config(move |s| s.write.tables = tables_from_yaml(&policies)),
+    )
+    .await
+}
+
+pub struct Client<'a, P = sqlx::PgPool> {
+    pub app: &'a TestApp<P>,
     pub token: String,
     pub client_id: String,
     pub op_id: i64,
 }
 
-impl<'a> Client<'a> {
-    pub async fn new(app: &'a TestApp, user: &str) -> Self {
+impl<'a, P> Client<'a, P> {
+    pub async fn new(app: &'a TestApp<P>, user: &str) -> Self {
         Self {
             app,
             token: app.token_for(user).await,
@@ -88,12 +109,9 @@ pub fn code_of(report: &Value) -> Option<&str> {
     report["results"][0]["code"].as_str()
 }
 
-pub async fn scalar<T>(app: &TestApp, sql: &str) -> T
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
-{
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.db_pool)
+/// The one text `sql` selects, which must not be NULL.
+pub async fn text<P: Backend>(app: &TestApp<P>, sql: &str) -> String {
+    app.text(sql)
         .await
-        .unwrap()
+        .unwrap_or_else(|| panic!("{sql} selects NULL"))
 }
