@@ -135,9 +135,13 @@ pub async fn guard_body(
 /// The rules for this request's body; `None` when it has none to guard.
 fn rules_for(req: &ServiceRequest) -> Result<Option<BodyRules>, ApiError> {
     let has_body = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Local uploads stream to disk under their own limits (signed size, upload timeout).
     let is_file = req
         .path()
-        .starts_with(crate::attachments::local::FILES_PATH);
+        .starts_with(crate::attachments::local::FILES_PATH)
+        || req
+            .path()
+            .starts_with(crate::attachments::local::PARTS_PATH);
     if !has_body || is_file {
         return Ok(None);
     }

@@ -7,6 +7,12 @@
  *   GET    /api/attachments/{id}/download-url    → { downloadUrl, expiresAt, contentType, size }
  *   DELETE /api/attachments/{id}                 → 204 (also when already gone)
  *
+ * Files of `multipartThreshold` bytes or more go in parts instead
+ * (`POST /api/attachments/multipart`, `…/{id}/multipart/parts`,
+ * `GET …/{id}/multipart`, `…/{id}/multipart/complete`): a dropped
+ * connection costs one part, and the next `uploadFile` for the same id
+ * (after a restart too) resumes from the parts storage lists.
+ *
  * The bytes go straight to storage (S3 or uplink's local store) with the
  * signed headers uplink returns; uplink only signs and records.
  *
@@ -33,7 +39,50 @@ export interface UplinkStorageOptions {
   getToken: () => string | Promise<string>;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Files of at least this many bytes go in parts (multipart, resumable).
+   * Default 32 MiB; `Infinity` sends every file in one request.
+   */
+  multipartThreshold?: number;
+  /** Parts sent at once (default 4). */
+  concurrency?: number;
+  /** Declare the file's SHA-256 so uplink checks the joined file (default true). */
+  checksum?: boolean;
+  /** Called as parts are stored: bytes stored so far of `total`. */
+  onProgress?: (progress: UploadProgress) => void;
 }
+
+export interface UploadProgress {
+  id: string;
+  uploaded: number;
+  total: number;
+}
+
+/** A file read one part at a time, so a large one never needs to be in memory whole. */
+export interface FileSource {
+  size: number;
+  read(start: number, end: number): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+interface MultipartUpload {
+  id: string;
+  key: string;
+  uploadId: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  parts: { partNumber: number; size: number; etag: string }[];
+}
+
+interface SignedPart {
+  partNumber: number;
+  size: number;
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+}
+
+const SIGN_BATCH = 100;
 
 /** An error from uplink or from storage, with the HTTP status and uplink's error code. */
 export class UplinkAttachmentError extends Error {
@@ -67,14 +116,33 @@ export class UplinkStorageAdapter implements RemoteStorageAdapter {
   private readonly baseUrl: string;
   private readonly getToken: () => string | Promise<string>;
   private readonly fetchImpl: typeof fetch;
+  private readonly options: UplinkStorageOptions;
 
   constructor(options: UplinkStorageOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.getToken = options.getToken;
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.options = options;
   }
 
   async uploadFile(fileData: ArrayBuffer, attachment: AttachmentRecord): Promise<void> {
+    if (fileData.byteLength > 0 && fileData.byteLength >= (this.options.multipartThreshold ?? 32 * 1024 * 1024)) {
+      const bytes = new Uint8Array(fileData);
+      const sha256 =
+        this.options.checksum === false
+          ? undefined
+          : Array.from(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes)), (b) =>
+              b.toString(16).padStart(2, '0'),
+            ).join('');
+      await this.uploadInParts(
+        attachment.id,
+        attachment.filename,
+        attachment.mediaType || undefined,
+        { size: bytes.byteLength, read: async (start, end) => bytes.subarray(start, end) },
+        sha256,
+      );
+      return;
+    }
     const target = await this.api<UploadUrlResponse>('POST', '/api/attachments/upload-url', {
       id: attachment.id,
       filename: attachment.filename,
@@ -99,6 +167,125 @@ export class UplinkStorageAdapter implements RemoteStorageAdapter {
       );
     }
     await this.api('POST', `/api/attachments/${encodeURIComponent(attachment.id)}/complete`);
+  }
+
+  /**
+   * Uploads `source` as attachment `id` in parts, resuming the upload in
+   * progress for this id if storage already holds some of its parts (same
+   * size; the declared SHA-256 makes uplink refuse a file joined from
+   * another file's parts). Resolves with uplink's `complete` answer.
+   */
+  async uploadInParts(
+    id: string,
+    filename: string,
+    contentType: string | undefined,
+    source: FileSource,
+    sha256?: string,
+  ): Promise<unknown> {
+    const path = `/api/attachments/${encodeURIComponent(id)}/multipart`;
+    for (let attempt = 1; ; attempt++) {
+      let upload = await this.api<MultipartUpload>('GET', path).catch((error) => {
+        if (error instanceof UplinkAttachmentError && error.status === 404) return undefined;
+        throw error;
+      });
+      if (upload && upload.size !== source.size) {
+        await this.api('DELETE', `${path}?uploadId=${encodeURIComponent(upload.uploadId)}`);
+        upload = undefined;
+      }
+      upload ??= await this.api<MultipartUpload>('POST', '/api/attachments/multipart', {
+        id,
+        filename,
+        contentType,
+        size: source.size,
+        checksumSha256: sha256,
+      });
+      try {
+        const etags = await this.sendParts(upload, source);
+        return await this.api('POST', `${path}/complete`, {
+          uploadId: upload.uploadId,
+          parts: [...etags.entries()].sort(([a], [b]) => a - b).map(([partNumber, etag]) => ({ partNumber, etag })),
+        });
+      } catch (error) {
+        // Completed, aborted or replaced meanwhile (or a part storage no
+        // longer matches): start over once.
+        const closed =
+          error instanceof UplinkAttachmentError && (error.code === 'upload_closed' || error.code === 'part_mismatch');
+        if (!closed || attempt > 1) throw error;
+        if (error.code === 'part_mismatch') {
+          await this.api('DELETE', `${path}?uploadId=${encodeURIComponent(upload.uploadId)}`);
+        }
+      }
+    }
+  }
+
+  /** Sends the parts storage does not hold yet; returns every part's ETag. */
+  private async sendParts(upload: MultipartUpload, source: FileSource): Promise<Map<number, string>> {
+    const expected = (n: number) => (n < upload.partCount ? upload.partSize : upload.size - upload.partSize * (upload.partCount - 1));
+    const etags = new Map<number, string>();
+    for (const part of upload.parts) {
+      if (part.size === expected(part.partNumber)) etags.set(part.partNumber, part.etag);
+    }
+    let uploaded = [...etags.keys()].reduce((sum, n) => sum + expected(n), 0);
+    const report = () => this.options.onProgress?.({ id: upload.id, uploaded, total: upload.size });
+    report();
+    const missing: number[] = [];
+    for (let n = 1; n <= upload.partCount; n++) if (!etags.has(n)) missing.push(n);
+    const path = `/api/attachments/${encodeURIComponent(upload.id)}/multipart/parts`;
+    for (let i = 0; i < missing.length; i += SIGN_BATCH) {
+      const signed = await this.api<{ parts: SignedPart[] }>('POST', path, {
+        uploadId: upload.uploadId,
+        partNumbers: missing.slice(i, i + SIGN_BATCH),
+      });
+      const queue = [...signed.parts];
+      let failure: unknown;
+      const worker = async () => {
+        // One failure stops the others taking more parts: what is stored stays for the resume.
+        for (let part = queue.shift(); part && failure === undefined; part = queue.shift()) {
+          try {
+            const start = (part.partNumber - 1) * upload.partSize;
+            const body = await source.read(start, start + part.size);
+            etags.set(part.partNumber, await this.putPart(upload.id, part, body));
+            uploaded += part.size;
+            report();
+          } catch (error) {
+            failure ??= error;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, worker));
+      if (failure !== undefined) throw failure;
+    }
+    return etags;
+  }
+
+  private async putPart(id: string, part: SignedPart, body: Uint8Array<ArrayBuffer>): Promise<string> {
+    // The signed Content-Length is the part's size; fetch sets it from the body.
+    const headers = Object.fromEntries(
+      Object.entries(part.headers ?? {}).filter(([name]) => name.toLowerCase() !== 'content-length'),
+    );
+    const put = await this.fetchImpl(part.url, { method: part.method ?? 'PUT', headers, body });
+    if (!put.ok) {
+      let code: string | undefined;
+      try {
+        code = JSON.parse(await put.text())?.error?.code;
+      } catch {
+        code = undefined;
+      }
+      throw new UplinkAttachmentError(
+        `storage refused part ${part.partNumber} of ${id}: HTTP ${put.status}`,
+        put.status,
+        code ?? (put.status === 404 ? 'upload_closed' : undefined),
+      );
+    }
+    const etag = put.headers.get('etag');
+    if (!etag) {
+      throw new UplinkAttachmentError(
+        `storage answered part ${part.partNumber} of ${id} without an ETag (S3: expose ETag in the bucket's CORS rule)`,
+        put.status,
+        undefined,
+      );
+    }
+    return etag;
   }
 
   async downloadFile(attachment: AttachmentRecord): Promise<ArrayBuffer> {

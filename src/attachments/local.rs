@@ -25,6 +25,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Path under which uplink serves local objects.
 pub const FILES_PATH: &str = "/api/attachments/files";
+/// Path under which uplink takes the parts of local multipart uploads:
+/// `{PARTS_PATH}/{upload id}/{part number}`.
+pub const PARTS_PATH: &str = "/api/attachments/parts";
 /// Carries an upload's signature.
 pub const SIGNATURE_HEADER: &str = "x-uplink-signature";
 

@@ -13,10 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{MultipartStore, StoredPart};
 use crate::attachments::local::LocalStorage;
+pub use crate::attachments::local::PARTS_PATH;
 use crate::attachments::storage::{PresignedRequest, UrlContext};
 
-/// Where uplink takes local parts: `{PARTS_PATH}/{upload id}/{part number}`.
-pub const PARTS_PATH: &str = "/api/attachments/parts";
 const COPY_CHUNK: usize = 64 * 1024;
 
 /// What a part URL's signature covers. `:` never occurs in an object key,
