@@ -79,6 +79,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = settings()?;
             telemetry::init(&settings.log, settings.environment);
             let app = Application::build(settings).await?;
+            let config = cli.config.clone();
+            app.reload_keys_on_sighup(move || Ok(Settings::load(config.as_deref())?));
             tracing::info!(port = app.port(), "uplink is listening");
             app.run_until_stopped().await?;
             tracing::info!("uplink stopped");

@@ -23,6 +23,7 @@ pub struct Application {
     metrics_server: Option<(actix_web::dev::ServerHandle, u16)>,
     connections: OpenConnections,
     db: Database,
+    auth: auth::Auth,
 }
 
 impl Application {
@@ -73,6 +74,7 @@ impl Application {
                 },
             );
         let connections = OpenConnections::default();
+        let auth = state.auth.clone();
         let server = run(listener, state, connections.clone())?;
         Ok(Self {
             port,
@@ -80,6 +82,7 @@ impl Application {
             metrics_server,
             connections,
             db,
+            auth,
         })
     }
 
@@ -90,6 +93,35 @@ impl Application {
     /// The port of the metrics listener, unless `metrics.enabled` is off.
     pub fn metrics_port(&self) -> Option<u16> {
         self.metrics_server.as_ref().map(|(_, port)| *port)
+    }
+
+    /// `kill -HUP` also re-reads the signing keys: `load` reads the
+    /// configuration again (the files may have changed) and its `auth.keys`
+    /// replace the keys in force, unless they do not load.
+    pub fn reload_keys_on_sighup(
+        &self,
+        load: impl Fn() -> anyhow::Result<Settings> + Send + 'static,
+    ) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; new signing keys need a restart");
+            return;
+        };
+        let auth = self.auth.clone();
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let reloaded = load().and_then(|settings| {
+                    auth.reload_keys(
+                        &settings.auth,
+                        settings.environment,
+                        &settings.server.data_dir,
+                    )
+                });
+                if let Err(err) = reloaded {
+                    tracing::error!(error = %format!("{err:#}"), "signing key reload failed; keeping the keys in force");
+                }
+            }
+        });
     }
 
     /// A handle to stop the server (tests use it; signals do the same).

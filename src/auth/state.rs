@@ -2,7 +2,7 @@
 //! signing keys, the token rules and who may get a token.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -24,7 +24,9 @@ pub struct Auth {
 }
 
 struct Inner {
-    keys: KeySet,
+    /// Swapped whole by `reload_keys`: a request sees the old set or the
+    /// new one, never a mix.
+    keys: RwLock<Arc<KeySet>>,
     issuer: String,
     audience: Vec<String>,
     powersync_url: String,
@@ -51,7 +53,7 @@ impl Auth {
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                keys,
+                keys: RwLock::new(Arc::new(keys)),
                 issuer: auth.issuer.clone(),
                 audience: auth.audience.clone(),
                 powersync_url: auth.powersync_url.clone(),
@@ -62,8 +64,37 @@ impl Auth {
         })
     }
 
-    pub fn keys(&self) -> &KeySet {
-        &self.inner.keys
+    /// The signing keys now in force.
+    pub fn keys(&self) -> Arc<KeySet> {
+        // A poisoned lock still holds a whole key set (it is only replaced).
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads `auth.keys` (key files included) and swaps them in, so keys
+    /// rotate without a restart. The rest of `auth` is fixed at start-up.
+    /// On error the keys in force stay.
+    pub fn reload_keys(
+        &self,
+        auth: &AuthSettings,
+        environment: Environment,
+        data_dir: &Path,
+    ) -> anyhow::Result<()> {
+        let keys = KeySet::from_settings(auth, environment, data_dir)?;
+        tracing::info!(
+            active_kid = %keys.active().kid,
+            published = keys.jwks()["keys"].as_array().map_or(0, Vec::len),
+            "signing keys reloaded"
+        );
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        Ok(())
     }
 
     /// Who may get a token (`auth.identity.mode`).
@@ -83,7 +114,7 @@ impl Auth {
         parameters: Option<&Map<String, Value>>,
     ) -> anyhow::Result<issue::IssuedToken> {
         issue::sign(
-            self.inner.keys.active(),
+            self.keys().active(),
             &self.inner.issuer,
             &self.inner.audience,
             &issue::TokenRequest {
@@ -98,10 +129,12 @@ impl Auth {
     /// `auth.accept_upstream_tokens`) the upstream provider's.
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
         let header = verify::header(token)?;
+        let keys = self.keys();
         let own = match &header.kid {
-            Some(kid) => self.inner.keys.contains(kid),
-            None => KeyAlg::from_jwt(header.alg)
-                .is_some_and(|alg| self.inner.keys.with_alg(alg).next().is_some()),
+            Some(kid) => keys.contains(kid),
+            None => {
+                KeyAlg::from_jwt(header.alg).is_some_and(|alg| keys.with_alg(alg).next().is_some())
+            }
         };
         if own || !self.inner.accept_upstream_tokens {
             let rules = verify::OwnTokenRules {
@@ -109,7 +142,7 @@ impl Auth {
                 audience: &self.inner.audience,
                 max_lifetime: self.inner.token_ttl,
             };
-            let claims = verify::verify_own(&self.inner.keys, &rules, token, &header)?;
+            let claims = verify::verify_own(&keys, &rules, token, &header)?;
             let user_id = verify::require_subject(&claims, "sub")?;
             check_user_id(&user_id)?;
             return Ok(AuthUser::new(user_id, claims));

@@ -20,6 +20,7 @@ async fn acknowledged_writes_are_applied_exactly_once_through_faults() {
         users: 3,
         batches_per_client: 15,
         duration: None,
+        target_entries: 0,
         max_txs_per_batch: 4,
         own_rows: 3,
         shared_rows: 4,
@@ -33,7 +34,7 @@ async fn acknowledged_writes_are_applied_exactly_once_through_faults() {
                 Fault::TerminateBackends,
             ],
             at_least: 6,
-            pg_restart: None,
+            db_restart: None,
         },
         seed: env_or("UPLINK_CHAOS_SEED", 7),
     };
@@ -65,6 +66,7 @@ async fn many_clients_writing_the_same_rows_get_no_errors_and_last_write_wins() 
         users: 4,
         batches_per_client: 6,
         duration: None,
+        target_entries: 0,
         max_txs_per_batch: 6,
         own_rows: 0,
         shared_rows: 3,
@@ -103,13 +105,14 @@ async fn chaos_long_form() {
         Fault::TerminateBackends,
     ];
     if pg_restart.is_some() {
-        schedule.push(Fault::PostgresRestart);
+        schedule.push(Fault::DatabaseRestart);
     }
     let plan = Plan {
         clients: env_or("UPLINK_CHAOS_CLIENTS", 32),
         users: 5,
         batches_per_client: 0,
         duration: Some(Duration::from_secs(env_or("UPLINK_CHAOS_SECS", 120))),
+        target_entries: 0,
         max_txs_per_batch: 8,
         own_rows: 4,
         shared_rows: 8,
@@ -118,7 +121,7 @@ async fn chaos_long_form() {
             every: Some(Duration::from_millis(env_or("UPLINK_CHAOS_FAULT_MS", 1500))),
             at_least: schedule.len() as u64,
             schedule,
-            pg_restart,
+            db_restart: pg_restart,
         },
         seed: env_or("UPLINK_CHAOS_SEED", 1),
     };

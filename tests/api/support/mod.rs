@@ -8,6 +8,7 @@ pub mod compose;
 pub mod database;
 pub mod dockerfile;
 pub mod fixtures;
+pub mod haproxy;
 pub mod multipart;
 pub mod mysql;
 pub mod policies;

@@ -53,7 +53,12 @@ pub struct Counters {
     pub requests: AtomicU64,
     pub transport_errors: AtomicU64,
     pub timeout_retries: AtomicU64,
+    /// Entries acknowledged so far, across clients (`Plan::target_entries`).
+    pub acknowledged: AtomicU64,
     pub statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Answers of the load balancer itself (not JSON): 503 no replica
+    /// available (nothing was forwarded), 502/504 a replica cut or too slow.
+    pub gateway_statuses: Mutex<BTreeMap<u16, u64>>,
 }
 
 pub enum Outcome {
@@ -94,7 +99,15 @@ pub async fn send(
         }
     };
     let status = response.status().as_u16();
-    *counters.statuses.lock().await.entry(status).or_default() += 1;
+    let from_uplink = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let tally = match from_uplink || status < 500 {
+        true => &counters.statuses,
+        false => &counters.gateway_statuses,
+    };
+    *tally.lock().await.entry(status).or_default() += 1;
     match status {
         200 => match response.json::<Value>().await {
             Ok(report) => {
@@ -155,7 +168,8 @@ pub async fn run_client(
         let more = match deadline {
             Some(deadline) => Instant::now() < deadline,
             None => batch_no < plan.batches_per_client,
-        } || injected.load(Ordering::SeqCst) < plan.faults.at_least;
+        } || injected.load(Ordering::SeqCst) < plan.faults.at_least
+            || counters.acknowledged.load(Ordering::SeqCst) < plan.target_entries;
         if !more {
             break;
         }
@@ -245,6 +259,10 @@ pub async fn run_client(
             tokio::time::sleep(Duration::from_millis(20 + rng.below(80))).await;
         };
         if let Some(statuses) = statuses {
+            let acknowledged = 2 * (writes.len() - first) as u64;
+            counters
+                .acknowledged
+                .fetch_add(acknowledged, Ordering::SeqCst);
             let at = Instant::now();
             let status = |op: i64| {
                 statuses

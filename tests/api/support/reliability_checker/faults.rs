@@ -14,10 +14,12 @@ use super::process::UplinkProcess;
 use super::{Fault, Plan};
 use crate::support::database::server_url;
 
+/// Injects `plan`'s faults on `replicas` (one or more uplink processes on
+/// one database) until `done`; returns the counts by kind.
 pub async fn inject_faults(
     plan: Plan,
     db_name: String,
-    process: Arc<Mutex<UplinkProcess>>,
+    replicas: Arc<Vec<Mutex<UplinkProcess>>>,
     done: Arc<AtomicBool>,
     injected: Arc<AtomicU64>,
 ) -> BTreeMap<&'static str, u64> {
@@ -29,7 +31,12 @@ pub async fn inject_faults(
     else {
         return counts;
     };
-    let mut admin = PgPool::connect(&server_url()).await.expect("admin pool");
+    // Terminating backends is a Postgres fault: only then is there an admin pool.
+    let terminates = plan.faults.schedule.contains(&Fault::TerminateBackends);
+    let mut admin = match terminates {
+        true => Some(PgPool::connect(&server_url()).await.expect("admin pool")),
+        false => None,
+    };
     let mut rng = Rng(plan.seed ^ 0x9e37_79b9_7f4a_7c15);
     let every_ms = every.as_millis() as u64;
     pub const MAX_MISSES: u32 = 20;
@@ -52,7 +59,7 @@ pub async fn inject_faults(
                      FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                 )
                 .bind(&db_name)
-                .fetch_one(&admin)
+                .fetch_one(admin.as_ref().expect("the admin pool"))
                 .await;
                 match terminated {
                     Ok(terminated @ 1..) => {
@@ -68,15 +75,30 @@ pub async fn inject_faults(
                 }
             }
             Fault::SigtermRestart => {
-                process.lock().await.sigterm_and_restart().await;
+                let i = rng.below(replicas.len() as u64) as usize;
+                replicas[i].lock().await.sigterm_and_restart().await;
                 *counts.entry("sigterm_restart").or_default() += 1;
             }
-            Fault::PostgresRestart => {
+            Fault::SigkillRestart => {
+                let i = rng.below(replicas.len() as u64) as usize;
+                replicas[i].lock().await.sigkill_and_restart().await;
+                *counts.entry("sigkill_restart").or_default() += 1;
+            }
+            Fault::RollingRestart => {
+                // One replica at a time, each back before the next goes, as a
+                // rolling deployment does; the others keep serving.
+                for replica in replicas.iter() {
+                    replica.lock().await.sigterm_and_restart().await;
+                    *counts.entry("rolling_restart_replicas").or_default() += 1;
+                }
+                *counts.entry("rolling_restart").or_default() += 1;
+            }
+            Fault::DatabaseRestart => {
                 let command = plan
                     .faults
-                    .pg_restart
+                    .db_restart
                     .as_deref()
-                    .expect("a PostgresRestart fault needs Faults::pg_restart");
+                    .expect("a DatabaseRestart fault needs Faults::db_restart");
                 let command = command.to_owned();
                 let status = tokio::task::spawn_blocking(move || {
                     Command::new("sh")
@@ -88,14 +110,18 @@ pub async fn inject_faults(
                 .await
                 .expect("join the restart command")
                 .expect("run the Postgres restart command");
-                assert!(status.success(), "the Postgres restart command failed");
-                *counts.entry("postgres_restart").or_default() += 1;
+                assert!(status.success(), "the database restart command failed");
+                *counts.entry("database_restart").or_default() += 1;
                 // The admin pool's connections died with the server.
-                admin = PgPool::connect(&server_url()).await.expect("admin pool");
+                if terminates {
+                    admin = Some(PgPool::connect(&server_url()).await.expect("admin pool"));
+                }
             }
         }
         injected.fetch_add(1, Ordering::SeqCst);
     }
-    admin.close().await;
+    if let Some(admin) = admin {
+        admin.close().await;
+    }
     counts
 }

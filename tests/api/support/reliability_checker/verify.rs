@@ -3,31 +3,82 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use sqlx::PgPool;
+use sqlx::{MySqlPool, PgPool};
 
 use super::Summary;
 use super::clients::Write;
 
-/// Compares the database with the acknowledged history.
-pub async fn verify(pool: &PgPool, writes: &[Write]) -> Summary {
-    let mut summary = Summary::default();
-    let audit: Vec<(i64, String, String, Option<String>)> =
-        sqlx::query_as("SELECT seq, tbl, row_id, value FROM chaos_audit ORDER BY seq")
+/// What the database holds after a run.
+pub struct Observed {
+    /// `chaos_audit` in order: (seq, table, row id, value).
+    audit: Vec<(i64, String, String, Option<String>)>,
+    /// `chaos_rows`: id → final value.
+    finals: HashMap<String, Option<String>>,
+    /// `chaos_entries`: value → owner.
+    owners: HashMap<String, Option<String>>,
+}
+
+const AUDIT: &str = "SELECT seq, tbl, row_id, value FROM chaos_audit ORDER BY seq";
+const FINALS: &str = "SELECT id, value FROM chaos_rows";
+const OWNERS: &str = "SELECT value, owner FROM chaos_entries";
+// The test databases collate text as binary, which MySQL hands over as bytes.
+const MYSQL_AUDIT: &str = "SELECT seq, CAST(tbl AS CHAR), CAST(row_id AS CHAR), CAST(value AS CHAR) \
+                           FROM chaos_audit ORDER BY seq";
+const MYSQL_FINALS: &str = "SELECT CAST(id AS CHAR), CAST(value AS CHAR) FROM chaos_rows";
+const MYSQL_OWNERS: &str = "SELECT CAST(value AS CHAR), CAST(owner AS CHAR) FROM chaos_entries";
+
+pub async fn observe_postgres(pool: &PgPool) -> Observed {
+    let pairs = |sql| async move {
+        sqlx::query_as::<_, (String, Option<String>)>(sql)
             .fetch_all(pool)
             .await
-            .expect("read the audit log");
-    let finals: HashMap<String, Option<String>> =
-        sqlx::query_as::<_, (String, Option<String>)>("SELECT id, value FROM chaos_rows")
-            .fetch_all(pool)
-            .await
-            .expect("read the final rows")
+            .expect("read the checker's tables")
             .into_iter()
-            .collect();
+            .collect()
+    };
+    Observed {
+        audit: sqlx::query_as(AUDIT)
+            .fetch_all(pool)
+            .await
+            .expect("read the audit log"),
+        finals: pairs(FINALS).await,
+        owners: pairs(OWNERS).await,
+    }
+}
+
+pub async fn observe_mysql(pool: &MySqlPool) -> Observed {
+    let pairs = |sql| async move {
+        sqlx::query_as::<_, (String, Option<String>)>(sql)
+            .fetch_all(pool)
+            .await
+            .expect("read the checker's tables")
+            .into_iter()
+            .collect()
+    };
+    Observed {
+        audit: sqlx::query_as(MYSQL_AUDIT)
+            .fetch_all(pool)
+            .await
+            .expect("read the audit log"),
+        finals: pairs(MYSQL_FINALS).await,
+        owners: pairs(MYSQL_OWNERS).await,
+    }
+}
+
+/// Compares the database with the acknowledged history; client i wrote as
+/// user `u{i % users}`.
+pub fn verify(observed: &Observed, writes: &[Write], users: usize) -> Summary {
+    let mut summary = Summary::default();
+    let Observed {
+        audit,
+        finals,
+        owners,
+    } = observed;
 
     let mut entry_applications: HashMap<&str, u64> = HashMap::new();
     let mut row_applications: HashMap<&str, u64> = HashMap::new();
     let mut row_history: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (_, table, row, value) in &audit {
+    for (_, table, row, value) in audit.iter() {
         let value = value.as_deref().unwrap_or("");
         match table.as_str() {
             "chaos_entries" => *entry_applications.entry(value).or_default() += 1,
@@ -38,6 +89,15 @@ pub async fn verify(pool: &PgPool, writes: &[Write]) -> Summary {
         }
     }
     let by_value: HashMap<&str, &Write> = writes.iter().map(|w| (w.value.as_str(), w)).collect();
+    // The last op of each client's batch per row: an earlier write of the
+    // same row in that batch may be superseded without being applied.
+    let mut last_in_batch: HashMap<(usize, usize, &str), i64> = HashMap::new();
+    for w in writes {
+        let last = last_in_batch
+            .entry((w.client, w.batch, w.row.as_str()))
+            .or_default();
+        *last = (*last).max(w.op);
+    }
 
     for write in writes {
         let entries = entry_applications
@@ -83,6 +143,15 @@ pub async fn verify(pool: &PgPool, writes: &[Write]) -> Summary {
                 write.value
             ));
         }
+        let owner = format!("u{}", write.client % users.max(1));
+        if entries > 0 && owners.get(&write.value).cloned().flatten() != Some(owner.clone()) {
+            summary.wrong_owner += 1;
+            summary.violations.push(format!(
+                "entry {} written by {owner} is owned by {:?}",
+                write.value,
+                owners.get(&write.value)
+            ));
+        }
         match entries {
             1 => {}
             0 => {
@@ -106,12 +175,8 @@ pub async fn verify(pool: &PgPool, writes: &[Write]) -> Summary {
                 .push(format!("row write {} applied {rows} times", write.value));
         } else if rows == 0 {
             // Allowed only when a later write of the same client, row and request superseded it.
-            let superseded = writes.iter().any(|w| {
-                w.client == write.client
-                    && w.batch == write.batch
-                    && w.row == write.row
-                    && w.op > write.op
-            });
+            let superseded =
+                last_in_batch[&(write.client, write.batch, write.row.as_str())] > write.op;
             if !superseded {
                 summary.lost += 1;
                 summary.violations.push(format!(
