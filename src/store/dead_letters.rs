@@ -95,7 +95,11 @@ impl NewDeadLetter<'_> {
 
 /// Serialises the callers that count and then insert one user's dead
 /// letters, until the transaction ends.
-pub async fn lock_user(conn: &mut PgConnection, user_id: &str) -> Result<(), DbFailure> {
+pub async fn lock_user(
+    conn: &mut PgConnection,
+    _own: &Own,
+    user_id: &str,
+) -> Result<(), DbFailure> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('uplink_dead_letters/' || $1, 0))")
         .bind(user_id)
         .execute(conn)

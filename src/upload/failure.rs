@@ -81,6 +81,17 @@ pub fn localized(err: sqlx::Error) -> Failure {
     }
 }
 
+/// The result of one of uplink's own statements (savepoints, roles,
+/// records), classified as it is.
+pub fn own_result<T>(result: Result<T, impl Into<DbFailure>>) -> Result<T, Failure> {
+    result.map_err(|e| Failure::from(e.into()))
+}
+
+/// The result of a statement on the app's rows: a refusal is the entry's.
+pub fn app_result<T>(result: Result<T, sqlx::Error>) -> Result<T, Failure> {
+    result.map_err(localized)
+}
+
 /// Not getting a connection at all (refused, auth, database gone) is
 /// transient for the device, whatever the SQLSTATE.
 pub fn unavailable(err: sqlx::Error) -> Failure {

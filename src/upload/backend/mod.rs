@@ -24,6 +24,68 @@ use crate::db::Own;
 use crate::store::conflicts::NewConflict;
 use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
 
+/// The `Backend` methods on uplink's own records: calls into the records
+/// of one database (`crate::store` or `crate::store::mysql`), whose
+/// functions share their signatures, so the delegation is written once.
+macro_rules! records_in {
+    ($($store:ident)::+) => {
+        async fn lock_progress(
+            &mut self,
+            own: &$crate::db::Own,
+            user_id: &str,
+            client_id: &str,
+        ) -> $crate::upload::backend::Done<i64> {
+            Ok($($store)::+::progress::lock(self, own, user_id, client_id).await?)
+        }
+
+        async fn advance_progress(
+            &mut self,
+            own: &$crate::db::Own,
+            user_id: &str,
+            client_id: &str,
+            last_op_id: i64,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::progress::advance(self, own, user_id, client_id, last_op_id).await?)
+        }
+
+        async fn record_conflicts(
+            &mut self,
+            own: &$crate::db::Own,
+            recorded: &[$crate::store::conflicts::NewConflict<'_>],
+            user_id: &str,
+            client_id: Option<&str>,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::conflicts::record(self, own, recorded, user_id, client_id).await?)
+        }
+
+        async fn lock_dead_letters(
+            &mut self,
+            own: &$crate::db::Own,
+            user_id: &str,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::dead_letters::lock_user(self, own, user_id).await?)
+        }
+
+        async fn pending_dead_letters(
+            &mut self,
+            own: &$crate::db::Own,
+            user_id: &str,
+            max_rows: u32,
+        ) -> $crate::upload::backend::Done<$crate::store::dead_letters::PendingUsage> {
+            Ok($($store)::+::dead_letters::pending_usage(self, own, user_id, max_rows).await?)
+        }
+
+        async fn insert_dead_letter(
+            &mut self,
+            own: &$crate::db::Own,
+            letter: &$crate::store::dead_letters::NewDeadLetter<'_>,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::dead_letters::insert(self, own, letter).await?)
+        }
+    };
+}
+pub(crate) use records_in;
+
 /// An id as read under lock.
 #[derive(Debug, Clone)]
 pub struct Locked {
@@ -52,9 +114,22 @@ pub trait Backend: Send {
 
     // Savepoints: never nested. A failed statement may abort the enclosing
     // transaction (Postgres), so the careful mode runs every attempt in one.
-    fn savepoint(&mut self) -> impl Future<Output = Done> + Send;
-    fn release_savepoint(&mut self) -> impl Future<Output = Done> + Send;
-    fn rollback_savepoint(&mut self) -> impl Future<Output = Done> + Send;
+    fn savepoint(&mut self) -> impl Future<Output = Done> + Send {
+        self.run_own("SAVEPOINT uplink_attempt")
+    }
+    fn release_savepoint(&mut self) -> impl Future<Output = Done> + Send {
+        self.run_own("RELEASE SAVEPOINT uplink_attempt")
+    }
+    fn rollback_savepoint(&mut self) -> impl Future<Output = Done> + Send {
+        async {
+            self.run_own("ROLLBACK TO SAVEPOINT uplink_attempt").await?;
+            self.run_own("RELEASE SAVEPOINT uplink_attempt").await
+        }
+    }
+
+    /// Runs a statement of uplink's own without parameters (the SQL
+    /// savepoints above; a database without SQL overrides them).
+    fn run_own(&mut self, sql: &'static str) -> impl Future<Output = Done> + Send;
 
     /// Runs the app's writes as `role` with the token's claims (row-level
     /// security), until `reset_role`.

@@ -20,29 +20,15 @@ use std::collections::BTreeSet;
 use sqlx::{Executor, MySqlConnection};
 
 use self::found::find;
-use super::backend::{Backend, Done, Locked};
+use super::backend::{Backend, Done, Locked, records_in};
 use super::batch::truncate_for_message;
-use super::failure::{Failure, localized};
+use super::failure::{Failure, app_result, own_result};
 use super::plan::Group;
 use super::prepared::Prepared;
 use super::rejection::Rejection;
 use super::row::{Row, json_string};
 use super::schema::{Column, MySqlKind, Table, ValueKind};
-use crate::db::{DbFailure, Own};
 use crate::error::ErrorCode;
-use crate::store::conflicts::NewConflict;
-use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
-use crate::store::mysql::{conflicts, dead_letters, progress};
-
-/// A statement of uplink's own (savepoints, records).
-fn ours<T>(result: Result<T, impl Into<DbFailure>>) -> Done<T> {
-    result.map_err(|e| Failure::from(e.into()))
-}
-
-/// A statement on the app's rows: a refusal is the entry's.
-fn theirs<T>(result: Result<T, sqlx::Error>) -> Done<T> {
-    result.map_err(localized)
-}
 
 /// What the capabilities refuse at start-up (`db::capabilities`).
 fn not_on_mysql<T>(what: &str) -> Done<T> {
@@ -74,29 +60,8 @@ impl Backend for MySqlConnection {
         })
     }
 
-    async fn savepoint(&mut self) -> Done {
-        ours(self.execute("SAVEPOINT uplink_attempt").await.map(drop))
-    }
-
-    async fn release_savepoint(&mut self) -> Done {
-        ours(
-            self.execute("RELEASE SAVEPOINT uplink_attempt")
-                .await
-                .map(drop),
-        )
-    }
-
-    async fn rollback_savepoint(&mut self) -> Done {
-        ours(
-            self.execute("ROLLBACK TO SAVEPOINT uplink_attempt")
-                .await
-                .map(drop),
-        )?;
-        ours(
-            self.execute("RELEASE SAVEPOINT uplink_attempt")
-                .await
-                .map(drop),
-        )
+    async fn run_own(&mut self, sql: &'static str) -> Done {
+        own_result(self.execute(sql).await.map(drop))
     }
 
     async fn assume_role(&mut self, _role: &str, _claims: &str, _user_id: &str) -> Done {
@@ -107,56 +72,17 @@ impl Backend for MySqlConnection {
         not_on_mysql("row-level security")
     }
 
-    async fn lock_progress(&mut self, own: &Own, user_id: &str, client_id: &str) -> Done<i64> {
-        ours(progress::lock(self, own, user_id, client_id).await)
-    }
-
-    async fn advance_progress(
-        &mut self,
-        own: &Own,
-        user_id: &str,
-        client_id: &str,
-        last_op_id: i64,
-    ) -> Done {
-        ours(progress::advance(self, own, user_id, client_id, last_op_id).await)
-    }
-
-    async fn record_conflicts(
-        &mut self,
-        own: &Own,
-        recorded: &[NewConflict<'_>],
-        user_id: &str,
-        client_id: Option<&str>,
-    ) -> Done {
-        ours(conflicts::record(self, own, recorded, user_id, client_id).await)
-    }
-
-    async fn lock_dead_letters(&mut self, own: &Own, user_id: &str) -> Done {
-        ours(dead_letters::lock_user(self, own, user_id).await)
-    }
-
-    async fn pending_dead_letters(
-        &mut self,
-        own: &Own,
-        user_id: &str,
-        max_rows: u32,
-    ) -> Done<PendingUsage> {
-        ours(dead_letters::pending_usage(self, own, user_id, max_rows).await)
-    }
-
-    async fn insert_dead_letter(&mut self, own: &Own, letter: &NewDeadLetter<'_>) -> Done {
-        ours(dead_letters::insert(self, own, letter).await)
-    }
+    records_in!(crate::store::mysql);
 
     async fn lock_in_key_order(&mut self, table: &Table, ids: &[&str]) -> Done {
         for statement in statements::lock(table, ids) {
-            theirs(statement.fetch_text(self).await)?;
+            app_result(statement.fetch_text(self).await)?;
         }
         Ok(())
     }
 
     async fn lock_rows(&mut self, table: &Table, ids: &[&str]) -> Done<Option<Vec<Locked>>> {
-        let found = theirs(find(self, table, ids).await)?;
+        let found = app_result(find(self, table, ids).await)?;
         if found.shared {
             return Ok(None);
         }
@@ -182,7 +108,7 @@ impl Backend for MySqlConnection {
     ) -> Done<BTreeSet<String>> {
         let mut inserted = BTreeSet::new();
         for (chunk, statement) in statements::insert(table, owned, rows) {
-            match theirs(statement.execute(self).await) {
+            match app_result(statement.execute(self).await) {
                 Ok(()) => inserted.extend(chunk.iter().map(|row| row.id.clone())),
                 Err(failure) if is_duplicate(&failure) => {
                     for row in chunk {
@@ -212,28 +138,28 @@ impl Backend for MySqlConnection {
                 .collect()
         };
         for statement in statements {
-            theirs(statement.execute(self).await)?;
+            app_result(statement.execute(self).await)?;
         }
         Ok(())
     }
 
     async fn update(&mut self, table: &Table, rows: &[&Row<'_, '_>]) -> Done {
         for statement in statements::update(table, rows) {
-            theirs(statement.execute(self).await)?;
+            app_result(statement.execute(self).await)?;
         }
         Ok(())
     }
 
     async fn delete(&mut self, table: &Table, ids: &[&str]) -> Done {
         for statement in statements::delete(table, ids) {
-            theirs(statement.execute(self).await)?;
+            app_result(statement.execute(self).await)?;
         }
         Ok(())
     }
 
     async fn bump_versions(&mut self, table: &Table, column: &Column, ids: &[&str]) -> Done {
         for statement in statements::bump_version(table, column, ids) {
-            theirs(statement.execute(self).await)?;
+            app_result(statement.execute(self).await)?;
         }
         Ok(())
     }
@@ -261,7 +187,7 @@ impl Backend for MySqlConnection {
             }
             _ => (Cow::Borrowed(new), Cow::Borrowed(previous)),
         };
-        theirs(
+        app_result(
             statements::add_delta(table, column, id, &new, &previous)
                 .execute(self)
                 .await,
@@ -293,10 +219,10 @@ async fn insert_unless_taken(
     row: &Row<'_, '_>,
 ) -> Done<bool> {
     for (_, statement) in statements::insert(table, owned, &[row]) {
-        match theirs(statement.execute(&mut *conn).await) {
+        match app_result(statement.execute(&mut *conn).await) {
             Ok(()) => {}
             Err(failure) if is_duplicate(&failure) => {
-                let found = theirs(find(conn, table, &[row.id.as_str()]).await)?;
+                let found = app_result(find(conn, table, &[row.id.as_str()]).await)?;
                 return match found.rows.first() {
                     Some(Some(_)) => Ok(false),
                     _ => Err(failure),

@@ -12,17 +12,13 @@ use std::collections::BTreeSet;
 use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 
 use super::apply::Apply;
-use super::backend::{Backend, Done, Locked};
+use super::backend::{Backend, Done, Locked, records_in};
 use super::batch::Batch;
-use super::failure::{Failure, localized, unavailable};
+use super::failure::{Failure, app_result, own_result, unavailable};
 use super::plan::{Allowed, Group};
 use super::prepared::Prepared;
 use super::row::Row;
 use super::schema::{Column, Table};
-use crate::db::{DbFailure, Own};
-use crate::store::conflicts::{self, NewConflict};
-use crate::store::dead_letters::{self, NewDeadLetter, PendingUsage};
-use crate::store::progress;
 
 /// The batch's transaction. Connections plan every statement for its
 /// parameters (see `db::pool::connect_options`); a batch of inserts may
@@ -49,94 +45,29 @@ pub async fn begin<'p>(
     Ok(tx)
 }
 
-/// A statement of uplink's own (savepoints, roles, records).
-fn ours<T>(result: Result<T, impl Into<DbFailure>>) -> Done<T> {
-    result.map_err(|e| Failure::from(e.into()))
-}
-
-/// A statement on the app's rows: a refusal is the entry's.
-fn theirs<T>(result: Result<T, sqlx::Error>) -> Done<T> {
-    result.map_err(localized)
-}
-
 impl Backend for PgConnection {
     const MIXES_OPERATIONS: bool = true;
 
-    async fn savepoint(&mut self) -> Done {
-        ours(self.execute("SAVEPOINT uplink_attempt").await.map(drop))
-    }
-
-    async fn release_savepoint(&mut self) -> Done {
-        ours(
-            self.execute("RELEASE SAVEPOINT uplink_attempt")
-                .await
-                .map(drop),
-        )
-    }
-
-    async fn rollback_savepoint(&mut self) -> Done {
-        ours(
-            self.execute("ROLLBACK TO SAVEPOINT uplink_attempt; RELEASE SAVEPOINT uplink_attempt")
-                .await
-                .map(drop),
-        )
+    async fn run_own(&mut self, sql: &'static str) -> Done {
+        own_result(self.execute(sql).await.map(drop))
     }
 
     async fn assume_role(&mut self, role: &str, claims: &str, user_id: &str) -> Done {
-        ours(sql::assume_role(self, role, claims, user_id).await)
+        own_result(sql::assume_role(self, role, claims, user_id).await)
     }
 
     async fn reset_role(&mut self) -> Done {
-        ours(sql::reset_role(self).await)
+        own_result(sql::reset_role(self).await)
     }
 
-    async fn lock_progress(&mut self, own: &Own, user_id: &str, client_id: &str) -> Done<i64> {
-        ours(progress::lock(self, own, user_id, client_id).await)
-    }
-
-    async fn advance_progress(
-        &mut self,
-        own: &Own,
-        user_id: &str,
-        client_id: &str,
-        last_op_id: i64,
-    ) -> Done {
-        ours(progress::advance(self, own, user_id, client_id, last_op_id).await)
-    }
-
-    async fn record_conflicts(
-        &mut self,
-        own: &Own,
-        recorded: &[NewConflict<'_>],
-        user_id: &str,
-        client_id: Option<&str>,
-    ) -> Done {
-        ours(conflicts::record(self, own, recorded, user_id, client_id).await)
-    }
-
-    async fn lock_dead_letters(&mut self, _own: &Own, user_id: &str) -> Done {
-        ours(dead_letters::lock_user(self, user_id).await)
-    }
-
-    async fn pending_dead_letters(
-        &mut self,
-        own: &Own,
-        user_id: &str,
-        max_rows: u32,
-    ) -> Done<PendingUsage> {
-        ours(dead_letters::pending_usage(self, own, user_id, max_rows).await)
-    }
-
-    async fn insert_dead_letter(&mut self, own: &Own, letter: &NewDeadLetter<'_>) -> Done {
-        ours(dead_letters::insert(self, own, letter).await)
-    }
+    records_in!(crate::store);
 
     async fn lock_in_key_order(&mut self, table: &Table, ids: &[&str]) -> Done {
-        theirs(sql::lock_in_key_order(self, table, ids).await)
+        app_result(sql::lock_in_key_order(self, table, ids).await)
     }
 
     async fn lock_rows(&mut self, table: &Table, ids: &[&str]) -> Done<Option<Vec<Locked>>> {
-        theirs(sql::lock_rows(self, table, ids).await)
+        app_result(sql::lock_rows(self, table, ids).await)
     }
 
     async fn insert_new(
@@ -146,7 +77,7 @@ impl Backend for PgConnection {
         rows: &[&Row<'_, '_>],
     ) -> Done<BTreeSet<String>> {
         let keys = sql::insert_new(table, owned, rows).fetch_text(self).await;
-        theirs(keys.map(|keys| keys.into_iter().collect()))
+        app_result(keys.map(|keys| keys.into_iter().collect()))
     }
 
     async fn replace(
@@ -155,22 +86,22 @@ impl Backend for PgConnection {
         owned: Option<&[&Column]>,
         rows: &[&Row<'_, '_>],
     ) -> Done {
-        theirs(sql::upsert(table, owned, rows).execute(self).await)
+        app_result(sql::upsert(table, owned, rows).execute(self).await)
     }
 
     async fn update(&mut self, table: &Table, rows: &[&Row<'_, '_>]) -> Done {
         match sql::update(table, rows) {
-            Some(statement) => theirs(statement.execute(self).await),
+            Some(statement) => app_result(statement.execute(self).await),
             None => Ok(()),
         }
     }
 
     async fn delete(&mut self, table: &Table, ids: &[&str]) -> Done {
-        theirs(sql::delete(table, ids.to_vec()).execute(self).await)
+        app_result(sql::delete(table, ids.to_vec()).execute(self).await)
     }
 
     async fn bump_versions(&mut self, table: &Table, column: &Column, ids: &[&str]) -> Done {
-        theirs(sql::bump_versions(self, table, column, ids).await)
+        app_result(sql::bump_versions(self, table, column, ids).await)
     }
 
     async fn add_delta(
@@ -181,7 +112,7 @@ impl Backend for PgConnection {
         new: &str,
         previous: &str,
     ) -> Done {
-        theirs(sql::add_delta(self, table, column, id, new, previous).await)
+        app_result(sql::add_delta(self, table, column, id, new, previous).await)
     }
 
     async fn write_plain(&mut self, group: &Group<'_, '_, '_>, rls_role: Option<&str>) -> Done {
@@ -192,6 +123,6 @@ impl Backend for PgConnection {
         &mut self,
         prepared: &Prepared<'_, '_>,
     ) -> Done<Option<(String, String)>> {
-        ours(probe::refused_column(self, prepared).await)
+        own_result(probe::refused_column(self, prepared).await)
     }
 }
