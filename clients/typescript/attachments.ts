@@ -209,7 +209,7 @@ export class UplinkStorageAdapter implements RemoteStorageAdapter {
         // Completed, aborted or replaced meanwhile (or a part storage no
         // longer matches): start over once.
         const closed =
-          error instanceof UplinkAttachmentError && (error.code === 'upload_closed' || error.code === 'part_mismatch');
+          error instanceof UplinkAttachmentError && ['upload_closed', 'part_mismatch', 'not_found'].includes(error.code ?? '');
         if (!closed || attempt > 1) throw error;
         if (error.code === 'part_mismatch') {
           await this.api('DELETE', `${path}?uploadId=${encodeURIComponent(upload.uploadId)}`);

@@ -22,6 +22,7 @@ on_both_backends!(
     parts_out_of_order_resumed_from_the_listed_parts,
     a_late_checksum_that_differs_refuses_the_object,
     abandoned_uploads_are_aborted_by_the_cleanup,
+    uploads_storage_holds_without_a_record_are_aborted,
 );
 
 async fn parts_out_of_order_resumed_from_the_listed_parts(backend: Backend) {
@@ -171,4 +172,55 @@ async fn abandoned_uploads_are_aborted_by_the_cleanup(backend: Backend) {
     assert_eq!(late.status(), expected);
     let kept = json_ok(show(&t, ALICE, "fresh").await).await;
     assert_eq!(kept["parts"].as_array().map(Vec::len), Some(1));
+}
+
+async fn uploads_storage_holds_without_a_record_are_aborted(backend: Backend) {
+    // Short ages so that storage's own start time can pass the limit.
+    let t = AttachmentApp::spawn_with(backend, |s| {
+        s.attachments.url_ttl = Duration::from_secs(1);
+        s.attachments.cleanup.pending_max_age = Duration::from_secs(2);
+    })
+    .await;
+    let file = file_bytes(6 * MIB, 12);
+    let view = start_ok(&t, ALICE, "orphan", file.len()).await;
+    let upload_id = view["uploadId"].as_str().expect("uploadId").to_owned();
+    upload_parts(&t, ALICE, "orphan", &view, &file, &[1]).await;
+    // A crash between storage and the record: storage holds an upload
+    // uplink no longer knows.
+    sqlx::query("DELETE FROM uplink.multipart_uploads WHERE upload_id = $1")
+        .bind(&upload_id)
+        .execute(&t.app.db_pool)
+        .await
+        .expect("drop the record");
+    let parts_dir = t
+        .app
+        .data_dir
+        .join("attachments")
+        .join(".parts")
+        .join(&upload_id);
+    if backend == Backend::Local {
+        assert!(parts_dir.exists());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cleaner = Attachments::new(
+        &t.app.settings.attachments,
+        &t.app.settings.server.data_dir,
+        t.app.settings.limits.trust_forwarded_for,
+        &t.app.db_pool,
+        &t.app.own(),
+    )
+    .await
+    .expect("attachments for the cleanup");
+    cleaner.remove_stale_uploads().await.expect("sweep");
+    match backend {
+        Backend::Local => assert!(!parts_dir.exists(), "the parts are removed"),
+        Backend::S3 => {
+            let s3 = t.s3.as_ref().expect("S3 server");
+            let held = std::fs::read_dir(&s3.root)
+                .expect("S3 root")
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().contains(&upload_id));
+            assert!(!held, "S3 holds nothing of the aborted upload");
+        }
+    }
 }

@@ -91,7 +91,7 @@ async fn another_user_cannot_touch_the_upload(backend: Backend) {
     )
     .await;
     let refused = sign(&t, BOB, "mine", &upload_id, &[1]).await;
-    expect_code(refused, StatusCode::CONFLICT, "upload_closed").await;
+    expect_code(refused, StatusCode::NOT_FOUND, "not_found").await;
     let refused = complete(&t, BOB, "mine", &upload_id, &parts, json!({})).await;
     expect_code(refused, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(

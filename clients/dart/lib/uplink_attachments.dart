@@ -6,11 +6,18 @@
 ///     GET    /api/attachments/{id}/download-url → {downloadUrl, expiresAt, contentType, size}
 ///     DELETE /api/attachments/{id}              → 204 (also when already gone)
 ///
+/// Files whose `size` is at least [UplinkAttachmentStorage.multipartThreshold]
+/// go in parts (`POST /api/attachments/multipart`, `…/{id}/multipart/parts`,
+/// `GET …/{id}/multipart`, `…/{id}/multipart/complete`), one part in memory
+/// at a time: a dropped connection costs one part, and the next upload of
+/// the same id (after a restart too) skips the parts storage already lists.
+///
 /// The bytes go straight to storage (S3 or uplink's local store) with the
 /// signed headers uplink returns; uplink only signs and records.
 library;
 
 import 'dart:convert';
+import 'dart:math';
 import 'dart:typed_data';
 
 import 'package:http/http.dart' as http;
@@ -39,16 +46,32 @@ class UplinkAttachmentStorage implements RemoteAttachmentStorage {
   final Future<String> Function() getToken;
   final http.Client _http;
 
+  /// Files of at least this many bytes (by `Attachment.size`) go in parts;
+  /// `null` sends every file in one request.
+  final int? multipartThreshold;
+
+  /// Called as parts are stored: bytes stored so far of `total`.
+  final void Function(String id, int uploaded, int total)? onProgress;
+
   UplinkAttachmentStorage({
     required String baseUrl,
     required this.getToken,
     http.Client? client,
+    this.multipartThreshold = 32 * 1024 * 1024,
+    this.onProgress,
   })  : baseUrl = Uri.parse(baseUrl.endsWith('/') ? baseUrl : '$baseUrl/'),
         _http = client ?? http.Client();
 
   @override
   Future<void> uploadFile(
       Stream<Uint8List> fileData, Attachment attachment) async {
+    final size = attachment.size;
+    final threshold = multipartThreshold;
+    if (threshold != null && size != null && size > 0 && size >= threshold) {
+      await uploadInParts(attachment.id, attachment.filename,
+          attachment.mediaType, size, fileData);
+      return;
+    }
     final bytes = BytesBuilder(copy: false);
     await for (final chunk in fileData) {
       bytes.add(chunk);
@@ -80,6 +103,102 @@ class UplinkAttachmentStorage implements RemoteAttachmentStorage {
     }
     await _api('POST',
         'api/attachments/${Uri.encodeComponent(attachment.id)}/complete');
+  }
+
+  /// Uploads the `size` bytes of `data` as attachment `id` in parts,
+  /// resuming the upload in progress for this id if it has the same size.
+  Future<void> uploadInParts(String id, String filename, String? contentType,
+      int size, Stream<Uint8List> data) async {
+    final path = 'api/attachments/${Uri.encodeComponent(id)}/multipart';
+    Map<String, dynamic>? upload;
+    try {
+      upload = await _api('GET', path) as Map<String, dynamic>;
+    } on UplinkAttachmentError catch (e) {
+      if (e.status != 404) rethrow;
+    }
+    if (upload != null && upload['size'] != size) {
+      await _api('DELETE',
+          '$path?uploadId=${Uri.encodeQueryComponent(upload['uploadId'] as String)}');
+      upload = null;
+    }
+    upload ??= await _api('POST', 'api/attachments/multipart', {
+      'id': id,
+      'filename': filename,
+      if (contentType != null) 'contentType': contentType,
+      'size': size,
+    }) as Map<String, dynamic>;
+    final uploadId = upload['uploadId'] as String;
+    final partSize = upload['partSize'] as int;
+    final partCount = upload['partCount'] as int;
+    int expected(int n) =>
+        n < partCount ? partSize : size - partSize * (partCount - 1);
+    final etags = <int, String>{
+      for (final part in (upload['parts'] as List).cast<Map<String, dynamic>>())
+        if (part['size'] == expected(part['partNumber'] as int))
+          part['partNumber'] as int: part['etag'] as String,
+    };
+    var uploaded = etags.keys.fold<int>(0, (sum, n) => sum + expected(n));
+    onProgress?.call(id, uploaded, size);
+    // The stream is read once, in order; parts storage holds are skipped.
+    var number = 1;
+    final buffer = BytesBuilder(copy: false);
+    await for (final chunk in data) {
+      var offset = 0;
+      while (offset < chunk.length) {
+        if (number > partCount) {
+          throw UplinkAttachmentError(
+              'the file of $id is longer than its size $size', 400, null);
+        }
+        final take = min(expected(number) - buffer.length, chunk.length - offset);
+        buffer.add(Uint8List.sublistView(chunk, offset, offset + take));
+        offset += take;
+        if (buffer.length == expected(number)) {
+          final bytes = buffer.takeBytes();
+          if (!etags.containsKey(number)) {
+            etags[number] = await _putPart(id, uploadId, number, bytes);
+            uploaded += bytes.length;
+            onProgress?.call(id, uploaded, size);
+          }
+          number++;
+        }
+      }
+    }
+    if (number <= partCount) {
+      throw UplinkAttachmentError(
+          'the file of $id ended before its size $size', 400, null);
+    }
+    await _api('POST', '$path/complete', {
+      'uploadId': uploadId,
+      'parts': [
+        for (var n = 1; n <= partCount; n++) {'partNumber': n, 'etag': etags[n]},
+      ],
+    });
+  }
+
+  Future<String> _putPart(
+      String id, String uploadId, int number, Uint8List bytes) async {
+    final signed = await _api(
+        'POST', 'api/attachments/${Uri.encodeComponent(id)}/multipart/parts', {
+      'uploadId': uploadId,
+      'partNumbers': [number],
+    }) as Map<String, dynamic>;
+    final part = (signed['parts'] as List).first as Map<String, dynamic>;
+    final signedHeaders = ((part['headers'] as Map?) ?? {}).cast<String, String>();
+    final request = http.Request(
+        (part['method'] as String?) ?? 'PUT', Uri.parse(part['url'] as String))
+      ..headers.addAll({
+        for (final MapEntry(:key, :value) in signedHeaders.entries)
+          if (key.toLowerCase() != 'content-length') key: value,
+      })
+      ..bodyBytes = bytes;
+    final put = await _http.send(request);
+    await put.stream.drain<void>();
+    final etag = put.headers['etag'];
+    if (put.statusCode < 200 || put.statusCode >= 300 || etag == null) {
+      throw UplinkAttachmentError(
+          'storage refused part $number of $id', put.statusCode, null);
+    }
+    return etag;
   }
 
   @override

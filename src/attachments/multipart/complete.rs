@@ -44,7 +44,6 @@ pub(super) async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let body = body.into_inner();
-    let given = parse_listed(&body)?;
     let late_sum = body
         .checksum_sha256
         .as_deref()
@@ -88,6 +87,9 @@ pub(super) async fn complete(
         }
         _ => return Err(upload_closed()),
     };
+    // Checked once the upload is known, so that a list for an upload that
+    // is over answers that first.
+    let given = parse_listed(&body)?;
     let declared = record.sha256.as_deref().and_then(Sha256Sum::parse);
     if let (Some(declared), Some(late)) = (&declared, &late_sum)
         && declared != late

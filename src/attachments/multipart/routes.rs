@@ -214,7 +214,8 @@ async fn stored_parts(
     }
 }
 
-/// The upload `upload_id` if it is the caller's one in progress for `id`.
+/// The upload `upload_id` if it is the caller's one in progress for `id`;
+/// `404` when none is.
 async fn named(
     attachments: &Attachments,
     user: &AuthUser,
@@ -223,8 +224,8 @@ async fn named(
 ) -> Result<Upload, ApiError> {
     match current(attachments, user, id).await {
         Ok(upload) if upload.upload_id == upload_id => Ok(upload),
+        // Another upload (or none, answered 404) is in progress: this one is over.
         Ok(_) => Err(upload_closed()),
-        Err(err) if err.code() == ErrorCode::NotFound => Err(upload_closed()),
         Err(err) => Err(err),
     }
 }
@@ -240,7 +241,8 @@ async fn named(
         (status = 200, description = "One signed request per part", body = SignResponse),
         (status = 400, description = "Bad id, or a part number outside 1..=partCount (`invalid_part`)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing or invalid token", body = crate::error::ErrorBody),
-        (status = 409, description = "The upload was completed, aborted or replaced (`upload_closed`)", body = crate::error::ErrorBody),
+        (status = 404, description = "The caller has no multipart upload in progress for this id", body = crate::error::ErrorBody),
+        (status = 409, description = "Another upload of this id is in progress: this one was completed, aborted or replaced (`upload_closed`)", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
         (status = 503, description = "Database or storage unavailable", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),

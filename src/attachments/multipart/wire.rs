@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -76,6 +77,7 @@ pub struct SignBody {
     pub upload_id: String,
     /// 1 to 100 part numbers, each within 1..=partCount.
     #[schema(min_items = 1, max_items = 100)]
+    #[serde(deserialize_with = "part_numbers")]
     pub part_numbers: Vec<u32>,
 }
 
@@ -125,6 +127,7 @@ pub struct CompleteBody {
 #[schema(as = MultipartCompletedPart)]
 pub struct CompletedPart {
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "part_number")]
     pub part_number: u32,
     /// With or without the quotes storage sent.
     #[schema(min_length = 1, max_length = 1024)]
@@ -150,4 +153,27 @@ pub(super) fn part_mismatch(message: String) -> ApiError {
         code: ErrorCode::PartMismatch,
         message,
     }
+}
+
+/// A part number as JSON Schema counts integers: `3` or `3.0`.
+fn whole(n: &serde_json::Number) -> Option<u32> {
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                .map(|f| f as u64)
+        })
+        .and_then(|v| u32::try_from(v).ok())
+}
+
+fn part_number<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    whole(&n).ok_or_else(|| D::Error::custom(format!("{n} is not a part number")))
+}
+
+fn part_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    Vec::<serde_json::Number>::deserialize(d)?
+        .iter()
+        .map(|n| whole(n).ok_or_else(|| D::Error::custom(format!("{n} is not a part number"))))
+        .collect()
 }
