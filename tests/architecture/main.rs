@@ -1,5 +1,6 @@
 //! The source tree's shape, checked on every run: files stay small, no file
-//! imports itself back through others, SQLSTATE codes live in one file, and
+//! imports itself back through others, SQLSTATE codes and MySQL error numbers
+//! live in one file, and
 //! the database is chosen behind the backend seam (`backends`).
 //! What the layers are and why: docs/architecture.md.
 
@@ -17,7 +18,7 @@ use source::{
 
 const MAX_LINES: usize = 500;
 
-/// The one file that may name SQLSTATE codes.
+/// The one file that may name SQLSTATE codes or read MySQL's error numbers.
 const SQLSTATE_FILE: &str = "src/db/failure.rs";
 
 /// The source directories of the workspace's crates: uplink's and the
@@ -117,11 +118,11 @@ fn the_circle_detector_finds_a_known_circle() {
 }
 
 #[test]
-fn sqlstate_codes_appear_in_one_file() {
+fn sqlstate_codes_and_mysql_error_numbers_appear_in_one_file() {
     let offenders = sqlstate_lines(&sources("src"));
     assert!(
         offenders.is_empty(),
-        "SQLSTATE codes outside {SQLSTATE_FILE}: {offenders:#?}"
+        "SQLSTATE codes or MySQL error numbers outside {SQLSTATE_FILE}: {offenders:#?}"
     );
 }
 
@@ -140,6 +141,11 @@ fn the_sqlstate_detector_finds_known_codes() {
              #[cfg(test)]\nmod tests { const C: &str = \"23502\"; }",
         ),
         sample(
+            "src/upload/mysql/x.rs",
+            &["upload", "mysql", "x"],
+            "let duplicate = err.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| e.number() == 1062);",
+        ),
+        sample(
             SQLSTATE_FILE,
             &["db", "failure"],
             "const UNIQUE: &str = \"23505\";",
@@ -153,18 +159,20 @@ fn the_sqlstate_detector_finds_known_codes() {
         [
             "src/store/x.rs: code == \"23505\"",
             "src/store/x.rs: const DEADLOCK: &str = \"40P01\";",
+            "src/upload/mysql/x.rs: let duplicate = err.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| e.number() == 1062);",
         ]
     );
 }
 
-/// Each line outside SQLSTATE_FILE that names a SQLSTATE code.
+/// Each line outside SQLSTATE_FILE that names a SQLSTATE code or reads a
+/// MySQL error (whose number is the only thing to read in it).
 fn sqlstate_lines(files: &[Source]) -> Vec<String> {
     files
         .iter()
         .filter(|file| file.path != SQLSTATE_FILE)
         .flat_map(|file| {
             code_lines(&file.text)
-                .filter(|line| names_sqlstate(line))
+                .filter(|line| names_sqlstate(line) || line.contains("MySqlDatabaseError"))
                 .map(|line| format!("{}: {}", file.path, line.trim()))
                 .collect::<Vec<_>>()
         })
