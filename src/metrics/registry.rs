@@ -59,6 +59,7 @@ struct Inner {
     urls_signed: IntCounterVec,
     pool_connections: IntGaugeVec,
     dead_letters_pending: IntGauge,
+    in_flight: IntGauge,
     identity_mode: &'static str,
     db: Database,
 }
@@ -133,6 +134,12 @@ impl Metrics {
             "dead_letters_pending",
             "Dead letters not yet replayed (all replicas; read from the database every metrics.refresh_interval)",
         )?;
+        // Per process, like every metric here but dead_letters_pending: with
+        // replicas, Prometheus' `instance` label tells them apart.
+        let in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "Requests this replica is serving now (received, not yet answered)",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Always 1; labels describe the running build"),
             &["version"],
@@ -150,6 +157,7 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
         registry.register(Box::new(dead_letters_pending.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(build_info))?;
         pool_max.set(i64::from(max_connections));
         Ok(Self {
@@ -164,6 +172,7 @@ impl Metrics {
                 urls_signed,
                 pool_connections,
                 dead_letters_pending,
+                in_flight,
                 identity_mode,
                 db,
             }),
@@ -281,6 +290,10 @@ pub async fn track_requests(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = method_label(req.method());
     let route = req.match_pattern();
+    // A guard: a request whose client went away is dropped, not finished.
+    let _in_flight = metrics
+        .as_ref()
+        .map(|m| InFlight::enter(&m.inner.in_flight));
     let result = next.call(req).await;
     if let Some(metrics) = metrics {
         let status = match &result {
@@ -297,6 +310,22 @@ pub async fn track_requests(
         );
     }
     result
+}
+
+/// One request counted in `http_requests_in_flight` while it lives.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod dead_letter_limits;
 mod deployment;
 mod deployment_images;
 mod deployment_powersync;
+mod deployment_replicas;
 mod docs;
 mod error_texts;
 mod errors;

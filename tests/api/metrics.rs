@@ -407,3 +407,43 @@ fn by_default_metrics_listen_on_this_machine_apart_from_the_api() {
     assert_eq!(metrics["port"], 9464, "{metrics}");
     assert_ne!(metrics["port"], effective["server"]["port"]);
 }
+
+/// Each replica reports the requests it is serving: a request whose body is
+/// still arriving counts until its client goes away.
+#[tokio::test]
+async fn requests_in_flight_are_counted_until_they_end() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = spawn_app().await;
+    let in_flight = |text: String| sample(&text, "uplink_http_requests_in_flight", &[]);
+    assert_eq!(in_flight(app.scrape().await), Some(0.0));
+
+    let token = app.token_for("alice").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/data HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"batch\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = None;
+    for _ in 0..500 {
+        seen = in_flight(app.scrape().await);
+        if seen == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, Some(1.0), "the half-sent request is in flight");
+
+    drop(stream);
+    for _ in 0..500 {
+        seen = in_flight(app.scrape().await);
+        if seen == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, Some(0.0), "the request ended with its connection");
+}
