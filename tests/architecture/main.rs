@@ -1,7 +1,7 @@
 //! The source tree's shape, checked on every run: files stay small, no file
 //! imports itself back through others, SQLSTATE codes and MySQL error numbers
-//! live in one file, and
-//! the database is chosen behind the backend seam (`backends`).
+//! live in one file, and the database is chosen behind the backend seam
+//! (`backends`).
 //! What the layers are and why: docs/architecture.md.
 
 mod backends;
