@@ -71,6 +71,13 @@ impl S3Server {
     }
 }
 
+impl Drop for S3Server {
+    /// The bucket goes with the test (multipart tests store megabytes).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 /// A test app with the given backend; `customize` runs after the backend is set.
 pub struct AttachmentApp {
     pub app: TestApp,
