@@ -6,9 +6,8 @@ use serde_json::json;
 
 use super::key::AdminKey;
 use crate::db::DbFailure;
-use crate::db::Own;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::{conflicts, dead_letters};
+use crate::store::{conflicts, either};
 use crate::upload::{ReplayOutcome, Writer};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -101,9 +100,8 @@ pub async fn list_dead_letters(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let (pool, own) = postgres(&writer)?;
     let page =
-        dead_letters::list_page(pool, own, limit(query.limit)?, query.all, query.before).await?;
+        either::dead_letter_page(writer.db(), limit(query.limit)?, query.all, query.before).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -128,8 +126,7 @@ pub async fn show_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (pool, own) = postgres(&writer)?;
-    let letter = dead_letters::get(pool, own, id)
+    let letter = either::dead_letter(writer.db(), id)
         .await?
         .ok_or_else(|| no_dead_letter(id))?;
     Ok(HttpResponse::Ok().json(letter))
@@ -188,8 +185,7 @@ pub async fn discard_dead_letter(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (pool, own) = postgres(&writer)?;
-    if dead_letters::discard(pool, own, id).await? {
+    if either::discard_dead_letter(writer.db(), id).await? {
         tracing::info!(id, "dead letter discarded");
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -285,8 +281,7 @@ pub async fn list_conflicts(
         table_name: query.table.as_deref(),
         limit: limit(query.limit)?,
     };
-    let (pool, own) = postgres(&writer)?;
-    let found = conflicts::list(pool, own, &filter).await?;
+    let found = either::write_conflicts(writer.db(), &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found })))
 }
 
@@ -312,19 +307,9 @@ pub async fn resolve_conflict(
 ) -> Result<HttpResponse, ApiError> {
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidPath, "the conflict id must be a uuid"))?;
-    let (pool, own) = postgres(&writer)?;
-    let conflict = conflicts::resolve(pool, own, id)
+    let conflict = either::resolve_conflict(writer.db(), id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no write conflict {id}")))?;
     tracing::info!(%id, "write conflict resolved");
     Ok(HttpResponse::Ok().json(conflict))
-}
-
-/// The admin API's tables are Postgres-only; configuration refuses the
-/// admin API on MySQL, so this holds for every running server.
-fn postgres(writer: &Writer) -> Result<(&sqlx::PgPool, &Own), ApiError> {
-    writer
-        .db()
-        .postgres()
-        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("the admin API runs on Postgres only")))
 }

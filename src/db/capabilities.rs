@@ -15,8 +15,6 @@ pub struct Capabilities {
     pub schemas: bool,
     /// uplink's attachment records: `attachments.enabled`.
     pub attachment_records: bool,
-    /// The admin API and dead-letter replay: `admin.api_key_sha256`.
-    pub admin_api: bool,
 }
 
 const POSTGRES: Capabilities = Capabilities {
@@ -24,7 +22,6 @@ const POSTGRES: Capabilities = Capabilities {
     row_level_security: true,
     schemas: true,
     attachment_records: true,
-    admin_api: true,
 };
 
 const MYSQL: Capabilities = Capabilities {
@@ -32,7 +29,6 @@ const MYSQL: Capabilities = Capabilities {
     row_level_security: false,
     schemas: false,
     attachment_records: false,
-    admin_api: false,
 };
 
 /// What `kind` offers.

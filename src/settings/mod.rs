@@ -252,16 +252,11 @@ impl Settings {
                 "attachment records are kept in Postgres only; set it to false",
             );
         }
-        if self.admin.api_key_sha256.is_some() && !can.admin_api {
-            return unsupported(
-                "admin.api_key_sha256".into(),
-                "the admin API runs on Postgres only; leave it unset",
-            );
-        }
         if self.write.schema != "public" && !can.schemas {
             return unsupported(
                 "write.schema".into(),
-                "the app's tables are those of the URL's database; leave it unset",
+                "it has no schemas inside a database: the app's tables are those of the URL's \
+                 database; leave it unset",
             );
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! `write_conflicts`: writes that lost to the server's row under an
 //! `on_conflict: record` policy; recorded by the write path, listed and
-//! resolved by operators.
+//! resolved by operators (on MySQL: `store::mysql::conflicts`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -197,7 +197,22 @@ pub async fn list_page(
     include_replayed: bool,
     before: Option<i64>,
 ) -> Result<DeadLetterList, DbFailure> {
-    let mut letters = list(db, own, limit, include_replayed, before).await?;
+    let letters = list(db, own, limit, include_replayed, before).await?;
+    let (mut page, inline) = cut_page(letters, limit);
+    let entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)> = sqlx::query_as(&format!(
+        "SELECT id, entries FROM {dead_letters} WHERE id = ANY($1)",
+        dead_letters = own.dead_letters
+    ))
+    .bind(&inline)
+    .fetch_all(db)
+    .await?;
+    fill_entries(&mut page, entries);
+    Ok(page)
+}
+
+/// Cuts the letters `list` found (at most `limit`) to a page, every
+/// database alike (see `list_page`); the ids whose entries it carries.
+pub fn cut_page(mut letters: Vec<DeadLetter>, limit: i64) -> (DeadLetterList, Vec<i64>) {
     let more = letters.len() as i64 == limit;
     let mut budget = LIST_PAGE_BYTES;
     let mut kept = 0;
@@ -213,30 +228,33 @@ pub async fn list_page(
     }
     let cut = kept < letters.len();
     letters.truncate(kept);
-    let small: Vec<i64> = letters
+    let inline = letters
         .iter()
         .filter(|l| !l.entries_truncated)
         .map(|l| l.id)
         .collect();
-    let entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)> = sqlx::query_as(&format!(
-        "SELECT id, entries FROM {dead_letters} WHERE id = ANY($1)",
-        dead_letters = own.dead_letters
-    ))
-    .bind(&small)
-    .fetch_all(db)
-    .await?;
-    for (id, stored) in entries {
-        if let Some(letter) = letters.iter_mut().find(|l| l.id == id) {
-            letter.entries = Some(stored);
-        }
-    }
     let next_before = (cut || more)
         .then(|| letters.last().map(|l| l.id))
         .flatten();
-    Ok(DeadLetterList {
-        dead_letters: letters,
-        next_before,
-    })
+    (
+        DeadLetterList {
+            dead_letters: letters,
+            next_before,
+        },
+        inline,
+    )
+}
+
+/// Puts the entries loaded for a page into its letters.
+pub fn fill_entries(
+    page: &mut DeadLetterList,
+    entries: Vec<(i64, sqlx::types::Json<Box<RawValue>>)>,
+) {
+    for (id, stored) in entries {
+        if let Some(letter) = page.dead_letters.iter_mut().find(|l| l.id == id) {
+            letter.entries = Some(stored);
+        }
+    }
 }
 
 pub async fn get(db: &PgPool, own: &Own, id: i64) -> Result<Option<DeadLetter>, DbFailure> {
@@ -272,6 +290,15 @@ pub async fn delete_expired(db: &PgPool, own: &Own, retention: Duration) -> Resu
     .execute(db)
     .await?;
     Ok(result.rows_affected())
+}
+
+/// Whether the table is there (uplink's migrations ran).
+pub async fn table_exists(db: &PgPool, own: &Own) -> Result<bool, DbFailure> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&*own.dead_letters)
+        .fetch_one(db)
+        .await
+        .map_err(DbFailure::from)
 }
 
 /// Pending dead letters of every user (for the metrics gauge).

@@ -7,14 +7,12 @@ use std::fmt::Write;
 
 use anyhow::Context;
 use clap::Subcommand;
-use sqlx::PgPool;
 
 use super::settings::WriteSettings;
 use super::{ReplayOutcome, Writer, allow_list, load_catalog};
 use crate::config::sections::RlsSettings;
-use crate::db::Own;
 use crate::db::pool::Database;
-use crate::store::dead_letters;
+use crate::store::either;
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLetterCommand {
@@ -63,9 +61,7 @@ pub async fn check_database(database: &Database, write: &WriteSettings) -> Datab
         return DatabaseCheck::Refused(err.into());
     }
     let mut notes = Vec::new();
-    if let Some((pool, own)) = database.postgres()
-        && let Err(err) = ensure_migrated(pool, own).await
-    {
+    if let Err(err) = ensure_migrated(database).await {
         notes.push(format!(
             "{err:#}; run `uplink migrate` (serve migrates itself when database.migrate_on_start is true)"
         ));
@@ -75,10 +71,8 @@ pub async fn check_database(database: &Database, write: &WriteSettings) -> Datab
 
 /// Refuses, in so many words, a database uplink's migrations never ran on
 /// (a query would only report an unknown relation).
-async fn ensure_migrated(pool: &PgPool, own: &Own) -> anyhow::Result<()> {
-    let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(&*own.dead_letters)
-        .fetch_one(pool)
+async fn ensure_migrated(database: &Database) -> anyhow::Result<()> {
+    let present = either::migrated(database)
         .await
         .context("cannot reach the database")?;
     if !present {
@@ -95,17 +89,11 @@ pub async fn dead_letters(
     rls: Option<&RlsSettings>,
     command: DeadLetterCommand,
 ) -> anyhow::Result<(String, bool)> {
-    let Some((pool, own)) = database.postgres() else {
-        anyhow::bail!(
-            "the dead-letter commands run on Postgres only; on MySQL, read the table \
-             dead_letters of uplink's database with SQL"
-        );
-    };
-    ensure_migrated(pool, own).await?;
+    ensure_migrated(database).await?;
     let mut out = String::new();
     match command {
         DeadLetterCommand::List { limit, all } => {
-            let letters = dead_letters::list(pool, own, limit, all, None)
+            let letters = either::dead_letters(database, limit, all, None)
                 .await
                 .context("Failed to list dead letters")?;
             writeln!(
@@ -132,7 +120,7 @@ pub async fn dead_letters(
             }
             Ok((out, true))
         }
-        DeadLetterCommand::Show { id } => match dead_letters::get(pool, own, id).await? {
+        DeadLetterCommand::Show { id } => match either::dead_letter(database, id).await? {
             Some(letter) => Ok((serde_json::to_string_pretty(&letter)? + "\n", true)),
             None => {
                 eprintln!("no dead letter {id}");
@@ -146,7 +134,7 @@ pub async fn dead_letters(
             Ok((serde_json::to_string_pretty(&outcome)? + "\n", applied))
         }
         DeadLetterCommand::Discard { id } => {
-            let found = dead_letters::discard(pool, own, id).await?;
+            let found = either::discard_dead_letter(database, id).await?;
             if found {
                 writeln!(out, "discarded dead letter {id}")?;
             } else {

@@ -72,6 +72,7 @@ use schema::Catalog;
 
 use crate::config::ConfigError;
 use crate::config::sections::RlsSettings;
+use crate::db::DbFailure;
 use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
 
@@ -256,10 +257,14 @@ impl Writer {
     pub async fn replay_dead_letter(&self, id: i64) -> anyhow::Result<ReplayOutcome> {
         let catalog = self.catalog().await.map_err(|e| anyhow::anyhow!(e))?;
         let allowed = Allowed::new(&catalog, &self.inner.settings);
-        let Some((pool, own)) = self.inner.db.postgres() else {
-            anyhow::bail!("dead letters are replayed on Postgres only");
-        };
-        replay::replay(pool, own, &allowed, self.inner.rls_role.as_deref(), id).await
+        backend::factory::replay(&self.inner.db, &allowed, self.inner.rls_role.as_deref(), id)
+            .await
+            .map_err(|failure| match failure {
+                // Kept transient, for the admin API's 503.
+                Failure::Unavailable(cause) => DbFailure::Transient(cause).into(),
+                Failure::Retryable(cause) => DbFailure::Conflict(cause).into(),
+                other => other.into(),
+            })
     }
 }
 

@@ -5,8 +5,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::app::{ADMIN_KEY, TestApp, spawn_app, with_admin_key};
+use crate::support::backend::{Backend, on_both_databases};
 use crate::support::fixtures::{
     dead_letter_a_todo, fixture_schema, fixture_write_settings, spawn_admin_app,
+    spawn_dead_letter_app,
 };
 use crate::support::process::uplink_command;
 use crate::support::responses::error_code;
@@ -63,9 +65,8 @@ async fn a_missing_or_wrong_admin_key_gets_401() {
     );
 }
 
-#[tokio::test]
-async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
-    let app = spawn_admin_app().await;
+async fn an_operator_lists_shows_replays_and_discards_dead_letters<P: Backend>() {
+    let app = spawn_dead_letter_app::<P>().await;
     let list = Uuid::new_v4().to_string();
     let todo = dead_letter_a_todo(&app, &list).await;
 
@@ -94,11 +95,11 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
     assert_eq!(shown["entries"][0]["data"]["description"], "milk");
 
     // Replay once the list exists: applied, and only once.
-    sqlx::query("INSERT INTO lists (id, name) VALUES ($1::uuid, 'groceries')")
-        .bind(&list)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO lists (id, name) VALUES ('{list}', 'groceries')"
+        ))
+        .await;
     let replay = app
         .admin(
             reqwest::Method::POST,
@@ -109,7 +110,7 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
     let outcome: Value = replay.json().await.unwrap();
     assert_eq!(outcome["outcome"], "applied", "{outcome}");
     assert_eq!(
-        app.count(&format!(
+        app.number(&format!(
             "SELECT count(*) FROM todos WHERE id = '{todo}' AND description = 'milk'"
         ))
         .await,
@@ -149,7 +150,7 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
         .await;
     assert_eq!(discarded.status(), 204);
     assert_eq!(
-        app.count("SELECT count(*) FROM uplink.dead_letters").await,
+        app.number("SELECT count(*) FROM uplink.dead_letters").await,
         0
     );
     let gone = app
@@ -168,14 +169,10 @@ async fn an_operator_lists_shows_replays_and_discards_dead_letters() {
     assert_eq!(discard_again.status(), 404);
 }
 
-#[tokio::test]
-async fn a_replay_that_still_fails_is_reported_and_kept() {
-    let app = spawn_admin_app().await;
+async fn a_replay_that_still_fails_is_reported_and_kept<P: Backend>() {
+    let app = spawn_dead_letter_app::<P>().await;
     dead_letter_a_todo(&app, &Uuid::new_v4().to_string()).await;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM uplink.dead_letters")
-        .fetch_one(&app.db_pool)
-        .await
-        .unwrap();
+    let id = app.number("SELECT id FROM uplink.dead_letters").await;
 
     let replay = app
         .admin(
@@ -187,7 +184,7 @@ async fn a_replay_that_still_fails_is_reported_and_kept() {
     assert_eq!(replay.status(), 200);
     let outcome: Value = replay.json().await.unwrap();
     assert_eq!(outcome["outcome"], "rejected", "{outcome}");
-    assert_eq!(app.count("SELECT count(*) FROM todos").await, 0);
+    assert_eq!(app.number("SELECT count(*) FROM todos").await, 0);
     let kept: Value = app
         .admin(reqwest::Method::GET, "/api/admin/dead-letters")
         .await
@@ -195,11 +192,14 @@ async fn a_replay_that_still_fails_is_reported_and_kept() {
         .await
         .unwrap();
     assert_eq!(kept["dead_letters"][0]["id"], id);
+    assert_eq!(
+        kept["dead_letters"][0]["replay_outcome"],
+        "rejected again: foreign_key_violation"
+    );
 }
 
-#[tokio::test]
-async fn bad_admin_queries_and_ids_get_400_not_500() {
-    let app = spawn_admin_app().await;
+async fn bad_admin_queries_and_ids_get_400_not_500<P: Backend>() {
+    let app = spawn_dead_letter_app::<P>().await;
     let cases = [
         ("/api/admin/dead-letters?limit=0", "limit below 1"),
         ("/api/admin/dead-letters?limit=100000", "limit above 1000"),
@@ -306,3 +306,83 @@ async fn a_deeply_nested_dead_letter_is_listed_shown_and_replayed_by_api_and_cli
         assert!(stdout.contains("alice"), "{args:?}: {stdout}");
     }
 }
+
+/// `uplink dead-letters` on the database the server writes to: list, show,
+/// replay once the cause is fixed, discard.
+async fn the_dead_letter_commands_list_show_replay_and_discard<P: Backend>() {
+    let app = spawn_dead_letter_app::<P>().await;
+    let list = Uuid::new_v4().to_string();
+    let todo = dead_letter_a_todo(&app, &list).await;
+    let id = app.number("SELECT id FROM uplink.dead_letters").await;
+    // The server's allow-list (a replay writes through it); attachments
+    // off, as MySQL requires until their records are kept there.
+    let config =
+        std::env::temp_dir().join(format!("uplink-admin-{}.yaml", Uuid::new_v4().simple()));
+    std::fs::write(
+        &config,
+        "attachments: { enabled: false }\n\
+         write: { tables: { lists: { columns: [name] }, todos: { columns: [description, list_id] } } }\n",
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let output = uplink_command()
+            .env("DATABASE_URL", &app.db_url)
+            .arg("--config")
+            .arg(&config)
+            .arg("dead-letters")
+            .args(&args)
+            .output()
+            .expect("run uplink dead-letters");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (ok, listed, stderr) = run(vec!["list".into()]);
+    assert!(ok, "{stderr}");
+    let row = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with(&id.to_string()))
+        .unwrap_or_else(|| panic!("letter {id} listed: {listed}"));
+    assert!(row.contains("alice") && row.contains("phone"), "{row}");
+    assert!(row.contains("foreign_key_violation"), "{row}");
+    let (ok, shown, stderr) = run(vec!["show".into(), id.to_string()]);
+    assert!(ok, "{stderr}");
+    let shown: Value = serde_json::from_str(&shown).expect("show prints JSON");
+    assert_eq!(shown["entries"][0]["id"], todo.as_str());
+    assert_eq!(shown["entries"][0]["data"]["description"], "milk");
+
+    let (ok, _, _) = run(vec!["replay".into(), id.to_string()]);
+    assert!(!ok, "the list is still missing: the replay is rejected");
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO lists (id, name) VALUES ('{list}', 'groceries')"
+        ))
+        .await;
+    let (ok, replayed, stderr) = run(vec!["replay".into(), id.to_string()]);
+    assert!(ok, "{stderr}");
+    assert!(replayed.contains("\"applied\""), "{replayed}");
+    assert_eq!(
+        app.number(&format!("SELECT count(*) FROM todos WHERE id = '{todo}'"))
+            .await,
+        1
+    );
+    let (ok, _, stderr) = run(vec!["discard".into(), id.to_string()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        app.number("SELECT count(*) FROM uplink.dead_letters").await,
+        0
+    );
+    let (ok, _, stderr) = run(vec!["show".into(), id.to_string()]);
+    assert!(!ok, "a discarded letter is gone");
+    assert!(stderr.contains(&format!("no dead letter {id}")), "{stderr}");
+}
+
+on_both_databases!(
+    an_operator_lists_shows_replays_and_discards_dead_letters,
+    a_replay_that_still_fails_is_reported_and_kept,
+    bad_admin_queries_and_ids_get_400_not_500,
+    the_dead_letter_commands_list_show_replay_and_discard,
+);

@@ -4,20 +4,22 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::app::{TestApp, with_admin_key};
+use crate::support::backend::{Backend, on_both_databases};
 use crate::support::fixtures::tables_from_yaml;
 
 const DOCUMENTS: &str =
     "CREATE TABLE documents (id uuid PRIMARY KEY, content text, version bigint NOT NULL DEFAULT 1)";
+const MYSQL_DOCUMENTS: &str = "CREATE TABLE documents (id CHAR(36) PRIMARY KEY, content TEXT, version BIGINT NOT NULL DEFAULT 1)";
 
 /// Two edits of one document that both saw version 1: the second is recorded as a conflict.
-async fn record_a_conflict(app: &TestApp, user: &str) -> String {
+async fn record_a_conflict<P: Backend>(app: &TestApp<P>, user: &str) -> String {
     let token = app.token_for(user).await;
     let doc = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO documents (id, content) VALUES ($1::uuid, 'v1')")
-        .bind(&doc)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    app.db_pool
+        .execute(&format!(
+            "INSERT INTO documents (id, content) VALUES ('{doc}', 'v1')"
+        ))
+        .await;
     let edit = |op_id: i64, content: &str| json!({"op_id": op_id, "op": "PATCH", "type": "documents", "id": doc, "tx_id": op_id, "data": {"content": content, "version": 1}});
     let (_, report) = app
         .post_batch(
@@ -29,18 +31,18 @@ async fn record_a_conflict(app: &TestApp, user: &str) -> String {
     doc
 }
 
-#[tokio::test]
-async fn an_operator_lists_and_resolves_write_conflicts() {
-    let app = TestApp::builder()
-        .schema(DOCUMENTS)
-        .config(|s| {
-            s.write.tables = tables_from_yaml(
-                "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: record } }\n",
-            )
-        })
-        .config(with_admin_key)
-        .spawn()
-        .await;
+async fn an_operator_lists_and_resolves_write_conflicts<P: Backend>() {
+    let app = P::spawn(
+        TestApp::builder()
+            .schema(P::dialect(DOCUMENTS, MYSQL_DOCUMENTS))
+            .config(|s| {
+                s.write.tables = tables_from_yaml(
+                    "write:\n  tables:\n    documents: { conflict: { strategy: version, column: version, on_conflict: record } }\n",
+                )
+            })
+            .config(with_admin_key),
+    )
+    .await;
     let alices = record_a_conflict(&app, "alice").await;
     record_a_conflict(&app, "bob").await;
 
@@ -65,6 +67,9 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
     assert_eq!(conflict["row_id"], alices.as_str());
     assert_eq!(conflict["table_name"], "documents");
     assert_eq!(conflict["client_data"]["content"], "second");
+    assert_eq!(conflict["server_data"]["content"], "first");
+    assert_eq!(conflict["server_data"]["version"], 2);
+    assert_eq!(conflict["conflict_type"], "stale_version");
     assert_eq!(conflict["resolved"], false);
     let id = conflict["id"].as_str().unwrap().to_owned();
 
@@ -79,13 +84,13 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
     let resolved: Value = resolved.json().await.unwrap();
     assert_eq!(resolved["resolved"], true);
     assert!(resolved["resolved_at"].is_string());
-    let in_db: bool =
-        sqlx::query_scalar("SELECT resolved FROM uplink.write_conflicts WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db_pool)
-            .await
-            .unwrap();
-    assert!(in_db);
+    assert_eq!(
+        app.number(&format!(
+            "SELECT count(*) FROM uplink.write_conflicts WHERE id = '{id}' AND resolved"
+        ))
+        .await,
+        1
+    );
     let still_open: Value = app
         .admin(reqwest::Method::GET, "/api/admin/conflicts")
         .await
@@ -123,3 +128,5 @@ async fn an_operator_lists_and_resolves_write_conflicts() {
         .await;
     assert_eq!(bad_filter.status(), 400);
 }
+
+on_both_databases!(an_operator_lists_and_resolves_write_conflicts);

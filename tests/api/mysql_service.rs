@@ -44,9 +44,9 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
             s.attachments.enabled = false;
             s.database.rls = Some(uplink::config::RlsSettings { role: "app".into() });
         }),
-        ("admin.api_key_sha256", |s| {
+        ("write.schema", |s| {
             s.attachments.enabled = false;
-            s.admin.api_key_sha256 = Some("0".repeat(64));
+            s.write.schema = "sales".into();
         }),
     ];
     for (key, customize) in cases {
@@ -59,9 +59,10 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
 }
 
 #[test]
-fn every_policy_is_accepted_on_mysql() {
+fn every_policy_and_the_admin_api_are_accepted_on_mysql() {
     let mut settings = test_settings("mysql://root@127.0.0.1:3306/app");
     settings.attachments.enabled = false;
+    settings.admin.api_key_sha256 = Some("0".repeat(64));
     settings.write.tables = tables_from_yaml(
         "write: { tables: {
            stock: { delta_columns: [n] },

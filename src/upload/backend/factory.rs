@@ -7,6 +7,7 @@ use crate::upload::apply::{Apply, Mode, apply_in};
 use crate::upload::batch::Batch;
 use crate::upload::failure::{Failure, unavailable};
 use crate::upload::plan::Allowed;
+use crate::upload::replay::{ReplayOutcome, replay_in};
 use crate::upload::report::Report;
 use crate::upload::schema::Catalog;
 use crate::upload::{mysql, postgres};
@@ -43,5 +44,28 @@ pub async fn load_catalog(db: &Database, schema: &str) -> anyhow::Result<Catalog
     match db {
         Database::Postgres(pool, _) => postgres::catalog::load(pool, schema).await,
         Database::MySql(pool, _) => mysql::catalog::load(pool).await,
+    }
+}
+
+/// Replays dead letter `id` in a transaction of its own (`replay::replay_in`).
+pub async fn replay(
+    db: &Database,
+    allowed: &Allowed<'_>,
+    rls_role: Option<&str>,
+    id: i64,
+) -> Result<ReplayOutcome, Failure> {
+    match db {
+        Database::Postgres(pool, own) => {
+            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let outcome = replay_in(&mut *tx, own, allowed, rls_role, id).await?;
+            tx.commit().await.map_err(Failure::from)?;
+            Ok(outcome)
+        }
+        Database::MySql(pool, own) => {
+            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let outcome = replay_in(&mut *tx, own, allowed, rls_role, id).await?;
+            tx.commit().await.map_err(Failure::from)?;
+            Ok(outcome)
+        }
     }
 }

@@ -22,7 +22,7 @@ use super::row::Row;
 use super::schema::{Column, Table};
 use crate::db::Own;
 use crate::store::conflicts::NewConflict;
-use crate::store::dead_letters::{NewDeadLetter, PendingUsage};
+use crate::store::dead_letters::{NewDeadLetter, PendingUsage, ToReplay};
 
 /// The `Backend` methods on uplink's own records: calls into the records
 /// of one database (`crate::store` or `crate::store::mysql`), whose
@@ -81,6 +81,31 @@ macro_rules! records_in {
             letter: &$crate::store::dead_letters::NewDeadLetter<'_>,
         ) -> $crate::upload::backend::Done {
             Ok($($store)::+::dead_letters::insert(self, own, letter).await?)
+        }
+
+        async fn lock_dead_letter(
+            &mut self,
+            own: &$crate::db::Own,
+            id: i64,
+        ) -> $crate::upload::backend::Done<Option<$crate::store::dead_letters::ToReplay>> {
+            Ok($($store)::+::dead_letters::lock_for_replay(self, own, id).await?)
+        }
+
+        async fn mark_replayed(
+            &mut self,
+            own: &$crate::db::Own,
+            id: i64,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::dead_letters::mark_replayed(self, own, id).await?)
+        }
+
+        async fn note_replay_failure(
+            &mut self,
+            own: &$crate::db::Own,
+            id: i64,
+            outcome: &str,
+        ) -> $crate::upload::backend::Done {
+            Ok($($store)::+::dead_letters::note_replay_failure(self, own, id, outcome).await?)
         }
     };
 }
@@ -180,6 +205,30 @@ pub trait Backend: Send {
         own: &Own,
         letter: &NewDeadLetter<'_>,
     ) -> impl Future<Output = Done> + Send;
+
+    // A dead letter's replay, in the replay's transaction.
+
+    /// Reads and locks dead letter `id`; `None` when there is none.
+    fn lock_dead_letter(
+        &mut self,
+        own: &Own,
+        id: i64,
+    ) -> impl Future<Output = Done<Option<ToReplay>>> + Send;
+    /// Marks it replayed: its entries were applied.
+    fn mark_replayed(&mut self, own: &Own, id: i64) -> impl Future<Output = Done> + Send;
+    /// Notes why a replay was rejected; the letter stays pending.
+    fn note_replay_failure(
+        &mut self,
+        own: &Own,
+        id: i64,
+        outcome: &str,
+    ) -> impl Future<Output = Done> + Send;
+    /// Checks deferrable constraints at each statement from now on, so a
+    /// refusal is found at the entry at fault (where the database has
+    /// deferrable constraints).
+    fn check_constraints_immediately(&mut self) -> impl Future<Output = Done> + Send {
+        async { Ok(()) }
+    }
 
     // The app's rows.
 

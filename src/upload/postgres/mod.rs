@@ -60,6 +60,10 @@ impl Backend for PgConnection {
         own_result(sql::reset_role(self).await)
     }
 
+    async fn check_constraints_immediately(&mut self) -> Done {
+        own_result(sql::check_constraints_immediately(self).await)
+    }
+
     records_in!(crate::store);
 
     async fn lock_in_key_order(&mut self, table: &Table, ids: &[&str]) -> Done {

@@ -11,6 +11,7 @@ use uplink::upload::TableSettings;
 use uuid::Uuid;
 
 use super::app::{TestApp, TestAppBuilder, with_admin_key};
+use super::backend::Backend;
 use super::process::uplink_command;
 use super::repo::repo_root;
 
@@ -155,13 +156,43 @@ pub async fn spawn_admin_app() -> TestApp {
         .await
 }
 
+/// The tables of the dead-letter scenarios on either database: a todo
+/// needs its list.
+const DEAD_LETTER_SCHEMA: &str = "
+CREATE TABLE lists (id uuid PRIMARY KEY, name text NOT NULL);
+CREATE TABLE todos (id uuid PRIMARY KEY, description text,
+                    list_id uuid REFERENCES lists (id) ON DELETE CASCADE);
+";
+
+const DEAD_LETTER_MYSQL_SCHEMA: &str = "
+CREATE TABLE lists (id CHAR(36) PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE todos (id CHAR(36) PRIMARY KEY, description TEXT, list_id CHAR(36),
+                    FOREIGN KEY (list_id) REFERENCES lists (id) ON DELETE CASCADE);
+";
+
+/// An app with the admin API on the dead-letter scenarios' tables, on a
+/// fresh database of kind `P`.
+pub async fn spawn_dead_letter_app<P: Backend>() -> TestApp<P> {
+    P::spawn(
+        TestApp::builder()
+            .schema(P::dialect(DEAD_LETTER_SCHEMA, DEAD_LETTER_MYSQL_SCHEMA))
+            .config(|s| {
+                s.write.tables = tables_from_yaml(
+                    "write: { tables: { lists: { columns: [name] }, todos: { columns: [description, list_id] } } }",
+                )
+            })
+            .config(with_admin_key),
+    )
+    .await
+}
+
 /// A todo whose list does not exist: its client transaction is rejected and dead-lettered.
-pub async fn dead_letter_a_todo(app: &TestApp, list_id: &str) -> String {
+pub async fn dead_letter_a_todo<P>(app: &TestApp<P>, list_id: &str) -> String {
     dead_letter_from(app, "phone", list_id).await
 }
 
 /// `dead_letter_a_todo` from another device (each device's first op_id is 1).
-pub async fn dead_letter_from(app: &TestApp, client_id: &str, list_id: &str) -> String {
+pub async fn dead_letter_from<P>(app: &TestApp<P>, client_id: &str, list_id: &str) -> String {
     let token = app.token_for("alice").await;
     let todo = Uuid::new_v4().to_string();
     let body = json!({"client_id": client_id, "batch": [
