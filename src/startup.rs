@@ -264,12 +264,17 @@ impl AppState {
             &settings.server.data_dir,
         )
         .await?;
+        let metrics = metrics::Metrics::new(
+            db.clone(),
+            settings.database.max_connections,
+            settings.auth.identity.mode.as_str(),
+        )?;
         let rls = settings.database.rls.as_ref();
         let (writer, startup) = if db_reachable {
-            let writer = upload::Writer::build(&settings.write, rls, &db).await?;
+            let writer = upload::Writer::build(&settings.write, rls, &db, Some(&metrics)).await?;
             (writer, health::Startup::done())
         } else {
-            let writer = upload::Writer::new(&settings.write, rls, &db);
+            let writer = upload::Writer::new(&settings.write, rls, &db, Some(&metrics));
             (writer, health::Startup::pending())
         };
         // Attachment records live in Postgres (configuration refuses them on MySQL).
@@ -286,11 +291,6 @@ impl AppState {
             ),
             _ => None,
         };
-        let metrics = metrics::Metrics::new(
-            db.clone(),
-            settings.database.max_connections,
-            settings.auth.identity.mode.as_str(),
-        )?;
         let limits = limits::Limits::new(&settings.limits);
         let admin = admin::Admin::new(settings.admin.api_key_sha256.as_deref())?;
         Ok(Self {

@@ -55,6 +55,8 @@ struct Inner {
     write_entries: IntCounterVec,
     batch_entries: Histogram,
     dead_letters: IntCounter,
+    write_retries: IntCounter,
+    connection_wait: Histogram,
     tokens_issued: IntCounterVec,
     urls_signed: IntCounterVec,
     pool_connections: IntGaugeVec,
@@ -105,6 +107,19 @@ impl Metrics {
             "dead_letters_total",
             "Client transactions rejected and stored as dead letters",
         )?;
+        let write_retries = IntCounter::new(
+            "write_retries_total",
+            "Batch attempts retried inside uplink after a deadlock or serialization failure",
+        )?;
+        let connection_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "db_connection_wait_seconds",
+                "Time an upload batch waited for a database connection and its BEGIN",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )?;
         let tokens_issued = IntCounterVec::new(
             Opts::new(
                 "tokens_issued_total",
@@ -152,6 +167,8 @@ impl Metrics {
         registry.register(Box::new(write_entries.clone()))?;
         registry.register(Box::new(batch_entries.clone()))?;
         registry.register(Box::new(dead_letters.clone()))?;
+        registry.register(Box::new(write_retries.clone()))?;
+        registry.register(Box::new(connection_wait.clone()))?;
         registry.register(Box::new(tokens_issued.clone()))?;
         registry.register(Box::new(urls_signed.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -168,6 +185,8 @@ impl Metrics {
                 write_entries,
                 batch_entries,
                 dead_letters,
+                write_retries,
+                connection_wait,
                 tokens_issued,
                 urls_signed,
                 pool_connections,
@@ -186,10 +205,17 @@ impl Metrics {
     }
 
     /// Counts what a processed batch did, entry by entry as the write path
-    /// reports it, and the client transactions it dead-lettered.
-    pub fn record_batch(&self, entries: &[EntryOutcome<'_>], dead_lettered: usize) {
+    /// reports it, the client transactions it dead-lettered, and how long
+    /// its transaction waited for a connection.
+    pub fn record_batch(
+        &self,
+        entries: &[EntryOutcome<'_>],
+        dead_lettered: usize,
+        connection_wait: std::time::Duration,
+    ) {
         let inner = &self.inner;
         inner.batch_entries.observe(entries.len() as f64);
+        inner.connection_wait.observe(connection_wait.as_secs_f64());
         for entry in entries {
             inner
                 .write_entries
@@ -197,6 +223,12 @@ impl Metrics {
                 .inc();
         }
         inner.dead_letters.inc_by(dead_lettered as u64);
+    }
+
+    /// One attempt at a batch retried after a deadlock or serialization
+    /// failure (whether the batch then applied or not).
+    pub fn write_retried(&self) {
+        self.inner.write_retries.inc();
     }
 
     /// One PowerSync token issued by the configured identity mode.

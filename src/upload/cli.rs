@@ -128,7 +128,7 @@ pub async fn dead_letters(
             }
         },
         DeadLetterCommand::Replay { id } => {
-            let writer = Writer::build(write, rls, database).await?;
+            let writer = Writer::build(write, rls, database, None).await?;
             let outcome = writer.replay_dead_letter(id).await?;
             let applied = matches!(outcome, ReplayOutcome::Applied(_));
             Ok((serde_json::to_string_pretty(&outcome)? + "\n", applied))

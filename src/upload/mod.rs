@@ -75,6 +75,7 @@ use crate::config::sections::RlsSettings;
 use crate::db::DbFailure;
 use crate::db::pool::Database;
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
 
 /// The write path's shared state: settings and the introspected catalogue.
 #[derive(Clone)]
@@ -87,6 +88,8 @@ struct WriterInner {
     settings: WriteSettings,
     rls_role: Option<String>,
     catalog: RwLock<Option<Arc<Catalog>>>,
+    /// Where retries are counted (none for the command line).
+    metrics: Option<Metrics>,
 }
 
 impl Writer {
@@ -97,8 +100,9 @@ impl Writer {
         settings: &WriteSettings,
         rls: Option<&RlsSettings>,
         db: &Database,
+        metrics: Option<&Metrics>,
     ) -> anyhow::Result<Self> {
-        let writer = Self::new(settings, rls, db);
+        let writer = Self::new(settings, rls, db, metrics);
         match load_catalog(db, &settings.schema).await {
             Ok(catalog) => {
                 allow_list::check(&catalog, settings)?;
@@ -113,13 +117,19 @@ impl Writer {
 
     /// Without introspecting: the schema is read on first use or by
     /// `reload_schema` (start-up while the database is down).
-    pub fn new(settings: &WriteSettings, rls: Option<&RlsSettings>, db: &Database) -> Self {
+    pub fn new(
+        settings: &WriteSettings,
+        rls: Option<&RlsSettings>,
+        db: &Database,
+        metrics: Option<&Metrics>,
+    ) -> Self {
         Self {
             inner: Arc::new(WriterInner {
                 db: db.clone(),
                 settings: settings.clone(),
                 rls_role: rls.map(|r| r.role.clone()),
                 catalog: RwLock::new(None),
+                metrics: metrics.cloned(),
             }),
         }
     }
@@ -195,6 +205,9 @@ impl Writer {
                 Err(Failure::Refused { .. }) if mode == Mode::Fast => mode = Mode::Careful,
                 Err(Failure::Retryable(cause)) if attempt < retries => {
                     attempt += 1;
+                    if let Some(metrics) = &self.inner.metrics {
+                        metrics.write_retried();
+                    }
                     lock_rows = true;
                     tracing::debug!(%cause, attempt, "retrying batch after a transient conflict");
                     tokio::time::sleep(Duration::from_millis(10 * 2u64.pow(attempt))).await;

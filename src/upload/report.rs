@@ -70,6 +70,9 @@ pub struct Report {
     /// Every entry's status, in request order.
     #[serde(skip)]
     pub statuses: Vec<Status>,
+    /// How long the batch's transaction waited for a connection.
+    #[serde(skip)]
+    pub connection_wait: std::time::Duration,
 }
 
 impl Report {

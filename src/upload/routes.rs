@@ -80,6 +80,7 @@ async fn apply(
         metrics.record_batch(
             &report.outcomes(&batch, writer.settings()),
             report.rejected_transactions(),
+            report.connection_wait,
         );
     }
     Ok(match batch.shape {

@@ -94,6 +94,12 @@ async fn a_batch_with_applied_duplicate_and_rejected_entries_is_counted_once_eac
         sample(&text, "uplink_write_batch_entries_sum", &[]),
         Some(4.0)
     );
+    // Each applied batch waited for its connection once; none was retried.
+    assert_eq!(
+        sample(&text, "uplink_db_connection_wait_seconds_count", &[]),
+        Some(2.0)
+    );
+    assert_eq!(sample(&text, "uplink_write_retries_total", &[]), Some(0.0));
     assert_eq!(
         sample(
             &text,

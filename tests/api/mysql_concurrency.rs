@@ -116,6 +116,13 @@ async fn a_row_locked_past_the_lock_wait_timeout_answers_503_and_applies_later()
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(error_code(response).await, "unavailable");
+    let scraped = app.scrape().await;
+    assert!(
+        scraped
+            .lines()
+            .any(|line| line == "uplink_write_retries_total 1"),
+        "the one retry is counted: {scraped}"
+    );
     holder.rollback().await.unwrap();
     let progress: i64 = scalar(&app, "SELECT count(*) FROM uplink.client_progress").await;
     assert_eq!(progress, 0, "the 503 request recorded nothing");

@@ -1,6 +1,8 @@
 //! The one place in the write path that picks the backend for the
 //! configured `Database`.
 
+use std::time::Instant;
+
 use super::Done;
 use crate::db::pool::Database;
 use crate::upload::apply::{Apply, Mode, apply_in};
@@ -13,8 +15,9 @@ use crate::upload::schema::Catalog;
 use crate::upload::{mysql, postgres};
 
 /// One attempt at a batch in its own transaction, on the database's
-/// backend; the report and how the commit went (the caller tells a lost
-/// connection at COMMIT from a failure).
+/// backend; the report (with the time it waited for its connection) and
+/// how the commit went (the caller tells a lost connection at COMMIT from a
+/// failure).
 pub async fn attempt(
     db: &Database,
     allowed: &Allowed<'_>,
@@ -24,18 +27,23 @@ pub async fn attempt(
     lock_rows: bool,
     deferrable: bool,
 ) -> Result<(Report, Done), Failure> {
-    match db {
+    let asked = Instant::now();
+    let (mut report, commit, waited) = match db {
         Database::Postgres(pool, _) => {
             let mut tx = postgres::begin(pool, allowed, batch, options, deferrable).await?;
+            let waited = asked.elapsed();
             let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
-            Ok((report, tx.commit().await.map_err(Failure::from)))
+            (report, tx.commit().await, waited)
         }
         Database::MySql(pool, _) => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
+            let waited = asked.elapsed();
             let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
-            Ok((report, tx.commit().await.map_err(Failure::from)))
+            (report, tx.commit().await, waited)
         }
-    }
+    };
+    report.connection_wait = waited;
+    Ok((report, commit.map_err(Failure::from)))
 }
 
 /// The app's tables: in `schema` on Postgres, in the URL's database on
