@@ -42,7 +42,7 @@ async fn writes_survive_faults_across_replicas(backend: Backend, restart_var: &s
     if db_restart.is_some() {
         schedule.push(Fault::DatabaseRestart);
     }
-    let target_entries = env_or("UPLINK_REPLICAS_ENTRIES", 50_000);
+    let target_entries = env_or("UPLINK_REPLICAS_ENTRIES", 100_000);
     let at_least = env_or("UPLINK_REPLICAS_FAULTS", 20);
     let plan = Plan {
         clients: env_or("UPLINK_REPLICAS_CLIENTS", 16),
