@@ -138,31 +138,10 @@ async fn put_file(
         .then(|| header_str(&req, "x-amz-checksum-sha256").and_then(Sha256Sum::parse))
         .flatten();
 
-    let temp = TempFile(Some(local.temp_path()));
-    let temp_path = temp.0.clone().unwrap_or_default();
-    if let Some(dir) = temp_path.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| io_error(e, "create the temporary upload directory"))?;
-    }
-    let mut file = tokio::fs::File::create(&temp_path)
-        .await
-        .map_err(|e| io_error(e, "create a temporary upload file"))?;
-    // The whole body within the timeout: a sender dripping a byte now and
-    // then must not hold a connection and a temporary file for as long as
-    // it likes. On a refusal `temp` removes the file.
     let timeout = attachments.settings.local.upload_timeout;
-    let (written, digest) = tokio::time::timeout(timeout, receive(&mut body, &mut file, limit))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the upload did not arrive within {} (attachments.local.upload_timeout)",
-                    humantime::format_duration(timeout)
-                ),
-            )
-        })??;
+    let (temp, file, written, digest) =
+        receive_to_temp(local.temp_path(), &mut body, limit, timeout, "upload").await?;
+    let temp_path = temp.0.clone().unwrap_or_default();
     if let Some(expected) = expected_length
         && expected != written
     {
@@ -193,6 +172,42 @@ async fn put_file(
     let mut temp = temp;
     temp.0 = None;
     Ok(HttpResponse::Ok().finish())
+}
+
+/// Streams a request body into a new temporary file at `path`, at most
+/// `limit` bytes, all within `timeout` (`attachments.local.upload_timeout`):
+/// a sender dripping a byte now and then must not hold a connection and a
+/// file for as long as it likes. Returns the file (removed on drop unless
+/// kept, so a refusal leaves nothing), its handle, the bytes written and
+/// their SHA-256; `what` names the body in errors (`upload`, `part`).
+pub(super) async fn receive_to_temp(
+    path: PathBuf,
+    body: &mut web::Payload,
+    limit: u64,
+    timeout: std::time::Duration,
+    what: &str,
+) -> Result<(TempFile, tokio::fs::File, u64, [u8; 32]), ApiError> {
+    let temp = TempFile(Some(path.clone()));
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error(e, "create the temporary upload directory"))?;
+    }
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| io_error(e, &format!("create a temporary {what} file")))?;
+    let (written, digest) = tokio::time::timeout(timeout, receive(body, &mut file, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the {what} did not arrive within {} (attachments.local.upload_timeout)",
+                    humantime::format_duration(timeout)
+                ),
+            )
+        })??;
+    Ok((temp, file, written, digest))
 }
 
 /// Streams the body into `file` up to `limit` bytes; returns its length

@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::local::{PARTS_PATH, is_upload_id, signed_part_key};
-use crate::attachments::files::{TempFile, header_str, io_error, receive, refusal, upload_closed};
+use crate::attachments::files::{header_str, io_error, receive_to_temp, refusal, upload_closed};
 use crate::attachments::local::SignedQuery;
 use crate::attachments::state::Attachments;
 use crate::error::{ApiError, ErrorCode};
@@ -90,28 +90,10 @@ async fn put_part(
     let limit = query.max.unwrap_or(0);
     let expected: Option<u64> = header_str(&req, "content-length").and_then(|v| v.parse().ok());
 
-    let temp = TempFile(Some(local.temp_path()));
-    let temp_path = temp.0.clone().unwrap_or_default();
-    if let Some(dir) = temp_path.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| io_error(e, "create the temporary upload directory"))?;
-    }
-    let mut file = tokio::fs::File::create(&temp_path)
-        .await
-        .map_err(|e| io_error(e, "create a temporary part file"))?;
     let timeout = attachments.settings.local.upload_timeout;
-    let (written, digest) = tokio::time::timeout(timeout, receive(&mut body, &mut file, limit))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the part did not arrive within {} (attachments.local.upload_timeout)",
-                    humantime::format_duration(timeout)
-                ),
-            )
-        })??;
+    let (temp, file, written, digest) =
+        receive_to_temp(local.temp_path(), &mut body, limit, timeout, "part").await?;
+    let temp_path = temp.0.clone().unwrap_or_default();
     if expected != Some(written) || written != limit {
         return Err(ApiError::new(
             ErrorCode::IncompleteBody,
