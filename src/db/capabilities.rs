@@ -15,6 +15,10 @@ pub struct Capabilities {
     pub schemas: bool,
     /// uplink's attachment records: `attachments.enabled`.
     pub attachment_records: bool,
+    /// The deepest request body (`limits.max_json_depth`) whose entries
+    /// uplink can still keep as JSON in its own tables (dead letters,
+    /// conflicts): beyond it a rejected entry could not be dead-lettered.
+    pub max_json_depth: usize,
 }
 
 const POSTGRES: Capabilities = Capabilities {
@@ -22,6 +26,7 @@ const POSTGRES: Capabilities = Capabilities {
     row_level_security: true,
     schemas: true,
     attachment_records: true,
+    max_json_depth: usize::MAX,
 };
 
 const MYSQL: Capabilities = Capabilities {
@@ -29,6 +34,9 @@ const MYSQL: Capabilities = Capabilities {
     row_level_security: false,
     schemas: false,
     attachment_records: false,
+    // MariaDB's JSON_VALID (the check on the JSON columns) refuses a document
+    // nested 32 levels deep; a body of 32 levels stores its entries at 31.
+    max_json_depth: 32,
 };
 
 /// What `kind` offers.

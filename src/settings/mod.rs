@@ -252,6 +252,16 @@ impl Settings {
                 "attachment records are kept in Postgres only; set it to false",
             );
         }
+        if self.limits.max_json_depth > can.max_json_depth {
+            return unsupported(
+                "limits.max_json_depth".into(),
+                &format!(
+                    "above {}: uplink keeps rejected entries there as JSON, which MariaDB \
+                     refuses nested deeper; set at most that",
+                    can.max_json_depth
+                ),
+            );
+        }
         if self.write.schema != "public" && !can.schemas {
             return unsupported(
                 "write.schema".into(),

@@ -23,6 +23,7 @@ mod cli;
 mod client_ids;
 mod config;
 mod dead_letter_cap;
+mod dead_letter_depth;
 mod dead_letter_limits;
 mod deployment;
 mod deployment_images;
