@@ -277,19 +277,18 @@ impl AppState {
             let writer = upload::Writer::new(&settings.write, rls, &db, Some(&metrics));
             (writer, health::Startup::pending())
         };
-        // Attachment records live in Postgres (configuration refuses them on MySQL).
-        let attachments = match db.postgres() {
-            Some((pool, own)) if settings.attachments.enabled => Some(
+        let attachments = if settings.attachments.enabled {
+            Some(
                 attachments::Attachments::build(
                     &settings.attachments,
                     &settings.server.data_dir,
                     settings.limits.trust_forwarded_for,
-                    pool,
-                    own,
+                    &db,
                 )
                 .await?,
-            ),
-            _ => None,
+            )
+        } else {
+            None
         };
         let limits = limits::Limits::new(&settings.limits);
         let admin = admin::Admin::new(settings.admin.api_key_sha256.as_deref())?;

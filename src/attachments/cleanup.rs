@@ -8,7 +8,7 @@ use anyhow::anyhow;
 
 use super::state::Attachments;
 use crate::db::DbFailure;
-use crate::store::attachments as store;
+use crate::store::attachment_records::Session;
 
 const BATCH: i64 = 100;
 
@@ -49,10 +49,11 @@ impl Attachments {
         }
         let mut removed = 0;
         loop {
-            let mut tx = store::begin(&self.db)
+            let mut tx = Session::begin(&self.db)
                 .await
                 .map_err(failed("Failed to start the attachment cleanup"))?;
-            let stale = store::lock_stale_uploads(&mut tx, &self.own, max_age, BATCH)
+            let stale = tx
+                .lock_stale_uploads(max_age, BATCH)
                 .await
                 .map_err(failed("Failed to select stale attachment uploads"))?;
             let mut gone = Vec::with_capacity(stale.len());
@@ -66,10 +67,10 @@ impl Attachments {
                     }
                 }
             }
-            store::remove_pending(&mut tx, &self.own, &gone)
+            tx.remove_pending(&gone)
                 .await
                 .map_err(failed("Failed to delete stale attachment rows"))?;
-            store::commit(tx)
+            tx.commit()
                 .await
                 .map_err(failed("Failed to commit the attachment cleanup"))?;
             removed += gone.len() as u64;

@@ -17,7 +17,7 @@ use super::requests::Sha256Sum;
 use super::serving;
 use super::state::Attachments;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::attachments as store;
+use crate::store::attachment_records::Session;
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -119,11 +119,11 @@ async fn put_file(
     let local = authorize(&attachments, &req, &key, &query)?;
     // A signed URL stays valid until it expires; only a pending upload may
     // use it (checked again, under a lock, before the object is replaced).
-    let mut conn = store::connection(&attachments.db).await?;
-    if !store::lock_open_upload(&mut conn, &attachments.own, &key).await? {
+    let mut session = Session::pooled(&attachments.db).await?;
+    if !session.lock_open_upload(&key).await? {
         return Err(upload_closed());
     }
-    drop(conn);
+    drop(session);
     let limit = query.max.unwrap_or(attachments.settings.max_size);
     let expected_length: Option<u64> = query
         .headers
@@ -163,12 +163,12 @@ async fn put_file(
         .await
         .map_err(|e| io_error(e, "flush an upload"))?;
     drop(file);
-    let mut tx = store::begin(&attachments.db).await?;
-    if !store::lock_open_upload(&mut tx, &attachments.own, &key).await? {
+    let mut tx = Session::begin(&attachments.db).await?;
+    if !tx.lock_open_upload(&key).await? {
         return Err(upload_closed());
     }
     publish(&temp_path, &local.path_of(&key)).await?;
-    store::commit(tx).await?;
+    tx.commit().await?;
     let mut temp = temp;
     temp.0 = None;
     Ok(HttpResponse::Ok().finish())

@@ -22,9 +22,8 @@ mod state;
 pub mod storage;
 
 use actix_web::web;
-use sqlx::PgPool;
 
-use crate::db::Own;
+use crate::db::pool::Database;
 
 pub use settings::{
     AttachmentSettings, CleanupSettings, LocalSettings, MAX_URL_TTL, ReadPolicy, S3Settings,
@@ -40,10 +39,9 @@ impl Attachments {
         config: &AttachmentSettings,
         data_dir: &std::path::Path,
         trust_forwarded: bool,
-        db: &PgPool,
-        own: &Own,
+        db: &Database,
     ) -> anyhow::Result<Self> {
-        let attachments = Self::new(config, data_dir, trust_forwarded, db, own).await?;
+        let attachments = Self::new(config, data_dir, trust_forwarded, db).await?;
         cleanup::spawn(attachments.clone());
         Ok(attachments)
     }

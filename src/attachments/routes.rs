@@ -3,7 +3,6 @@
 use actix_web::http::header;
 use actix_web::http::uri::Authority;
 use actix_web::{HttpRequest, HttpResponse, web};
-use sqlx::PgConnection;
 
 use super::key;
 use super::requests::{
@@ -14,9 +13,10 @@ use super::settings::ReadPolicy;
 use super::state::Attachments;
 use super::storage::{PutConstraints, UrlContext};
 use crate::auth::AuthUser;
-use crate::db::{DbFailure, Own};
+use crate::db::DbFailure;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::attachments::{self as store, Decision, NewUpload, Record, State};
+use crate::store::attachment_records::{Decision, Session};
+use crate::store::attachments::{NewUpload, Record, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/attachments/upload-url", web::post().to(upload_url))
@@ -101,12 +101,12 @@ fn not_uploaded(id: &str) -> ApiError {
 /// `conn`'s transaction (if any) ends. Ids are scoped per owner: another
 /// user's attachment of the same id is not this one.
 pub(super) async fn owned(
-    conn: &mut PgConnection,
-    own: &Own,
+    session: &mut Session,
     user: &AuthUser,
     id: &str,
 ) -> Result<Record, ApiError> {
-    store::find_for_update(conn, own, user.user_id(), id)
+    session
+        .find_for_update(user.user_id(), id)
         .await?
         .filter(|r| r.state != State::Deleted)
         .ok_or_else(|| not_found(id))
@@ -143,10 +143,9 @@ async fn upload_url(
         &request.filename,
     );
     let size = request.size.map(stored_size).transpose()?;
-    let record = store::upsert_pending(
-        &attachments.db,
-        &attachments.own,
-        NewUpload {
+    let record = Session::pooled(&attachments.db)
+        .await?
+        .upsert_pending(NewUpload {
             id: request.id.as_str(),
             owner_id: user.user_id(),
             object_key: &object_key,
@@ -154,9 +153,8 @@ async fn upload_url(
             content_type: &request.content_type,
             size,
             sha256_hex: request.sha256.as_ref().map(|s| s.hex()),
-        },
-    )
-    .await?;
+        })
+        .await?;
     let constraints = PutConstraints {
         content_type: request.content_type,
         content_length: request.size,
@@ -213,13 +211,7 @@ async fn complete(
     // With local storage the row lock keeps a replayed upload URL from
     // replacing the object between these checks and `uploaded`.
     let mut decision = attachments.decision().await?;
-    let record = owned(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        &user,
-        id.as_str(),
-    )
-    .await?;
+    let record = owned(&mut *decision.session().await?, &user, id.as_str()).await?;
     let info = attachments
         .storage
         .head(&record.object_key)
@@ -243,15 +235,12 @@ async fn complete(
         return Err(violation);
     }
     let size = stored_size(info.size)?;
-    let record = store::mark_uploaded(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        user.user_id(),
-        id.as_str(),
-        size,
-    )
-    .await?
-    .ok_or_else(|| not_found(id.as_str()))?;
+    let record = decision
+        .session()
+        .await?
+        .mark_uploaded(user.user_id(), id.as_str(), size)
+        .await?
+        .ok_or_else(|| not_found(id.as_str()))?;
     decision.commit().await?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,
@@ -369,13 +358,16 @@ async fn download_url(
 /// otherwise the one other user's attachment with this id that the read
 /// policy lets them read. Ids are scoped per owner, so a user who claims an
 /// id another user's row names only makes an attachment of their own, which
-/// a `read_sql` binding the row's owner (`$3`) never lets others read.
+/// a `read_sql` binding the row's owner never lets others read.
 async fn readable(
     attachments: &Attachments,
     user: &AuthUser,
     id: &str,
 ) -> Result<Record, ApiError> {
-    let candidates = store::find_by_id(&attachments.db, &attachments.own, id).await?;
+    let candidates = Session::pooled(&attachments.db)
+        .await?
+        .find_by_id(id)
+        .await?;
     if candidates.is_empty() {
         return Err(not_found(id));
     }
@@ -398,7 +390,8 @@ async fn readable(
             code: ErrorCode::AmbiguousAttachment,
             message: format!(
                 "several users have an attachment `{id}` you may read; with \
-                 attachments.read_policy: sql, bind it to the row's owner with $3"
+                 attachments.read_policy: sql, bind it to the row's owner ($3, the third ? on \
+                 MySQL)"
             ),
         }),
     }
@@ -416,7 +409,9 @@ async fn may_read(
         ReadPolicy::Owner => Ok(false),
         ReadPolicy::Authenticated => Ok(true),
         ReadPolicy::Sql => match attachments.settings.read_sql.as_deref() {
-            Some(sql) => store::sql_allows_read(&attachments.db, sql, user.user_id(), record)
+            Some(sql) => Session::pooled(&attachments.db)
+                .await?
+                .sql_allows_read(sql, user.user_id(), record)
                 .await
                 .map_err(read_sql_failed),
             None => Ok(false),
@@ -455,14 +450,7 @@ async fn delete(
     // Locked like `complete`: a local PUT finishing meanwhile either lands
     // before the object is removed or is refused.
     let mut decision = attachments.decision().await?;
-    let record = match owned(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        &user,
-        id.as_str(),
-    )
-    .await
-    {
+    let record = match owned(&mut *decision.session().await?, &user, id.as_str()).await {
         Ok(record) => record,
         // Already gone: deleting is idempotent.
         Err(err) if err.code() == ErrorCode::NotFound => {
@@ -475,13 +463,11 @@ async fn delete(
         .delete(&record.object_key)
         .await
         .map_err(storage_error)?;
-    store::mark_deleted(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        &record.owner_id,
-        &record.id,
-    )
-    .await?;
+    decision
+        .session()
+        .await?
+        .mark_deleted(&record.owner_id, &record.id)
+        .await?;
     decision.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

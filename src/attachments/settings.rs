@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::environment::Environment;
 use crate::config::error::ConfigError;
 use crate::config::secret::Secret;
+use crate::db::capabilities::ParameterStyle;
 
 /// The longest lifetime S3 accepts for a SigV4 presigned URL.
 pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -152,7 +153,13 @@ impl Default for S3Settings {
 }
 
 impl AttachmentSettings {
-    pub fn validate(&self, environment: Environment) -> Result<(), ConfigError> {
+    /// `parameters` is how the configured database writes a query's
+    /// parameters (for `read_sql`).
+    pub fn validate(
+        &self,
+        environment: Environment,
+        parameters: ParameterStyle,
+    ) -> Result<(), ConfigError> {
         if !is_safe_prefix(&self.key_prefix) {
             return Err(ConfigError::invalid(
                 "attachments.key_prefix",
@@ -192,17 +199,7 @@ impl AttachmentSettings {
                     "is required when attachments.read_policy is `sql`",
                 ));
             }
-            // Ids are scoped per owner: a query that does not look at the
-            // owner would let a user who claims an id that a readable row
-            // names have others download their file as that row's.
-            (ReadPolicy::Sql, Some(sql)) if !sql.contains("$3") => {
-                return Err(ConfigError::invalid(
-                    "attachments.read_sql",
-                    "must use $3 (the attachment's owner) to bind the attachment to the row that \
-                     names it, e.g. `... AND t.photo_id = $2 AND t.created_by = $3`; $1 is the \
-                     requesting user, $2 the attachment id",
-                ));
-            }
+            (ReadPolicy::Sql, Some(sql)) => check_read_sql(sql, parameters)?,
             _ => {}
         }
         if !self.cleanup.interval.is_zero() && self.cleanup.pending_max_age <= self.url_ttl {
@@ -333,6 +330,38 @@ fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Checks `read_sql`'s parameters. Ids are scoped per owner: a query that
+/// does not bind the owner would let a user who claims an id a readable row
+/// names have others download their file as that row's. On Postgres `$1`,
+/// `$2`, `$3` are the requesting user, the attachment id and its owner; on
+/// MySQL the query's three `?` are bound to them in that order.
+fn check_read_sql(sql: &str, parameters: ParameterStyle) -> Result<(), ConfigError> {
+    let numbered = sql
+        .as_bytes()
+        .windows(2)
+        .any(|pair| pair[0] == b'$' && pair[1].is_ascii_digit());
+    let why = match parameters {
+        ParameterStyle::Numbered if !sql.contains("$3") => {
+            "must use $3 (the attachment's owner) to bind the attachment to the row that \
+             names it, e.g. `... AND t.photo_id = $2 AND t.created_by = $3`; $1 is the \
+             requesting user, $2 the attachment id"
+        }
+        ParameterStyle::Positional if numbered => {
+            "is a MySQL query here, whose parameters are `?`, not `$1`-style: write its three \
+             `?` for the requesting user, the attachment id and the attachment's owner, in \
+             that order, e.g. `... WHERE m.user_id = ? AND t.photo_id = ? AND t.created_by = ?`"
+        }
+        ParameterStyle::Positional if sql.matches('?').count() != 3 => {
+            "must have exactly three `?`, bound in order to the requesting user, the \
+             attachment id and the attachment's owner (which binds the attachment to the row \
+             that names it), e.g. `... WHERE m.user_id = ? AND t.photo_id = ? AND \
+             t.created_by = ?`; write no other `?` (not even in a string)"
+        }
+        _ => return Ok(()),
+    };
+    Err(ConfigError::invalid("attachments.read_sql", why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,7 +421,7 @@ mod tests {
             let mut settings = AttachmentSettings::default();
             break_it(&mut settings);
             let err = settings
-                .validate(Environment::Development)
+                .validate(Environment::Development, ParameterStyle::Numbered)
                 .expect_err(key)
                 .to_string();
             assert!(err.contains(key), "{key}: got {err}");
@@ -402,14 +431,53 @@ mod tests {
     #[test]
     fn production_local_storage_needs_a_secret() {
         let err = AttachmentSettings::default()
-            .validate(Environment::Production)
+            .validate(Environment::Production, ParameterStyle::Numbered)
             .expect_err("no secret in production")
             .to_string();
         assert!(err.contains("attachments.local.hmac_secret"), "{err}");
         assert!(
             AttachmentSettings::default()
-                .validate(Environment::Development)
+                .validate(Environment::Development, ParameterStyle::Numbered)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn read_sql_uses_the_databases_parameters() {
+        let on = |sql: &str, parameters| {
+            let settings = AttachmentSettings {
+                read_policy: ReadPolicy::Sql,
+                read_sql: Some(sql.to_owned()),
+                ..AttachmentSettings::default()
+            };
+            settings
+                .validate(Environment::Development, parameters)
+                .map_err(|e| e.to_string())
+        };
+        let numbered = "SELECT EXISTS (SELECT 1 FROM t WHERE u = $1 AND p = $2 AND o = $3)";
+        let positional = "SELECT EXISTS (SELECT 1 FROM t WHERE u = ? AND p = ? AND o = ?)";
+        assert!(on(numbered, ParameterStyle::Numbered).is_ok());
+        assert!(on(positional, ParameterStyle::Positional).is_ok());
+        let refusals = [
+            (numbered, ParameterStyle::Positional, "not `$1`-style"),
+            (positional, ParameterStyle::Numbered, "must use $3"),
+            (
+                "SELECT EXISTS (SELECT 1 FROM t WHERE u = ? AND p = ?)",
+                ParameterStyle::Positional,
+                "exactly three `?`",
+            ),
+            (
+                "SELECT EXISTS (SELECT 1 FROM t WHERE u = ? AND p = ? AND o = ? AND n = '?')",
+                ParameterStyle::Positional,
+                "exactly three `?`",
+            ),
+        ];
+        for (sql, parameters, why) in refusals {
+            let err = on(sql, parameters).expect_err(sql);
+            assert!(
+                err.contains("attachments.read_sql") && err.contains(why),
+                "{sql}: {err}"
+            );
+        }
     }
 }

@@ -1,11 +1,10 @@
 //! `Attachments`: the state the attachment routes share (settings, the
-//! storage backend, the pool), and building the backend.
+//! storage backend, the database), and building the backend.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use sqlx::PgPool;
 
 use super::dev_secret;
 use super::local::LocalStorage;
@@ -14,9 +13,9 @@ use super::multipart::MultipartStore;
 use super::s3::S3Storage;
 use super::settings::{AttachmentSettings, StorageKind};
 use super::storage::Storage;
-use crate::db::Own;
+use crate::db::pool::Database;
 
-/// Shared attachment state: settings, the storage backend, the pool.
+/// Shared attachment state: settings, the storage backend, the database.
 #[derive(Clone)]
 pub struct Attachments {
     pub(super) settings: Arc<AttachmentSettings>,
@@ -28,9 +27,8 @@ pub struct Attachments {
     /// `limits.trust_forwarded_for`: whether `Forwarded` / `X-Forwarded-Host`
     /// / `X-Forwarded-Proto` may name the host in local URLs.
     pub(super) trust_forwarded: bool,
-    pub(super) db: PgPool,
-    /// Where uplink's attachment records are.
-    pub(super) own: Own,
+    /// The database holding uplink's attachment records.
+    pub(super) db: Database,
 }
 
 impl Attachments {
@@ -41,8 +39,7 @@ impl Attachments {
         config: &AttachmentSettings,
         data_dir: &Path,
         trust_forwarded: bool,
-        db: &PgPool,
-        own: &Own,
+        db: &Database,
     ) -> anyhow::Result<Self> {
         let (storage, multipart, local): (Arc<dyn Storage>, Arc<dyn MultipartStore>, _) =
             match config.storage {
@@ -89,7 +86,6 @@ impl Attachments {
             local,
             trust_forwarded,
             db: db.clone(),
-            own: own.clone(),
         })
     }
 

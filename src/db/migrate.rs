@@ -13,8 +13,7 @@ use super::pool::Database;
 /// The Postgres migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The MySQL migrations: the same tables in MySQL's types, without the
-/// attachment records (attachments are Postgres-only).
+/// The MySQL migrations: the same tables in MySQL's types.
 pub static MYSQL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
 /// The first migration of both sets: a `_sqlx_migrations` table that holds

@@ -34,15 +34,6 @@ impl Database {
         }
     }
 
-    /// The Postgres pool, for what uplink offers on Postgres only (attachment
-    /// records, the admin API, dead-letter replay).
-    pub fn postgres(&self) -> Option<(&PgPool, &Own)> {
-        match self {
-            Self::Postgres(pool, own) => Some((pool, own)),
-            Self::MySql(..) => None,
-        }
-    }
-
     /// Open and idle connections.
     pub fn pool_size(&self) -> (u32, usize) {
         match self {

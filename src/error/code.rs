@@ -96,7 +96,7 @@ error_codes! {
     ChecksumMismatch = "checksum_mismatch", BAD_REQUEST, "the uploaded object's SHA-256 differs from the declared one";
     BadDigest = "bad_digest", BAD_REQUEST, "a local upload's bytes do not match its `x-amz-checksum-sha256` header";
     NotUploaded = "not_uploaded", CONFLICT, "the attachment's upload has not been completed yet";
-    AmbiguousAttachment = "ambiguous_attachment", CONFLICT, "several users have an attachment with this id that the caller may read (`attachments.read_policy: authenticated`, or a `read_sql` that does not bind the owner with `$3`)";
+    AmbiguousAttachment = "ambiguous_attachment", CONFLICT, "several users have an attachment with this id that the caller may read (`attachments.read_policy: authenticated`, or a `read_sql` that does not bind the owner: `$3`, the third `?` on MySQL)";
     UploadClosed = "upload_closed", CONFLICT, "the attachment no longer takes an upload: completed, deleted or abandoned since the URL was issued";
     InvalidPart = "invalid_part", BAD_REQUEST, "a multipart request names a part number outside the upload's parts, asks for more than 100 part URLs at once, or lists the parts of `complete` out of ascending order or twice";
     PartMismatch = "part_mismatch", CONFLICT, "`complete` of a multipart upload lists a part that storage does not hold, with another ETag, or of the wrong size; upload the part again (list the stored parts with `GET /api/attachments/{id}/multipart`)";

@@ -211,7 +211,8 @@ impl Settings {
         self.metrics.validate(self.server.port)?;
         self.auth.validate(self.environment)?;
         self.write.validate()?;
-        self.attachments.validate(self.environment)?;
+        let parameters = db::capabilities::of(self.database_kind()).parameters;
+        self.attachments.validate(self.environment, parameters)?;
         Ok(())
     }
 
@@ -244,12 +245,6 @@ impl Settings {
             return unsupported(
                 "database.rls".into(),
                 "it has no row-level security; use owner_column policies",
-            );
-        }
-        if self.attachments.enabled && !can.attachment_records {
-            return unsupported(
-                "attachments.enabled".into(),
-                "attachment records are kept in Postgres only; set it to false",
             );
         }
         if self.limits.max_json_depth > can.max_json_depth {

@@ -4,13 +4,10 @@
 //! nobody can claim an id first that another user's row names.
 //!
 //! Plain values in, `DbFailure` out: the attachment routes decide what a
-//! failure means for the client.
+//! failure means for the client. The MySQL twin is
+//! `store::mysql::attachments`; `store::attachment_records` picks one.
 
-use std::ops::{Deref, DerefMut};
-
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::Postgres;
-use sqlx::{PgConnection, PgPool, Transaction};
+use sqlx::PgConnection;
 
 use crate::db::{DbFailure, Own};
 use crate::error::ErrorCode;
@@ -23,7 +20,7 @@ pub enum State {
 }
 
 impl State {
-    fn parse(raw: &str) -> Self {
+    pub(crate) fn parse(raw: &str) -> Self {
         match raw {
             "uploaded" => Self::Uploaded,
             "deleted" => Self::Deleted,
@@ -43,7 +40,7 @@ pub struct Record {
     pub state: State,
 }
 
-type Row = (
+pub(crate) type Row = (
     String,
     String,
     String,
@@ -83,7 +80,7 @@ pub struct NewUpload<'a> {
 /// Records a pending upload, or refreshes the owner's existing one (the
 /// attachment queue retries).
 pub async fn upsert_pending(
-    db: &PgPool,
+    conn: &mut PgConnection,
     own: &Own,
     new: NewUpload<'_>,
 ) -> Result<Record, DbFailure> {
@@ -110,7 +107,7 @@ pub async fn upsert_pending(
         .bind(new.content_type)
         .bind(new.size)
         .bind(new.sha256_hex.as_deref())
-        .fetch_one(&mut *connection(db).await?)
+        .fetch_one(&mut *conn)
         .await;
         match result.map_err(DbFailure::from) {
             Ok(row) => return Ok(Record::from(row)),
@@ -123,94 +120,11 @@ pub async fn upsert_pending(
     }
 }
 
-fn is_insert_race(failure: &DbFailure) -> bool {
+pub(crate) fn is_insert_race(failure: &DbFailure) -> bool {
     match failure {
         DbFailure::Conflict(_) => true,
         DbFailure::Refused(refusal) => refusal.code == ErrorCode::UniqueViolation,
         _ => false,
-    }
-}
-
-/// Starts a transaction for a decision that row locks must keep atomic.
-/// Failing to start one (server down, pool exhausted) is always transient.
-pub async fn begin(db: &PgPool) -> Result<Transaction<'static, Postgres>, DbFailure> {
-    db.begin().await.map_err(no_connection)
-}
-
-pub async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), DbFailure> {
-    tx.commit().await.map_err(DbFailure::from)
-}
-
-/// A pooled connection; failing to get one (server down, refusing
-/// connections, pool exhausted) is always transient.
-pub async fn connection(db: &PgPool) -> Result<PoolConnection<Postgres>, DbFailure> {
-    db.acquire().await.map_err(no_connection)
-}
-
-fn no_connection(err: sqlx::Error) -> DbFailure {
-    DbFailure::Transient(format!("attachments: no database connection: {err}"))
-}
-
-/// Where `complete` and `delete` read and write the attachment's row.
-///
-/// Local uploads go through uplink, which checks the row before putting a
-/// body in place: there the decision runs in a transaction holding the row
-/// lock, so a `PUT` lands before the storage checks or is refused. S3
-/// uploads never look at the row, and a transaction held across S3 requests
-/// would let slow storage use up the pool: there each statement takes a
-/// pooled connection.
-pub enum Decision {
-    Locked(Transaction<'static, Postgres>),
-    Unlocked(PgPool),
-}
-
-/// A connection of a `Decision`.
-pub enum DecisionConnection<'a> {
-    InTransaction(&'a mut PgConnection),
-    Pooled(PoolConnection<Postgres>),
-}
-
-impl Deref for DecisionConnection<'_> {
-    type Target = PgConnection;
-
-    fn deref(&self) -> &PgConnection {
-        match self {
-            Self::InTransaction(conn) => conn,
-            Self::Pooled(conn) => conn,
-        }
-    }
-}
-
-impl DerefMut for DecisionConnection<'_> {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        match self {
-            Self::InTransaction(conn) => conn,
-            Self::Pooled(conn) => conn,
-        }
-    }
-}
-
-impl Decision {
-    pub async fn begin(db: &PgPool, locked: bool) -> Result<Self, DbFailure> {
-        Ok(if locked {
-            Self::Locked(begin(db).await?)
-        } else {
-            Self::Unlocked(db.clone())
-        })
-    }
-
-    pub async fn connection(&mut self) -> Result<DecisionConnection<'_>, DbFailure> {
-        Ok(match self {
-            Self::Locked(tx) => DecisionConnection::InTransaction(tx),
-            Self::Unlocked(db) => DecisionConnection::Pooled(connection(db).await?),
-        })
-    }
-
-    pub async fn commit(self) -> Result<(), DbFailure> {
-        match self {
-            Self::Locked(tx) => commit(tx).await,
-            Self::Unlocked(_) => Ok(()),
-        }
     }
 }
 
@@ -253,14 +167,18 @@ pub async fn lock_open_upload(
 
 /// Every user's attachment with this id that is not deleted, oldest first
 /// (a download picks among them by owner and read policy).
-pub async fn find_by_id(db: &PgPool, own: &Own, id: &str) -> Result<Vec<Record>, DbFailure> {
+pub async fn find_by_id(
+    conn: &mut PgConnection,
+    own: &Own,
+    id: &str,
+) -> Result<Vec<Record>, DbFailure> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM {attachments} WHERE id = $1 AND state <> 'deleted' \
          ORDER BY created_at, owner_id",
         attachments = own.attachments
     ))
     .bind(id)
-    .fetch_all(&mut *connection(db).await?)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(Record::from).collect())
 }
@@ -314,7 +232,7 @@ pub async fn mark_deleted(
 /// `$3` = the attachment's owner. Wrapped so that a query leaving one out
 /// still gets all three typed.
 pub async fn sql_allows_read(
-    db: &PgPool,
+    conn: &mut PgConnection,
     read_sql: &str,
     user_id: &str,
     record: &Record,
@@ -328,7 +246,7 @@ pub async fn sql_allows_read(
         .bind(user_id)
         .bind(&record.id)
         .bind(&record.owner_id)
-        .fetch_one(&mut *connection(db).await?)
+        .fetch_one(conn)
         .await?;
     Ok(allowed)
 }

@@ -2,6 +2,7 @@
 //! Every statement names its table through `db::Own`: they live in a
 //! schema (or database) of their own, apart from the app's.
 
+pub mod attachment_records;
 pub mod attachments;
 pub mod checkpoints;
 pub mod conflicts;

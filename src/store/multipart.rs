@@ -1,6 +1,6 @@
 //! The `multipart_uploads` table: the multipart upload in progress for an
-//! attachment, at most one per (owner, attachment id). Postgres only, like
-//! the attachment records it refers to.
+//! attachment, at most one per (owner, attachment id). The MySQL twin is
+//! `store::mysql::multipart`.
 
 use sqlx::PgConnection;
 
@@ -18,7 +18,7 @@ pub struct Upload {
     pub part_count: u32,
 }
 
-type Row = (String, String, String, String, i64, i64, i32);
+pub(crate) type Row = (String, String, String, String, i64, i64, i32);
 
 const COLUMNS: &str = "owner_id, id, upload_id, object_key, size, part_size, part_count";
 

@@ -6,19 +6,21 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use uplink::attachments::Attachments;
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, json_ok, on_both_backends, request_upload, state_of, upload,
+    ALICE, AttachmentApp, Backend, Database, ago, json_ok, on_both_backends, quoted,
+    request_upload, state_of, upload,
 };
+use crate::support::backend::on_both_databases;
 
 on_both_backends!(
     stale_pending_uploads_are_cleaned_up,
     concurrent_cleanups_split_the_work,
 );
+on_both_databases!(the_periodic_task_sweeps_on_its_own);
 
-/// Leaves a pending upload with its object stored, aged by `age`.
-async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
+/// Leaves a pending upload with its object stored, aged by `age` seconds.
+async fn stale_pending<P: Database>(t: &AttachmentApp<P>, id: &str, age: u64) -> String {
     let (body, presigned) = request_upload(
         t,
         ALICE,
@@ -26,42 +28,25 @@ async fn stale_pending(t: &AttachmentApp, id: &str, age: &str) -> String {
     )
     .await;
     assert_eq!(presigned.put(b"p".to_vec()).await.status(), StatusCode::OK);
-    sqlx::query("UPDATE uplink.attachments SET updated_at = now() - $2::interval WHERE id = $1")
-        .bind(id)
-        .bind(age)
-        .execute(&t.app.db_pool)
-        .await
-        .expect("age the row");
+    t.age("attachments", &format!("id = {}", quoted(id)), age)
+        .await;
     body["key"].as_str().expect("key").to_owned()
 }
 
-async fn cleaner(t: &AttachmentApp) -> Attachments {
-    Attachments::new(
-        &t.app.settings.attachments,
-        &t.app.settings.server.data_dir,
-        t.app.settings.limits.trust_forwarded_for,
-        &t.app.db_pool,
-        &t.app.own(),
-    )
-    .await
-    .expect("attachments for the cleanup task")
-}
-
-async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
-    let t = AttachmentApp::spawn_with(backend, |s| {
+async fn stale_pending_uploads_are_cleaned_up<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
     })
     .await;
-    let stale_key = stale_pending(&t, "stale", "2 hours").await;
-    let fresh_key = stale_pending(&t, "fresh", "10 minutes").await;
+    let stale_key = stale_pending(&t, "stale", 2 * 3600).await;
+    let fresh_key = stale_pending(&t, "fresh", 600).await;
     let (done_id, done_key) = upload(&t, ALICE, "done.png", b"keep me").await;
-    sqlx::query(
-        "UPDATE uplink.attachments SET updated_at = now() - interval '2 days' WHERE id = $1",
+    t.age(
+        "attachments",
+        &format!("id = {}", quoted(&done_id)),
+        2 * 86400,
     )
-    .bind(&done_id)
-    .execute(&t.app.db_pool)
-    .await
-    .expect("age the completed row");
+    .await;
 
     // A temporary file a crash left behind (local backend).
     let temp_dir = t.app.data_dir.join("attachments").join(".tmp");
@@ -77,7 +62,8 @@ async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
         std::fs::write(&in_flight, b"partial").expect("temp file");
     }
 
-    let removed = cleaner(&t)
+    let removed = t
+        .replica()
         .await
         .remove_stale_uploads()
         .await
@@ -101,36 +87,44 @@ async fn stale_pending_uploads_are_cleaned_up(backend: Backend) {
     json_ok(t.download_url(ALICE, &done_id).await).await;
 }
 
-async fn concurrent_cleanups_split_the_work(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
-    sqlx::query(
-        "INSERT INTO uplink.attachments (id, owner_id, object_key, filename, content_type, state, updated_at)
-         SELECT 'bulk-' || i, 'alice', 'attachments/alice/bulk-' || i || '.png', 'p.png', 'image/png',
-                'pending', now() - interval '3 days'
-         FROM generate_series(1, 250) AS i",
-    )
-    .execute(&t.app.db_pool)
-    .await
-    .expect("stale rows");
-    let (a, b) = (cleaner(&t).await, cleaner(&t).await);
+async fn concurrent_cleanups_split_the_work<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
+    let three_days_ago = ago::<P>(3 * 86400);
+    let rows: Vec<String> = (1..=250)
+        .map(|i| {
+            format!(
+                "('bulk-{i}', 'alice', 'attachments/alice/bulk-{i}.png', 'p.png', 'image/png', \
+                 'pending', {three_days_ago})"
+            )
+        })
+        .collect();
+    t.app
+        .db_pool
+        .execute(&format!(
+            "INSERT INTO uplink.attachments \
+             (id, owner_id, object_key, filename, content_type, state, updated_at) VALUES {}",
+            rows.join(", ")
+        ))
+        .await;
+    // Two replicas' sweeps at once: `SKIP LOCKED` hands each row to one.
+    let (a, b) = (t.replica().await, t.replica().await);
     let (ra, rb) = tokio::join!(a.remove_stale_uploads(), b.remove_stale_uploads());
     let total = ra.expect("first cleanup") + rb.expect("second cleanup");
     assert_eq!(total, 250, "each stale row removed exactly once");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM uplink.attachments")
-        .fetch_one(&t.app.db_pool)
-        .await
-        .expect("count");
+    let left = t
+        .app
+        .number("SELECT count(*) FROM uplink.attachments")
+        .await;
     assert_eq!(left, 0);
 }
 
-#[tokio::test]
-async fn the_periodic_task_sweeps_on_its_own() {
-    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+async fn the_periodic_task_sweeps_on_its_own<P: Database>() {
+    let t = AttachmentApp::<P>::spawn_with(Backend::Local, |s| {
         s.attachments.cleanup.interval = Duration::from_millis(200);
         s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
     })
     .await;
-    let stale_key = stale_pending(&t, "swept", "2 hours").await;
+    let stale_key = stale_pending(&t, "swept", 2 * 3600).await;
     let (done_id, done_key) = upload(&t, ALICE, "done.png", b"stays").await;
     // A generous bound: the task runs every 200 ms.
     let mut waited = Duration::ZERO;

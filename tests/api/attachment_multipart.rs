@@ -8,10 +8,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use uplink::attachments::Attachments;
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, json_ok, on_both_backends, state_of,
+    ALICE, AttachmentApp, Backend, Database, json_ok, on_both_backends, quoted, state_of,
 };
 use crate::support::multipart::{
     MIB, complete, download, file_bytes, put_part, show, sign_ok, slice, start_ok, upload_parts,
@@ -25,8 +24,8 @@ on_both_backends!(
     uploads_storage_holds_without_a_record_are_aborted,
 );
 
-async fn parts_out_of_order_resumed_from_the_listed_parts(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn parts_out_of_order_resumed_from_the_listed_parts<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(11 * MIB + 123, 7);
     let sha = hex::encode(Sha256::digest(&file));
     let view = json_ok(
@@ -101,8 +100,8 @@ async fn parts_out_of_order_resumed_from_the_listed_parts(backend: Backend) {
     assert_eq!(download(&t, ALICE, "clip").await, file);
 }
 
-async fn a_late_checksum_that_differs_refuses_the_object(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn a_late_checksum_that_differs_refuses_the_object<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(6 * MIB, 1);
     let view = start_ok(&t, ALICE, "sum", file.len()).await;
     let upload_id = view["uploadId"].as_str().expect("uploadId");
@@ -136,8 +135,8 @@ async fn a_late_checksum_that_differs_refuses_the_object(backend: Backend) {
     assert_eq!(error_code(again).await, "upload_closed");
 }
 
-async fn abandoned_uploads_are_aborted_by_the_cleanup(backend: Backend) {
-    let t = AttachmentApp::spawn_with(backend, |s| {
+async fn abandoned_uploads_are_aborted_by_the_cleanup<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.cleanup.pending_max_age = Duration::from_secs(3600);
     })
     .await;
@@ -147,22 +146,12 @@ async fn abandoned_uploads_are_aborted_by_the_cleanup(backend: Backend) {
     upload_parts(&t, ALICE, "old", &old, &file, &[1]).await;
     let fresh = start_ok(&t, ALICE, "fresh", file.len()).await;
     upload_parts(&t, ALICE, "fresh", &fresh, &file, &[1]).await;
-    sqlx::query(
-        "UPDATE uplink.multipart_uploads SET updated_at = now() - interval '2 hours' WHERE id = 'old'",
-    )
-    .execute(&t.app.db_pool)
-    .await
-    .expect("age the upload");
-    let cleaner = Attachments::new(
-        &t.app.settings.attachments,
-        &t.app.settings.server.data_dir,
-        t.app.settings.limits.trust_forwarded_for,
-        &t.app.db_pool,
-        &t.app.own(),
-    )
-    .await
-    .expect("attachments for the cleanup");
-    cleaner.remove_stale_uploads().await.expect("sweep");
+    t.age("multipart_uploads", "id = 'old'", 2 * 3600).await;
+    t.replica()
+        .await
+        .remove_stale_uploads()
+        .await
+        .expect("sweep");
     assert_eq!(show(&t, ALICE, "old").await.status(), StatusCode::NOT_FOUND);
     let late = put_part(&signed[0], slice(&file, 5 * MIB, 2)).await;
     let expected = match backend {
@@ -174,11 +163,12 @@ async fn abandoned_uploads_are_aborted_by_the_cleanup(backend: Backend) {
     assert_eq!(kept["parts"].as_array().map(Vec::len), Some(1));
 }
 
-async fn uploads_storage_holds_without_a_record_are_aborted(backend: Backend) {
+async fn uploads_storage_holds_without_a_record_are_aborted<P: Database>(backend: Backend) {
     // Short ages so that storage's own start time can pass the limit.
-    let t = AttachmentApp::spawn_with(backend, |s| {
-        s.attachments.url_ttl = Duration::from_secs(1);
-        s.attachments.cleanup.pending_max_age = Duration::from_secs(2);
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
+        // Signed part URLs must outlive a loaded machine's PUT.
+        s.attachments.url_ttl = Duration::from_secs(2);
+        s.attachments.cleanup.pending_max_age = Duration::from_secs(3);
     })
     .await;
     let file = file_bytes(6 * MIB, 12);
@@ -187,11 +177,13 @@ async fn uploads_storage_holds_without_a_record_are_aborted(backend: Backend) {
     upload_parts(&t, ALICE, "orphan", &view, &file, &[1]).await;
     // A crash between storage and the record: storage holds an upload
     // uplink no longer knows.
-    sqlx::query("DELETE FROM uplink.multipart_uploads WHERE upload_id = $1")
-        .bind(&upload_id)
-        .execute(&t.app.db_pool)
-        .await
-        .expect("drop the record");
+    t.app
+        .db_pool
+        .execute(&format!(
+            "DELETE FROM uplink.multipart_uploads WHERE upload_id = {}",
+            quoted(&upload_id)
+        ))
+        .await;
     let parts_dir = t
         .app
         .data_dir
@@ -201,17 +193,12 @@ async fn uploads_storage_holds_without_a_record_are_aborted(backend: Backend) {
     if backend == Backend::Local {
         assert!(parts_dir.exists());
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let cleaner = Attachments::new(
-        &t.app.settings.attachments,
-        &t.app.settings.server.data_dir,
-        t.app.settings.limits.trust_forwarded_for,
-        &t.app.db_pool,
-        &t.app.own(),
-    )
-    .await
-    .expect("attachments for the cleanup");
-    cleaner.remove_stale_uploads().await.expect("sweep");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    t.replica()
+        .await
+        .remove_stale_uploads()
+        .await
+        .expect("sweep");
     match backend {
         Backend::Local => assert!(!parts_dir.exists(), "the parts are removed"),
         Backend::S3 => {

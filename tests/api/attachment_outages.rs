@@ -5,28 +5,29 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, on_both_backends, request_upload, state_of,
+    ALICE, AttachmentApp, Backend, Database, on_both_backends, request_upload, state_of,
 };
+use crate::support::backend::on_both_databases;
 use crate::support::database::Outage;
 use crate::support::responses::error_code;
 
 on_both_backends!(readiness_reports_storage);
+on_both_databases!(unreachable_s3_is_not_ready_and_complete_answers_503);
 
-async fn readiness_reports_storage(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn readiness_reports_storage<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let ready = t.app.get("/health/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: Value = ready.json().await.expect("JSON");
     assert_eq!(body["storage"], "ok", "{body}");
 }
 
-#[tokio::test]
-async fn unreachable_s3_is_not_ready_and_complete_answers_503() {
+async fn unreachable_s3_is_not_ready_and_complete_answers_503<P: Database>() {
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("address").port()
     };
-    let t = AttachmentApp::spawn_with(Backend::S3, move |s| {
+    let t = AttachmentApp::<P>::spawn_with(Backend::S3, move |s| {
         s.attachments.s3.endpoint = Some(format!("http://127.0.0.1:{closed_port}"));
     })
     .await;
@@ -42,9 +43,10 @@ async fn unreachable_s3_is_not_ready_and_complete_answers_503() {
     assert_eq!(state_of(&t, "down").await.as_deref(), Some("pending"));
 }
 
+/// On Postgres, whose server the outage helper stops.
 #[tokio::test]
 async fn database_down_answers_503_and_records_nothing() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+    let t = AttachmentApp::<sqlx::PgPool>::spawn(Backend::Local).await;
     let token = t.token(ALICE).await;
     let outage = Outage::begin(&t.app.db_name).await;
 

@@ -9,10 +9,17 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use uplink::attachments::Attachments;
-
-use crate::support::attachments::{AttachmentApp, Backend, Presigned};
+use crate::support::attachments::{AttachmentApp, Backend, Database, Presigned};
+use crate::support::backend::on_both_databases;
 use crate::support::responses::error_code;
+
+on_both_databases!(
+    upload_url_replayed_after_complete_is_refused,
+    upload_url_replayed_after_delete_creates_nothing,
+    upload_url_of_a_swept_upload_creates_nothing,
+    upload_still_streaming_when_complete_runs_is_refused,
+    s3_complete_holds_no_database_connection_while_storage_hangs,
+);
 
 const ALICE: &str = "alice";
 
@@ -25,7 +32,11 @@ async fn ok_json(response: reqwest::Response) -> Value {
 
 /// Asks for an upload URL for `id` with `bytes.len()` declared and PUTs
 /// `bytes`; returns the object key and the presigned request.
-async fn put_once(t: &AttachmentApp, id: &str, bytes: &[u8]) -> (String, Presigned) {
+async fn put_once<P: Database>(
+    t: &AttachmentApp<P>,
+    id: &str,
+    bytes: &[u8],
+) -> (String, Presigned) {
     let body = ok_json(
         t.upload_url(
             ALICE,
@@ -39,7 +50,7 @@ async fn put_once(t: &AttachmentApp, id: &str, bytes: &[u8]) -> (String, Presign
     (body["key"].as_str().expect("key").to_owned(), presigned)
 }
 
-async fn downloaded(t: &AttachmentApp, id: &str) -> Vec<u8> {
+async fn downloaded<P: Database>(t: &AttachmentApp<P>, id: &str) -> Vec<u8> {
     let download = ok_json(t.download_url(ALICE, id).await).await;
     let url = download["downloadUrl"].as_str().expect("downloadUrl");
     reqwest::get(url)
@@ -56,9 +67,8 @@ async fn assert_closed(response: reqwest::Response) {
     assert_eq!(error_code(response).await, "upload_closed");
 }
 
-#[tokio::test]
-async fn upload_url_replayed_after_complete_is_refused() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn upload_url_replayed_after_complete_is_refused<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     let (key, presigned) = put_once(&t, "photo", b"checked").await;
     ok_json(t.complete(ALICE, "photo").await).await;
 
@@ -71,9 +81,8 @@ async fn upload_url_replayed_after_complete_is_refused() {
     assert_eq!(downloaded(&t, "photo").await, b"checked");
 }
 
-#[tokio::test]
-async fn upload_url_replayed_after_delete_creates_nothing() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn upload_url_replayed_after_delete_creates_nothing<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     // Completed, then deleted.
     let (key, presigned) = put_once(&t, "gone", b"deleted").await;
     ok_json(t.complete(ALICE, "gone").await).await;
@@ -101,16 +110,16 @@ async fn upload_url_replayed_after_delete_creates_nothing() {
     let key = body["key"].as_str().expect("key");
     assert!(!t.stored_path(key).exists(), "no file created");
 
-    let left: Vec<String> = sqlx::query_scalar("SELECT state FROM uplink.attachments ORDER BY id")
-        .fetch_all(&t.app.db_pool)
-        .await
-        .expect("states");
-    assert_eq!(left, ["deleted", "deleted"]);
+    let left = t
+        .app
+        .db_pool
+        .texts("SELECT state FROM uplink.attachments ORDER BY id")
+        .await;
+    assert_eq!(left, [Some("deleted".into()), Some("deleted".into())]);
 }
 
-#[tokio::test]
-async fn upload_url_of_a_swept_upload_creates_nothing() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn upload_url_of_a_swept_upload_creates_nothing<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     let body = ok_json(
         t.upload_url(
             ALICE,
@@ -119,22 +128,13 @@ async fn upload_url_of_a_swept_upload_creates_nothing() {
         .await,
     )
     .await;
-    sqlx::query("UPDATE uplink.attachments SET updated_at = now() - interval '2 days'")
-        .execute(&t.app.db_pool)
+    t.age("attachments", "TRUE", 2 * 86400).await;
+    let swept = t
+        .replica()
         .await
-        .expect("age the row");
-    let swept = Attachments::new(
-        &t.app.settings.attachments,
-        &t.app.settings.server.data_dir,
-        t.app.settings.limits.trust_forwarded_for,
-        &t.app.db_pool,
-        &t.app.own(),
-    )
-    .await
-    .expect("attachments")
-    .remove_stale_uploads()
-    .await
-    .expect("sweep");
+        .remove_stale_uploads()
+        .await
+        .expect("sweep");
     assert_eq!(swept, 1);
 
     // No row is left to sweep a file put now: it must not be stored.
@@ -144,9 +144,8 @@ async fn upload_url_of_a_swept_upload_creates_nothing() {
 
 /// A replayed PUT that started while the upload was still pending and
 /// finishes after `complete`: its body is received, but not put in place.
-#[tokio::test]
-async fn upload_still_streaming_when_complete_runs_is_refused() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn upload_still_streaming_when_complete_runs_is_refused<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     let (key, presigned) = put_once(&t, "raced", b"checked").await;
 
     let url = reqwest::Url::parse(&presigned.url).expect("upload URL");
@@ -216,8 +215,7 @@ async fn upload_still_streaming_when_complete_runs_is_refused() {
 /// S3 uploads never look at the row, so `complete` holds no transaction
 /// across S3 requests: storage that stops answering must not take the
 /// database pool with it.
-#[tokio::test]
-async fn s3_complete_holds_no_database_connection_while_storage_hangs() {
+async fn s3_complete_holds_no_database_connection_while_storage_hangs<P: Database>() {
     // Accepts connections and never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -232,7 +230,7 @@ async fn s3_complete_holds_no_database_connection_while_storage_hangs() {
         }
     });
     const POOL: u32 = 2;
-    let t = AttachmentApp::spawn_with(Backend::S3, move |s| {
+    let t = AttachmentApp::<P>::spawn_with(Backend::S3, move |s| {
         s.attachments.s3.endpoint = Some(endpoint);
         s.database.max_connections = POOL;
     })

@@ -9,9 +9,15 @@ use serde_json::json;
 use uplink::config::Secret;
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, Presigned, json_ok, on_both_backends, request_upload,
+    ALICE, AttachmentApp, Backend, Database, Presigned, json_ok, on_both_backends, request_upload,
 };
+use crate::support::backend::on_both_databases;
 use crate::support::responses::error_code;
+
+on_both_databases!(
+    s3_urls_use_the_public_endpoint,
+    local_urls_survive_a_restart_and_honour_public_url,
+);
 
 on_both_backends!(
     tampered_signature_is_refused_by_storage,
@@ -19,8 +25,8 @@ on_both_backends!(
     wrong_content_type_or_length_is_refused,
 );
 
-async fn tampered_signature_is_refused_by_storage(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn tampered_signature_is_refused_by_storage<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let (body, presigned) = request_upload(
         &t,
         ALICE,
@@ -101,8 +107,8 @@ fn flip_signature(url: &str) -> String {
     )
 }
 
-async fn expired_url_is_refused_by_storage(backend: Backend) {
-    let t = AttachmentApp::spawn_with(backend, |s| {
+async fn expired_url_is_refused_by_storage<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.url_ttl = Duration::from_secs(1);
     })
     .await;
@@ -121,8 +127,8 @@ async fn expired_url_is_refused_by_storage(backend: Backend) {
     assert!(!t.stored_path(body["key"].as_str().expect("key")).exists());
 }
 
-async fn wrong_content_type_or_length_is_refused(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn wrong_content_type_or_length_is_refused<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let (body, presigned) = request_upload(
         &t,
         ALICE,
@@ -162,9 +168,8 @@ async fn wrong_content_type_or_length_is_refused(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn s3_urls_use_the_public_endpoint() {
-    let t = AttachmentApp::spawn_with(Backend::S3, |s| {
+async fn s3_urls_use_the_public_endpoint<P: Database>() {
+    let t = AttachmentApp::<P>::spawn_with(Backend::S3, |s| {
         let internal = s.attachments.s3.endpoint.clone().expect("endpoint");
         s.attachments.s3.public_endpoint = Some(internal.replace("127.0.0.1", "localhost"));
     })
@@ -196,9 +201,8 @@ async fn s3_urls_use_the_public_endpoint() {
     assert!(t.stored_path(body["key"].as_str().expect("key")).exists());
 }
 
-#[tokio::test]
-async fn local_urls_survive_a_restart_and_honour_public_url() {
-    let first = AttachmentApp::spawn(Backend::Local).await;
+async fn local_urls_survive_a_restart_and_honour_public_url<P: Database>() {
+    let first = AttachmentApp::<P>::spawn(Backend::Local).await;
     let data_dir = first.app.data_dir.clone();
     let (_, presigned) = request_upload(
         &first,
@@ -226,7 +230,7 @@ async fn local_urls_survive_a_restart_and_honour_public_url() {
     // a URL issued before the restart still works after it.
     let shared_dir = data_dir.clone();
     let shared_db = first.app.db_url.clone();
-    let second = AttachmentApp::spawn_with(Backend::Local, move |s| {
+    let second = AttachmentApp::<P>::spawn_with(Backend::Local, move |s| {
         s.server.data_dir = shared_dir;
         s.database.url = Some(Secret::new(shared_db));
         s.attachments.local.public_url = Some("http://files.example.test/".to_owned());

@@ -9,8 +9,10 @@ use sha2::{Digest, Sha256};
 use uplink::attachments::ReadPolicy;
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, json_ok, on_both_backends, request_upload, state_of, upload,
+    ALICE, AttachmentApp, Backend, Database, json_ok, on_both_backends, quoted, request_upload,
+    state_of, upload,
 };
+use crate::support::backend::on_both_databases;
 use crate::support::responses::error_code;
 
 on_both_backends!(
@@ -22,10 +24,15 @@ on_both_backends!(
     delete_twice_is_no_content,
     read_policies,
 );
+on_both_databases!(concurrent_first_requests_for_one_id_all_succeed);
 
 const BOB: &str = "bob";
 
-async fn upload_round_trip_bytes(t: &AttachmentApp, bytes: &[u8], id: &str) -> Vec<u8> {
+async fn upload_round_trip_bytes<P: Database>(
+    t: &AttachmentApp<P>,
+    bytes: &[u8],
+    id: &str,
+) -> Vec<u8> {
     let download = json_ok(t.download_url(ALICE, id).await).await;
     let url = download["downloadUrl"].as_str().expect("downloadUrl");
     let response = reqwest::get(url).await.expect("GET from storage");
@@ -42,8 +49,8 @@ async fn upload_round_trip_bytes(t: &AttachmentApp, bytes: &[u8], id: &str) -> V
     got
 }
 
-async fn upload_complete_download_round_trip(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn upload_complete_download_round_trip<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
 
     let (body, presigned) = request_upload(
@@ -135,8 +142,8 @@ async fn upload_complete_download_round_trip(backend: Backend) {
     assert_eq!(json_ok(alias).await["size"], bytes.len());
 }
 
-async fn snake_case_fields_and_checksum(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn snake_case_fields_and_checksum<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let bytes = b"checksummed bytes".to_vec();
     let digest = hex::encode(Sha256::digest(&bytes));
 
@@ -179,8 +186,8 @@ async fn snake_case_fields_and_checksum(backend: Backend) {
     assert_eq!(completed["sha256"], digest);
 }
 
-async fn another_users_id_names_only_their_own_attachment(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn another_users_id_names_only_their_own_attachment<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let (id, key) = upload(&t, ALICE, "mine.png", b"alice's").await;
 
     // Ids are scoped per owner: Bob asking for Alice's id gets his own
@@ -222,8 +229,8 @@ async fn another_users_id_names_only_their_own_attachment(backend: Backend) {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn requesting_again_is_idempotent(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn requesting_again_is_idempotent<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let request =
         json!({"id": "retry-1", "filename": "a.png", "contentType": "image/png", "size": 3});
     let (first, _) = request_upload(&t, ALICE, request.clone()).await;
@@ -236,19 +243,18 @@ async fn requesting_again_is_idempotent(backend: Backend) {
         StatusCode::OK
     );
     json_ok(t.complete(ALICE, "retry-1").await).await;
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM uplink.attachments WHERE id = 'retry-1'")
-            .fetch_one(&t.app.db_pool)
-            .await
-            .expect("count");
+    let rows = t
+        .app
+        .number("SELECT count(*) FROM uplink.attachments WHERE id = 'retry-1'")
+        .await;
     assert_eq!(rows, 1);
     // Without an id the server makes one.
     let (generated, _) = request_upload(&t, ALICE, json!({"filename": "b.png"})).await;
     assert!(uuid::Uuid::parse_str(generated["id"].as_str().expect("id")).is_ok());
 }
 
-async fn download_before_complete_is_not_uploaded(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn download_before_complete_is_not_uploaded<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let (_, presigned) = request_upload(
         &t,
         ALICE,
@@ -273,8 +279,8 @@ async fn download_before_complete_is_not_uploaded(backend: Backend) {
     assert_eq!(error_code(bad).await, "invalid_id");
 }
 
-async fn delete_twice_is_no_content(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn delete_twice_is_no_content<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let (id, key) = upload(&t, ALICE, "bye.png", b"bye").await;
     assert!(t.stored_path(&key).exists());
 
@@ -294,9 +300,9 @@ async fn delete_twice_is_no_content(backend: Backend) {
     assert_eq!(state_of(&t, &id).await.as_deref(), Some("deleted"));
 }
 
-async fn read_policies(backend: Backend) {
+async fn read_policies<P: Database>(backend: Backend) {
     // owner (default) is covered by another_users_id_names_only_their_own_attachment.
-    let t = AttachmentApp::spawn_with(backend, |s| {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.read_policy = ReadPolicy::Authenticated;
     })
     .await;
@@ -306,31 +312,36 @@ async fn read_policies(backend: Backend) {
     assert_eq!(t.delete(BOB, &id).await.status(), StatusCode::NO_CONTENT);
     json_ok(t.download_url(BOB, &id).await).await;
 
-    let t = AttachmentApp::spawn_with(backend, |s| {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.read_policy = ReadPolicy::Sql;
-        s.attachments.read_sql = Some(
+        // Postgres numbers its parameters; MySQL binds its `?`s in order.
+        let read_sql = P::dialect(
             "SELECT EXISTS (SELECT 1 FROM shares WHERE shares.user_id = $1 \
-             AND shares.attachment_id = $2 AND shares.owner_id = $3);"
-                .into(),
+             AND shares.attachment_id = $2 AND shares.owner_id = $3);",
+            "SELECT EXISTS (SELECT 1 FROM shares WHERE shares.user_id = ? \
+             AND shares.attachment_id = ? AND shares.owner_id = ?);",
         );
+        s.attachments.read_sql = Some(read_sql.into());
     })
     .await;
-    sqlx::raw_sql("CREATE TABLE shares (attachment_id text, owner_id text, user_id text)")
-        .execute(&t.app.db_pool)
-        .await
-        .expect("shares table");
+    t.app
+        .db_pool
+        .execute("CREATE TABLE shares (attachment_id text, owner_id text, user_id text)")
+        .await;
     let (id, _) = upload(&t, ALICE, "doc.png", b"private").await;
     assert_eq!(
         t.download_url(BOB, &id).await.status(),
         StatusCode::FORBIDDEN
     );
-    sqlx::query("INSERT INTO shares VALUES ($1, $2, $3)")
-        .bind(&id)
-        .bind(ALICE)
-        .bind(BOB)
-        .execute(&t.app.db_pool)
-        .await
-        .expect("share");
+    t.app
+        .db_pool
+        .execute(&format!(
+            "INSERT INTO shares VALUES ({}, {}, {})",
+            quoted(&id),
+            quoted(ALICE),
+            quoted(BOB)
+        ))
+        .await;
     let shared = json_ok(t.download_url(BOB, &id).await).await;
     let got = reqwest::get(shared["downloadUrl"].as_str().expect("url"))
         .await
@@ -345,9 +356,8 @@ async fn read_policies(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn concurrent_first_requests_for_one_id_all_succeed() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn concurrent_first_requests_for_one_id_all_succeed<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     let token = t.token(ALICE).await;
     let requests = (0..16).map(|_| {
         t.app
@@ -366,10 +376,9 @@ async fn concurrent_first_requests_for_one_id_all_succeed() {
             response.text().await
         );
     }
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM uplink.attachments WHERE id = 'raced'")
-            .fetch_one(&t.app.db_pool)
-            .await
-            .expect("count");
+    let rows = t
+        .app
+        .number("SELECT count(*) FROM uplink.attachments WHERE id = 'raced'")
+        .await;
     assert_eq!(rows, 1);
 }

@@ -11,15 +11,25 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::attachments::{AttachmentApp, Backend, Presigned};
+use crate::support::attachments::{AttachmentApp, Backend, Database, Presigned};
+use crate::support::backend::on_both_databases;
+
+on_both_databases!(
+    signed_urls_cannot_be_re_aimed_or_replayed_local,
+    signed_urls_cannot_be_re_aimed_or_replayed_s3,
+    local_urls_ignore_forwarded_host_unless_trusted,
+    scriptable_uploads_download_as_files_local,
+    scriptable_uploads_download_as_files_s3,
+    a_slow_drip_upload_is_cut_off_and_leaves_no_temporary_file,
+);
 
 async fn ok_json(response: reqwest::Response) -> Value {
     assert!(response.status().is_success(), "{}", response.status());
     response.json().await.expect("JSON body")
 }
 
-async fn attacks(backend: Backend) {
-    let t = AttachmentApp::spawn_with(backend, |s| {
+async fn attacks<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn_with(backend, |s| {
         s.attachments.url_ttl = Duration::from_secs(2);
     })
     .await;
@@ -189,19 +199,17 @@ async fn raw_exchange(authority: &str, head: &str, body: &[u8]) -> (u16, String)
     (status, response)
 }
 
-#[tokio::test]
-async fn signed_urls_cannot_be_re_aimed_or_replayed_local() {
-    attacks(Backend::Local).await;
+async fn signed_urls_cannot_be_re_aimed_or_replayed_local<P: Database>() {
+    attacks::<P>(Backend::Local).await;
 }
 
-#[tokio::test]
-async fn signed_urls_cannot_be_re_aimed_or_replayed_s3() {
-    attacks(Backend::S3).await;
+async fn signed_urls_cannot_be_re_aimed_or_replayed_s3<P: Database>() {
+    attacks::<P>(Backend::S3).await;
 }
 
 /// Asks for an upload URL for a fresh id with forwarded-host headers a
 /// client made up.
-async fn upload_url_behind_forged_proxy_headers(t: &AttachmentApp) -> String {
+async fn upload_url_behind_forged_proxy_headers<P: Database>(t: &AttachmentApp<P>) -> String {
     let response = t
         .app
         .client
@@ -220,9 +228,8 @@ async fn upload_url_behind_forged_proxy_headers(t: &AttachmentApp) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn local_urls_ignore_forwarded_host_unless_trusted() {
-    let t = AttachmentApp::spawn(Backend::Local).await;
+async fn local_urls_ignore_forwarded_host_unless_trusted<P: Database>() {
+    let t = AttachmentApp::<P>::spawn(Backend::Local).await;
     let url = upload_url_behind_forged_proxy_headers(&t).await;
     assert!(
         url.starts_with(&format!("{}/api/attachments/files/", t.app.address)),
@@ -230,8 +237,8 @@ async fn local_urls_ignore_forwarded_host_unless_trusted() {
     );
 
     // Behind a proxy that sets them, they name the public host.
-    let t =
-        AttachmentApp::spawn_with(Backend::Local, |s| s.limits.trust_forwarded_for = true).await;
+    let t = AttachmentApp::<P>::spawn_with(Backend::Local, |s| s.limits.trust_forwarded_for = true)
+        .await;
     let url = upload_url_behind_forged_proxy_headers(&t).await;
     assert!(
         url.starts_with("https://evil.example/api/attachments/files/"),
@@ -239,7 +246,7 @@ async fn local_urls_ignore_forwarded_host_unless_trusted() {
     );
 
     // A configured public URL wins over both.
-    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+    let t = AttachmentApp::<P>::spawn_with(Backend::Local, |s| {
         s.limits.trust_forwarded_for = true;
         s.attachments.local.public_url = Some("https://files.example.test".to_owned());
     })
@@ -253,7 +260,11 @@ async fn local_urls_ignore_forwarded_host_unless_trusted() {
 
 /// Uploads `bytes` as `content_type` for alice, completes, and returns the
 /// download URL.
-async fn stored_download_url(t: &AttachmentApp, filename: &str, content_type: &str) -> String {
+async fn stored_download_url<P: Database>(
+    t: &AttachmentApp<P>,
+    filename: &str,
+    content_type: &str,
+) -> String {
     let bytes = format!("<script>alert(document.domain)</script> in {filename}").into_bytes();
     let body = ok_json(
         t.upload_url(
@@ -280,8 +291,8 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 
 /// Stored XSS: with the default `allowed_content_types: ["*"]`, an HTML or
 /// SVG upload must not render (and run) from the download URL.
-async fn scriptable_uploads_download_as_files(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn scriptable_uploads_download_as_files<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     for (filename, content_type, disposition) in [
         ("page.html", "text/html", "attachment"),
         ("drawing.svg", "image/svg+xml", "attachment"),
@@ -317,26 +328,23 @@ async fn scriptable_uploads_download_as_files(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn scriptable_uploads_download_as_files_local() {
-    scriptable_uploads_download_as_files(Backend::Local).await;
+async fn scriptable_uploads_download_as_files_local<P: Database>() {
+    scriptable_uploads_download_as_files::<P>(Backend::Local).await;
 }
 
-#[tokio::test]
-async fn scriptable_uploads_download_as_files_s3() {
-    scriptable_uploads_download_as_files(Backend::S3).await;
+async fn scriptable_uploads_download_as_files_s3<P: Database>() {
+    scriptable_uploads_download_as_files::<P>(Backend::S3).await;
 }
 
 /// Files in the local backend's temporary upload directory.
-fn temporary_uploads(t: &AttachmentApp) -> usize {
+fn temporary_uploads<P: Database>(t: &AttachmentApp<P>) -> usize {
     std::fs::read_dir(t.app.data_dir.join("attachments").join(".tmp"))
         .map(|entries| entries.count())
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn a_slow_drip_upload_is_cut_off_and_leaves_no_temporary_file() {
-    let t = AttachmentApp::spawn_with(Backend::Local, |s| {
+async fn a_slow_drip_upload_is_cut_off_and_leaves_no_temporary_file<P: Database>() {
+    let t = AttachmentApp::<P>::spawn_with(Backend::Local, |s| {
         s.attachments.local.upload_timeout = Duration::from_secs(2);
     })
     .await;

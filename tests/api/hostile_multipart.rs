@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::attachments::{
-    ALICE, AttachmentApp, Backend, json_ok, on_both_backends, state_of,
+    ALICE, AttachmentApp, Backend, Database, json_ok, on_both_backends, state_of,
 };
 use crate::support::multipart::{
     MIB, abort, complete, download, file_bytes, put_part, show, sign, sign_ok, slice, start,
@@ -32,7 +32,11 @@ async fn expect_code(response: reqwest::Response, status: StatusCode, code: &str
 }
 
 /// An upload of three parts with every part sent; returns its id and parts.
-async fn ready(t: &AttachmentApp, id: &str, file: &[u8]) -> (String, Vec<(u32, String)>) {
+async fn ready<P: Database>(
+    t: &AttachmentApp<P>,
+    id: &str,
+    file: &[u8],
+) -> (String, Vec<(u32, String)>) {
     let view = start_ok(t, ALICE, id, file.len()).await;
     let parts = upload_parts(t, ALICE, id, &view, file, &[1, 2, 3]).await;
     (
@@ -41,8 +45,8 @@ async fn ready(t: &AttachmentApp, id: &str, file: &[u8]) -> (String, Vec<(u32, S
     )
 }
 
-async fn parts_listed_out_of_order_or_twice(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn parts_listed_out_of_order_or_twice<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(10 * MIB + 1, 4);
     let (upload_id, parts) = ready(&t, "order", &file).await;
     let swapped = vec![parts[1].clone(), parts[0].clone(), parts[2].clone()];
@@ -59,8 +63,8 @@ async fn parts_listed_out_of_order_or_twice(backend: Backend) {
     assert_eq!(download(&t, ALICE, "order").await, file);
 }
 
-async fn a_part_of_another_upload(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn a_part_of_another_upload<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(10 * MIB + 1, 5);
     let other = file_bytes(10 * MIB + 1, 6);
     let (first_id, first_parts) = ready(&t, "first", &file).await;
@@ -79,8 +83,8 @@ async fn a_part_of_another_upload(backend: Backend) {
     assert_eq!(state_of(&t, "second").await.as_deref(), Some("pending"));
 }
 
-async fn another_user_cannot_touch_the_upload(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn another_user_cannot_touch_the_upload<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(10 * MIB + 1, 8);
     let (upload_id, parts) = ready(&t, "mine", &file).await;
     // Ids are per owner: bob's "mine" is not alice's, and he has none.
@@ -119,8 +123,8 @@ async fn another_user_cannot_touch_the_upload(backend: Backend) {
     assert_eq!(download(&t, ALICE, "mine").await, file);
 }
 
-async fn a_wrong_etag_list_changes_nothing(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn a_wrong_etag_list_changes_nothing<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(10 * MIB + 1, 9);
     let (upload_id, parts) = ready(&t, "etags", &file).await;
     let mut wrong = parts.clone();
@@ -142,8 +146,9 @@ async fn a_wrong_etag_list_changes_nothing(backend: Backend) {
     assert_eq!(download(&t, ALICE, "etags").await, changed);
 }
 
-async fn sizes_beyond_the_declared_total(backend: Backend) {
-    let t = AttachmentApp::spawn_with(backend, |s| s.attachments.max_size = 64 * MIB as u64).await;
+async fn sizes_beyond_the_declared_total<P: Database>(backend: Backend) {
+    let t =
+        AttachmentApp::<P>::spawn_with(backend, |s| s.attachments.max_size = 64 * MIB as u64).await;
     let too_big = start(
         &t,
         ALICE,
@@ -187,8 +192,8 @@ async fn sizes_beyond_the_declared_total(backend: Backend) {
     assert_eq!(done["size"], file.len());
 }
 
-async fn abort_then_complete(backend: Backend) {
-    let t = AttachmentApp::spawn(backend).await;
+async fn abort_then_complete<P: Database>(backend: Backend) {
+    let t = AttachmentApp::<P>::spawn(backend).await;
     let file = file_bytes(10 * MIB + 1, 11);
     let (upload_id, parts) = ready(&t, "aborted", &file).await;
     let kept = sign_ok(&t, ALICE, "aborted", &upload_id, &[1]).await;

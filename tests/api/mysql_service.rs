@@ -1,5 +1,5 @@
 //! uplink's service on MySQL/MariaDB: checkpoints, health, and what start-up
-//! refuses that MySQL lacks.
+//! refuses that MySQL lacks (or would misread).
 
 use serde_json::{Value, json};
 
@@ -16,7 +16,7 @@ async fn checkpoints_count_up_per_client() {
 
 #[tokio::test]
 async fn health_reports_the_database_and_attachments_off() {
-    let app = spawn().await;
+    let app = uplink_with_attachments_off().await;
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -39,14 +39,20 @@ async fn health_reports_the_database_and_attachments_off() {
 fn start_up_refuses_what_mysql_lacks_naming_the_key() {
     type Customize = fn(&mut uplink::settings::Settings);
     let cases: [(&str, Customize); 3] = [
-        ("attachments.enabled", |_| {}),
         ("database.rls", |s| {
-            s.attachments.enabled = false;
             s.database.rls = Some(uplink::config::RlsSettings { role: "app".into() });
         }),
         ("write.schema", |s| {
-            s.attachments.enabled = false;
             s.write.schema = "sales".into();
+        }),
+        // A Postgres query: MySQL binds `?`s, and would misread `$1`.
+        ("attachments.read_sql", |s| {
+            s.attachments.read_policy = uplink::attachments::ReadPolicy::Sql;
+            s.attachments.read_sql = Some(
+                "SELECT EXISTS (SELECT 1 FROM shares WHERE user_id = $1 AND id = $2 \
+                 AND owner_id = $3)"
+                    .into(),
+            );
         }),
     ];
     for (key, customize) in cases {
@@ -59,9 +65,8 @@ fn start_up_refuses_what_mysql_lacks_naming_the_key() {
 }
 
 #[test]
-fn every_policy_and_the_admin_api_are_accepted_on_mysql() {
+fn every_policy_attachments_and_the_admin_api_are_accepted_on_mysql() {
     let mut settings = test_settings("mysql://root@127.0.0.1:3306/app");
-    settings.attachments.enabled = false;
     settings.admin.api_key_sha256 = Some("0".repeat(64));
     settings.write.tables = tables_from_yaml(
         "write: { tables: {
@@ -74,4 +79,12 @@ fn every_policy_and_the_admin_api_are_accepted_on_mysql() {
     settings
         .validate()
         .expect("every policy is offered on MySQL");
+}
+
+/// The service with `attachments.enabled: false`.
+async fn uplink_with_attachments_off() -> crate::support::app::TestApp<sqlx::MySqlPool> {
+    crate::support::app::TestApp::builder()
+        .config(|s| s.attachments.enabled = false)
+        .spawn_mysql()
+        .await
 }

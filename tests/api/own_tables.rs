@@ -190,10 +190,9 @@ async fn an_apps_namesakes_are_left_alone_and_writable_on_mysql() {
 }
 
 /// Attachment routes keep their records in uplink's `attachments`, beside
-/// an app's table of that name (attachments are Postgres-only).
-#[tokio::test]
-async fn attachments_beside_an_apps_attachments_table() {
-    let app = TestApp::builder().schema(PG_APP_NAMESAKES).spawn().await;
+/// an app's table of that name.
+async fn attachments_beside_an_apps_attachments_table<P: Backend>(schema: &str) {
+    let app = P::spawn(TestApp::builder().schema(schema)).await;
     let token = app.token_for("alice").await;
 
     let response = app
@@ -218,4 +217,14 @@ async fn attachments_beside_an_apps_attachments_table() {
             .as_deref(),
         Some("the app's file")
     );
+}
+
+#[tokio::test]
+async fn attachments_beside_an_apps_attachments_table_on_postgres() {
+    attachments_beside_an_apps_attachments_table::<PgPool>(PG_APP_NAMESAKES).await;
+}
+
+#[tokio::test]
+async fn attachments_beside_an_apps_attachments_table_on_mysql() {
+    attachments_beside_an_apps_attachments_table::<MySqlPool>(MYSQL_APP_NAMESAKES).await;
 }

@@ -7,13 +7,17 @@ use crate::source::{Source, code_lines, sample, sources};
 
 /// Where the kind of database may be matched on: the backends, their
 /// factory (`db`: pool, migrations, capabilities), the records that pick
-/// their twin (`store/either.rs`) and the kind's own definition.
+/// their twin (`store/either.rs`, `store/attachment_records.rs`) and the
+/// kind's own definition.
 const MAY_MATCH_KIND: &[&str] = &[
     "src/db/",
     "src/upload/backend/factory.rs",
     "src/upload/postgres/",
     "src/upload/mysql/",
     "src/store/either.rs",
+    // The attachment records' sessions: a Postgres or MySQL transaction or
+    // pooled connection, so `attachments/` is written once.
+    "src/store/attachment_records.rs",
     "src/config/sections.rs",
 ];
 

@@ -5,8 +5,7 @@
 
 use crate::attachments::state::Attachments;
 use crate::db::DbFailure;
-use crate::store::attachments as records;
-use crate::store::multipart as store;
+use crate::store::attachment_records::Session;
 
 const BATCH: i64 = 100;
 
@@ -23,10 +22,11 @@ impl Attachments {
         let max_age = self.settings.cleanup.pending_max_age;
         let mut removed = 0;
         loop {
-            let mut tx = records::begin(&self.db)
+            let mut tx = Session::begin(&self.db)
                 .await
                 .map_err(failed("Failed to start the multipart cleanup"))?;
-            let stale = store::lock_stale(&mut tx, &self.own, max_age.as_secs_f64(), BATCH)
+            let stale = tx
+                .lock_stale_multipart(max_age.as_secs_f64(), BATCH)
                 .await
                 .map_err(failed("Failed to select stale multipart uploads"))?;
             let mut storage_failed = false;
@@ -37,7 +37,7 @@ impl Attachments {
                     .await
                 {
                     Ok(()) => {
-                        store::remove(&mut tx, &self.own, &upload.upload_id)
+                        tx.remove_multipart(&upload.upload_id)
                             .await
                             .map_err(failed("Failed to delete a stale multipart upload"))?;
                         removed += 1;
@@ -48,7 +48,7 @@ impl Attachments {
                     }
                 }
             }
-            records::commit(tx)
+            tx.commit()
                 .await
                 .map_err(failed("Failed to commit the multipart cleanup"))?;
             if (stale.len() as i64) < BATCH || storage_failed {
@@ -70,13 +70,14 @@ impl Attachments {
         };
         if !held.is_empty() {
             let ids: Vec<String> = held.iter().map(|(_, id)| id.clone()).collect();
-            let mut conn = records::connection(&self.db)
+            let mut session = Session::pooled(&self.db)
                 .await
                 .map_err(failed("Failed to look up multipart uploads"))?;
-            let known = store::known(&mut conn, &self.own, &ids)
+            let known = session
+                .known_multipart(&ids)
                 .await
                 .map_err(failed("Failed to look up multipart uploads"))?;
-            drop(conn);
+            drop(session);
             for (key, upload_id) in held.iter().filter(|(_, id)| !known.contains(id)) {
                 self.multipart.abort(key, upload_id).await?;
                 removed += 1;

@@ -14,8 +14,9 @@ use crate::attachments::routes::{
 use crate::attachments::state::Attachments;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::attachments::{self as records, Decision, State};
-use crate::store::multipart::{self as store, Upload};
+use crate::store::attachment_records::Decision;
+use crate::store::attachments::State;
+use crate::store::multipart::Upload;
 
 #[utoipa::path(post, path = "/api/attachments/{id}/multipart/complete", tag = "attachments",
     operation_id = "complete_multipart_upload",
@@ -59,20 +60,12 @@ pub(super) async fn complete(
     // With local storage the row locks keep a part from landing between
     // these checks and the join (the part route share-locks the upload).
     let mut decision = Decision::begin(&attachments.db, attachments.local.is_some()).await?;
-    let record = owned(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        &user,
-        id.as_str(),
-    )
-    .await?;
-    let upload = store::touch(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        user.user_id(),
-        id.as_str(),
-    )
-    .await?;
+    let record = owned(&mut *decision.session().await?, &user, id.as_str()).await?;
+    let upload = decision
+        .session()
+        .await?
+        .touch_multipart(user.user_id(), id.as_str())
+        .await?;
     let upload = match upload {
         Some(upload) if upload.upload_id == body.upload_id => upload,
         // A retry whose first answer was lost: the upload is done.
@@ -106,12 +99,11 @@ pub(super) async fn complete(
         .map_err(storage_error)?;
     let Some(stored) = stored else {
         // Storage lost the upload (aborted behind uplink's back): it is over.
-        store::remove(
-            &mut *decision.connection().await?,
-            &attachments.own,
-            &upload.upload_id,
-        )
-        .await?;
+        decision
+            .session()
+            .await?
+            .remove_multipart(&upload.upload_id)
+            .await?;
         decision.commit().await?;
         return Err(upload_closed());
     };
@@ -122,12 +114,11 @@ pub(super) async fn complete(
         .await
         .map_err(storage_error)?;
     // From here the parts are spent: a refused object goes, and so does the upload.
-    store::remove(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        &upload.upload_id,
-    )
-    .await?;
+    decision
+        .session()
+        .await?
+        .remove_multipart(&upload.upload_id)
+        .await?;
     let info = attachments
         .storage
         .head(&upload.object_key)
@@ -167,15 +158,12 @@ pub(super) async fn complete(
         decision.commit().await?;
         return Err(violation);
     }
-    let record = records::mark_uploaded(
-        &mut *decision.connection().await?,
-        &attachments.own,
-        user.user_id(),
-        id.as_str(),
-        stored_size(info.size)?,
-    )
-    .await?
-    .ok_or_else(|| not_found(id.as_str()))?;
+    let record = decision
+        .session()
+        .await?
+        .mark_uploaded(user.user_id(), id.as_str(), stored_size(info.size)?)
+        .await?
+        .ok_or_else(|| not_found(id.as_str()))?;
     decision.commit().await?;
     Ok(HttpResponse::Ok().json(CompleteResponse {
         id: record.id,

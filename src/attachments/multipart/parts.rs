@@ -12,8 +12,7 @@ use crate::attachments::files::{header_str, io_error, receive_to_temp, refusal, 
 use crate::attachments::local::SignedQuery;
 use crate::attachments::state::Attachments;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::attachments as records;
-use crate::store::multipart as store;
+use crate::store::attachment_records::Session;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -78,14 +77,11 @@ async fn put_part(
     if !is_upload_id(&upload_id) {
         return Err(ApiError::new(ErrorCode::InvalidPath, "not an upload id"));
     }
-    let mut conn = records::connection(&attachments.db).await?;
-    if store::lock_open(&mut conn, &attachments.own, &upload_id)
-        .await?
-        .is_none()
-    {
+    let mut session = Session::pooled(&attachments.db).await?;
+    if session.lock_open_multipart(&upload_id).await?.is_none() {
         return Err(upload_closed());
     }
-    drop(conn);
+    drop(session);
     // The signature covers max and Content-Length: the part's exact size.
     let limit = query.max.unwrap_or(0);
     let expected: Option<u64> = header_str(&req, "content-length").and_then(|v| v.parse().ok());
@@ -105,11 +101,8 @@ async fn put_part(
         .map_err(|e| io_error(e, "flush a part"))?;
     drop(file);
     let etag = hex::encode(digest);
-    let mut tx = records::begin(&attachments.db).await?;
-    if store::lock_open(&mut tx, &attachments.own, &upload_id)
-        .await?
-        .is_none()
-    {
+    let mut tx = Session::begin(&attachments.db).await?;
+    if tx.lock_open_multipart(&upload_id).await?.is_none() {
         return Err(upload_closed());
     }
     tokio::fs::rename(&temp_path, local.part_path(&upload_id, number, &etag))
@@ -118,7 +111,7 @@ async fn put_part(
     let mut temp = temp;
     temp.0 = None;
     local.remove_other_versions(&upload_id, number, &etag).await;
-    records::commit(tx).await?;
+    tx.commit().await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{etag}\"")))
         .finish())

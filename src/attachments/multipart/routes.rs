@@ -15,8 +15,9 @@ use crate::attachments::routes::{parse_id, storage_error, stored_size, url_conte
 use crate::attachments::state::Attachments;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::attachments::{self as records, NewUpload};
-use crate::store::multipart::{self as store, Upload};
+use crate::store::attachment_records::Session;
+use crate::store::attachments::NewUpload;
+use crate::store::multipart::Upload;
 
 /// Part URLs one request may ask for.
 const MAX_SIGN_BATCH: usize = 100;
@@ -115,10 +116,9 @@ async fn start(
         &request.id,
         &request.filename,
     );
-    let record = records::upsert_pending(
-        &attachments.db,
-        &attachments.own,
-        NewUpload {
+    let record = Session::pooled(&attachments.db)
+        .await?
+        .upsert_pending(NewUpload {
             id: request.id.as_str(),
             owner_id: user.user_id(),
             object_key: &object_key,
@@ -126,9 +126,8 @@ async fn start(
             content_type: &request.content_type,
             size: Some(stored_size(body.size)?),
             sha256_hex: request.sha256.as_ref().map(|s| s.hex()),
-        },
-    )
-    .await?;
+        })
+        .await?;
     let upload_id = attachments
         .multipart
         .create(&record.object_key, &record.content_type)
@@ -144,9 +143,10 @@ async fn start(
         // part_size_for keeps this within 10 000.
         part_count: u32::try_from(part_count(body.size, part_size)).unwrap_or(u32::MAX),
     };
-    let mut conn = records::connection(&attachments.db).await?;
-    let previous = store::replace(&mut conn, &attachments.own, &upload).await?;
-    drop(conn);
+    let previous = Session::pooled(&attachments.db)
+        .await?
+        .replace_multipart(&upload)
+        .await?;
     if let Some(previous) = previous
         && let Err(err) = attachments
             .multipart
@@ -188,8 +188,9 @@ async fn show(
 
 /// The caller's upload in progress for `id`, marked active.
 async fn current(attachments: &Attachments, user: &AuthUser, id: &str) -> Result<Upload, ApiError> {
-    let mut conn = records::connection(&attachments.db).await?;
-    store::touch(&mut conn, &attachments.own, user.user_id(), id)
+    Session::pooled(&attachments.db)
+        .await?
+        .touch_multipart(user.user_id(), id)
         .await?
         .ok_or_else(|| no_upload(id))
 }
@@ -207,8 +208,10 @@ async fn stored_parts(
     {
         Some(parts) => Ok(parts),
         None => {
-            let mut conn = records::connection(&attachments.db).await?;
-            store::remove(&mut conn, &attachments.own, &upload.upload_id).await?;
+            Session::pooled(&attachments.db)
+                .await?
+                .remove_multipart(&upload.upload_id)
+                .await?;
             Err(upload_closed())
         }
     }
@@ -335,8 +338,8 @@ async fn abort(
     let id = parse_id(&path)?;
     // The record goes first (under its lock, so a local part in flight
     // lands before or is refused after); then storage drops the parts.
-    let mut tx = records::begin(&attachments.db).await?;
-    let upload = store::touch(&mut tx, &attachments.own, user.user_id(), id.as_str()).await?;
+    let mut tx = Session::begin(&attachments.db).await?;
+    let upload = tx.touch_multipart(user.user_id(), id.as_str()).await?;
     let Some(upload) = upload.filter(|u| {
         query
             .upload_id
@@ -345,8 +348,8 @@ async fn abort(
     }) else {
         return Ok(HttpResponse::NoContent().finish());
     };
-    store::remove(&mut tx, &attachments.own, &upload.upload_id).await?;
-    records::commit(tx).await?;
+    tx.remove_multipart(&upload.upload_id).await?;
+    tx.commit().await?;
     attachments
         .multipart
         .abort(&upload.object_key, &upload.upload_id)

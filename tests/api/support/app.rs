@@ -294,12 +294,10 @@ impl TestAppBuilder {
             .await
     }
 
-    /// The app on a fresh MySQL database (`UPLINK_TEST_MYSQL_URL`), with
-    /// attachments off as MySQL requires.
+    /// The app on a fresh MySQL database (`UPLINK_TEST_MYSQL_URL`).
     pub async fn spawn_mysql(self) -> TestApp<MySqlPool> {
         let database = mysql::fresh_database(&self.schema).await;
-        let mut settings = test_settings(&database.url);
-        settings.attachments.enabled = false;
+        let settings = test_settings(&database.url);
         self.start(settings, database.pool, database.url, database.name)
             .await
     }
@@ -314,8 +312,7 @@ impl TestAppBuilder {
     /// Why start-up on a fresh MySQL database fails (it must).
     pub async fn spawn_mysql_error(self) -> String {
         let database = mysql::fresh_database(&self.schema).await;
-        let mut settings = test_settings(&database.url);
-        settings.attachments.enabled = false;
+        let settings = test_settings(&database.url);
         self.build_error(settings).await
     }
 

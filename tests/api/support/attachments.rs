@@ -17,6 +17,7 @@ use uplink::config::Secret;
 use uplink::settings::Settings;
 
 use super::app::TestApp;
+pub use super::backend::Backend as Database;
 
 pub const ACCESS_KEY: &str = "UPLINKTESTACCESSKEY";
 pub const SECRET_KEY: &str = "uplink-test-secret-access-key-0123456789";
@@ -78,14 +79,15 @@ impl Drop for S3Server {
     }
 }
 
-/// A test app with the given backend; `customize` runs after the backend is set.
-pub struct AttachmentApp {
-    pub app: TestApp,
+/// A test app on a fresh database of kind `P` with the given storage
+/// backend; `customize` runs after the backend is set.
+pub struct AttachmentApp<P = sqlx::PgPool> {
+    pub app: TestApp<P>,
     pub backend: Backend,
     pub s3: Option<S3Server>,
 }
 
-impl AttachmentApp {
+impl<P: Database> AttachmentApp<P> {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
     }
@@ -99,24 +101,22 @@ impl AttachmentApp {
             Backend::S3 => Some(S3Server::start().await),
         };
         let endpoint = s3.as_ref().map(|s| s.endpoint.clone());
-        let app = TestApp::builder()
-            .config(move |settings| {
-                if let Some(endpoint) = endpoint {
-                    settings.attachments.storage = StorageKind::S3;
-                    settings.attachments.s3 = S3Settings {
-                        bucket: BUCKET.to_owned(),
-                        region: "us-east-1".to_owned(),
-                        endpoint: Some(endpoint),
-                        public_endpoint: None,
-                        force_path_style: true,
-                        access_key_id: Some(ACCESS_KEY.to_owned()),
-                        secret_access_key: Some(Secret::new(SECRET_KEY)),
-                    };
-                }
-                customize(settings);
-            })
-            .spawn()
-            .await;
+        let builder = TestApp::builder().config(move |settings| {
+            if let Some(endpoint) = endpoint {
+                settings.attachments.storage = StorageKind::S3;
+                settings.attachments.s3 = S3Settings {
+                    bucket: BUCKET.to_owned(),
+                    region: "us-east-1".to_owned(),
+                    endpoint: Some(endpoint),
+                    public_endpoint: None,
+                    force_path_style: true,
+                    access_key_id: Some(ACCESS_KEY.to_owned()),
+                    secret_access_key: Some(Secret::new(SECRET_KEY)),
+                };
+            }
+            customize(settings);
+        });
+        let app = P::spawn(builder).await;
         Self { app, backend, s3 }
     }
 
@@ -269,15 +269,29 @@ impl Presigned {
     }
 }
 
-/// Runs each named scenario `fn(Backend)` once per storage backend, as
-/// `local::name` and `s3::name`; the calling module imports `Backend`.
+/// Runs each named scenario `fn<P: Database>(Backend)` once per storage
+/// backend and database, as `local::postgres::name`, `local::mysql::name`,
+/// `s3::postgres::name` and `s3::mysql::name` (beside `on_both_databases!`'s
+/// `postgres::` and `mysql::`); the calling module imports `Backend`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod local {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Local).await })*
+            $crate::support::attachments::on_both_backends!(@databases Local; $($name),*);
         }
         mod s3 {
-            $(#[tokio::test] async fn $name() { super::$name(super::Backend::S3).await })*
+            $crate::support::attachments::on_both_backends!(@databases S3; $($name),*);
+        }
+    };
+    (@databases $storage:ident; $($name:ident),*) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                super::super::$name::<sqlx::PgPool>(super::super::Backend::$storage).await
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test] async fn $name() {
+                super::super::$name::<sqlx::MySqlPool>(super::super::Backend::$storage).await
+            })*
         }
     };
 }
@@ -292,15 +306,19 @@ pub async fn json_ok(response: reqwest::Response) -> Value {
     serde_json::from_str(&body).expect("JSON body")
 }
 
-pub async fn request_upload(t: &AttachmentApp, user: &str, body: Value) -> (Value, Presigned) {
+pub async fn request_upload<P: Database>(
+    t: &AttachmentApp<P>,
+    user: &str,
+    body: Value,
+) -> (Value, Presigned) {
     let body = json_ok(t.upload_url(user, body).await).await;
     let presigned = Presigned::from_upload(&body);
     (body, presigned)
 }
 
 /// Uploads `bytes` as `user` and completes; returns the attachment id and key.
-pub async fn upload(
-    t: &AttachmentApp,
+pub async fn upload<P: Database>(
+    t: &AttachmentApp<P>,
     user: &str,
     filename: &str,
     bytes: &[u8],
@@ -321,11 +339,57 @@ pub async fn upload(
 }
 
 /// The state of alice's attachment `id` (ids are scoped per owner).
-pub async fn state_of(t: &AttachmentApp, id: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT state FROM uplink.attachments WHERE id = $1 AND owner_id = $2")
-        .bind(id)
-        .bind(ALICE)
-        .fetch_optional(&t.app.db_pool)
+pub async fn state_of<P: Database>(t: &AttachmentApp<P>, id: &str) -> Option<String> {
+    t.app
+        .db_pool
+        .texts(&format!(
+            "SELECT state FROM uplink.attachments WHERE id = {} AND owner_id = {}",
+            quoted(id),
+            quoted(ALICE)
+        ))
         .await
-        .expect("query attachments")
+        .pop()
+        .flatten()
+}
+
+/// `text` as an SQL string literal (both dialects).
+pub fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// SQL for the time `secs` seconds ago, in `P`'s dialect.
+pub fn ago<P: Database>(secs: u64) -> String {
+    let postgres = format!("now() - interval '{secs} seconds'");
+    let mysql = format!("CURRENT_TIMESTAMP(6) - INTERVAL {secs} SECOND");
+    P::dialect(&postgres, &mysql).to_owned()
+}
+
+impl<P: Database> AttachmentApp<P> {
+    /// Moves `updated_at` of uplink's `table` rows matching `filter` to
+    /// `secs` seconds ago.
+    pub async fn age(&self, table: &str, filter: &str, secs: u64) {
+        self.app
+            .db_pool
+            .execute(&format!(
+                "UPDATE uplink.{table} SET updated_at = {} WHERE {filter}",
+                ago::<P>(secs)
+            ))
+            .await;
+    }
+
+    /// The attachment state another replica would build on the same
+    /// database and storage (its own pool), to run a sweep by hand.
+    pub async fn replica(&self) -> uplink::attachments::Attachments {
+        let settings = &self.app.settings;
+        let db = uplink::db::pool::connect(&settings.database, settings.database_url())
+            .expect("a pool for the replica");
+        uplink::attachments::Attachments::new(
+            &settings.attachments,
+            &settings.server.data_dir,
+            settings.limits.trust_forwarded_for,
+            &db,
+        )
+        .await
+        .expect("attachments for the replica")
+    }
 }

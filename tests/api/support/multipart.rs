@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::attachments::{AttachmentApp, json_ok};
+use super::attachments::{AttachmentApp, Database, json_ok};
 
 pub const MIB: usize = 1024 * 1024;
 
@@ -14,13 +14,22 @@ pub fn file_bytes(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-pub async fn start(t: &AttachmentApp, user: &str, body: Value) -> reqwest::Response {
+pub async fn start<P: Database>(
+    t: &AttachmentApp<P>,
+    user: &str,
+    body: Value,
+) -> reqwest::Response {
     t.api(Method::POST, "/api/attachments/multipart", user, Some(body))
         .await
 }
 
 /// Starts a multipart upload of `len` bytes as `user`; returns its view.
-pub async fn start_ok(t: &AttachmentApp, user: &str, id: &str, len: usize) -> Value {
+pub async fn start_ok<P: Database>(
+    t: &AttachmentApp<P>,
+    user: &str,
+    id: &str,
+    len: usize,
+) -> Value {
     json_ok(
         start(
             t,
@@ -32,7 +41,7 @@ pub async fn start_ok(t: &AttachmentApp, user: &str, id: &str, len: usize) -> Va
     .await
 }
 
-pub async fn show(t: &AttachmentApp, user: &str, id: &str) -> reqwest::Response {
+pub async fn show<P: Database>(t: &AttachmentApp<P>, user: &str, id: &str) -> reqwest::Response {
     t.api(
         Method::GET,
         &format!("/api/attachments/{id}/multipart"),
@@ -42,8 +51,8 @@ pub async fn show(t: &AttachmentApp, user: &str, id: &str) -> reqwest::Response 
     .await
 }
 
-pub async fn sign(
-    t: &AttachmentApp,
+pub async fn sign<P: Database>(
+    t: &AttachmentApp<P>,
     user: &str,
     id: &str,
     upload_id: &str,
@@ -59,8 +68,8 @@ pub async fn sign(
 }
 
 /// Signed part requests, by part number order asked.
-pub async fn sign_ok(
-    t: &AttachmentApp,
+pub async fn sign_ok<P: Database>(
+    t: &AttachmentApp<P>,
     user: &str,
     id: &str,
     upload_id: &str,
@@ -88,8 +97,8 @@ pub fn slice(file: &[u8], part_size: usize, number: u32) -> Vec<u8> {
 }
 
 /// Uploads the given parts of `file`; returns (number, ETag) per part.
-pub async fn upload_parts(
-    t: &AttachmentApp,
+pub async fn upload_parts<P: Database>(
+    t: &AttachmentApp<P>,
     user: &str,
     id: &str,
     view: &Value,
@@ -114,8 +123,8 @@ pub async fn upload_parts(
     etags
 }
 
-pub async fn complete(
-    t: &AttachmentApp,
+pub async fn complete<P: Database>(
+    t: &AttachmentApp<P>,
     user: &str,
     id: &str,
     upload_id: &str,
@@ -138,7 +147,7 @@ pub async fn complete(
     .await
 }
 
-pub async fn abort(t: &AttachmentApp, user: &str, id: &str) -> reqwest::Response {
+pub async fn abort<P: Database>(t: &AttachmentApp<P>, user: &str, id: &str) -> reqwest::Response {
     t.api(
         Method::DELETE,
         &format!("/api/attachments/{id}/multipart"),
@@ -149,7 +158,7 @@ pub async fn abort(t: &AttachmentApp, user: &str, id: &str) -> reqwest::Response
 }
 
 /// The bytes a download of `user`'s attachment `id` gives.
-pub async fn download(t: &AttachmentApp, user: &str, id: &str) -> Vec<u8> {
+pub async fn download<P: Database>(t: &AttachmentApp<P>, user: &str, id: &str) -> Vec<u8> {
     let body = json_ok(t.download_url(user, id).await).await;
     let response = reqwest::get(body["downloadUrl"].as_str().expect("downloadUrl"))
         .await

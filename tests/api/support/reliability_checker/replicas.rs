@@ -93,12 +93,7 @@ impl Cluster {
         };
         let key_dir = KeyDir::new();
         let key = key_dir.write_key("k1");
-        let prefix = match backend {
-            Backend::Postgres => config.to_owned(),
-            // Attachment records are kept in Postgres only.
-            Backend::MySql => format!("{config}attachments:\n  enabled: false\n"),
-        };
-        let extra = format!("{prefix}{}", key_config(&[(&key, true)]));
+        let extra = format!("{config}{}", key_config(&[(&key, true)]));
         let started = futures_util::future::join_all(
             (0..replicas).map(|_| UplinkProcess::start_with(&db_url, pool_size, &extra)),
         )
@@ -111,7 +106,7 @@ impl Cluster {
             replicas: Arc::new(started.into_iter().map(Mutex::new).collect()),
             haproxy,
             key_dir,
-            prefix,
+            prefix: config.to_owned(),
         }
     }
 
