@@ -2,10 +2,13 @@
 // against a running uplink binary (local storage) serving the todo example:
 // through its three RemoteStorageAdapter methods, and driven by the SDK's own
 // AttachmentQueue on two devices of the same user, with the todo naming its
-// photo (todos.photo_id) uploaded through the connector.
+// photo (todos.photo_id) uploaded through the connector. Every scenario runs
+// on Postgres (examples/todo/schema.sql) and on MySQL/MariaDB
+// (examples/todo/schema.mysql.sql), with the same uplink.yaml.
 //
-// Needs UPLINK_BIN (the uplink binary) and DATABASE_URL (a Postgres server
-// where a fresh database may be created); scripts/test sets both.
+// Needs UPLINK_BIN (the uplink binary), DATABASE_URL (a Postgres server where
+// a fresh database may be created) and UPLINK_TEST_MYSQL_URL (a MySQL or
+// MariaDB server, likewise); scripts/test sets them.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +28,7 @@ import {
   column,
 } from '@powersync/node';
 
-import { eventually, freePort, importClient, psql, root, startUplink } from './support.mjs';
+import { databases, eventually, freePort, importClient, root } from './support.mjs';
 
 const sha256 = (bytes) => createHash('sha256').update(new Uint8Array(bytes)).digest('hex');
 
@@ -35,16 +38,19 @@ async function tokenFor(baseUrl, userId) {
   return (await response.json()).token;
 }
 
-describe('clients/typescript/attachments.ts against uplink', () => {
+for (const database of databases) describe(`clients/typescript/attachments.ts against uplink on ${database.name}`, () => {
   let uplink;
   let mod;
   let UplinkConnector;
+  // What one query selects from the app's database; uplink's attachment records.
+  const query = (sql) => database.query(uplink, sql);
+  const records = () => database.own(uplink, 'attachments');
 
   before(async () => {
     mod = await importClient('attachments');
     ({ UplinkConnector } = await importClient('connector'));
-    uplink = await startUplink({
-      schemaFile: path.join(root, 'examples/todo/schema.sql'),
+    uplink = await database.start({
+      schemaFile: database.todoSchema,
       configFile: path.join(root, 'examples/todo/uplink.yaml'),
       env: { UPLINK__AUTH__POWERSYNC_URL: `http://127.0.0.1:${await freePort()}` },
     });
@@ -71,7 +77,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
 
     const stored = path.join(uplink.dataDir, 'attachments', 'attachments', 'alice', `${id}.jpg`);
     assert.equal(sha256(fs.readFileSync(stored)), sha256(bytes), 'bytes in the store');
-    assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM uplink.attachments WHERE id = '${id}'`).trim(), 'uploaded 100000');
+    assert.equal(query(`SELECT concat(state, ' ', size) FROM ${records()} WHERE id = '${id}'`), 'uploaded 100000');
     const downloaded = await adapter.downloadFile(record);
     assert.equal(sha256(downloaded), sha256(bytes));
 
@@ -89,7 +95,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
     const id = randomUUID();
     const record = { id, filename: `${id}.pdf`, state: AttachmentState.QUEUED_UPLOAD };
     await adapterFor('alice').uploadFile(new TextEncoder().encode('%PDF-1.7').buffer, record);
-    assert.equal(psql(uplink.dbUrl, `SELECT content_type FROM uplink.attachments WHERE id = '${id}'`).trim(), 'application/pdf');
+    assert.equal(query(`SELECT content_type FROM ${records()} WHERE id = '${id}'`), 'application/pdf');
   });
 
   test("another user's upload under the same id is their own; the owner's file is untouched", async () => {
@@ -197,14 +203,12 @@ describe('clients/typescript/attachments.ts against uplink', () => {
         },
       });
       await eventually(async () => (await stateOf(phone.db, saved.id)) === AttachmentState.SYNCED);
-      assert.equal(psql(uplink.dbUrl, `SELECT state || ' ' || size FROM uplink.attachments WHERE id = '${saved.id}'`).trim(), 'uploaded 50000');
-      // The todo reached Postgres naming the uploaded attachment, owned by alice.
+      assert.equal(query(`SELECT concat(state, ' ', size) FROM ${records()} WHERE id = '${saved.id}'`), 'uploaded 50000');
+      // The todo reached the database naming the uploaded attachment, owned by alice.
       await phone.connector.uploadData(phone.db);
       assert.equal((await phone.db.getUploadQueueStats()).count, 0, 'the list and the todo went in one request');
-      assert.equal(
-        psql(uplink.dbUrl, `SELECT t.created_by || ' ' || a.owner_id || ' ' || a.state FROM todos t JOIN uplink.attachments a ON a.id::text = t.photo_id WHERE t.id = '${todoId}'`).trim(),
-        'alice alice uploaded',
-      );
+      assert.equal(query(`SELECT concat(created_by, ' ', photo_id) FROM todos WHERE id = '${todoId}'`), `alice ${saved.id}`);
+      assert.equal(query(`SELECT concat(owner_id, ' ', state) FROM ${records()} WHERE id = '${saved.id}'`), 'alice uploaded');
       assert.equal(tokenRequests, 1, 'rows and files of one device share one token');
 
       // A second device learns of the attachment through the synced row
@@ -222,7 +226,7 @@ describe('clients/typescript/attachments.ts against uplink', () => {
           await tx.execute('DELETE FROM todos WHERE photo_id = ?', [saved.id]);
         },
       });
-      await eventually(() => psql(uplink.dbUrl, `SELECT state FROM uplink.attachments WHERE id = '${saved.id}'`).trim() === 'deleted');
+      await eventually(() => query(`SELECT state FROM ${records()} WHERE id = '${saved.id}'`) === 'deleted');
     } finally {
       for (const { db, queue } of devices) {
         await queue.stopSync();

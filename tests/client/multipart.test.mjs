@@ -6,9 +6,12 @@
 // the missing ones, and the file arrives byte for byte, while uplink's peak
 // memory (VmHWM of the process this test started) stays under 64 MB.
 //
+// Each storage runs with uplink on Postgres and on MySQL/MariaDB (the todo
+// example's schema for each).
+//
 // The file is 24 MB by default; UPLINK_MULTIPART_TEST_MB=256 runs the full
-// size. Needs UPLINK_BIN, DATABASE_URL and UPLINK_S3_SERVER (the example's
-// binary); scripts/test sets them.
+// size. Needs UPLINK_BIN, DATABASE_URL, UPLINK_TEST_MYSQL_URL and
+// UPLINK_S3_SERVER (the example's binary); scripts/test sets them.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
-import { freePort, importClient, root, startUplink } from './support.mjs';
+import { databases, freePort, importClient, root } from './support.mjs';
 
 const SIZE_MB = Number(process.env.UPLINK_MULTIPART_TEST_MB || 24);
 const SIZE = SIZE_MB * 1000 * 1000;
@@ -70,8 +73,8 @@ async function tokenFor(baseUrl, userId) {
 const isPartPut = (url, init) =>
   (init?.method ?? 'GET') === 'PUT' && (String(url).includes('/api/attachments/parts/') || String(url).includes('uploadId='));
 
-for (const backend of ['local', 's3']) {
-  describe(`multipart uploads through the TypeScript adapter (${backend} storage)`, () => {
+for (const database of databases) for (const backend of ['local', 's3']) {
+  describe(`multipart uploads through the TypeScript adapter (${backend} storage, ${database.name})`, () => {
     let uplink;
     let s3;
     let mod;
@@ -94,8 +97,8 @@ for (const backend of ['local', 's3']) {
           UPLINK__ATTACHMENTS__S3__SECRET_ACCESS_KEY: SECRET_KEY,
         });
       }
-      uplink = await startUplink({
-        schemaFile: path.join(root, 'examples/todo/schema.sql'),
+      uplink = await database.start({
+        schemaFile: database.todoSchema,
         configFile: path.join(root, 'examples/todo/uplink.yaml'),
         env,
       });
@@ -169,7 +172,7 @@ for (const backend of ['local', 's3']) {
 
       const rss = peakRssMb(uplink.child.pid);
       console.log(
-        `multipart ${backend}: ${SIZE_MB} MB in ${before.partCount} parts of ${before.partSize} bytes, ` +
+        `multipart ${backend} on ${database.name}: ${SIZE_MB} MB in ${before.partCount} parts of ${before.partSize} bytes, ` +
           `${PARTS_BEFORE_DROP} before the drop, ${resent} resent; sha256 ${expected} matches; ` +
           `uplink peak RSS ${rss.toFixed(1)} MB`,
       );

@@ -79,8 +79,7 @@ export function mysql(url, sql, { file } = {}) {
 
 /**
  * Creates a fresh MySQL database on UPLINK_TEST_MYSQL_URL's server, loads
- * `schemaFile`, and starts `uplink serve` on it (attachments off, as MySQL
- * requires).
+ * `schemaFile`, and starts `uplink serve` on it.
  */
 export async function startUplinkOnMysql({ schemaFile, configFile, env = {} } = {}) {
   const server = process.env.UPLINK_TEST_MYSQL_URL;
@@ -89,8 +88,33 @@ export async function startUplinkOnMysql({ schemaFile, configFile, env = {} } = 
   mysql(server, `CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   const dbUrl = `${server.replace(/\/+$/, '')}/${dbName}`;
   if (schemaFile) mysql(dbUrl, null, { file: schemaFile });
-  return startUplink({ configFile, databaseUrl: dbUrl, env: { UPLINK__ATTACHMENTS__ENABLED: 'false', ...env } });
+  return startUplink({ configFile, databaseUrl: dbUrl, env });
 }
+
+/**
+ * The databases a client suite runs on, each a descriptor: `todoSchema`, the
+ * todo example's tables for it; `start(options)`, uplink on a fresh database
+ * of it (the options of `startUplink`); `query(uplink, sql)`, what `sql`
+ * selects (one value per row, rows on lines, trimmed); `own(uplink, table)`,
+ * one of uplink's own tables as `sql` names it.
+ */
+export const databases = [
+  {
+    name: 'Postgres',
+    todoSchema: path.join(root, 'examples/todo/schema.sql'),
+    start: (options) => startUplink(options),
+    query: (uplink, sql) => psql(uplink.dbUrl, sql).trim(),
+    own: (_uplink, table) => `uplink.${table}`,
+  },
+  {
+    name: 'MySQL/MariaDB',
+    todoSchema: path.join(root, 'examples/todo/schema.mysql.sql'),
+    start: (options) => startUplinkOnMysql(options),
+    query: (uplink, sql) => mysql(uplink.dbUrl, sql).trim(),
+    // In the database beside the app's, named after it.
+    own: (uplink, table) => `\`${new URL(uplink.dbUrl).pathname.replace(/^\//, '')}_uplink\`.${table}`,
+  },
+];
 
 /**
  * Creates a fresh database (loading `schemaFile` when given), starts

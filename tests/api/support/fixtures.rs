@@ -117,13 +117,67 @@ pub fn tables_from_yaml(yaml: &str) -> BTreeMap<String, TableSettings> {
 /// uplink as `scripts/run` and compose start it: the todo example's schema
 /// and its `write` configuration, exactly as shipped (examples/todo).
 pub fn todo_example() -> TestAppBuilder {
-    let schema = std::fs::read_to_string(repo_root().join("examples/todo/schema.sql"))
-        .expect("examples/todo/schema.sql is readable");
+    todo_example_on::<sqlx::PgPool>()
+}
+
+/// The todo example on a database of kind `P`: `schema.sql` on Postgres,
+/// `schema.mysql.sql` (a script for the mysql client) on MySQL, with the
+/// same `uplink.yaml`.
+pub fn todo_example_on<P: Backend>() -> TestAppBuilder {
+    let (postgres, mysql) = ("examples/todo/schema.sql", "examples/todo/schema.mysql.sql");
+    let file = P::dialect(postgres, mysql);
+    let script = std::fs::read_to_string(repo_root().join(file))
+        .unwrap_or_else(|e| panic!("{file} is readable: {e}"));
+    let statements = if file == mysql {
+        mysql_client_statements(&script)
+    } else {
+        vec![script]
+    };
     let example = Settings::load(Some(&repo_root().join("examples/todo/uplink.yaml")))
         .expect("examples/todo/uplink.yaml loads");
-    TestApp::builder()
-        .schema(schema)
+    statements
+        .into_iter()
+        .fold(TestApp::builder(), TestAppBuilder::schema)
         .config(move |s| s.write = example.write)
+}
+
+/// The statements of a script for the mysql (or mariadb) client, one per
+/// string, as that client sends them: it splits the script at its delimiter,
+/// which the script's `DELIMITER` lines change (so that a trigger's body can
+/// hold `;`). Comment lines are left out.
+pub fn mysql_client_statements(script: &str) -> Vec<String> {
+    let mut delimiter = ";".to_owned();
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") {
+            continue;
+        }
+        if let Some(new) = trimmed.strip_prefix("DELIMITER ") {
+            assert!(
+                current.trim().is_empty(),
+                "DELIMITER inside a statement: {current}"
+            );
+            delimiter = new.trim().to_owned();
+            continue;
+        }
+        match line.trim_end().strip_suffix(delimiter.as_str()) {
+            Some(last) => {
+                current.push_str(last);
+                statements.push(std::mem::take(&mut current).trim().to_owned());
+            }
+            None => {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+    }
+    assert!(
+        current.trim().is_empty(),
+        "a statement without its delimiter: {current}"
+    );
+    statements
 }
 
 pub fn put_list(op_id: i64, tx_id: i64, id: &str, name: &str) -> Value {
