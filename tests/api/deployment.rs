@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 use crate::support::compose::{
-    Compose, UPLINK_SERVICE, at, dot_env, effective_config_in_compose, env_var_to_key, http_target,
-    json_at, read, strings, text, yaml, yaml_keys,
+    Compose, UPLINK_MYSQL_SERVICE, UPLINK_SERVICE, at, dot_env, effective_config_in_compose,
+    effective_config_of, env_var_to_key, http_target, json_at, read, strings, text, yaml,
+    yaml_keys,
 };
 use crate::support::dockerfile::Dockerfile;
 
@@ -209,6 +210,55 @@ fn attachments_go_to_the_seaweedfs_bucket_that_compose_creates() {
             "`{name}`: MinIO no longer publishes images ({image})"
         );
     }
+}
+
+#[test]
+fn uplink_on_mysql_keeps_its_attachments_in_the_same_bucket_under_its_own_prefix() {
+    let compose = Compose::load();
+    // uplink accepts the configuration: attachments on, with a mysql:// URL.
+    let mysql = effective_config_of(UPLINK_MYSQL_SERVICE);
+    let postgres = effective_config_in_compose();
+    assert_eq!(
+        json_at(&mysql, "database.url").and_then(Json::as_str),
+        Some("[redacted]")
+    );
+    assert!(
+        compose.env(UPLINK_MYSQL_SERVICE)["DATABASE_URL"].starts_with("mysql://"),
+        "uplink-mysql writes to MySQL"
+    );
+    assert_eq!(
+        json_at(&mysql, "attachments.enabled"),
+        Some(&Json::Bool(true))
+    );
+    for key in [
+        "attachments.storage",
+        "attachments.s3.bucket",
+        "attachments.s3.region",
+        "attachments.s3.endpoint",
+        "attachments.s3.public_endpoint",
+        "attachments.s3.force_path_style",
+        "attachments.s3.access_key_id",
+    ] {
+        assert_eq!(
+            json_at(&mysql, key),
+            json_at(&postgres, key),
+            "uplink-mysql's `{key}` is uplink's"
+        );
+    }
+    assert_ne!(
+        json_at(&mysql, "attachments.key_prefix"),
+        json_at(&postgres, "attachments.key_prefix"),
+        "the two apps' objects never meet"
+    );
+    assert_eq!(
+        at(
+            compose.service(UPLINK_MYSQL_SERVICE),
+            &["depends_on", "seaweedfs-init", "condition"]
+        )
+        .map(text)
+        .as_deref(),
+        Some("service_completed_successfully")
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@ use crate::support::dockerfile::Dockerfile;
 use crate::support::repo::repo_root;
 
 pub const UPLINK_SERVICE: &str = "uplink";
+/// uplink on the `mysql` profile's MySQL.
+pub const UPLINK_MYSQL_SERVICE: &str = "uplink-mysql";
 pub const POWERSYNC_SERVICE: &str = "powersync";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
@@ -227,10 +229,16 @@ pub fn http_target(url: &str) -> (String, u16, String) {
 /// environment the container gets: the Dockerfile's ENV, then compose's,
 /// with container paths mapped back to the files they are mounted from.
 pub fn effective_config_in_compose() -> Json {
+    effective_config_of(UPLINK_SERVICE)
+}
+
+/// `effective_config_in_compose` of the compose service `service` (one
+/// running the uplink image).
+pub fn effective_config_of(service: &str) -> Json {
     let compose = Compose::load();
     let dockerfile = Dockerfile::load();
     let mut mounts: Vec<(PathBuf, String)> = compose
-        .bind_mounts(UPLINK_SERVICE)
+        .bind_mounts(service)
         .into_iter()
         .map(|(host, container)| (repo_root().join(host), container))
         .collect();
@@ -251,7 +259,7 @@ pub fn effective_config_in_compose() -> Json {
     };
     let data_dir = std::env::temp_dir().join(format!("uplink-deploy-{}", std::process::id()));
     let mut env: BTreeMap<String, String> = dockerfile.runtime_env();
-    env.extend(compose.env(UPLINK_SERVICE));
+    env.extend(compose.env(service));
     let mut command = Command::new(env!("CARGO_BIN_EXE_uplink"));
     command.env_clear().current_dir(std::env::temp_dir());
     for (k, v) in &env {
@@ -265,7 +273,7 @@ pub fn effective_config_in_compose() -> Json {
         .expect("run uplink check-config");
     assert!(
         output.status.success(),
-        "uplink refuses the configuration docker-compose.yml gives it:\n{}",
+        "uplink refuses the configuration docker-compose.yml gives `{service}`:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("check-config prints JSON")
