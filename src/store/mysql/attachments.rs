@@ -41,8 +41,8 @@ async fn try_upsert_pending(
     new: &NewUpload<'_>,
 ) -> Result<Record, DbFailure> {
     let mut tx = conn.begin().await?;
-    let existing: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT CAST(state AS CHAR) FROM {attachments} WHERE owner_id = ? AND id = ? FOR UPDATE",
+    let existing: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM {attachments} WHERE owner_id = ? AND id = ? FOR UPDATE",
         attachments = own.attachments
     ))
     .bind(new.owner_id)
