@@ -49,7 +49,7 @@ pub struct Apply<'r> {
 
 /// Applies `batch` inside the transaction open on `conn`; the caller
 /// commits. Progress, prepared work, the fast run or the careful one, then
-/// recorded conflicts, dead letters and the new progress.
+/// recorded conflicts and dead letters.
 pub async fn apply_in<C: Backend>(
     conn: &mut C,
     allowed: &Allowed<'_>,
@@ -63,11 +63,17 @@ pub async fn apply_in<C: Backend>(
         .client_id
         .as_deref()
         .filter(|_| options.track_progress);
+    // The progress is advanced first, past every op id of the batch: the
+    // transaction commits with each entry applied, a duplicate or rejected
+    // (and dead-lettered), or rolls back with the progress.
     let high_water = match client_id {
-        Some(client_id) => Some(conn.lock_progress(options.own, user_id, client_id).await?),
+        Some(client_id) => Some(
+            conn.advance_progress(options.own, user_id, client_id, last_op_id(batch))
+                .await?,
+        ),
         None => None,
     };
-    let (mut work, new_high_water) = prepare_work(allowed, batch, high_water);
+    let mut work = prepare_work(allowed, batch, high_water);
     screen::<C>(&mut work);
     let ctx = RunContext {
         batch,
@@ -85,13 +91,18 @@ pub async fn apply_in<C: Backend>(
     if let Some(cap) = options.dead_letters {
         store_rejected(conn, options.own, cap, batch, &outcomes, user_id).await?;
     }
-    if let (Some(client_id), Some(mark)) = (client_id, new_high_water)
-        && Some(mark) != high_water
-    {
-        conn.advance_progress(options.own, user_id, client_id, mark)
-            .await?;
-    }
     Ok(report)
+}
+
+/// The highest op id of the batch (0 without any).
+fn last_op_id(batch: &Batch<'_>) -> i64 {
+    batch
+        .transactions
+        .iter()
+        .flat_map(|t| &t.entries)
+        .filter_map(|e| e.op_id)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Refuses what the backend says its database would misread.

@@ -71,7 +71,7 @@ pub fn prepare_work<'c, 'a>(
     allowed: &'c Allowed<'_>,
     batch: &Batch<'a>,
     high_water: Option<i64>,
-) -> (Vec<TxWork<'c, 'a>>, Option<i64>) {
+) -> Vec<TxWork<'c, 'a>> {
     let mut mark = high_water;
     let mut work = Vec::with_capacity(batch.transactions.len());
     for (t, transaction) in batch.transactions.iter().enumerate() {
@@ -98,5 +98,5 @@ pub fn prepare_work<'c, 'a>(
         }
         work.push(TxWork { entries });
     }
-    (work, mark)
+    work
 }

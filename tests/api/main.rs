@@ -56,6 +56,7 @@ mod policy_properties;
 mod reliability;
 mod replicas;
 mod replicas_rotation;
+mod round_trips;
 mod shutdown;
 mod startup;
 mod support;

@@ -4,56 +4,33 @@ use sqlx::{MySqlConnection, MySqlPool};
 
 use crate::db::{DbFailure, Own};
 
-/// Locks the client's progress row (creating it) and returns its `last_op_id`.
-pub async fn lock(
-    conn: &mut MySqlConnection,
-    own: &Own,
-    user_id: &str,
-    client_id: &str,
-) -> Result<i64, DbFailure> {
-    // The no-op update takes the row's exclusive lock whether the row is
-    // new or not; the read after it sees the locked row.
-    sqlx::query(&format!(
-        "INSERT INTO {progress} (user_id, client_id, last_op_id) VALUES (?, ?, 0) \
-         ON DUPLICATE KEY UPDATE last_op_id = last_op_id",
-        progress = own.progress
-    ))
-    .bind(user_id)
-    .bind(client_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query_scalar(&format!(
-        "SELECT last_op_id FROM {progress} WHERE user_id = ? AND client_id = ? FOR UPDATE",
-        progress = own.progress
-    ))
-    .bind(user_id)
-    .bind(client_id)
-    .fetch_one(conn)
-    .await
-    .map_err(DbFailure::from)
-}
-
-/// Raises the client's `last_op_id` to `last_op_id` (never lowers it).
+/// Locks the client's progress row (creating it), raises its `last_op_id`
+/// to `through` and returns the value it had before, in one statement.
+/// The update of a duplicate key reads the locked row; `LAST_INSERT_ID(x)`
+/// hands its old `last_op_id` back in the statement's OK packet
+/// (assignments apply left to right, so it is read before the raise). A
+/// new row reports 0: the table has no AUTO_INCREMENT column.
 pub async fn advance(
     conn: &mut MySqlConnection,
     own: &Own,
     user_id: &str,
     client_id: &str,
-    last_op_id: i64,
-) -> Result<(), DbFailure> {
-    sqlx::query(&format!(
-        "UPDATE {progress} \
-         SET last_op_id = GREATEST(last_op_id, ?), updated_at = CURRENT_TIMESTAMP(6) \
-         WHERE user_id = ? AND client_id = ?",
+    through: i64,
+) -> Result<i64, DbFailure> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO {progress} (user_id, client_id, last_op_id) VALUES (?, ?, GREATEST(?, 0)) \
+         ON DUPLICATE KEY UPDATE \
+         last_op_id = GREATEST(LAST_INSERT_ID(last_op_id), VALUES(last_op_id)), \
+         updated_at = CURRENT_TIMESTAMP(6)",
         progress = own.progress
     ))
-    .bind(last_op_id)
     .bind(user_id)
     .bind(client_id)
+    .bind(through)
     .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(DbFailure::from)
+    .await?;
+    i64::try_from(done.last_insert_id())
+        .map_err(|_| DbFailure::Fatal(anyhow::anyhow!("client_progress.last_op_id out of range")))
 }
 
 /// The client's `last_op_id`, read without a lock; `None` for a client

@@ -29,23 +29,14 @@ use crate::store::dead_letters::{NewDeadLetter, PendingUsage, ToReplay};
 /// functions share their signatures, so the delegation is written once.
 macro_rules! records_in {
     ($($store:ident)::+) => {
-        async fn lock_progress(
-            &mut self,
-            own: &$crate::db::Own,
-            user_id: &str,
-            client_id: &str,
-        ) -> $crate::upload::backend::Done<i64> {
-            Ok($($store)::+::progress::lock(self, own, user_id, client_id).await?)
-        }
-
         async fn advance_progress(
             &mut self,
             own: &$crate::db::Own,
             user_id: &str,
             client_id: &str,
-            last_op_id: i64,
-        ) -> $crate::upload::backend::Done {
-            Ok($($store)::+::progress::advance(self, own, user_id, client_id, last_op_id).await?)
+            through: i64,
+        ) -> $crate::upload::backend::Done<i64> {
+            Ok($($store)::+::progress::advance(self, own, user_id, client_id, through).await?)
         }
 
         async fn record_conflicts(
@@ -168,21 +159,17 @@ pub trait Backend: Send {
 
     // uplink's own records, in the batch's transaction.
 
-    /// Locks the client's progress row (creating it); its `last_op_id`.
-    fn lock_progress(
-        &mut self,
-        own: &Own,
-        user_id: &str,
-        client_id: &str,
-    ) -> impl Future<Output = Done<i64>> + Send;
-    /// Raises the client's `last_op_id` (never lowers it).
+    /// Locks the client's progress row (creating it), raises its
+    /// `last_op_id` to `through` (never lowers it) and returns the value it
+    /// had before: the batch's one write of its progress. It rolls back
+    /// with the batch.
     fn advance_progress(
         &mut self,
         own: &Own,
         user_id: &str,
         client_id: &str,
-        last_op_id: i64,
-    ) -> impl Future<Output = Done> + Send;
+        through: i64,
+    ) -> impl Future<Output = Done<i64>> + Send;
     fn record_conflicts(
         &mut self,
         own: &Own,

@@ -3,6 +3,7 @@
 //! messages): what reached SQL, read off the wire, whatever the server's
 //! logging settings or the privileges of the database role.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +21,10 @@ pub struct StatementRelay {
     /// `host:port` of the real server, set when the app's settings are known.
     target: Arc<OnceLock<String>>,
     statements: Arc<Mutex<Vec<String>>>,
+    /// Messages that wait for the server's answer (`Query`, `Sync`).
+    round_trips: Arc<AtomicUsize>,
+    /// Statements run: simple `Query` and extended `Execute` messages.
+    executed: Arc<AtomicUsize>,
     port: Arc<OnceLock<u16>>,
 }
 
@@ -36,10 +41,14 @@ impl StatementRelay {
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let target = accepting.target.get().expect("routed").clone();
-                let statements = accepting.statements.clone();
+                let seen = Seen {
+                    statements: accepting.statements.clone(),
+                    round_trips: accepting.round_trips.clone(),
+                    executed: accepting.executed.clone(),
+                };
                 tokio::spawn(async move {
                     let server = TcpStream::connect(target).await.expect("reach Postgres");
-                    relay_connection(client, server, statements).await;
+                    relay_connection(client, server, seen).await;
                 });
             }
         });
@@ -71,13 +80,28 @@ impl StatementRelay {
     pub fn statements(&self) -> Vec<String> {
         self.statements.lock().expect("not poisoned").clone()
     }
+
+    /// Round trips so far: each simple `Query` and each `Sync` of the
+    /// extended protocol (a pool's ping is a `Sync` alone) waits for the
+    /// server's answer.
+    pub fn round_trips(&self) -> usize {
+        self.round_trips.load(Ordering::SeqCst)
+    }
+
+    /// Statements run so far (a simple query of several counts once).
+    pub fn executed(&self) -> usize {
+        self.executed.load(Ordering::SeqCst)
+    }
 }
 
-async fn relay_connection(
-    mut client: TcpStream,
-    mut server: TcpStream,
+/// What the relay records of one connection's messages.
+struct Seen {
     statements: Arc<Mutex<Vec<String>>>,
-) {
+    round_trips: Arc<AtomicUsize>,
+    executed: Arc<AtomicUsize>,
+}
+
+async fn relay_connection(mut client: TcpStream, mut server: TcpStream, seen: Seen) {
     let (mut from_server, mut to_server) = server.split();
     let (mut from_client, mut to_client) = client.split();
     let downstream = tokio::io::copy(&mut from_server, &mut to_client);
@@ -89,7 +113,7 @@ async fn relay_connection(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            reader.feed(&chunk[..n], &statements);
+            reader.feed(&chunk[..n], &seen);
             if to_server.write_all(&chunk[..n]).await.is_err() {
                 break;
             }
@@ -108,7 +132,7 @@ struct MessageReader {
 }
 
 impl MessageReader {
-    fn feed(&mut self, bytes: &[u8], statements: &Mutex<Vec<String>>) {
+    fn feed(&mut self, bytes: &[u8], seen: &Seen) {
         self.buffer.extend_from_slice(bytes);
         loop {
             let header = if self.started { 5 } else { 4 };
@@ -131,6 +155,12 @@ impl MessageReader {
                 self.started = true;
                 continue;
             }
+            if matches!(message[0], b'Q' | b'S') {
+                seen.round_trips.fetch_add(1, Ordering::SeqCst);
+            }
+            if matches!(message[0], b'Q' | b'E') {
+                seen.executed.fetch_add(1, Ordering::SeqCst);
+            }
             let body = &message[5..];
             let text = match message[0] {
                 b'Q' => body,
@@ -142,7 +172,7 @@ impl MessageReader {
                 _ => continue,
             };
             let end = text.iter().position(|&b| b == 0).expect("a C string");
-            statements
+            seen.statements
                 .lock()
                 .expect("not poisoned")
                 .push(String::from_utf8_lossy(&text[..end]).into_owned());

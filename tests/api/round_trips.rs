@@ -1,0 +1,136 @@
+//! How many statements and round trips to Postgres a batch costs, read off
+//! the wire: the latency of each one is paid per request, whatever the
+//! database's speed (docs/performance.md).
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::app::TestApp;
+use crate::support::fixtures::{fixture_schema, fixture_write_settings, put_list};
+use crate::support::statement_relay::StatementRelay;
+
+async fn app_with(relay: &StatementRelay) -> TestApp {
+    TestApp::builder()
+        .schema(fixture_schema())
+        .config(fixture_write_settings)
+        // One connection: every statement is prepared on it by the warm-up.
+        .config(|s| s.database.max_connections = 1)
+        .config(relay.route())
+        .spawn()
+        .await
+}
+
+/// 60 PUTs of new lists, then 30 PATCHes and 10 DELETEs of lists `earlier`
+/// holds, in five client transactions.
+fn mixed(first_op: i64, earlier: &[String]) -> (Vec<Value>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut created = Vec::new();
+    let mut op_id = first_op;
+    for tx in 0..5 {
+        let tx_id = first_op + tx;
+        for _ in 0..12 {
+            let id = Uuid::new_v4().to_string();
+            entries.push(put_list(op_id, tx_id, &id, "new"));
+            created.push(id);
+            op_id += 1;
+        }
+        for id in &earlier[tx as usize * 8..tx as usize * 8 + 6] {
+            entries.push(
+                json!({"op_id": op_id, "op": "PATCH", "type": "lists", "id": id,
+                                "tx_id": tx_id, "data": {"name": "ticked"}}),
+            );
+            op_id += 1;
+        }
+        for id in &earlier[tx as usize * 8 + 6..tx as usize * 8 + 8] {
+            entries.push(
+                json!({"op_id": op_id, "op": "DELETE", "type": "lists", "id": id,
+                                "tx_id": tx_id}),
+            );
+            op_id += 1;
+        }
+    }
+    (entries, created)
+}
+
+/// The statements and round trips of posting `body` (after the same shape
+/// ran once, so its statements are prepared).
+async fn round_trips(
+    app: &TestApp,
+    relay: &StatementRelay,
+    token: &str,
+    body: Value,
+) -> (usize, usize) {
+    let (statements, round_trips) = (relay.executed(), relay.round_trips());
+    let (status, report) = app.post_batch(token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    (
+        relay.executed() - statements,
+        relay.round_trips() - round_trips,
+    )
+}
+
+#[tokio::test]
+async fn a_batch_of_puts_and_a_mixed_batch_take_few_round_trips() {
+    // Arrange
+    let relay = StatementRelay::start().await;
+    let app = app_with(&relay).await;
+    let token = app.token_for("alice").await;
+    let puts = || {
+        let batch: Vec<Value> = (0..100)
+            .map(|_| {
+                json!({"op": "PUT", "type": "lists", "id": Uuid::new_v4().to_string(),
+                            "data": {"name": "x"}})
+            })
+            .collect();
+        json!({"batch": batch})
+    };
+    round_trips(&app, &relay, &token, puts()).await;
+    let rows: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
+    let seed: Vec<Value> = (1..=40)
+        .map(|op_id| put_list(op_id, op_id, &rows[op_id as usize - 1], "seed"))
+        .collect();
+    round_trips(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": seed}),
+    )
+    .await;
+    let (warm, rows) = mixed(101, &rows);
+    round_trips(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": warm}),
+    )
+    .await;
+
+    // Act
+    let w1 = round_trips(&app, &relay, &token, puts()).await;
+    let (batch, _) = mixed(201, &rows);
+    let w2 = round_trips(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": batch}),
+    )
+    .await;
+
+    // Assert: BEGIN, the batch's statement, COMMIT; with a client id one
+    // more, the progress row's one write. Besides the statements, sqlx
+    // pings a connection before use and when it returns to the pool.
+    let statements = relay.statements();
+    let last = &statements[statements.len().saturating_sub(12)..];
+    assert_eq!(
+        (w1.0, w2.0),
+        (3, 4),
+        "statements of put100, mixed: {last:#?}"
+    );
+    for (statements, round_trips) in [w1, w2] {
+        assert!(
+            round_trips <= statements + 2,
+            "{round_trips} round trips for {statements} statements"
+        );
+    }
+}
