@@ -100,6 +100,27 @@ pub struct BenchArgs {
     /// Seed of the generated entries.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also measure the cost curve: batches of PUTs at 1, 10, 100 and
+    /// 1000 entries, 1, 4, 16 and 64 connections, an empty table and one
+    /// of --curve-rows rows, uplink beside sql-limit (a quarter of
+    /// --duration per point).
+    #[arg(long)]
+    pub curve: bool,
+    /// Rows in the large table of the cost curve.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub curve_rows: u64,
+    /// Where the cost curve's SVG goes; default: next to --json, named
+    /// after it (`latest.json` → `latest-curve.svg`).
+    #[arg(long)]
+    pub curve_svg: Option<PathBuf>,
+    /// Skip counting uplink's instructions per operation under valgrind
+    /// (with --spawn, each write workload once more, under callgrind).
+    #[arg(long)]
+    pub no_instructions: bool,
+    /// Keep the callgrind dumps of the instruction counts in this
+    /// directory (for `callgrind_annotate`).
+    #[arg(long)]
+    pub keep_callgrind: Option<PathBuf>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

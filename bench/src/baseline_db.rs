@@ -21,14 +21,22 @@ pub enum Database {
 }
 
 impl Database {
-    /// Pools of `connections` connections with uplink's session settings.
-    pub async fn connect(url: &str, connections: usize) -> anyhow::Result<Self> {
+    /// Pools of `connections` connections with uplink's session settings;
+    /// the one of batches of PUTs (sql-limit's) up to `put_connections`.
+    pub async fn connect(
+        url: &str,
+        connections: usize,
+        put_connections: usize,
+    ) -> anyhow::Result<Self> {
+        let put_connections = put_connections.max(connections);
         if baseline_mysql::is_mysql_url(url) {
-            return Ok(Self::MySql(baseline_mysql::pool(url, connections).await?));
+            return Ok(Self::MySql(
+                baseline_mysql::pool(url, put_connections).await?,
+            ));
         }
         Ok(Self::Postgres {
             custom: baseline_pg::pool(url, connections, "force_custom_plan").await?,
-            reusing: baseline_pg::pool(url, connections, "auto").await?,
+            reusing: baseline_pg::pool(url, put_connections, "auto").await?,
         })
     }
 
@@ -73,6 +81,17 @@ impl Database {
         match self {
             Self::Postgres { custom, .. } => baseline_pg::reset_todos(custom).await,
             Self::MySql(pool) => baseline_mysql::reset_todos(pool).await,
+        }
+    }
+
+    /// Adds `rows` todos spread over `lists` (the cost curve's large
+    /// table), then refreshes the table's statistics.
+    pub async fn fill_todos(&self, rows: u64, lists: &[Uuid], owner: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres { custom, .. } => {
+                baseline_pg::fill_todos(custom, rows, lists, owner).await
+            }
+            Self::MySql(pool) => baseline_mysql::fill_todos(pool, rows, lists, owner).await,
         }
     }
 

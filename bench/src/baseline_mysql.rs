@@ -340,3 +340,36 @@ mod tests {
         assert_eq!(repeat("?", 1), "?");
     }
 }
+
+pub async fn fill_todos(
+    pool: &MySqlPool,
+    rows: u64,
+    lists: &[Uuid],
+    owner: &str,
+) -> anyhow::Result<()> {
+    // Six digit tables crossed: up to a million rows without a recursive
+    // CTE (MySQL stops those at 1 000 levels by default).
+    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                  UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                  UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    let list = lists.first().context("no lists")?.hyphenated().to_string();
+    let mut left = rows;
+    while left > 0 {
+        let chunk = left.min(1_000_000);
+        sqlx::query(&format!(
+            "INSERT INTO todos (id, created_at, description, completed, created_by, list_id) \
+             SELECT UUID(), UTC_TIMESTAMP(6), 'filler', 0, ?, ? \
+             FROM {digits} a, {digits} b, {digits} c, {digits} d, {digits} e, {digits} f LIMIT {chunk}"
+        ))
+        .bind(owner)
+        .bind(&list)
+        .execute(pool)
+        .await
+        .context("Failed to fill todos")?;
+        left -= chunk;
+    }
+    pool.execute("ANALYZE TABLE todos")
+        .await
+        .context("ANALYZE TABLE todos")?;
+    Ok(())
+}

@@ -265,3 +265,27 @@ pub async fn reset_todos(pool: &PgPool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub async fn fill_todos(
+    pool: &PgPool,
+    rows: u64,
+    lists: &[Uuid],
+    owner: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO todos (id, description, created_by, list_id) \
+         SELECT gen_random_uuid(), 'filler ' || i, $3, ($1::uuid[])[1 + i % cardinality($1::uuid[])] \
+         FROM generate_series(1, $2) AS i",
+    )
+    .bind(lists)
+    .bind(i64::try_from(rows)?)
+    .bind(owner)
+    .execute(pool)
+    .await
+    .context("Failed to fill todos")?;
+    sqlx::query("ANALYZE todos")
+        .execute(pool)
+        .await
+        .context("ANALYZE todos")?;
+    Ok(())
+}

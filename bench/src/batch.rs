@@ -12,6 +12,8 @@ pub struct Put {
     pub created_at: DateTime<Utc>,
     pub description: String,
     pub list_id: Uuid,
+    /// The row's state (tables with a state machine).
+    pub status: Option<&'static str>,
 }
 
 /// Ticks a todo off: the app's most common update.
@@ -19,8 +21,8 @@ pub struct Put {
 pub struct Patch {
     pub id: Uuid,
     pub completed_at: DateTime<Utc>,
-    /// The row's version the client saw (tables with a version column).
-    pub version: Option<i64>,
+    /// The row's next state (tables with a state machine).
+    pub status: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,19 +38,18 @@ impl Entry {
     pub fn data(&self, user_id: &str) -> Option<String> {
         match self {
             Entry::Put(p) => Some(format!(
-                "{{\"created_at\":\"{}\",\"description\":{},\"completed\":0,\"created_by\":{},\"list_id\":\"{}\"}}",
+                "{{\"created_at\":\"{}\",\"description\":{},\"completed\":0,\"created_by\":{},\"list_id\":\"{}\"{}}}",
                 timestamp(p.created_at),
                 json_string(&p.description),
                 json_string(user_id),
-                p.list_id
+                p.list_id,
+                status_member(p.status)
             )),
             Entry::Patch(p) => Some(format!(
                 "{{\"completed\":1,\"completed_at\":\"{}\",\"completed_by\":{}{}}}",
                 timestamp(p.completed_at),
                 json_string(user_id),
-                p.version
-                    .map(|v| format!(",\"version\":{v}"))
-                    .unwrap_or_default()
+                status_member(p.status)
             )),
             Entry::Delete(_) => None,
         }
@@ -132,4 +133,11 @@ fn timestamp(t: DateTime<Utc>) -> String {
 
 fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// `,"status":"…"` when the row has a state.
+fn status_member(status: Option<&str>) -> String {
+    status
+        .map(|s| format!(",\"status\":{}", json_string(s)))
+        .unwrap_or_default()
 }

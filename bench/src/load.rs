@@ -152,7 +152,7 @@ pub async fn run(phase: &Phase, setup: &Setup<'_>, watch: Watch) -> anyhow::Resu
                 );
                 Source::Writes {
                     client: Box::new(if phase.workload == Workload::MixedPolicies {
-                        client.with_versions()
+                        client.with_statuses()
                     } else {
                         client
                     }),

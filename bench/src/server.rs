@@ -42,13 +42,33 @@ impl Server {
         database_url: &str,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
+        Self::spawn_under(&[], exe, config, database_url, env, Duration::from_secs(30)).await
+    }
+
+    /// `spawn`, with `wrapper` (a program and its arguments, e.g. valgrind)
+    /// running `exe`, and `ready_within` to become ready.
+    pub async fn spawn_under(
+        wrapper: &[String],
+        exe: &Path,
+        config: Option<&Path>,
+        database_url: &str,
+        env: &[(&str, String)],
+        ready_within: Duration,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("Failed to find a free port")?
             .port();
         let data_dir =
             std::env::temp_dir().join(format!("uplink-bench-{}", uuid::Uuid::new_v4().simple()));
-        let mut command = Command::new(exe);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -92,9 +112,9 @@ impl Server {
             if ready {
                 break;
             }
-            if started.elapsed() > Duration::from_secs(30) {
+            if started.elapsed() > ready_within {
                 let _ = child.kill();
-                bail!("uplink serve was not ready within 30 s");
+                bail!("uplink serve was not ready within {ready_within:?}");
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

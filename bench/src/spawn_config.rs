@@ -8,9 +8,10 @@ use uplink::auth::keys::{KeyAlg, PrivateKey};
 
 /// The spawned uplink's configuration file for the write cases:
 /// `server_config` with the todos' policies removed (the plain cases, which
-/// the policy cases are compared with) or set to an owner (`created_by`)
-/// and a version (the policy cases; the table needs an integer `version`
-/// column). Written as JSON, which is YAML too.
+/// the policy cases are compared with) or set to the policy cases' own: an
+/// owner (`created_by`), a timestamp conflict column (`completed_at`, which
+/// every PATCH sends) and a state machine on `status` (`open` → `done`; the
+/// table needs a text `status` column). Written as JSON, which is YAML too.
 pub fn todo_config(server_config: &Path, policies: bool) -> anyhow::Result<PathBuf> {
     let mut config: serde_json::Value = if server_config.exists() {
         ::config::Config::builder()
@@ -29,7 +30,12 @@ pub fn todo_config(server_config: &Path, policies: bool) -> anyhow::Result<PathB
     }
     if policies {
         todos["owner_column"] = "created_by".into();
-        todos["conflict"] = serde_json::json!({"strategy": "version", "column": "version"});
+        todos["conflict"] = serde_json::json!({"strategy": "timestamp", "column": "completed_at"});
+        todos["transitions"] =
+            serde_json::json!({"column": "status", "allowed": {"open": ["done"]}});
+        if let Some(columns) = todos["columns"].as_array_mut() {
+            columns.push("status".into());
+        }
     }
     let path = std::env::temp_dir().join(format!(
         "uplink-bench-{}-{}.yaml",
@@ -67,14 +73,17 @@ mod tests {
     }
 
     #[test]
-    fn the_write_cases_run_with_the_todos_plain_or_with_an_owner_and_a_version() {
+    fn the_write_cases_run_with_the_todos_plain_or_with_an_owner_a_timestamp_and_states() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/todo/uplink.yaml");
         let plain = todos_of(&todo_config(&example, false).expect("plain config"));
         assert!(plain.get("owner_column").is_none(), "{plain}");
         assert!(plain["columns"].as_array().is_some_and(|c| !c.is_empty()));
         let secure = todos_of(&todo_config(&example, true).expect("policy config"));
         assert_eq!(secure["owner_column"], "created_by");
-        assert_eq!(secure["conflict"]["column"], "version");
-        assert_eq!(secure["columns"], plain["columns"]);
+        assert_eq!(secure["conflict"]["strategy"], "timestamp");
+        assert_eq!(secure["transitions"]["column"], "status");
+        let mut columns = plain["columns"].as_array().cloned().unwrap_or_default();
+        columns.push("status".into());
+        assert_eq!(secure["columns"], serde_json::Value::Array(columns));
     }
 }

@@ -40,7 +40,15 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--spawn needs --database-url (the database the local uplink serves)");
     }
     let db = match &args.database_url {
-        Some(url) => Some(Database::connect(url, args.connections).await?),
+        Some(url) => {
+            // The cost curve's sql-limit runs up to 64 connections.
+            let put_connections = if args.curve {
+                crate::curve::CONNECTIONS[3]
+            } else {
+                0
+            };
+            Some(Database::connect(url, args.connections, put_connections).await?)
+        }
         None => None,
     };
     let (database_version, database_pid) = match &db {
@@ -69,6 +77,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
             "put100-owner and mixed-policies need --policy-url (an uplink with policies on todos) or --spawn"
         );
     }
+    let mut curve = Vec::new();
     for (workloads, policies, url) in [
         (main_workloads, false, run.args.url.clone()),
         (
@@ -88,7 +97,13 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         let server = run.start_server(config.as_deref(), &[]).await;
         let result = match server {
             Ok(server) => {
-                let result = run.main_cases(server.as_ref(), &url, &workloads).await;
+                let mut result = run.main_cases(server.as_ref(), &url, &workloads).await;
+                if result.is_ok() && !policies && run.args.curve && run.measures_uplink() {
+                    result = run
+                        .curve(server.as_ref(), &url)
+                        .await
+                        .map(|points| curve = points);
+                }
                 if let Some(server) = server {
                     server.stop().await;
                 }
@@ -104,6 +119,12 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
     if workloads.contains(&Workload::Tokens) {
         run.token_cases().await?;
     }
+    let counted: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.writes() && !run.args.no_instructions && run.measures_uplink())
+        .collect();
+    let instructions = run.instruction_cases(&counted).await;
 
     let checks = run.checks();
     let database = run.db.as_ref().map(Database::kind);
@@ -118,6 +139,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         println!("note: {note}");
     }
     println!("{}", report::table(&run.cases));
+    println!("{}", crate::instructions::table(&instructions));
     println!("{}", report::checks_table(&checks));
     if !run.startups_ms.is_empty() {
         println!("start-up to ready (ms): {:?}", run.startups_ms);
@@ -145,9 +167,22 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         "startup_ms": run.startups_ms,
         "cases": run.cases,
         "ratios": run.ratios(),
+        "instructions": instructions,
+        "curve": curve,
         "targets": checks,
         "notes": run.notes,
     });
+    if !curve.is_empty() {
+        let path = curve_path(&run.args);
+        let title = format!(
+            "batches of PUTs on {}: uplink beside sql-limit ({} run)",
+            database.unwrap_or("the database"),
+            started_at.format("%Y-%m-%d")
+        );
+        std::fs::write(&path, crate::plot::svg(&curve, &title))
+            .with_context(|| format!("Failed to write {}", path.display()))?;
+        println!("cost curve written to {}", path.display());
+    }
     if let Some(path) = &run.args.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -214,4 +249,19 @@ impl Run {
         }
         workloads
     }
+}
+
+/// `--curve-svg`, else the report's path with `-curve.svg` for `.json`.
+fn curve_path(args: &BenchArgs) -> std::path::PathBuf {
+    if let Some(path) = &args.curve_svg {
+        return path.clone();
+    }
+    let report = args
+        .json
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("bench-report.json"));
+    let stem = report
+        .file_stem()
+        .map_or_else(|| "bench".into(), |s| s.to_string_lossy().into_owned());
+    report.with_file_name(format!("{stem}-curve.svg"))
 }

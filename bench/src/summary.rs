@@ -65,12 +65,19 @@ impl Run {
             .find("mixed", "uplink")
             .and_then(|c| c.uplink_peak_rss_mb);
         let startup = self.startups_ms.iter().copied().reduce(f64::max);
+        // MariaDB's mixed limit is four statements, not one (see
+        // docs/performance.md): its target is higher.
+        let (mixed_target, mixed_met): (&str, fn(f64) -> bool) = if self.is_mysql() {
+            (">= 0.90", |v| v >= 0.90)
+        } else {
+            (">= 0.80", |v| v >= 0.80)
+        };
         vec![
             check(
                 "put100: uplink / sql-limit",
                 self.ratio("put100", "sql-limit"),
-                ">= 0.60",
-                |v| v >= 0.60,
+                ">= 0.90",
+                |v| v >= 0.90,
             ),
             check(
                 "put100: uplink / naive",
@@ -81,20 +88,20 @@ impl Run {
             check(
                 "mixed (exactly-once): uplink / sql-limit",
                 self.ratio("mixed", "sql-limit"),
-                ">= 0.50",
-                |v| v >= 0.50,
+                mixed_target,
+                mixed_met,
             ),
             check(
                 "put100-owner / put100 (uplink)",
                 self.policy_ratio(Workload::Put100Owner),
-                ">= 0.70",
-                |v| v >= 0.70,
+                ">= 0.85",
+                |v| v >= 0.85,
             ),
             check(
                 "mixed-policies / mixed (uplink)",
                 self.policy_ratio(Workload::MixedPolicies),
-                ">= 0.60",
-                |v| v >= 0.60,
+                ">= 0.75",
+                |v| v >= 0.75,
             ),
             check(
                 &format!(
@@ -102,8 +109,8 @@ impl Run {
                     self.args.connections
                 ),
                 mixed_rss,
-                "< 150",
-                |v| v < 150.0,
+                "< 50",
+                |v| v < 50.0,
             ),
             check(
                 "start-up to ready, ms (slowest start)",

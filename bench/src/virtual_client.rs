@@ -7,8 +7,6 @@
 //! values, same positions). Row ids come from a second generator salted per
 //! target run, so runs that share a table never collide.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use uuid::Uuid;
 
@@ -24,9 +22,9 @@ pub struct VirtualClient {
     ids: Rng,
     /// Rows this client created and has not deleted, oldest first.
     live: Vec<Uuid>,
-    /// The version of each row, when the table has a version column: rows
-    /// start at 1 and each applied PATCH bumps it.
-    versions: Option<HashMap<Uuid, i64>>,
+    /// Whether rows carry a `status` (the policy cases' state machine):
+    /// PUTs create them `open`, PATCHes move them to `done`.
+    statuses: bool,
     next_op_id: i64,
     next_tx_id: i64,
     created: u64,
@@ -44,7 +42,7 @@ impl VirtualClient {
             content: Rng::new(seed ^ stream),
             ids: Rng::new(id_salt ^ stream),
             live: Vec::new(),
-            versions: None,
+            statuses: false,
             next_op_id: 1,
             next_tx_id: 1,
             created: 0,
@@ -52,17 +50,14 @@ impl VirtualClient {
         }
     }
 
-    /// PATCHes send the version of the row they change.
-    pub fn with_versions(mut self) -> Self {
-        self.versions = Some(HashMap::new());
+    /// Rows carry a `status`: `open` when created, `done` when ticked off.
+    pub fn with_statuses(mut self) -> Self {
+        self.statuses = true;
         self
     }
 
-    /// The version a PATCH of `id` sends; the row's next one is one higher.
-    fn version_seen(&mut self, id: Uuid) -> Option<i64> {
-        let version = self.versions.as_mut()?.entry(id).or_insert(1);
-        *version += 1;
-        Some(*version - 1)
+    fn status(&self, status: &'static str) -> Option<&'static str> {
+        self.statuses.then_some(status)
     }
 
     fn tick(&mut self) -> DateTime<Utc> {
@@ -91,6 +86,7 @@ impl VirtualClient {
             created_at,
             description,
             list_id: self.list_id,
+            status: self.status("open"),
         })
     }
 
@@ -118,11 +114,10 @@ impl VirtualClient {
                 match self.pick(&mut picked) {
                     Some(id) => {
                         let completed_at = self.tick();
-                        let version = self.version_seen(id);
                         changes.push(Entry::Patch(Patch {
                             id,
                             completed_at,
-                            version,
+                            status: self.status("done"),
                         }));
                     }
                     None => break,
@@ -151,9 +146,6 @@ impl VirtualClient {
                     Entry::Delete(id) => {
                         if let Some(i) = self.live.iter().position(|x| x == id) {
                             self.live.swap_remove(i);
-                        }
-                        if let Some(versions) = &mut self.versions {
-                            versions.remove(id);
                         }
                     }
                     Entry::Patch(_) => {}
@@ -286,32 +278,25 @@ mod tests {
     }
 
     #[test]
-    fn patches_send_the_version_each_row_is_at() {
-        let mut client = VirtualClient::new("u", 0, Uuid::nil(), 1, 2).with_versions();
-        let mut at: HashMap<Uuid, i64> = HashMap::new();
-        for _ in 0..20 {
-            let batch = client.mixed_batch(20, 2);
+    fn with_statuses_puts_create_open_rows_and_patches_tick_them_done() {
+        let mut client = VirtualClient::new("u", 0, Uuid::nil(), 1, 2).with_statuses();
+        let mut patched = 0;
+        for _ in 0..5 {
             let body: serde_json::Value =
-                serde_json::from_str(&batch.to_json()).expect("valid JSON");
-            for (entry, sent) in batch
-                .entries()
-                .zip(body["batch"].as_array().expect("batch"))
-            {
-                match entry {
-                    Entry::Put(p) => {
-                        at.insert(p.id, 1);
+                serde_json::from_str(&client.mixed_batch(20, 2).to_json()).expect("valid JSON");
+            for sent in body["batch"].as_array().expect("batch") {
+                match sent["op"].as_str() {
+                    Some("PUT") => assert_eq!(sent["data"]["status"], "open", "{sent}"),
+                    Some("PATCH") => {
+                        assert_eq!(sent["data"]["status"], "done", "{sent}");
+                        patched += 1;
                     }
-                    Entry::Patch(p) => {
-                        let version = at.get_mut(&p.id).expect("a live row");
-                        assert_eq!(sent["data"]["version"], *version);
-                        *version += 1;
-                    }
-                    Entry::Delete(id) => {
-                        at.remove(id);
-                    }
+                    _ => assert!(sent.get("data").is_none_or(|d| d.is_null()), "{sent}"),
                 }
             }
         }
-        assert!(at.values().any(|v| *v > 2), "some rows were patched twice");
+        assert!(patched > 0);
+        let plain = VirtualClient::new("u", 0, Uuid::nil(), 1, 2).mixed_batch(20, 2);
+        assert!(!plain.to_json().contains("status"));
     }
 }

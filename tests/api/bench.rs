@@ -13,22 +13,32 @@ struct Cli {
     args: BenchArgs,
 }
 
-/// The todo demo; with `policies`, its todos have an owner (`created_by`)
-/// and a version column, as `uplink-bench --spawn` configures them.
+/// The todo demo; with `policies`, its todos have an owner (`created_by`),
+/// a timestamp conflict column (`completed_at`) and a state machine on
+/// `status`, as `uplink-bench --spawn` configures them.
 async fn todo_app(policies: bool) -> TestApp {
     let mut builder = todo_example();
     if policies {
         builder = builder
-            .schema("ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1")
+            .schema("ALTER TABLE todos ADD COLUMN status text NOT NULL DEFAULT 'open'")
             .config(|s| {
                 let todos = s.write.tables.get_mut("todos").expect("todos are writable");
                 todos.owner_column = Some("created_by".to_owned());
                 todos.conflict = Some(
                     serde_json::from_value(
-                        serde_json::json!({"strategy": "version", "column": "version"}),
+                        serde_json::json!({"strategy": "timestamp", "column": "completed_at"}),
                     )
                     .expect("a conflict policy"),
                 );
+                todos.transitions = Some(
+                    serde_json::from_value(
+                        serde_json::json!({"column": "status", "allowed": {"open": ["done"]}}),
+                    )
+                    .expect("transitions"),
+                );
+                if let Some(columns) = &mut todos.columns {
+                    columns.push("status".to_owned());
+                }
             });
     }
     builder.spawn().await
@@ -137,11 +147,11 @@ async fn bench_runs_every_workload_and_writes_a_report() {
     assert!(report["targets"].as_array().is_some_and(|t| t.len() == 7));
 
     // The policy cases wrote through the policies: every todo is the
-    // user's, and the PATCHes of mixed-policies bumped versions.
-    let (mine, others, bumped): (i64, i64, i64) = sqlx::query_as(
+    // user's, and the PATCHes of mixed-policies moved rows to `done`.
+    let (mine, others, done): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE created_by = 'bench'), \
                 count(*) FILTER (WHERE created_by IS DISTINCT FROM 'bench'), \
-                count(*) FILTER (WHERE version > 1) FROM todos",
+                count(*) FILTER (WHERE status = 'done') FROM todos",
     )
     .fetch_one(&secure.db_pool)
     .await
@@ -150,10 +160,7 @@ async fn bench_runs_every_workload_and_writes_a_report() {
         mine > 0 && others == 0,
         "{mine} todos of the user, {others} of others"
     );
-    assert!(
-        bumped > 0,
-        "PATCHes sent the version they saw and bumped it"
-    );
+    assert!(done > 0, "PATCHes moved rows from open to done");
 
     // The rows really are in the database: each write case left its todos.
     let todos: i64 = sqlx::query_scalar("SELECT count(*) FROM todos")
