@@ -52,6 +52,17 @@ impl Database {
         matches!(self, Self::MySql(_))
     }
 
+    /// Closes every connection (a pool of the cost curve's own).
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres { custom, reusing } => {
+                custom.close().await;
+                reusing.close().await;
+            }
+            Self::MySql(pool) => pool.close().await,
+        }
+    }
+
     /// The server's version string.
     pub async fn version(&self) -> Option<String> {
         match self {

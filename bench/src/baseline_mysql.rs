@@ -319,28 +319,6 @@ pub async fn reset_todos(pool: &MySqlPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mariadb_urls_are_mysql_urls_for_sqlx() {
-        assert!(is_mysql_url("mariadb://root@127.0.0.1:3306/db"));
-        assert!(is_mysql_url("mysql://root@127.0.0.1/"));
-        assert!(!is_mysql_url("postgres://localhost/db"));
-        assert_eq!(sqlx_url("mariadb://u@h:1/d?x=1"), "mysql://u@h:1/d?x=1");
-        assert_eq!(sqlx_url("mysql://u@h/d"), "mysql://u@h/d");
-    }
-
-    #[test]
-    fn values_are_in_the_forms_mysql_parses() {
-        let t = DateTime::<Utc>::from_timestamp(1_767_225_600, 123_000_000).expect("a time");
-        assert_eq!(datetime(t), "2026-01-01 00:00:00.123000");
-        assert_eq!(repeat("(?, ?)", 3), "(?, ?),(?, ?),(?, ?)");
-        assert_eq!(repeat("?", 1), "?");
-    }
-}
-
 pub async fn fill_todos(
     pool: &MySqlPool,
     rows: u64,
@@ -372,4 +350,26 @@ pub async fn fill_todos(
         .await
         .context("ANALYZE TABLE todos")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mariadb_urls_are_mysql_urls_for_sqlx() {
+        assert!(is_mysql_url("mariadb://root@127.0.0.1:3306/db"));
+        assert!(is_mysql_url("mysql://root@127.0.0.1/"));
+        assert!(!is_mysql_url("postgres://localhost/db"));
+        assert_eq!(sqlx_url("mariadb://u@h:1/d?x=1"), "mysql://u@h:1/d?x=1");
+        assert_eq!(sqlx_url("mysql://u@h/d"), "mysql://u@h/d");
+    }
+
+    #[test]
+    fn values_are_in_the_forms_mysql_parses() {
+        let t = DateTime::<Utc>::from_timestamp(1_767_225_600, 123_000_000).expect("a time");
+        assert_eq!(datetime(t), "2026-01-01 00:00:00.123000");
+        assert_eq!(repeat("(?, ?)", 3), "(?, ?),(?, ?),(?, ?)");
+        assert_eq!(repeat("?", 1), "?");
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::baseline_db::Database;
 use crate::run::Run;
 use crate::server::Server;
 use crate::targets::{Target, TargetKind};
@@ -46,11 +47,26 @@ impl Run {
         server: Option<&Server>,
         url: &str,
     ) -> anyhow::Result<Vec<Point>> {
-        let Some(db) = self.db.clone() else {
+        let Some(url_of_db) = self.args.database_url.clone() else {
             self.notes
                 .push("cost curve not measured: it needs --database-url".to_owned());
             return Ok(Vec::new());
         };
+        // A pool of its own, up to the most connections, closed after the
+        // sweeps so the run holds no more connections than it needs.
+        let most = CONNECTIONS[CONNECTIONS.len() - 1];
+        let db = Database::connect(&url_of_db, 1, most).await?;
+        let points = self.sweeps(&db, server, url).await;
+        db.close().await;
+        points
+    }
+
+    async fn sweeps(
+        &mut self,
+        db: &Database,
+        server: Option<&Server>,
+        url: &str,
+    ) -> anyhow::Result<Vec<Point>> {
         let token = self.token(server, url).await?;
         let http = self.http_at(server, url, token)?;
         let limit = db

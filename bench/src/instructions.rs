@@ -227,6 +227,7 @@ async fn control(server: &Server, http: &Http, arg: &str) -> anyhow::Result<()> 
         .arg(arg)
         .arg(server.pid().to_string())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .context("Failed to run callgrind_control")?;
     loop {
@@ -259,7 +260,7 @@ fn dumped_total(dir: &Path) -> anyhow::Result<u64> {
             line.strip_prefix("summary:")
                 .or_else(|| line.strip_prefix("totals:"))
         })
-        .and_then(|n| n.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
         .with_context(|| format!("no total in {}", newest.display()))
 }
 

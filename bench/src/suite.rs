@@ -40,15 +40,7 @@ async fn suite(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--spawn needs --database-url (the database the local uplink serves)");
     }
     let db = match &args.database_url {
-        Some(url) => {
-            // The cost curve's sql-limit runs up to 64 connections.
-            let put_connections = if args.curve {
-                crate::curve::CONNECTIONS[3]
-            } else {
-                0
-            };
-            Some(Database::connect(url, args.connections, put_connections).await?)
-        }
+        Some(url) => Some(Database::connect(url, args.connections, 0).await?),
         None => None,
     };
     let (database_version, database_pid) = match &db {

@@ -13,8 +13,13 @@ async fn app_with(relay: &StatementRelay) -> TestApp {
     TestApp::builder()
         .schema(fixture_schema())
         .config(fixture_write_settings)
-        // One connection: every statement is prepared on it by the warm-up.
-        .config(|s| s.database.max_connections = 1)
+        // One connection, on which the warm-up prepares every statement,
+        // and no periodic job that would send its own statements.
+        .config(|s| {
+            s.database.max_connections = 1;
+            s.metrics.enabled = false;
+            s.attachments.cleanup.interval = std::time::Duration::ZERO;
+        })
         .config(relay.route())
         .spawn()
         .await
