@@ -132,9 +132,10 @@ async fn a_batch_of_puts_and_a_mixed_batch_take_few_round_trips() {
         (3, 4),
         "statements of put100, mixed: {last:#?}"
     );
+    // The previous request's release ping may land in this one's window.
     for (statements, round_trips) in [w1, w2] {
         assert!(
-            round_trips <= statements + 2,
+            round_trips <= statements + 3,
             "{round_trips} round trips for {statements} statements"
         );
     }
