@@ -23,6 +23,7 @@ mod signer;
 mod state;
 mod upstream;
 mod user;
+mod verified;
 pub mod verify;
 
 pub use key_source::KeySettings;

@@ -13,6 +13,7 @@ use super::issue;
 use super::keyset::KeySet;
 use super::settings::AuthSettings;
 use super::user::{AuthUser, check_user_id};
+use super::verified::{TokenDigest, VerifiedTokens};
 use super::verify;
 use crate::config::environment::Environment;
 use crate::error::ApiError;
@@ -26,13 +27,28 @@ pub struct Auth {
 struct Inner {
     /// Swapped whole by `reload_keys`: a request sees the old set or the
     /// new one, never a mix.
-    keys: RwLock<Arc<KeySet>>,
+    trust: RwLock<Arc<Trust>>,
     issuer: String,
     audience: Vec<String>,
     powersync_url: String,
     token_ttl: Duration,
     identity: Identity,
     accept_upstream_tokens: bool,
+}
+
+/// The signing keys, and the tokens verified against them.
+struct Trust {
+    keys: Arc<KeySet>,
+    verified: VerifiedTokens,
+}
+
+impl Trust {
+    fn new(keys: KeySet) -> Arc<Self> {
+        Arc::new(Self {
+            keys: Arc::new(keys),
+            verified: VerifiedTokens::default(),
+        })
+    }
 }
 
 impl Auth {
@@ -53,7 +69,7 @@ impl Auth {
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                keys: RwLock::new(Arc::new(keys)),
+                trust: RwLock::new(Trust::new(keys)),
                 issuer: auth.issuer.clone(),
                 audience: auth.audience.clone(),
                 powersync_url: auth.powersync_url.clone(),
@@ -66,9 +82,13 @@ impl Auth {
 
     /// The signing keys now in force.
     pub fn keys(&self) -> Arc<KeySet> {
+        self.trust().keys.clone()
+    }
+
+    fn trust(&self) -> Arc<Trust> {
         // A poisoned lock still holds a whole key set (it is only replaced).
         self.inner
-            .keys
+            .trust
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -91,9 +111,9 @@ impl Auth {
         );
         *self
             .inner
-            .keys
+            .trust
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Trust::new(keys);
         Ok(())
     }
 
@@ -128,8 +148,14 @@ impl Auth {
     /// Verifies an incoming bearer token: uplink's own, or (when
     /// `auth.accept_upstream_tokens`) the upstream provider's.
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let trust = self.trust();
+        let digest = TokenDigest::of(token);
+        let now = chrono::Utc::now().timestamp();
+        if let Some(user) = trust.verified.get(&digest, now) {
+            return Ok(user);
+        }
         let header = verify::header(token)?;
-        let keys = self.keys();
+        let keys = &trust.keys;
         let own = match &header.kid {
             Some(kid) => keys.contains(kid),
             None => {
@@ -142,10 +168,12 @@ impl Auth {
                 audience: &self.inner.audience,
                 max_lifetime: self.inner.token_ttl,
             };
-            let claims = verify::verify_own(&keys, &rules, token, &header)?;
+            let claims = verify::verify_own(keys, &rules, token, &header)?;
             let user_id = verify::require_subject(&claims, "sub")?;
             check_user_id(&user_id)?;
-            return Ok(AuthUser::new(user_id, claims));
+            let user = AuthUser::new(user_id, claims);
+            trust.verified.insert(digest, &user, now);
+            return Ok(user);
         }
         let upstream = self
             .inner
