@@ -61,8 +61,7 @@ pub struct BenchArgs {
     /// URL of the target's database, `postgres://…` or `mysql://…`
     /// (`mariadb://…` too): enables the baselines naive and sql-limit, and
     /// naive-typed on Postgres only (the demo's MySQL statements are typed
-    /// already). Needs the todo schema of examples/todo. On MySQL the
-    /// spawned uplink runs without attachments, so presign is skipped.
+    /// already). Needs the todo schema of examples/todo.
     #[arg(long, env = "UPLINK_BENCH_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Targets to measure, comma separated; the baselines need

@@ -90,16 +90,12 @@ impl Run {
         let exe = server::uplink_binary(self.args.uplink_bin.as_deref())?;
         let url =
             crate::baseline_mysql::sqlx_url(self.args.database_url.as_deref().unwrap_or_default());
-        let mut env = Vec::new();
-        if self.is_mysql() {
-            env.push(("UPLINK__ATTACHMENTS__ENABLED", "false".to_owned()));
-        }
         let server = Server::spawn_under(
             &wrapper,
             &exe,
             Some(&config),
             &url,
-            &env,
+            &[],
             Duration::from_secs(300),
         )
         .await;

@@ -47,14 +47,9 @@ impl Run {
             return Ok(None);
         }
         let url = baseline_mysql::sqlx_url(self.args.database_url.as_deref().unwrap_or_default());
-        let mut env = env.to_vec();
-        if self.is_mysql() {
-            // Attachments are Postgres-only in uplink: off on MySQL.
-            env.push(("UPLINK__ATTACHMENTS__ENABLED", "false".to_owned()));
-        }
         let config = config.or(Some(self.args.server_config.as_path()).filter(|p| p.exists()));
         let exe = server::uplink_binary(self.args.uplink_bin.as_deref())?;
-        let server = Server::spawn(&exe, config, &url, &env).await?;
+        let server = Server::spawn(&exe, config, &url, env).await?;
         let ms = (server.startup.as_secs_f64() * 10_000.0).round() / 10.0;
         eprintln!("uplink ready in {ms} ms (pid {})", server.pid());
         self.startups_ms.push(ms);

@@ -203,13 +203,6 @@ impl Run {
                 workloads.retain(|w| !skipped.contains(w));
             }
         };
-        if self.is_mysql() {
-            skip(
-                &mut self.notes,
-                &[Workload::Presign],
-                "uplink serves no attachments on MySQL",
-            );
-        }
         if !self.measures_uplink() {
             skip(
                 &mut self.notes,
