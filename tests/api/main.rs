@@ -42,6 +42,7 @@ mod hostile_multipart;
 mod limits;
 mod lost_updates;
 mod metrics;
+mod multi_step_batches;
 mod mysql;
 mod mysql_concurrency;
 mod mysql_keys;

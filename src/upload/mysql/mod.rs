@@ -76,7 +76,7 @@ impl Backend for MySqlConnection {
 
     async fn lock_in_key_order(&mut self, table: &Table, ids: &[&str]) -> Done {
         for statement in statements::lock(table, ids) {
-            app_result(statement.fetch_text(self).await)?;
+            app_result(statement.execute(self).await)?;
         }
         Ok(())
     }

@@ -70,16 +70,6 @@ impl<'p> Statement<'p> {
             .await
     }
 
-    /// Runs the statement; the text of its one column, per returned row.
-    pub async fn fetch_text(
-        &self,
-        conn: &mut MySqlConnection,
-    ) -> Result<Vec<Option<String>>, sqlx::Error> {
-        sqlx::query_scalar_with(&self.sql, self.arguments()?)
-            .fetch_all(conn)
-            .await
-    }
-
     fn arguments(&self) -> Result<MySqlArguments, sqlx::Error> {
         let mut arguments = MySqlArguments::default();
         for param in &self.params {
