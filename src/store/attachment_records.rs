@@ -52,12 +52,16 @@ impl Session {
     /// Failing to start one (server down, pool exhausted) is transient.
     pub async fn begin(db: &Database) -> Result<Self, DbFailure> {
         let conn = match db {
-            Database::Postgres(pool, _) => {
-                Conn::PostgresTransaction(pool.begin().await.map_err(no_connection)?)
-            }
-            Database::MySql(pool, _) => {
-                Conn::MySqlTransaction(pool.begin().await.map_err(no_connection)?)
-            }
+            Database::Postgres(pool, _) => Conn::PostgresTransaction(
+                crate::db::pool::begin(pool, None)
+                    .await
+                    .map_err(no_connection)?,
+            ),
+            Database::MySql(pool, _) => Conn::MySqlTransaction(
+                crate::db::pool::begin(pool, None)
+                    .await
+                    .map_err(no_connection)?,
+            ),
         };
         Ok(Self {
             conn,

@@ -30,6 +30,7 @@ mod deployment_images;
 mod deployment_powersync;
 mod deployment_replicas;
 mod docs;
+mod dropped_connections;
 mod error_texts;
 mod errors;
 mod example_app;

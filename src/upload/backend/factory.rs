@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::Done;
-use crate::db::pool::Database;
+use crate::db::pool::{Database, begin};
 use crate::upload::apply::{Apply, Mode, apply_in};
 use crate::upload::batch::Batch;
 use crate::upload::failure::{Failure, unavailable};
@@ -36,7 +36,7 @@ pub async fn attempt(
             (report, tx.commit().await, waited)
         }
         Database::MySql(pool, _) => {
-            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let mut tx = begin(pool, None).await.map_err(unavailable)?;
             let waited = asked.elapsed();
             let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
             (report, tx.commit().await, waited)
@@ -64,13 +64,13 @@ pub async fn replay(
 ) -> Result<ReplayOutcome, Failure> {
     match db {
         Database::Postgres(pool, own) => {
-            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let mut tx = begin(pool, None).await.map_err(unavailable)?;
             let outcome = replay_in(&mut *tx, own, allowed, rls_role, id).await?;
             tx.commit().await.map_err(Failure::from)?;
             Ok(outcome)
         }
         Database::MySql(pool, own) => {
-            let mut tx = pool.begin().await.map_err(unavailable)?;
+            let mut tx = begin(pool, None).await.map_err(unavailable)?;
             let outcome = replay_in(&mut *tx, own, allowed, rls_role, id).await?;
             tx.commit().await.map_err(Failure::from)?;
             Ok(outcome)

@@ -36,7 +36,9 @@ pub async fn begin<'p>(
     } else {
         "BEGIN"
     };
-    let mut tx = pool.begin_with(begin).await.map_err(unavailable)?;
+    let mut tx = crate::db::pool::begin(pool, Some(begin))
+        .await
+        .map_err(unavailable)?;
     if deferrable {
         sql::check_constraints_immediately(&mut tx)
             .await

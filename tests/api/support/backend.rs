@@ -23,6 +23,11 @@ pub trait Backend: Sized + Send + Sync + 'static {
 
     /// The text written for this database where the dialects differ.
     fn dialect<'s>(postgres: &'s str, mysql: &'s str) -> &'s str;
+
+    /// Ends every other session on the app's database, as a restart or a
+    /// failover of the server does (this pool's others included: they
+    /// reconnect when next used).
+    fn end_other_sessions(&self) -> impl Future<Output = ()>;
 }
 
 /// Runs each named scenario `fn<P: Backend>()` once per database, as
@@ -71,6 +76,16 @@ impl Backend for PgPool {
 
     fn dialect<'s>(postgres: &'s str, _mysql: &'s str) -> &'s str {
         postgres
+    }
+
+    async fn end_other_sessions(&self) {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(self)
+        .await
+        .expect("end the other sessions");
     }
 }
 
@@ -142,6 +157,24 @@ impl Backend for MySqlPool {
 
     fn dialect<'s>(_postgres: &'s str, mysql: &'s str) -> &'s str {
         mysql
+    }
+
+    async fn end_other_sessions(&self) {
+        // One connection lists the others and kills them one by one.
+        let mut conn = self.acquire().await.expect("a connection");
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM information_schema.processlist \
+             WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .expect("list the other sessions");
+        for id in ids {
+            // A session that ended meanwhile is no longer there to kill.
+            let _ = sqlx::raw_sql(&format!("KILL CONNECTION {id}"))
+                .execute(&mut *conn)
+                .await;
+        }
     }
 }
 
