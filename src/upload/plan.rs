@@ -223,13 +223,23 @@ fn same_columns(a: &Row, b: &Row) -> bool {
             .all(|(c, _)| b.values.iter().any(|(d, _)| d.name == c.name))
 }
 
+/// How a backend tells which ids may name one row, for groups that mix
+/// operations (`Backend::mix_key`).
+pub type MixKey = for<'i> fn(&Table, &'i str) -> Option<Cow<'i, str>>;
+
 /// Groups entries, in order, into statements (see the module docs).
-/// `mix_ops` lets different operations share a statement where the table
-/// allows it.
-pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec<Step<'p, 'c, 'a>> {
+/// `mix_key`, where given, lets different operations of distinct rows share
+/// a group where the table allows it.
+pub fn group<'p, 'c, 'a>(
+    entries: &[&'p Prepared<'c, 'a>],
+    mix_key: Option<MixKey>,
+) -> Vec<Step<'p, 'c, 'a>> {
     let mut steps: Vec<Step> = Vec::new();
     // The rows the last statement writes, by `RowKey`.
     let mut ids: HashSet<Cow<str>> = HashSet::new();
+    // The same rows by `mix_key`; `None` once two may be one row or one
+    // has no such key: the group then keeps one operation.
+    let mut mix_ids: Option<HashSet<Cow<str>>> = None;
     for entry in entries {
         if entry.policy.is_some() && entry.one_at_a_time {
             steps.push(Step::PerRow(entry));
@@ -245,10 +255,16 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
             _ => None,
         };
         let key = entry.table.row_key.of(&entry.row.id);
+        let mixable = mix_key.and_then(|mix_key| mix_key(entry.table, &entry.row.id));
         let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
                 && key.as_ref().is_some_and(|key| !ids.contains(key))
-                && (g.single_op() == Some(entry.op) || (mix_ops && g.table.rows_independent))
+                && (g.single_op() == Some(entry.op)
+                    || (g.table.rows_independent
+                        && mix_ids
+                            .as_ref()
+                            .zip(mixable.as_ref())
+                            .is_some_and(|(mix_ids, key)| !mix_ids.contains(key))))
                 // Without declared columns a PUT statement covers one column
                 // set (`apply_set` splits its writes by column set itself).
                 && !(entry.op == Op::Put
@@ -261,6 +277,7 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
         });
         if !fits {
             ids.clear();
+            mix_ids = Some(HashSet::new());
             steps.push(Step::Statement(Group {
                 table: entry.table,
                 owned: entry.owned,
@@ -269,6 +286,9 @@ pub fn group<'p, 'c, 'a>(entries: &[&'p Prepared<'c, 'a>], mix_ops: bool) -> Vec
             }));
         }
         ids.extend(key);
+        mix_ids = mix_ids
+            .zip(mixable)
+            .and_then(|(mut mix_ids, key)| mix_ids.insert(key).then_some(mix_ids));
         if let Some(Step::Statement(group)) = steps.last_mut() {
             group.entries.push(entry);
         }

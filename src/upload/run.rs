@@ -5,7 +5,7 @@
 use super::backend::Backend;
 use super::batch::{Batch, Entry};
 use super::failure::Failure;
-use super::plan::{Group, Step, group};
+use super::plan::{Group, MixKey, Step, group};
 use super::policy::{self, ConflictNote, RowOutcome};
 use super::prepared::{Position, Prepared};
 
@@ -44,7 +44,10 @@ pub fn steps<'p, 'c, 'a, C: Backend>(
     ctx: &RunContext<'_, '_, '_>,
     entries: &[&'p Prepared<'c, 'a>],
 ) -> Vec<Step<'p, 'c, 'a>> {
-    group(entries, C::MIXES_OPERATIONS && ctx.rls_role.is_none())
+    group(
+        entries,
+        ctx.rls_role.is_none().then_some(C::mix_key as MixKey),
+    )
 }
 
 /// Groups `entries` into steps and runs them.

@@ -70,6 +70,10 @@ pub struct Table {
     pub row_key: RowKey,
     /// Whether `id` has a unique index usable by `ON CONFLICT (id)`.
     pub id_is_key: bool,
+    /// Whether `id` is the table's only unique key: an upsert on MySQL
+    /// (`ON DUPLICATE KEY`, which any unique key triggers) then cannot
+    /// update another row than its id's.
+    pub id_is_only_key: bool,
     /// No constraint or trigger relates one row of the table to another
     /// (unique or exclusion constraints besides `id`, self-references,
     /// triggers): writes to distinct rows then commute.
@@ -128,6 +132,7 @@ impl Table {
             id_parses: None,
             row_key: RowKey::Unknown,
             id_is_key: false,
+            id_is_only_key: false,
             rows_independent: false,
         }
     }

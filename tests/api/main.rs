@@ -43,6 +43,7 @@ mod hostile_multipart;
 mod limits;
 mod lost_updates;
 mod metrics;
+mod mixed_batches;
 mod multi_step_batches;
 mod mysql;
 mod mysql_concurrency;

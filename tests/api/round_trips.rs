@@ -1,12 +1,15 @@
-//! How many statements and round trips to Postgres a batch costs, read off
-//! the wire: the latency of each one is paid per request, whatever the
+//! How many statements and round trips to the database a batch costs, read
+//! off the wire: the latency of each one is paid per request, whatever the
 //! database's speed (docs/performance.md).
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::app::TestApp;
-use crate::support::fixtures::{fixture_schema, fixture_write_settings, put_list};
+use crate::support::fixtures::{
+    fixture_schema, fixture_write_settings, put_list, tables_from_yaml,
+};
+use crate::support::mysql_relay::MySqlStatementRelay;
 use crate::support::statement_relay::StatementRelay;
 
 async fn app_with(relay: &StatementRelay) -> TestApp {
@@ -149,5 +152,82 @@ async fn a_batch_of_puts_and_a_mixed_batch_take_few_round_trips() {
         (w1, w2),
         ((3, 4), (4, 5)),
         "(statements, round trips) of put100, mixed: {last:#?}"
+    );
+}
+
+/// The statements uplink runs on MySQL to apply `body` (after the same shape
+/// ran once).
+async fn mysql_statements(
+    app: &TestApp<sqlx::MySqlPool>,
+    relay: &MySqlStatementRelay,
+    token: &str,
+    body: Value,
+) -> Vec<String> {
+    let before = relay.executed().len();
+    let (status, report) = app.post_batch(token, &body).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    relay.executed().split_off(before)
+}
+
+#[tokio::test]
+async fn a_mixed_batch_on_mysql_is_one_statement_per_operation() {
+    // Arrange
+    let relay = MySqlStatementRelay::start().await;
+    let app = TestApp::builder()
+        .schema("CREATE TABLE lists (id CHAR(36) PRIMARY KEY, name TEXT NOT NULL)")
+        .config(|s| {
+            s.write.tables = tables_from_yaml("write: { tables: { lists: { columns: [name] } } }")
+        })
+        .config(|s| {
+            s.database.max_connections = 1;
+            s.metrics.enabled = false;
+            s.attachments.cleanup.interval = std::time::Duration::ZERO;
+        })
+        .config(relay.route())
+        .spawn_mysql()
+        .await;
+    let token = app.token_for("alice").await;
+    let rows: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
+    let seed: Vec<Value> = (1..=40)
+        .map(|op_id| put_list(op_id, op_id, &rows[op_id as usize - 1], "seed"))
+        .collect();
+    mysql_statements(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": seed}),
+    )
+    .await;
+    let (warm, rows) = mixed(101, &rows);
+    mysql_statements(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": warm}),
+    )
+    .await;
+
+    // Act
+    let (batch, _) = mixed(201, &rows);
+    let statements = mysql_statements(
+        &app,
+        &relay,
+        &token,
+        json!({"client_id": "d", "batch": batch}),
+    )
+    .await;
+
+    // Assert: BEGIN, the progress row's write, the 60 PUTs as one upsert,
+    // the 30 PATCHes as one UPDATE, the 10 DELETEs as one DELETE, COMMIT.
+    let on_lists: Vec<&str> = statements
+        .iter()
+        .filter(|s| s.contains("`lists`"))
+        .map(|s| s.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        (statements.len(), on_lists.as_slice()),
+        (6, ["INSERT", "UPDATE", "DELETE"].as_slice()),
+        "statements of the mixed batch: {statements:#?}"
     );
 }

@@ -12,6 +12,7 @@
 
 pub mod factory;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::failure::Failure;
@@ -119,8 +120,10 @@ pub type Done<T = ()> = Result<T, Failure>;
 /// batch's transaction. Ids are as the client sent them: the backend finds
 /// rows as the database compares keys.
 pub trait Backend: Send {
-    /// Whether PUT, PATCH and DELETE of one table may share a statement.
-    const MIXES_OPERATIONS: bool;
+    /// For groups that mix PUT, PATCH and DELETE (which run them in an
+    /// order of their own): a text equal for any two ids that may name one
+    /// row; `None` keeps the entry out of such groups.
+    fn mix_key<'i>(table: &Table, id: &'i str) -> Option<Cow<'i, str>>;
 
     /// Refuses, before any statement runs, an entry the database would
     /// misread rather than refuse.

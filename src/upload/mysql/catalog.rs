@@ -41,6 +41,18 @@ WHERE s.TABLE_SCHEMA = DATABASE() AND s.NON_UNIQUE = 0
 GROUP BY s.TABLE_NAME, s.INDEX_NAME
 HAVING NOT (COUNT(*) = 1 AND MAX(s.COLUMN_NAME) = 'id')";
 
+/// Tables whose rows a constraint or trigger relates (a foreign key to the
+/// table itself, any trigger): writes to distinct rows may not commute.
+const RELATED_ROWS: &str = "
+SELECT CAST(k.TABLE_NAME AS CHAR) AS table_name
+FROM information_schema.KEY_COLUMN_USAGE k
+WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA
+  AND k.REFERENCED_TABLE_NAME = k.TABLE_NAME
+UNION
+SELECT CAST(g.EVENT_OBJECT_TABLE AS CHAR) AS table_name
+FROM information_schema.TRIGGERS g
+WHERE g.EVENT_OBJECT_SCHEMA = DATABASE()";
+
 /// MariaDB's JSON type is LONGTEXT with a `json_valid` check.
 const MARIADB_JSON_CHECKS: &str = "
 SELECT CAST(TABLE_NAME AS CHAR), CAST(CHECK_CLAUSE AS CHAR)
@@ -73,6 +85,12 @@ pub async fn load(db: &MySqlPool) -> anyhow::Result<Catalog> {
         .fetch_all(db)
         .await
         .context("Failed to introspect the app's keys")?
+        .into_iter()
+        .collect();
+    let related: BTreeSet<String> = sqlx::query_scalar(RELATED_ROWS)
+        .fetch_all(db)
+        .await
+        .context("Failed to introspect the app's foreign keys and triggers")?
         .into_iter()
         .collect();
     // MySQL 8 has no TABLE_NAME here, and a real JSON type instead.
@@ -125,7 +143,8 @@ pub async fn load(db: &MySqlPool) -> anyhow::Result<Catalog> {
                 table.row_key = RowKey::Exact;
             }
             table.id_is_key = keyed.contains(&name);
-            table.rows_independent = !other_keys.contains(&name);
+            table.id_is_only_key = !other_keys.contains(&name);
+            table.rows_independent = table.id_is_only_key && !related.contains(&name);
             (name, table)
         })
         .collect();

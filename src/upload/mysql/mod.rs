@@ -38,8 +38,29 @@ fn not_on_mysql<T>(what: &str) -> Done<T> {
 }
 
 impl Backend for MySqlConnection {
-    /// MySQL has no data-modifying CTEs.
-    const MIXES_OPERATIONS: bool = false;
+    /// `RowKey::Exact` is not how MySQL compares keys (`abc` and `ABC `
+    /// name one row under a `_ci` PAD SPACE collation): a group of one
+    /// operation may hold both (its statements apply them in order), a
+    /// group that reorders operations may not. So only ids whose spellings
+    /// of one row uplink knows join one: integers and uuids by value, and
+    /// texts of ASCII letters, digits, `-` and `_`, which no collation
+    /// equates unless they differ in case only.
+    fn mix_key<'i>(table: &Table, id: &'i str) -> Option<Cow<'i, str>> {
+        let kind = table.column("id").map(|c| c.kind);
+        match kind {
+            Some(ValueKind::MySql(MySqlKind::Integer)) => {
+                id.parse::<i64>().ok().map(|n| Cow::Owned(n.to_string()))
+            }
+            Some(ValueKind::MySql(MySqlKind::BinaryUuid)) => uuid::Uuid::parse_str(id)
+                .ok()
+                .map(|u| Cow::Owned(u.to_string())),
+            _ => (!id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Cow::Owned(id.to_ascii_lowercase())),
+        }
+    }
 
     /// Refuses an id the key column cannot hold: MySQL would compare `abc`
     /// with an integer key as 0 rather than fail.
@@ -130,7 +151,7 @@ impl Backend for MySqlConnection {
         rows: &[&Row<'_, '_>],
     ) -> Done {
         // An upsert could update the row another unique key matches.
-        let statements = if table.rows_independent {
+        let statements = if table.id_is_only_key {
             statements::upsert(table, owned, rows)
         } else {
             rows.iter()

@@ -1,10 +1,16 @@
-//! A group of a table without a policy, on MySQL: one operation per group
-//! (MySQL has no data-modifying CTEs), a statement per chunk of rows.
+//! A group of a table without a policy, on MySQL: its PUTs, then its
+//! PATCHes, then its DELETEs, each a statement per chunk of rows (MySQL has
+//! no data-modifying CTEs to run them as one).
+//!
+//! A group of several operations holds distinct rows of a table whose rows
+//! nothing relates (`plan::group`, `Table::rows_independent`): each row is
+//! written once, by a write that succeeds or fails on that row alone, so
+//! this order ends in the rows the client's order would.
 
 use sqlx::MySqlConnection;
 
 use super::found::find;
-use super::statements;
+use super::statements::{self, Statement};
 use crate::upload::backend::Done;
 use crate::upload::batch::Op;
 use crate::upload::failure::localized;
@@ -13,28 +19,38 @@ use crate::upload::row::Row;
 
 pub async fn write(conn: &mut MySqlConnection, group: &Group<'_, '_, '_>) -> Done {
     let table = group.table;
-    let Some(op) = group.single_op() else {
-        return Ok(());
-    };
     let mut entries = group.entries.clone();
     // In the client's order (see `statements::update`).
     entries.sort_by_key(|e| e.at);
-    let rows: Vec<&Row> = entries
-        .iter()
-        .filter(|e| e.op == op)
-        .map(|e| &e.row)
-        .collect();
-    let statements = match op {
-        Op::Put if table.rows_independent => statements::upsert(table, group.owned, &rows),
-        Op::Put => return put_row_by_row(conn, group).await,
-        Op::Patch => statements::update(table, &rows),
-        Op::Delete => {
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            statements::delete(table, &ids)
-        }
+    let rows = |op: Op| -> Vec<&Row> {
+        entries
+            .iter()
+            .filter(|e| e.op == op)
+            .map(|e| &e.row)
+            .collect()
     };
+    let puts = rows(Op::Put);
+    if !puts.is_empty() {
+        if table.id_is_only_key {
+            execute(conn, statements::upsert(table, group.owned, &puts)).await?;
+        } else {
+            put_row_by_row(conn, group).await?;
+        }
+    }
+    let patches = rows(Op::Patch);
+    if !patches.is_empty() {
+        execute(conn, statements::update(table, &patches)).await?;
+    }
+    let deletes: Vec<&str> = rows(Op::Delete).iter().map(|r| r.id.as_str()).collect();
+    if !deletes.is_empty() {
+        execute(conn, statements::delete(table, &deletes)).await?;
+    }
+    Ok(())
+}
+
+async fn execute(conn: &mut MySqlConnection, statements: Vec<Statement<'_>>) -> Done {
     for statement in statements {
-        statement.execute(conn).await.map_err(localized)?;
+        statement.execute(&mut *conn).await.map_err(localized)?;
     }
     Ok(())
 }

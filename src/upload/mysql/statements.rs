@@ -162,7 +162,7 @@ fn insert_sql<'p>(table: &Table, columns: &[&Column], rows: &[&'p Row<'_, '_>]) 
 /// PUT: insert or replace. With declared columns (`owned`) absent ones
 /// become their DEFAULT on replace too; without, a replace keeps the server
 /// value of columns the rows do not carry. Only for tables whose one unique
-/// key is `id` (`Table::rows_independent`): MySQL would update the row
+/// key is `id` (`Table::id_is_only_key`): MySQL would update the row
 /// another unique key matches.
 pub fn upsert<'p>(
     table: &Table,

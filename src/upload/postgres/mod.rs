@@ -7,6 +7,7 @@ mod plain;
 mod probe;
 pub(super) mod sql;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
@@ -48,7 +49,10 @@ pub async fn begin<'p>(
 }
 
 impl Backend for PgConnection {
-    const MIXES_OPERATIONS: bool = true;
+    /// Writable CTEs run a group's parts in one statement.
+    fn mix_key<'i>(table: &Table, id: &'i str) -> Option<Cow<'i, str>> {
+        table.row_key.of(id)
+    }
 
     async fn run_own(&mut self, sql: &'static str) -> Done {
         own_result(self.execute(sql).await.map(drop))

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod haproxy;
 pub mod multipart;
 pub mod mysql;
+pub mod mysql_relay;
 pub mod policies;
 pub mod process;
 pub mod reliability_checker;
