@@ -32,7 +32,7 @@ pub struct Entry<'a> {
     pub op_id: Option<i64>,
     pub op: Op,
     pub table: Cow<'a, str>,
-    pub id: String,
+    pub id: Cow<'a, str>,
     pub tx_id: Option<i64>,
     /// The entry's values in the order sent; `id` is never among them.
     pub data: Vec<(Cow<'a, str>, &'a RawValue)>,

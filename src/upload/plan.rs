@@ -7,7 +7,6 @@
 //! two writes of one row could hide a failing intermediate state.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use super::batch::{Batch, Entry, Op, truncate_for_message};
 use super::coerce::coerce;
@@ -157,7 +156,9 @@ impl<'c> Allowed<'c> {
                     Rejection::new(ErrorCode::InvalidValue, message).with_column(&column.name)
                 })?;
                 // A repeated key: the last one wins, as in JavaScript.
-                values.retain(|(c, _)| c.name != column.name);
+                if let Some(earlier) = values.iter().position(|(c, _)| c.name == column.name) {
+                    values.remove(earlier);
+                }
                 values.push((column, value));
             }
         }
@@ -227,6 +228,22 @@ fn same_columns(a: &Row, b: &Row) -> bool {
 /// operations (`Backend::mix_key`).
 pub type MixKey = for<'i> fn(&Table, &'i str) -> Option<Cow<'i, str>>;
 
+/// What `group` remembers of the statement it is filling, so that the
+/// next entry is checked against it without going over its entries.
+struct Open<'p, 'c, 'a> {
+    /// The rows it writes, by `RowKey` (foldhash: the keys are the
+    /// client's ids, but the set lives for one request and only decides
+    /// where a statement ends).
+    ids: foldhash::HashSet<Cow<'p, str>>,
+    /// The same rows by `mix_key`; `None` once two may be one row or one
+    /// has no such key: the group then keeps one operation.
+    mix_ids: Option<foldhash::HashSet<Cow<'p, str>>>,
+    /// Its one operation, while it has only one.
+    single_op: Option<Op>,
+    /// Its first PUT, whose column set the others must carry.
+    first_put: Option<&'p Row<'c, 'a>>,
+}
+
 /// Groups entries, in order, into statements (see the module docs).
 /// `mix_key`, where given, lets different operations of distinct rows share
 /// a group where the table allows it.
@@ -235,12 +252,13 @@ pub fn group<'p, 'c, 'a>(
     mix_key: Option<MixKey>,
 ) -> Vec<Step<'p, 'c, 'a>> {
     let mut steps: Vec<Step> = Vec::new();
-    // The rows the last statement writes, by `RowKey`.
-    let mut ids: HashSet<Cow<str>> = HashSet::new();
-    // The same rows by `mix_key`; `None` once two may be one row or one
-    // has no such key: the group then keeps one operation.
-    let mut mix_ids: Option<HashSet<Cow<str>>> = None;
-    for entry in entries {
+    let mut open = Open {
+        ids: foldhash::HashSet::default(),
+        mix_ids: None,
+        single_op: None,
+        first_put: None,
+    };
+    for &entry in entries {
         if entry.policy.is_some() && entry.one_at_a_time {
             steps.push(Step::PerRow(entry));
             continue;
@@ -258,10 +276,11 @@ pub fn group<'p, 'c, 'a>(
         let mixable = mix_key.and_then(|mix_key| mix_key(entry.table, &entry.row.id));
         let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
-                && key.as_ref().is_some_and(|key| !ids.contains(key))
-                && (g.single_op() == Some(entry.op)
+                && key.as_ref().is_some_and(|key| !open.ids.contains(key))
+                && (open.single_op == Some(entry.op)
                     || (g.table.rows_independent
-                        && mix_ids
+                        && open
+                            .mix_ids
                             .as_ref()
                             .zip(mixable.as_ref())
                             .is_some_and(|(mix_ids, key)| !mix_ids.contains(key))))
@@ -270,14 +289,19 @@ pub fn group<'p, 'c, 'a>(
                 && !(entry.op == Op::Put
                     && entry.policy.is_none()
                     && entry.owned.is_none()
-                    && g.entries
-                        .iter()
-                        .find(|e| e.op == Op::Put)
-                        .is_some_and(|e| !same_columns(&e.row, &entry.row)))
+                    && open
+                        .first_put
+                        .is_some_and(|row| !same_columns(row, &entry.row)))
         });
-        if !fits {
-            ids.clear();
-            mix_ids = Some(HashSet::new());
+        if fits {
+            if open.single_op != Some(entry.op) {
+                open.single_op = None;
+            }
+        } else {
+            open.ids.clear();
+            open.mix_ids = Some(foldhash::HashSet::default());
+            open.single_op = Some(entry.op);
+            open.first_put = None;
             steps.push(Step::Statement(Group {
                 table: entry.table,
                 owned: entry.owned,
@@ -285,8 +309,13 @@ pub fn group<'p, 'c, 'a>(
                 entries: Vec::new(),
             }));
         }
-        ids.extend(key);
-        mix_ids = mix_ids
+        if entry.op == Op::Put && open.first_put.is_none() {
+            open.first_put = Some(&entry.row);
+        }
+        open.ids.extend(key);
+        open.mix_ids = open
+            .mix_ids
+            .take()
             .zip(mixable)
             .and_then(|(mut mix_ids, key)| mix_ids.insert(key).then_some(mix_ids));
         if let Some(Step::Statement(group)) = steps.last_mut() {

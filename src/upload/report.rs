@@ -227,7 +227,7 @@ fn result_for(entry: &Entry<'_>, status: Status, code: ErrorCode, message: Strin
     EntryResult {
         op_id: entry.op_id,
         table: entry.table.to_string(),
-        id: entry.id.clone(),
+        id: entry.id.to_string(),
         status,
         code: Some(code),
         message: Some(message),

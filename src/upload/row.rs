@@ -9,7 +9,7 @@ use super::schema::Column;
 /// column type parses (`None` is SQL NULL; see `coerce`).
 #[derive(Debug, Clone)]
 pub struct Row<'c, 'a> {
-    pub id: String,
+    pub id: Cow<'a, str>,
     pub values: Vec<(&'c Column, Option<Cow<'a, str>>)>,
 }
 

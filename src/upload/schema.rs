@@ -89,7 +89,7 @@ pub enum RowKey {
     Exact,
     /// Ids name one row when their canonical texts are equal (a uuid in
     /// any case, `01` and `1`).
-    Canonical(fn(&str) -> String),
+    Canonical(fn(&str) -> std::borrow::Cow<'_, str>),
     /// uplink cannot tell (a domain, `citext`): every entry gets a
     /// statement of its own.
     Unknown,
@@ -100,7 +100,7 @@ impl RowKey {
     pub fn of<'i>(self, id: &'i str) -> Option<std::borrow::Cow<'i, str>> {
         match self {
             Self::Exact => Some(std::borrow::Cow::Borrowed(id)),
-            Self::Canonical(canonical) => Some(std::borrow::Cow::Owned(canonical(id))),
+            Self::Canonical(canonical) => Some(canonical(id)),
             Self::Unknown => None,
         }
     }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::batch::{Entry, EnvelopeError, Op, truncate_for_message};
@@ -35,7 +35,7 @@ pub(super) struct WireEntry<'a> {
     tx_id: Option<i64>,
     /// Column values (aliases `op_data`, `opData`); absent for DELETE.
     #[schema(value_type = Option<HashMap<String, Value>>)]
-    data: Option<&'a RawValue>,
+    data: Option<Data<'a>>,
     /// The SDK's `metadata` string.
     #[schema(value_type = Option<Value>)]
     metadata: Option<&'a RawValue>,
@@ -161,6 +161,80 @@ impl Field {
     }
 }
 
+/// An entry's `data`, read with the envelope in one pass (not kept whole
+/// and read again): its members in order, each value kept as its raw text.
+/// Anything but an object is only noted here and refused by `into_entry`,
+/// after the entry's other fields. A scalar serde_json cannot read (a
+/// number beyond f64, a lone surrogate escape) fails the body as invalid
+/// JSON instead.
+pub(super) enum Data<'a> {
+    Members(Vec<(Cow<'a, str>, &'a RawValue)>),
+    NotAnObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Data<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DataVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for DataVisitor<'a> {
+            type Value = Data<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(8);
+                let mut names_read = true;
+                // Names are taken raw and decoded here, so a name serde_json
+                // will not decode (a lone surrogate escape) refuses `data`
+                // instead of failing the whole body.
+                while let Some(name) = map.next_key::<&'a RawValue>()? {
+                    let value = map.next_value::<&'a RawValue>()?;
+                    match string_text(name) {
+                        Some(name) => members.push((name, value)),
+                        None => names_read = false,
+                    }
+                }
+                Ok(if names_read {
+                    Data::Members(members)
+                } else {
+                    Data::NotAnObject
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Data::NotAnObject)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Data::NotAnObject)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Data::NotAnObject)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Data::NotAnObject)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Data::NotAnObject)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Data::NotAnObject)
+            }
+        }
+        deserializer.deserialize_any(DataVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The text of a raw JSON string: borrowed unless it has escapes, `None`
+/// where serde_json would not decode it (a lone surrogate escape).
+fn string_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
 /// A JSON object's members, borrowed and in order.
 pub(super) struct Members<'a>(pub(super) Vec<(Cow<'a, str>, &'a RawValue)>);
 
@@ -194,19 +268,22 @@ fn parse_op(op: &str) -> Option<Op> {
 }
 
 /// A row id: a JSON string, or a number taken as its text.
-pub(super) fn parse_id(raw: &RawValue) -> Option<String> {
+pub(super) fn parse_id(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
     match text.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(text).ok(),
-        Some(b'-' | b'0'..=b'9') => Some(text.to_owned()),
+        Some(b'"') => string_text(raw),
+        Some(b'-' | b'0'..=b'9') => Some(Cow::Borrowed(text)),
         _ => None,
     }
 }
 
+const DATA_NOT_AN_OBJECT: &str = "`data` must be a JSON object";
+
 pub(super) fn parse_members(raw: &RawValue) -> Result<Vec<(Cow<'_, str>, &RawValue)>, String> {
-    serde_json::from_str::<Members>(raw.get())
-        .map(|m| m.0)
-        .map_err(|_| "`data` must be a JSON object".to_owned())
+    match serde_json::from_str::<Data>(raw.get()) {
+        Ok(Data::Members(members)) => Ok(members),
+        _ => Err(DATA_NOT_AN_OBJECT.to_owned()),
+    }
 }
 
 impl<'a> WireEntry<'a> {
@@ -233,7 +310,8 @@ impl<'a> WireEntry<'a> {
             .ok_or_else(|| at("`id` is missing"))
             .and_then(|raw| parse_id(raw).ok_or_else(|| at("`id` must be a string")))?;
         let mut data = match self.data {
-            Some(raw) => parse_members(raw).map_err(|m| at(&m))?,
+            Some(Data::Members(members)) => members,
+            Some(Data::NotAnObject) => return Err(at(DATA_NOT_AN_OBJECT)),
             None => Vec::new(),
         };
         // The row id is the entry's `id`; clients sometimes repeat it in `data`.

@@ -54,7 +54,7 @@ pub fn rows_in_lock_order<'w>(work: &'w [TxWork<'_, '_>]) -> Vec<(&'w Table, Vec
             .entry(prepared.table.name.as_str())
             .or_insert((prepared.table, Vec::new()))
             .1
-            .push(prepared.row.id.as_str());
+            .push(&*prepared.row.id);
     }
     let mut tables: Vec<_> = by_table.into_values().collect();
     for (_, ids) in &mut tables {

@@ -130,11 +130,11 @@ impl Backend for MySqlConnection {
         let mut inserted = BTreeSet::new();
         for (chunk, statement) in statements::insert(table, owned, rows) {
             match app_result(statement.execute(self).await) {
-                Ok(()) => inserted.extend(chunk.iter().map(|row| row.id.clone())),
+                Ok(()) => inserted.extend(chunk.iter().map(|row| row.id.to_string())),
                 Err(failure) if is_duplicate(&failure) => {
                     for row in chunk {
                         if insert_unless_taken(self, table, owned, row).await? {
-                            inserted.insert(row.id.clone());
+                            inserted.insert(row.id.to_string());
                         }
                     }
                 }
@@ -243,7 +243,7 @@ async fn insert_unless_taken(
         match app_result(statement.execute(&mut *conn).await) {
             Ok(()) => {}
             Err(failure) if is_duplicate(&failure) => {
-                let found = app_result(find(conn, table, &[row.id.as_str()]).await)?;
+                let found = app_result(find(conn, table, &[&*row.id]).await)?;
                 return match found.rows.first() {
                     Some(Some(_)) => Ok(false),
                     _ => Err(failure),

@@ -41,7 +41,7 @@ pub async fn write(conn: &mut MySqlConnection, group: &Group<'_, '_, '_>) -> Don
     if !patches.is_empty() {
         execute(conn, statements::update(table, &patches)).await?;
     }
-    let deletes: Vec<&str> = rows(Op::Delete).iter().map(|r| r.id.as_str()).collect();
+    let deletes: Vec<&str> = rows(Op::Delete).iter().map(|r| &*r.id).collect();
     if !deletes.is_empty() {
         execute(conn, statements::delete(table, &deletes)).await?;
     }
@@ -61,7 +61,7 @@ async fn execute(conn: &mut MySqlConnection, statements: Vec<Statement<'_>>) -> 
 async fn put_row_by_row(conn: &mut MySqlConnection, group: &Group<'_, '_, '_>) -> Done {
     let table = group.table;
     let rows = group.rows(Op::Put);
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| &*r.id).collect();
     let found = find(conn, table, &ids).await.map_err(localized)?;
     let (replaced, new): (Vec<_>, Vec<_>) = rows
         .into_iter()

@@ -280,7 +280,7 @@ pub fn update<'p>(table: &Table, rows: &[&'p Row<'_, '_>]) -> Vec<Statement<'p>>
                 let _ = write!(statement.sql, " ELSE {c} END");
             }
             statement.sql.push_str(" WHERE `id` IN (");
-            push_ids(&mut statement, table, rows.iter().map(|r| r.id.as_str()));
+            push_ids(&mut statement, table, rows.iter().map(|r| &*r.id));
             statement.sql.push(')');
             statement
         })

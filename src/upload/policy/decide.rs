@@ -33,7 +33,7 @@ pub fn decide<'c, 'a>(
     let record = |row: &Row| {
         (conflict.on_conflict == OnConflict::Record).then(|| RecordedConflict {
             table: table.name.clone(),
-            row_id: row.id.clone(),
+            row_id: row.id.to_string(),
             client_data: client_data(entry),
             server_data: Some(server.json().to_owned()),
         })

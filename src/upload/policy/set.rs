@@ -95,7 +95,7 @@ pub async fn apply_set<'c>(
         .collect();
     let ids: Vec<&str> = claims
         .iter()
-        .filter_map(|c| c.row.as_ref().ok().map(|r| r.id.as_str()))
+        .filter_map(|c| c.row.as_ref().ok().map(|r| &*r.id))
         .collect();
     let Some(current) = conn.lock_rows(table, &ids).await? else {
         // Two ids name one row (say, a uuid in upper and lower case).
@@ -176,7 +176,7 @@ async fn recheck_lost<'c>(
     user_id: &str,
     refusals: &mut Refusals,
 ) -> Result<Vec<(Position, ConflictNote)>, Failure> {
-    let ids: Vec<&str> = lost.iter().map(|i| i.claimed.id.as_str()).collect();
+    let ids: Vec<&str> = lost.iter().map(|i| &*i.claimed.id).collect();
     let Some(current) = conn.lock_rows(table, &ids).await? else {
         // The first read found these keys distinct.
         return Err(Failure::refused(Rejection::new(

@@ -69,7 +69,7 @@ pub async fn write_one(
 ) -> Result<(), Failure> {
     let row = &write.row;
     match prepared.op {
-        Op::Delete => return conn.delete(table, &[row.id.as_str()]).await,
+        Op::Delete => return conn.delete(table, &[&*row.id]).await,
         Op::Put => {
             let owned = written_columns(prepared, row);
             conn.replace(table, owned.as_deref(), &[row]).await?;
@@ -83,8 +83,7 @@ pub async fn write_one(
         }
     }
     if let Some(column) = write.bump_version {
-        conn.bump_versions(table, column, &[row.id.as_str()])
-            .await?;
+        conn.bump_versions(table, column, &[&*row.id]).await?;
     }
     Ok(())
 }
@@ -97,7 +96,7 @@ pub async fn write_set(
     writes: &[Decided<'_, '_, '_>],
 ) -> Result<(), Failure> {
     let of = |op: Op| writes.iter().filter(move |w| w.prepared.op == op);
-    let deleted: Vec<&str> = of(Op::Delete).map(|w| w.write.row.id.as_str()).collect();
+    let deleted: Vec<&str> = of(Op::Delete).map(|w| &*w.write.row.id).collect();
     if !deleted.is_empty() {
         conn.delete(table, &deleted).await?;
     }
@@ -115,7 +114,7 @@ pub async fn write_set(
     let bumped: Vec<&str> = writes
         .iter()
         .filter(|w| w.write.bump_version.is_some() && w.prepared.op != Op::Delete)
-        .map(|w| w.write.row.id.as_str())
+        .map(|w| &*w.write.row.id)
         .collect();
     if let Some(column) = writes.iter().find_map(|w| w.write.bump_version)
         && !bumped.is_empty()

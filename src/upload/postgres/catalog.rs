@@ -1,6 +1,7 @@
 //! The app's tables as Postgres describes them: columns and their types,
 //! keys, and what relates one row of a table to another.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use anyhow::Context;
@@ -98,18 +99,33 @@ fn id_parser(cast_type: &str) -> Option<fn(&str) -> bool> {
 /// How ids of the built-in key types compare (see `RowKey`).
 fn row_key(cast_type: &str) -> RowKey {
     match cast_type.strip_prefix("pg_catalog.") {
-        Some("uuid") => RowKey::Canonical(|id| {
-            uuid::Uuid::parse_str(id).map_or_else(|_| id.to_owned(), |u| u.to_string())
-        }),
-        Some("int2" | "int4" | "int8") => RowKey::Canonical(|id| {
-            id.trim()
-                .parse::<i64>()
-                .map_or_else(|_| id.to_owned(), |n| n.to_string())
-        }),
+        Some("uuid") => RowKey::Canonical(canonical_uuid),
+        Some("int2" | "int4" | "int8") => RowKey::Canonical(canonical_integer),
         // The default collation is deterministic: equal means equal text.
         Some("text" | "varchar") => RowKey::Exact,
         _ => RowKey::Unknown,
     }
+}
+
+/// A uuid in its lower-case hyphenated form; the id itself when it is in
+/// that form already (the SDKs' `uuid()`), so most ids cost no copy.
+fn canonical_uuid(id: &str) -> Cow<'_, str> {
+    let Ok(uuid) = uuid::Uuid::parse_str(id) else {
+        return Cow::Borrowed(id);
+    };
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let canonical = uuid.hyphenated().encode_lower(&mut buffer);
+    if &*canonical == id {
+        Cow::Borrowed(id)
+    } else {
+        Cow::Owned(canonical.to_owned())
+    }
+}
+
+fn canonical_integer(id: &str) -> Cow<'_, str> {
+    id.trim()
+        .parse::<i64>()
+        .map_or(Cow::Borrowed(id), |n| Cow::Owned(n.to_string()))
 }
 
 /// The app's tables in `schema` of a Postgres database.

@@ -33,7 +33,7 @@ pub async fn write(
             }
         }
         Some(Op::Delete) => {
-            let ids = group.entries.iter().map(|e| e.row.id.as_str()).collect();
+            let ids = group.entries.iter().map(|e| &*e.row.id).collect();
             let mut statement = sql::delete(group.table, ids);
             statement.sql.push_str(returning_id(rls_role));
             let touched = statement.fetch_text(conn).await.map_err(localized)?;
@@ -83,7 +83,7 @@ async fn check_hidden_rows(
     let skipped: Vec<&str> = group
         .entries
         .iter()
-        .map(|e| e.row.id.as_str())
+        .map(|e| &*e.row.id)
         .filter(|id| !touched.iter().any(|t| t == id))
         .collect();
     if skipped.is_empty() {
@@ -92,7 +92,11 @@ async fn check_hidden_rows(
     let existing = sql::hidden_rows(conn, group.table, role, &skipped)
         .await
         .map_err(localized)?;
-    match group.entries.iter().find(|e| existing.contains(&e.row.id)) {
+    match group
+        .entries
+        .iter()
+        .find(|e| existing.iter().any(|id| *id == e.row.id))
+    {
         Some(entry) => Err(Failure::refused_at(
             Some(entry.at),
             Rejection::new(

@@ -28,7 +28,7 @@ struct Source {
 
 impl Source {
     fn new<'p>(binds: &mut Binds<'p>, columns: &[&Column], rows: &[&'p Row]) -> Self {
-        let mut arrays = vec![binds.text(rows.iter().map(|r| Some(r.id.as_str())).collect())];
+        let mut arrays = vec![binds.text(rows.iter().map(|r| Some(&*r.id)).collect())];
         let mut names = vec!["\"id\"".to_owned()];
         let mut carried = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
@@ -235,7 +235,7 @@ pub fn combined<'p>(
         .iter()
         .chain(&parts.patches)
         .chain(&parts.deletes)
-        .map(|r| r.id.as_str())
+        .map(|r| &*r.id)
         .collect();
     ids.sort_unstable();
     let guard = "(SELECT count(*) FROM l) >= 0";
@@ -246,7 +246,7 @@ pub fn combined<'p>(
         table.id_type
     );
     if !parts.deletes.is_empty() {
-        let ids = parts.deletes.iter().map(|r| r.id.as_str()).collect();
+        let ids = parts.deletes.iter().map(|r| &*r.id).collect();
         let _ = write!(
             sql,
             ", deleted AS ({})",
