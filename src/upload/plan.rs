@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::batch::{Batch, Entry, Op, truncate_for_message};
+use super::batch::{Entry, Op, truncate_for_message};
 use super::coerce::coerce;
 use super::policy::resolve::Policy;
 use super::prepared::{Position, Prepared};
@@ -68,27 +68,6 @@ impl<'c> Allowed<'c> {
             );
         }
         Self { tables }
-    }
-
-    /// Whether every statement the batch can run has a plan that does not
-    /// depend on the data: only PUTs (inserts with `ON CONFLICT`, which
-    /// always probe the key) of tables without a policy or with one applied
-    /// a set at a time (its row lock and version bump are unnamed
-    /// statements, planned each time). Such batches may reuse generic plans;
-    /// any lookup of existing rows must be planned for the rows at hand
-    /// (docs/architecture.md, the generic-plan trap).
-    pub fn plans_are_fixed(&self, batch: &Batch<'_>) -> bool {
-        batch
-            .transactions
-            .iter()
-            .flat_map(|t| &t.entries)
-            .all(|entry| {
-                entry.op == Op::Put
-                    && self
-                        .tables
-                        .get(entry.table.as_ref())
-                        .is_none_or(|t| !(t.policy.checks_rows() && t.one_at_a_time))
-            })
     }
 
     /// Checks the table and columns and coerces the values.

@@ -30,7 +30,7 @@ pub async fn attempt(
     let asked = Instant::now();
     let (mut report, commit, waited) = match db {
         Database::Postgres(pool, _) => {
-            let mut tx = postgres::begin(pool, allowed, batch, options, deferrable).await?;
+            let mut tx = postgres::begin(pool, deferrable).await?;
             let waited = asked.elapsed();
             let report = apply_in(&mut *tx, allowed, batch, options, mode, lock_rows).await?;
             (report, tx.commit().await, waited)
@@ -64,7 +64,7 @@ pub async fn replay(
 ) -> Result<ReplayOutcome, Failure> {
     match db {
         Database::Postgres(pool, own) => {
-            let mut tx = begin(pool, None).await.map_err(unavailable)?;
+            let mut tx = postgres::begin(pool, false).await?;
             let outcome = replay_in(&mut *tx, own, allowed, rls_role, id).await?;
             tx.commit().await.map_err(Failure::from)?;
             Ok(outcome)

@@ -12,32 +12,27 @@ use std::collections::BTreeSet;
 
 use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 
-use super::apply::Apply;
 use super::backend::{Backend, Done, Locked, records_in};
-use super::batch::Batch;
 use super::failure::{Failure, app_result, own_result, unavailable};
-use super::plan::{Allowed, Group};
+use super::plan::Group;
 use super::prepared::Prepared;
 use super::row::Row;
 use super::schema::{Column, Table};
 
-/// The batch's transaction. Connections plan every statement for its
-/// parameters (see `db::pool::connect_options`); a batch of inserts may
-/// reuse plans. Deferred constraints are checked per statement, so a
-/// violation is attributed to its client transaction.
-pub async fn begin<'p>(
-    pool: &'p PgPool,
-    allowed: &Allowed<'_>,
-    batch: &Batch<'_>,
-    options: &Apply<'_>,
+/// Starts a transaction of the write path (a batch, a dead letter's
+/// replay). Connections plan every statement for its parameters (see
+/// `db::pool::connect_options`); here Postgres may reuse plans again, so
+/// the app's foreign keys and triggers are not planned anew for every row
+/// they check (with custom plans only, a foreign key's lookup was planned
+/// for each row inserted). uplink's own statements that look rows up are
+/// sent unnamed and still planned for their rows each time
+/// (`sql::Statement`). Deferred constraints are checked per statement, so
+/// a violation is attributed to its client transaction.
+pub async fn begin(
+    pool: &PgPool,
     deferrable: bool,
-) -> Result<Transaction<'p, Postgres>, Failure> {
-    let begin = if options.rls_role.is_none() && allowed.plans_are_fixed(batch) {
-        "BEGIN; SET LOCAL plan_cache_mode = auto"
-    } else {
-        "BEGIN"
-    };
-    let mut tx = crate::db::pool::begin(pool, Some(begin))
+) -> Result<Transaction<'static, Postgres>, Failure> {
+    let mut tx = crate::db::pool::begin(pool, Some("BEGIN; SET LOCAL plan_cache_mode = auto"))
         .await
         .map_err(unavailable)?;
     if deferrable {

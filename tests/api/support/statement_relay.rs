@@ -25,6 +25,8 @@ pub struct StatementRelay {
     round_trips: Arc<AtomicUsize>,
     /// Statements run: simple `Query` and extended `Execute` messages.
     executed: Arc<AtomicUsize>,
+    /// `Parse` messages of the unnamed statement: planned for this run only.
+    unnamed_parses: Arc<AtomicUsize>,
     port: Arc<OnceLock<u16>>,
 }
 
@@ -45,6 +47,7 @@ impl StatementRelay {
                     statements: accepting.statements.clone(),
                     round_trips: accepting.round_trips.clone(),
                     executed: accepting.executed.clone(),
+                    unnamed_parses: accepting.unnamed_parses.clone(),
                 };
                 tokio::spawn(async move {
                     let server = TcpStream::connect(target).await.expect("reach Postgres");
@@ -92,6 +95,12 @@ impl StatementRelay {
     pub fn executed(&self) -> usize {
         self.executed.load(Ordering::SeqCst)
     }
+
+    /// Statements sent unnamed so far: parsed and planned for one run (a
+    /// named one is parsed once per connection and may reuse its plan).
+    pub fn unnamed_parses(&self) -> usize {
+        self.unnamed_parses.load(Ordering::SeqCst)
+    }
 }
 
 /// What the relay records of one connection's messages.
@@ -99,6 +108,7 @@ struct Seen {
     statements: Arc<Mutex<Vec<String>>>,
     round_trips: Arc<AtomicUsize>,
     executed: Arc<AtomicUsize>,
+    unnamed_parses: Arc<AtomicUsize>,
 }
 
 async fn relay_connection(mut client: TcpStream, mut server: TcpStream, seen: Seen) {
@@ -167,6 +177,9 @@ impl MessageReader {
                 // Parse: the statement's name, then its text.
                 b'P' => {
                     let name_end = body.iter().position(|&b| b == 0).expect("a name");
+                    if name_end == 0 {
+                        seen.unnamed_parses.fetch_add(1, Ordering::SeqCst);
+                    }
                     &body[name_end + 1..]
                 }
                 _ => continue,

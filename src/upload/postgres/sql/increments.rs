@@ -43,6 +43,7 @@ pub async fn add_delta(
         quote_ident(&table.name),
         table.id_type
     ))
+    .persistent(false)
     .bind(id)
     .bind(new)
     .bind(previous)

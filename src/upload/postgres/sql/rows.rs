@@ -84,7 +84,7 @@ impl Source {
 pub fn upsert<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]) -> Statement<'p> {
     let mut binds = Binds::default();
     let sql = insert_sql(&mut binds, table, owned, rows, None, true);
-    binds.statement(sql)
+    binds.insert(sql)
 }
 
 /// PUT of new ids: an existing row is left as it is. Returns the ids it
@@ -93,7 +93,7 @@ pub fn insert_new<'p>(table: &Table, owned: Option<&[&Column]>, rows: &[&'p Row]
     let mut binds = Binds::default();
     let mut sql = insert_sql(&mut binds, table, owned, rows, None, false);
     sql.push_str(" RETURNING t.\"id\"::text");
-    binds.statement(sql)
+    binds.insert(sql)
 }
 
 /// `INSERT INTO t (id, …) SELECT … FROM unnest(…) [WHERE guard]`; an
@@ -145,7 +145,7 @@ fn insert_sql<'p>(
 pub fn update<'p>(table: &Table, rows: &[&'p Row]) -> Option<Statement<'p>> {
     let mut binds = Binds::default();
     let sql = update_sql(&mut binds, table, rows, None)?;
-    Some(binds.statement(sql))
+    Some(binds.lookup(sql))
 }
 
 fn update_sql<'p>(
@@ -192,7 +192,7 @@ fn update_sql<'p>(
 pub fn delete<'p>(table: &Table, ids: Vec<&'p str>) -> Statement<'p> {
     let mut binds = Binds::default();
     let sql = delete_sql(&mut binds, table, ids, None);
-    binds.statement(sql)
+    binds.lookup(sql)
 }
 
 fn delete_sql<'p>(
@@ -264,5 +264,5 @@ pub fn combined<'p>(
         );
     }
     sql.push_str(" SELECT 1");
-    binds.statement(sql)
+    binds.lookup(sql)
 }

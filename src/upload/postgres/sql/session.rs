@@ -59,6 +59,7 @@ pub async fn hidden_rows(
         quote_ident(&table.name),
         table.id_type
     ))
+    .persistent(false)
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;

@@ -9,6 +9,12 @@ use sqlx::{Arguments, PgConnection};
 pub struct Statement<'p> {
     pub sql: String,
     params: Vec<Param<'p>>,
+    /// Whether the connection keeps the statement prepared, so Postgres may
+    /// reuse a generic plan for it: only for an insert, whose plan probes
+    /// the key whatever the data. A statement that looks rows up is sent
+    /// unnamed and planned for its rows every time (docs/architecture.md,
+    /// the generic-plan trap).
+    kept: bool,
 }
 
 enum Param<'p> {
@@ -19,6 +25,7 @@ enum Param<'p> {
 impl Statement<'_> {
     pub async fn execute(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query_with(&self.sql, self.arguments()?)
+            .persistent(self.kept)
             .execute(conn)
             .await
             .map(|_| ())
@@ -27,6 +34,7 @@ impl Statement<'_> {
     /// Runs the statement; the text of its one column, per returned row.
     pub async fn fetch_text(&self, conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar_with(&self.sql, self.arguments()?)
+            .persistent(self.kept)
             .fetch_all(conn)
             .await
     }
@@ -62,10 +70,21 @@ impl<'p> Binds<'p> {
         format!("${}::bool[]", self.params.len())
     }
 
-    pub(super) fn statement(self, sql: String) -> Statement<'p> {
+    /// An insert: kept prepared, its plan reused.
+    pub(super) fn insert(self, sql: String) -> Statement<'p> {
         Statement {
             sql,
             params: self.params,
+            kept: true,
+        }
+    }
+
+    /// A statement that looks rows up: planned for its rows each time.
+    pub(super) fn lookup(self, sql: String) -> Statement<'p> {
+        Statement {
+            sql,
+            params: self.params,
+            kept: false,
         }
     }
 }
