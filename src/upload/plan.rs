@@ -214,13 +214,78 @@ struct Open<'p, 'c, 'a> {
     /// client's ids, but the set lives for one request and only decides
     /// where a statement ends).
     ids: foldhash::HashSet<Cow<'p, str>>,
-    /// The same rows by `mix_key`; `None` once two may be one row or one
-    /// has no such key: the group then keeps one operation.
-    mix_ids: Option<foldhash::HashSet<Cow<'p, str>>>,
+    /// The same rows by `mix_key`, worked out when an entry of another
+    /// operation first asks to join (most statements keep one).
+    mix_ids: MixIds<'p>,
     /// Its one operation, while it has only one.
     single_op: Option<Op>,
     /// Its first PUT, whose column set the others must carry.
     first_put: Option<&'p Row<'c, 'a>>,
+}
+
+/// An open statement's rows by `mix_key`.
+enum MixIds<'p> {
+    NotYetNeeded,
+    Distinct(foldhash::HashSet<Cow<'p, str>>),
+    /// Two may be one row, or one has no such key: the statement keeps one
+    /// operation.
+    Unmixable,
+}
+
+impl<'p> MixIds<'p> {
+    fn of(keys: impl Iterator<Item = Option<Cow<'p, str>>>) -> Self {
+        let mut distinct = foldhash::HashSet::default();
+        for key in keys {
+            if !key.is_some_and(|key| distinct.insert(key)) {
+                return Self::Unmixable;
+            }
+        }
+        Self::Distinct(distinct)
+    }
+}
+
+impl<'p, 'c, 'a> Open<'p, 'c, 'a> {
+    /// Whether `entry`, of another operation, may join `group`: by
+    /// `mix_key`, none of its rows may be the entry's.
+    fn mixes(
+        &mut self,
+        group: &Group<'p, 'c, 'a>,
+        mix_key: Option<MixKey>,
+        entry: &'p Prepared<'c, 'a>,
+    ) -> bool {
+        let Some(mix_key) = mix_key else {
+            return false;
+        };
+        if matches!(self.mix_ids, MixIds::NotYetNeeded) {
+            self.mix_ids = MixIds::of(group.entries.iter().map(|&e| mix_key(e.table, &e.row.id)));
+        }
+        match &self.mix_ids {
+            MixIds::Distinct(distinct) => {
+                mix_key(entry.table, &entry.row.id).is_some_and(|key| !distinct.contains(&key))
+            }
+            _ => false,
+        }
+    }
+
+    /// Notes `entry`, now in the open statement.
+    fn add(
+        &mut self,
+        mix_key: Option<MixKey>,
+        entry: &'p Prepared<'c, 'a>,
+        key: Option<Cow<'p, str>>,
+    ) {
+        if entry.op == Op::Put && self.first_put.is_none() {
+            self.first_put = Some(&entry.row);
+        }
+        self.ids.extend(key);
+        if let MixIds::Distinct(distinct) = &mut self.mix_ids
+            && !mix_key
+                .and_then(|mix_key| mix_key(entry.table, &entry.row.id))
+                .is_some_and(|key| distinct.insert(key))
+        {
+            self.mix_ids = MixIds::Unmixable;
+        }
+    }
 }
 
 /// Groups entries, in order, into statements (see the module docs).
@@ -233,7 +298,7 @@ pub fn group<'p, 'c, 'a>(
     let mut steps: Vec<Step> = Vec::new();
     let mut open = Open {
         ids: foldhash::HashSet::default(),
-        mix_ids: None,
+        mix_ids: MixIds::NotYetNeeded,
         single_op: None,
         first_put: None,
     };
@@ -252,17 +317,11 @@ pub fn group<'p, 'c, 'a>(
             _ => None,
         };
         let key = entry.table.row_key.of(&entry.row.id);
-        let mixable = mix_key.and_then(|mix_key| mix_key(entry.table, &entry.row.id));
         let fits = last.is_some_and(|g| {
             std::ptr::eq(g.table, entry.table)
                 && key.as_ref().is_some_and(|key| !open.ids.contains(key))
                 && (open.single_op == Some(entry.op)
-                    || (g.table.rows_independent
-                        && open
-                            .mix_ids
-                            .as_ref()
-                            .zip(mixable.as_ref())
-                            .is_some_and(|(mix_ids, key)| !mix_ids.contains(key))))
+                    || (g.table.rows_independent && open.mixes(g, mix_key, entry)))
                 // Without declared columns a PUT statement covers one column
                 // set (`apply_set` splits its writes by column set itself).
                 && !(entry.op == Op::Put
@@ -278,7 +337,7 @@ pub fn group<'p, 'c, 'a>(
             }
         } else {
             open.ids.clear();
-            open.mix_ids = Some(foldhash::HashSet::default());
+            open.mix_ids = MixIds::NotYetNeeded;
             open.single_op = Some(entry.op);
             open.first_put = None;
             steps.push(Step::Statement(Group {
@@ -288,15 +347,7 @@ pub fn group<'p, 'c, 'a>(
                 entries: Vec::new(),
             }));
         }
-        if entry.op == Op::Put && open.first_put.is_none() {
-            open.first_put = Some(&entry.row);
-        }
-        open.ids.extend(key);
-        open.mix_ids = open
-            .mix_ids
-            .take()
-            .zip(mixable)
-            .and_then(|(mut mix_ids, key)| mix_ids.insert(key).then_some(mix_ids));
+        open.add(mix_key, entry, key);
         if let Some(Step::Statement(group)) = steps.last_mut() {
             group.entries.push(entry);
         }
