@@ -84,11 +84,12 @@ impl DbFailure {
 /// Whether `err` says the connection itself is gone (the socket, or the
 /// server ending the session), as opposed to waiting for one.
 pub fn connection_lost(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(_) => matches!(database_failure(err), Some(DbFailure::Transient(_))),
-        _ => false,
-    }
+    let waited = matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed);
+    !waited
+        && matches!(
+            connection_failure(err).or_else(|| database_failure(err)),
+            Some(DbFailure::Transient(_))
+        )
 }
 
 pub fn classify(err: sqlx::Error) -> DbFailure {
