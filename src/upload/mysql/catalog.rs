@@ -75,24 +75,9 @@ pub async fn load(db: &MySqlPool) -> anyhow::Result<Catalog> {
         .fetch_all(db)
         .await
         .context("Failed to introspect the app's tables")?;
-    let keyed: BTreeSet<String> = sqlx::query_scalar(ID_KEYS)
-        .fetch_all(db)
-        .await
-        .context("Failed to introspect the app's keys")?
-        .into_iter()
-        .collect();
-    let other_keys: BTreeSet<String> = sqlx::query_scalar(OTHER_KEYS)
-        .fetch_all(db)
-        .await
-        .context("Failed to introspect the app's keys")?
-        .into_iter()
-        .collect();
-    let related: BTreeSet<String> = sqlx::query_scalar(RELATED_ROWS)
-        .fetch_all(db)
-        .await
-        .context("Failed to introspect the app's foreign keys and triggers")?
-        .into_iter()
-        .collect();
+    let keyed = table_names(db, ID_KEYS, "keys").await?;
+    let other_keys = table_names(db, OTHER_KEYS, "keys").await?;
+    let related = table_names(db, RELATED_ROWS, "foreign keys and triggers").await?;
     // MySQL 8 has no TABLE_NAME here, and a real JSON type instead.
     let json_checks: Vec<(String, String)> = sqlx::query_as(MARIADB_JSON_CHECKS)
         .fetch_all(db)
@@ -152,6 +137,15 @@ pub async fn load(db: &MySqlPool) -> anyhow::Result<Catalog> {
         tables,
         has_deferrable: false,
     })
+}
+
+/// The tables `sql` names (its one column).
+async fn table_names(db: &MySqlPool, sql: &str, what: &str) -> anyhow::Result<BTreeSet<String>> {
+    let names: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(db)
+        .await
+        .with_context(|| format!("Failed to introspect the app's {what}"))?;
+    Ok(names.into_iter().collect())
 }
 
 fn kind_of(row: &ColumnRow, json: bool) -> ValueKind {
