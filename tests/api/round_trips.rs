@@ -16,16 +16,31 @@ async fn app_with(relay: &StatementRelay) -> TestApp {
     TestApp::builder()
         .schema(fixture_schema())
         .config(fixture_write_settings)
-        // One connection, on which the warm-up prepares every statement,
-        // and no periodic job that would send its own statements.
-        .config(|s| {
-            s.database.max_connections = 1;
-            s.metrics.enabled = false;
-            s.attachments.cleanup.interval = std::time::Duration::ZERO;
-        })
+        .config(one_quiet_connection)
         .config(relay.route())
         .spawn()
         .await
+}
+
+/// One connection, on which the warm-up prepares every statement, and no
+/// periodic job that would send its own statements.
+fn one_quiet_connection(s: &mut uplink::settings::Settings) {
+    s.database.max_connections = 1;
+    s.metrics.enabled = false;
+    s.attachments.cleanup.interval = std::time::Duration::ZERO;
+}
+
+/// Client `d`'s batches for a mixed batch whose statements are prepared:
+/// 40 new lists, a mixed batch over them (the warm-up), then the mixed
+/// batch to measure, over the lists left.
+fn seeded_mixed_batches() -> [Value; 3] {
+    let rows: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
+    let seed: Vec<Value> = (1..=40)
+        .map(|op_id| put_list(op_id, op_id, &rows[op_id as usize - 1], "seed"))
+        .collect();
+    let (warm, rows) = mixed(101, &rows);
+    let (measured, _) = mixed(201, &rows);
+    [seed, warm, measured].map(|batch| json!({"client_id": "d", "batch": batch}))
 }
 
 /// 60 PUTs of new lists, then 30 PATCHes and 10 DELETEs of lists `earlier`
@@ -116,36 +131,13 @@ async fn a_batch_of_puts_and_a_mixed_batch_take_few_round_trips() {
         json!({"batch": batch})
     };
     round_trips(&app, &relay, &token, puts()).await;
-    let rows: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
-    let seed: Vec<Value> = (1..=40)
-        .map(|op_id| put_list(op_id, op_id, &rows[op_id as usize - 1], "seed"))
-        .collect();
-    round_trips(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": seed}),
-    )
-    .await;
-    let (warm, rows) = mixed(101, &rows);
-    round_trips(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": warm}),
-    )
-    .await;
+    let [seed, warm, measured] = seeded_mixed_batches();
+    round_trips(&app, &relay, &token, seed).await;
+    round_trips(&app, &relay, &token, warm).await;
 
     // Act
     let w1 = round_trips(&app, &relay, &token, puts()).await;
-    let (batch, _) = mixed(201, &rows);
-    let w2 = round_trips(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": batch}),
-    )
-    .await;
+    let w2 = round_trips(&app, &relay, &token, measured).await;
 
     // Assert: BEGIN, the batch's statement, COMMIT; with a client id one
     // more, the progress row's one write. A connection in steady use is not
@@ -186,44 +178,17 @@ async fn a_mixed_batch_on_mysql_is_one_statement_per_operation() {
         .config(|s| {
             s.write.tables = tables_from_yaml("write: { tables: { lists: { columns: [name] } } }")
         })
-        .config(|s| {
-            s.database.max_connections = 1;
-            s.metrics.enabled = false;
-            s.attachments.cleanup.interval = std::time::Duration::ZERO;
-        })
+        .config(one_quiet_connection)
         .config(relay.route())
         .spawn_mysql()
         .await;
     let token = app.token_for("alice").await;
-    let rows: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
-    let seed: Vec<Value> = (1..=40)
-        .map(|op_id| put_list(op_id, op_id, &rows[op_id as usize - 1], "seed"))
-        .collect();
-    mysql_statements(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": seed}),
-    )
-    .await;
-    let (warm, rows) = mixed(101, &rows);
-    mysql_statements(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": warm}),
-    )
-    .await;
+    let [seed, warm, measured] = seeded_mixed_batches();
+    mysql_statements(&app, &relay, &token, seed).await;
+    mysql_statements(&app, &relay, &token, warm).await;
 
     // Act
-    let (batch, _) = mixed(201, &rows);
-    let statements = mysql_statements(
-        &app,
-        &relay,
-        &token,
-        json!({"client_id": "d", "batch": batch}),
-    )
-    .await;
+    let statements = mysql_statements(&app, &relay, &token, measured).await;
 
     // Assert: BEGIN, the progress row's write, the 60 PUTs as one upsert,
     // the 30 PATCHes as one UPDATE, the 10 DELETEs as one DELETE, COMMIT.

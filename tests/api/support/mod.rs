@@ -14,6 +14,7 @@ pub mod mysql;
 pub mod mysql_relay;
 pub mod policies;
 pub mod process;
+pub mod relay;
 pub mod reliability_checker;
 pub mod repo;
 pub mod responses;

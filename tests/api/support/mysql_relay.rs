@@ -4,13 +4,14 @@
 //! whatever the server's counters or the other tests on it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-use uplink::config::Secret;
 use uplink::settings::Settings;
+
+use super::relay::Relay;
 
 const COM_QUIT: u8 = 0x01;
 const COM_QUERY: u8 = 0x03;
@@ -18,56 +19,27 @@ const COM_STMT_PREPARE: u8 = 0x16;
 const COM_STMT_EXECUTE: u8 = 0x17;
 const COM_STMT_CLOSE: u8 = 0x19;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MySqlStatementRelay {
-    /// `host:port` of the real server, set when the app's settings are known.
-    target: Arc<OnceLock<String>>,
+    relay: Relay,
     executed: Arc<Mutex<Vec<String>>>,
-    port: Arc<OnceLock<u16>>,
 }
 
 impl MySqlStatementRelay {
     /// Listens on a free port; connections are relayed once `route` has run.
     pub async fn start() -> Self {
-        let relay = Self::default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        relay
-            .port
-            .set(listener.local_addr().expect("address").port())
-            .expect("port set once");
-        let accepting = relay.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let target = accepting.target.get().expect("routed").clone();
-                let executed = accepting.executed.clone();
-                tokio::spawn(async move {
-                    let server = TcpStream::connect(target).await.expect("reach MySQL");
-                    relay_connection(client, server, executed).await;
-                });
-            }
-        });
-        relay
+        let executed = Arc::new(Mutex::new(Vec::new()));
+        let recorded = executed.clone();
+        let relay =
+            Relay::start(move |client, server| relay_connection(client, server, recorded.clone()))
+                .await;
+        Self { relay, executed }
     }
 
     /// A settings customisation that points the app's database URL at this
     /// relay (without TLS, so the packets can be read).
     pub fn route(&self) -> impl FnOnce(&mut Settings) + 'static {
-        let relay = self.clone();
-        move |settings| {
-            let real = settings.database.url.as_ref().expect("a database URL");
-            let mut url = reqwest::Url::parse(real.expose()).expect("a database URL");
-            let target = format!(
-                "{}:{}",
-                url.host_str().expect("a host"),
-                url.port().unwrap_or(3306)
-            );
-            relay.target.set(target).expect("routed once");
-            url.set_host(Some("127.0.0.1")).expect("host");
-            url.set_port(Some(*relay.port.get().expect("listening")))
-                .expect("port");
-            url.query_pairs_mut().append_pair("ssl-mode", "DISABLED");
-            settings.database.url = Some(Secret::new(url.to_string()));
-        }
+        self.relay.route(3306, ("ssl-mode", "DISABLED"))
     }
 
     /// The text of every statement run so far, in order (a prepared

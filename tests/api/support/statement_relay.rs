@@ -4,110 +4,75 @@
 //! logging settings or the privileges of the database role.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-use uplink::config::Secret;
 use uplink::settings::Settings;
+
+use super::relay::Relay;
 
 /// The protocol codes of requests sent before the startup message.
 const SSL_REQUEST: i32 = 80_877_103;
 const GSSENC_REQUEST: i32 = 80_877_104;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct StatementRelay {
-    /// `host:port` of the real server, set when the app's settings are known.
-    target: Arc<OnceLock<String>>,
-    statements: Arc<Mutex<Vec<String>>>,
-    /// Messages that wait for the server's answer (`Query`, `Sync`).
-    round_trips: Arc<AtomicUsize>,
-    /// Statements run: simple `Query` and extended `Execute` messages.
-    executed: Arc<AtomicUsize>,
-    /// `Parse` messages of the unnamed statement: planned for this run only.
-    unnamed_parses: Arc<AtomicUsize>,
-    port: Arc<OnceLock<u16>>,
+    relay: Relay,
+    seen: Seen,
 }
 
 impl StatementRelay {
     /// Listens on a free port; connections are relayed once `route` has run.
     pub async fn start() -> Self {
-        let relay = Self::default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        relay
-            .port
-            .set(listener.local_addr().expect("address").port())
-            .expect("port set once");
-        let accepting = relay.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let target = accepting.target.get().expect("routed").clone();
-                let seen = Seen {
-                    statements: accepting.statements.clone(),
-                    round_trips: accepting.round_trips.clone(),
-                    executed: accepting.executed.clone(),
-                    unnamed_parses: accepting.unnamed_parses.clone(),
-                };
-                tokio::spawn(async move {
-                    let server = TcpStream::connect(target).await.expect("reach Postgres");
-                    relay_connection(client, server, seen).await;
-                });
-            }
-        });
-        relay
+        let seen = Seen::default();
+        let recorded = seen.clone();
+        let relay =
+            Relay::start(move |client, server| relay_connection(client, server, recorded.clone()))
+                .await;
+        Self { relay, seen }
     }
 
     /// A settings customisation that points the app's database URL at this
     /// relay (plain text, so the messages can be read).
     pub fn route(&self) -> impl FnOnce(&mut Settings) + 'static {
-        let relay = self.clone();
-        move |settings| {
-            let real = settings.database.url.as_ref().expect("a database URL");
-            let mut url = reqwest::Url::parse(real.expose()).expect("a database URL");
-            let target = format!(
-                "{}:{}",
-                url.host_str().expect("a host"),
-                url.port().unwrap_or(5432)
-            );
-            relay.target.set(target).expect("routed once");
-            url.set_host(Some("127.0.0.1")).expect("host");
-            url.set_port(Some(*relay.port.get().expect("listening")))
-                .expect("port");
-            url.query_pairs_mut().append_pair("sslmode", "disable");
-            settings.database.url = Some(Secret::new(url.to_string()));
-        }
+        self.relay.route(5432, ("sslmode", "disable"))
     }
 
     /// Every statement text sent so far, in order.
     pub fn statements(&self) -> Vec<String> {
-        self.statements.lock().expect("not poisoned").clone()
+        self.seen.statements.lock().expect("not poisoned").clone()
     }
 
     /// Round trips so far: each simple `Query` and each `Sync` of the
     /// extended protocol (a pool's ping is a `Sync` alone) waits for the
     /// server's answer.
     pub fn round_trips(&self) -> usize {
-        self.round_trips.load(Ordering::SeqCst)
+        self.seen.round_trips.load(Ordering::SeqCst)
     }
 
     /// Statements run so far (a simple query of several counts once).
     pub fn executed(&self) -> usize {
-        self.executed.load(Ordering::SeqCst)
+        self.seen.executed.load(Ordering::SeqCst)
     }
 
     /// Statements sent unnamed so far: parsed and planned for one run (a
     /// named one is parsed once per connection and may reuse its plan).
     pub fn unnamed_parses(&self) -> usize {
-        self.unnamed_parses.load(Ordering::SeqCst)
+        self.seen.unnamed_parses.load(Ordering::SeqCst)
     }
 }
 
-/// What the relay records of one connection's messages.
+/// What the relay records of its connections' messages.
+#[derive(Clone, Default)]
 struct Seen {
     statements: Arc<Mutex<Vec<String>>>,
+    /// Messages that wait for the server's answer (`Query`, `Sync`).
     round_trips: Arc<AtomicUsize>,
+    /// Statements run: simple `Query` and extended `Execute` messages.
     executed: Arc<AtomicUsize>,
+    /// `Parse` messages of the unnamed statement: planned for this run only.
     unnamed_parses: Arc<AtomicUsize>,
 }
 
